@@ -1,0 +1,108 @@
+"""The Runs table: one item per input object version, its outcome and each task's summary.
+
+The workflow writes the guard item and the final status; the tasks add their summaries;
+the API reads. Attribute names are fixed here.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Mapping
+
+from botocore.exceptions import ClientError
+
+from chalicelib.storage_layout import RunIdentity
+from chalicelib.tables import RUNS, RUNS_BY_TIME
+
+RUN_KIND = "FILE"
+
+
+class RunStatus(str, Enum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+    DUPLICATE = "DUPLICATE"
+
+
+class Task(str, Enum):
+    VALIDATION = "validation"
+    TRANSFORMATION = "transformation"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def to_dynamo(value: Any) -> Any:
+    """JSON-like data as DynamoDB accepts it (numbers as Decimal)."""
+    return json.loads(json.dumps(value, default=str), parse_float=Decimal)
+
+
+class RunRepository:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def start(self, identity: RunIdentity, execution: str = "") -> bool:
+        """Record a new run; False when this object version was already taken (a duplicate)."""
+        item = {
+            RUNS.partition_key: identity.run_id,
+            RUNS_BY_TIME.partition_key: RUN_KIND,
+            RUNS_BY_TIME.sort_key: utc_now(),
+            "bucket": identity.bucket,
+            "key": identity.key,
+            "version": identity.version,
+            "file_id": identity.file_id,
+            "status": RunStatus.RUNNING.value,
+            "execution": execution,
+        }
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(run_id)")
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def record_task(self, run_id: str, task: Task, summary: Mapping[str, Any]) -> None:
+        self._table.update_item(
+            Key={RUNS.partition_key: run_id},
+            UpdateExpression="SET #t = :s",
+            ExpressionAttributeNames={"#t": task.value},
+            ExpressionAttributeValues={":s": to_dynamo(summary)},
+        )
+
+    def finish(self, run_id: str, status: RunStatus, error: Mapping[str, Any] | None = None) -> None:
+        names = {"#st": "status", "#f": "finished_at"}
+        values: dict[str, Any] = {":st": status.value, ":f": utc_now()}
+        expression = "SET #st = :st, #f = :f"
+        if error:
+            names["#e"] = "error"
+            values[":e"] = to_dynamo(error)
+            expression += ", #e = :e"
+        self._table.update_item(
+            Key={RUNS.partition_key: run_id},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key={RUNS.partition_key: run_id}, ConsistentRead=True).get("Item")
+
+    def recent(self, limit: int = 50, start_key: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Newest runs first, one page at a time (a Query on the time index, never a Scan)."""
+        kwargs: dict[str, Any] = {
+            "IndexName": RUNS_BY_TIME.name,
+            "KeyConditionExpression": "#k = :k",
+            "ExpressionAttributeNames": {"#k": RUNS_BY_TIME.partition_key},
+            "ExpressionAttributeValues": {":k": RUN_KIND},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_key:
+            kwargs["ExclusiveStartKey"] = dict(start_key)
+        page = self._table.query(**kwargs)
+        return page.get("Items", []), page.get("LastEvaluatedKey")

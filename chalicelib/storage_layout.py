@@ -1,0 +1,84 @@
+"""Buckets, prefixes and the keys derived from one input object: defined once for all.
+
+An input object version is one *run*. Everything a run writes is placed under keys derived
+here, so the workflow, the containers, the API and the tests agree on where things are.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    logical_id: str
+    default_name: str
+    env_var: str
+
+    def name(self, environ: Mapping[str, str] | None = None) -> str:
+        return (environ if environ is not None else os.environ).get(self.env_var, self.default_name)
+
+
+# Landing zone: new files under incoming/, processed files archived, rejected files kept.
+INPUT_BUCKET = BucketSpec("InputBucket", "shoppulse-input", "INPUT_BUCKET")
+# Curated data: validated rows (Parquet), indexes, staging between the two tasks.
+CURATED_BUCKET = BucketSpec("CuratedBucket", "shoppulse-curated", "CURATED_BUCKET")
+BUCKETS: tuple[BucketSpec, ...] = (INPUT_BUCKET, CURATED_BUCKET)
+
+INCOMING_PREFIX = "incoming/"
+ARCHIVE_PREFIX = "archive/"
+REJECTED_PREFIX = "rejected/"
+STAGING_PREFIX = "staging/"
+CURATED_PREFIX = "curated/"
+INDEX_PREFIX = "index/"
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """One version of one input object, and every key derived from it."""
+
+    bucket: str
+    key: str
+    version: str = ""
+    landed_at: datetime | None = None
+
+    @property
+    def run_id(self) -> str:
+        """Human-readable and unique per object version: the Runs table key."""
+        suffix = f"?versionId={self.version}" if self.version else ""
+        return f"s3://{self.bucket}/{self.key}{suffix}"
+
+    @property
+    def file_id(self) -> str:
+        """A fixed-length, key-safe name for what this run writes: re-runs overwrite, never add."""
+        return hashlib.sha256(self.run_id.encode()).hexdigest()[:32]
+
+    @property
+    def file_name(self) -> str:
+        return posixpath.basename(self.key) or "file"
+
+    @property
+    def _dated(self) -> str:
+        day = (self.landed_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        return f"{day:%Y/%m/%d}/{self.file_id}"
+
+    @property
+    def archive_key(self) -> str:
+        return f"{ARCHIVE_PREFIX}{self._dated}/{self.file_name}"
+
+    @property
+    def rejected_key(self) -> str:
+        return f"{REJECTED_PREFIX}{self._dated}/{self.file_name}"
+
+    def rejected_rows_key(self, file_rejected: bool) -> str:
+        """Rejected rows lie next to where the original file ends up."""
+        base = self.rejected_key if file_rejected else self.archive_key
+        return f"{base}.rejected-rows.csv"
+
+    @property
+    def staging_prefix(self) -> str:
+        return f"{STAGING_PREFIX}{self.file_id}/"

@@ -1,0 +1,121 @@
+"""DynamoDB table definitions: the one source of truth for names, keys and indexes.
+
+Infra renders these into CloudFormation, the local stack creates them with boto3, and the
+app, the containers and the tests take their key names from here.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index (projection ALL: the KPI items are small)."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table as both CloudFormation and boto3 need it."""
+
+    logical_id: str
+    default_name: str
+    env_var: str
+    partition_key: str
+    sort_key: str | None = None
+    attribute_types: Mapping[str, str] = field(default_factory=dict)
+    indexes: tuple[Index, ...] = ()
+    stream_view_type: str | None = None
+    ttl_attribute: str | None = None
+
+    def name(self, environ: Mapping[str, str] | None = None) -> str:
+        """The deployed name: from the environment in the cloud, the default locally."""
+        return (environ if environ is not None else os.environ).get(self.env_var, self.default_name)
+
+    def key_attributes(self) -> list[str]:
+        names = [self.partition_key, self.sort_key]
+        for index in self.indexes:
+            names += [index.partition_key, index.sort_key]
+        return list(dict.fromkeys(n for n in names if n))
+
+    def key_schema(self) -> list[dict[str, str]]:
+        return _key_schema(self.partition_key, self.sort_key)
+
+    def attribute_definitions(self) -> list[dict[str, str]]:
+        return [
+            {"AttributeName": n, "AttributeType": self.attribute_types.get(n, "S")}
+            for n in self.key_attributes()
+        ]
+
+    def create_table_kwargs(self, name: str | None = None) -> dict[str, Any]:
+        """Arguments for boto3 `create_table` (the local stack and tests)."""
+        kwargs: dict[str, Any] = {
+            "TableName": name or self.default_name,
+            "KeySchema": self.key_schema(),
+            "AttributeDefinitions": self.attribute_definitions(),
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if self.indexes:
+            kwargs["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": i.name,
+                    "KeySchema": _key_schema(i.partition_key, i.sort_key),
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for i in self.indexes
+            ]
+        if self.stream_view_type:
+            kwargs["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": self.stream_view_type,
+            }
+        return kwargs
+
+
+def _key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    if sort_key:
+        schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+    return schema
+
+
+# Daily KPIs: one item per day. Partitioned by year so that a date range is a Query on one
+# or two partitions (never a Scan) without putting all history in one partition.
+DAILY_KPIS = TableSpec(
+    logical_id="DailyKpisTable",
+    default_name="DailyKpis",
+    env_var="DAILY_KPIS_TABLE",
+    partition_key="year",
+    sort_key="order_date",
+)
+
+# Category KPIs: one item per (day, category). The base key answers "every category of one
+# day" with a strongly consistent Query (the transformation relies on that to delete stale
+# categories); the index answers "one category over a date range".
+CATEGORY_KPIS_BY_CATEGORY = Index(name="by_category", partition_key="category", sort_key="order_date")
+CATEGORY_KPIS = TableSpec(
+    logical_id="CategoryKpisTable",
+    default_name="CategoryKpis",
+    env_var="CATEGORY_KPIS_TABLE",
+    partition_key="order_date",
+    sort_key="category",
+    indexes=(CATEGORY_KPIS_BY_CATEGORY,),
+)
+
+# Runs: one item per input object version (the workflow's idempotency guard and outcome
+# record). The index lists runs newest first (a handful a day: one partition is plenty).
+RUNS_BY_TIME = Index(name="by_time", partition_key="run_kind", sort_key="started_at")
+RUNS = TableSpec(
+    logical_id="RunsTable",
+    default_name="Runs",
+    env_var="RUNS_TABLE",
+    partition_key="run_id",
+    indexes=(RUNS_BY_TIME,),
+)
+
+BATCH_TABLES: tuple[TableSpec, ...] = (DAILY_KPIS, CATEGORY_KPIS, RUNS)

@@ -1,0 +1,1 @@
+"""The `shoppulse` command and the local runtime on an embedded AWS."""
