@@ -1,8 +1,79 @@
 """ShopPulse's Chalice app: the edges only. Every route and handler delegates to chalicelib."""
 from chalice import Chalice
 
+from chalicelib.api import dashboard, http, params, services
+from chalicelib.api.openapi import CASES_PAGE_DEFAULT, CASES_PAGE_MAX, DAILY_PAGE_MAX, RUNS_PAGE_DEFAULT, RUNS_PAGE_MAX, openapi_document
+
 app = Chalice(app_name="shoppulse")
 
 # --- Stream-fed handlers and dead-letter handler (real-time orders) -------------------------
 
 # --- REST API over the KPI tables -----------------------------------------------------------
+
+app.register_middleware(http.client_errors_as_json, "http")
+
+
+def query() -> dict:
+    return app.current_request.query_params or {}
+
+
+@app.route("/", **http.route("/"))
+def dashboard_page():
+    return http.html(dashboard.page())
+
+
+@app.route("/health", **http.route("/health"))
+def health():
+    return {"status": "ok", "service": app.app_name, "auth": http.auth_mode().value}
+
+
+@app.route("/openapi.json", **http.route("/openapi.json"))
+def openapi():
+    return openapi_document(http.auth_mode().value)
+
+
+@app.route("/kpis/daily", **http.route("/kpis/daily"))
+def daily_kpis():
+    return services.kpi_queries().daily(params.parse_range(query()), params.parse_page(query(), DAILY_PAGE_MAX, DAILY_PAGE_MAX))
+
+
+@app.route("/kpis/daily/{date}", **http.route("/kpis/daily/{date}"))
+def daily_kpis_of_day(date):
+    return services.kpi_queries().day(params.parse_date(params.path_value(date, "date"), "date"))
+
+
+@app.route("/kpis/categories", **http.route("/kpis/categories"))
+def categories_of_day():
+    return services.kpi_queries().categories_of_day(params.parse_date(query().get("date"), "date"))
+
+
+@app.route("/kpis/categories/{category}", **http.route("/kpis/categories/{category}"))
+def category_kpis(category):
+    name = params.path_value(category, "category")
+    return services.kpi_queries().category(name, params.parse_range(query()), params.parse_page(query(), DAILY_PAGE_MAX, DAILY_PAGE_MAX))
+
+
+@app.route("/categories", **http.route("/categories"))
+def known_categories():
+    return services.kpi_queries().known_categories()
+
+
+@app.route("/runs", **http.route("/runs"))
+def runs():
+    return services.run_queries().recent(params.parse_page(query(), RUNS_PAGE_DEFAULT, RUNS_PAGE_MAX))
+
+
+@app.route("/runs/{id}", **http.route("/runs/{id}"))
+def run(id):
+    return services.run_queries().get(params.path_value(id, "id", params.MAX_ID_BYTES))
+
+
+@app.route("/orders/{orderId}/events", **http.route("/orders/{orderId}/events"))
+def order_events(orderId):
+    return services.order_queries().events(params.path_value(orderId, "orderId", params.MAX_ID_BYTES))
+
+
+@app.route("/premium-cases", **http.route("/premium-cases"))
+def premium_cases():
+    page = params.parse_page(query(), CASES_PAGE_DEFAULT, CASES_PAGE_MAX)
+    return services.order_queries().premium_cases(query().get("status", "open"), page.limit, page.token)

@@ -80,5 +80,9 @@ class RunIdentity:
         return f"{base}.rejected-rows.csv"
 
     @property
+    def rejection_reason_key(self) -> str:
+        return f"{self.rejected_key}.reason.json"
+
+    @property
     def staging_prefix(self) -> str:
         return f"{STAGING_PREFIX}{self.file_id}/"

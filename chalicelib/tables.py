@@ -119,3 +119,53 @@ RUNS = TableSpec(
 )
 
 BATCH_TABLES: tuple[TableSpec, ...] = (DAILY_KPIS, CATEGORY_KPIS, RUNS)
+
+# --- Real-time orders (stream tables) ---------------------------------------------------------
+
+# Orders: one item per order. Its stream (new and old images) feeds the two pipes; the
+# attribute names are fixed in chalicelib/orders/model.py.
+ORDERS = TableSpec(
+    logical_id="OrdersTable",
+    default_name="Orders",
+    env_var="ORDERS_TABLE",
+    partition_key="orderId",
+    stream_view_type="NEW_AND_OLD_IMAGES",
+)
+
+# Standard processing records: one item per processed order event, keyed so that "the events
+# of one order, oldest first" (GET /orders/{orderId}/events) is a Query on the base key. The
+# sort key begins with the event's stream time and ends with its eventID: deterministic per
+# event, which makes the conditional put the idempotency guard.
+ORDER_PROCESSING = TableSpec(
+    logical_id="OrderProcessingTable",
+    default_name="OrderProcessing",
+    env_var="ORDER_PROCESSING_TABLE",
+    partition_key="orderId",
+    sort_key="event_key",
+)
+
+# Premium cases: at most one per order (the key is the guard). The index lists cases newest
+# first without a Scan; premium cases are a handful a day, one index partition is plenty.
+PREMIUM_CASES_BY_TIME = Index(name="by_opened", partition_key="case_kind", sort_key="opened_at")
+PREMIUM_CASES = TableSpec(
+    logical_id="PremiumCasesTable",
+    default_name="PremiumCases",
+    env_var="PREMIUM_CASES_TABLE",
+    partition_key="orderId",
+    indexes=(PREMIUM_CASES_BY_TIME,),
+)
+
+# Order event failures: dead-lettered batches (from the pipes' DLQs) and records that failed
+# or were rejected in a handler, kept with their reason and the raw record. The index lists
+# one pipe's failures newest first (what `shoppulse redrive` and the alarms' runbook read).
+ORDER_FAILURES_BY_PIPE = Index(name="by_pipe", partition_key="pipe", sort_key="recorded_at")
+ORDER_FAILURES = TableSpec(
+    logical_id="OrderEventFailuresTable",
+    default_name="OrderEventFailures",
+    env_var="ORDER_EVENT_FAILURES_TABLE",
+    partition_key="failure_id",
+    indexes=(ORDER_FAILURES_BY_PIPE,),
+)
+
+STREAM_TABLES: tuple[TableSpec, ...] = (ORDERS, ORDER_PROCESSING, PREMIUM_CASES, ORDER_FAILURES)
+ALL_TABLES: tuple[TableSpec, ...] = BATCH_TABLES + STREAM_TABLES

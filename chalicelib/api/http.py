@@ -1,0 +1,72 @@
+"""The API's HTTP edge in one place: authentication per stage, CORS, client errors as JSON.
+
+Chalice reads route options when it imports app.py, and `chalice deploy/package` imports it
+with the stage's `environment_variables` from .chalice/config.json already set: so
+`API_AUTH` chosen per stage there decides how API Gateway protects the data routes.
+"""
+from __future__ import annotations
+
+import json
+import os
+from enum import Enum
+from functools import cache
+from typing import Any, Callable
+
+from chalice import CORSConfig, IAMAuthorizer, Response
+
+from chalicelib.api.exceptions import ApiError
+from chalicelib.api.openapi import operation
+
+
+class AuthMode(str, Enum):
+    NONE = "none"        # local stack and tests: API Gateway checks nothing
+    API_KEY = "api_key"  # clients send `x-api-key` (a usage plan binds keys to the stage)
+    IAM = "iam"          # clients sign with SigV4 and need execute-api:Invoke
+
+
+def auth_mode() -> AuthMode:
+    raw = os.environ.get("API_AUTH", AuthMode.NONE.value)
+    try:
+        return AuthMode(raw)
+    except ValueError as err:
+        raise ValueError(f"API_AUTH must be one of {[m.value for m in AuthMode]}, got {raw!r}") from err
+
+
+@cache
+def cors() -> CORSConfig:
+    """Dashboards on other origins may read the API; `API_CORS_ORIGIN` narrows it per stage."""
+    return CORSConfig(
+        allow_origin=os.environ.get("API_CORS_ORIGIN", "*"),
+        allow_headers=["X-Api-Key", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"],
+        max_age=600,
+    )
+
+
+def route(path: str) -> dict[str, Any]:
+    """Chalice route options for `path`: public operations (dashboard, health, the OpenAPI
+    document) skip authentication, every data route gets the stage's mode."""
+    options: dict[str, Any] = {"methods": ["GET"], "cors": cors()}
+    if operation(path).public:
+        return options
+    mode = auth_mode()
+    if mode is AuthMode.API_KEY:
+        options["api_key_required"] = True
+    elif mode is AuthMode.IAM:
+        options["authorizer"] = IAMAuthorizer()
+    return options
+
+
+def client_errors_as_json(request: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Chalice middleware body: an ApiError raised anywhere below becomes its 4xx answer."""
+    try:
+        return get_response(request)
+    except ApiError as err:
+        return Response(
+            body=json.dumps(err.body()),
+            status_code=err.status,
+            headers={"Content-Type": "application/json", **cors().get_access_control_headers()},
+        )
+
+
+def html(page: str) -> Response:
+    return Response(body=page, status_code=200, headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"})

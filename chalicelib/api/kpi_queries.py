@@ -1,0 +1,73 @@
+"""The KPI tables as the API reads them: every date range is a Query, never a Scan."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from chalicelib.api.dynamo import Item, query_page
+from chalicelib.api.exceptions import NotFound
+from chalicelib.api.pagination import decode_token, page_body
+from chalicelib.api.params import DateRange, PageRequest
+from chalicelib.category_registry import CategoryRegistry
+from chalicelib.kpis import CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
+from chalicelib.tables import CATEGORY_KPIS, CATEGORY_KPIS_BY_CATEGORY, DAILY_KPIS
+
+YEAR, DAY = DAILY_KPIS.partition_key, DAILY_KPIS.sort_key
+CATEGORY = CATEGORY_KPIS_BY_CATEGORY.partition_key
+
+
+class KpiQueries:
+    def __init__(self, daily_table: Any, category_table: Any) -> None:
+        self._daily = daily_table
+        self._categories = category_table
+        self._registry = CategoryRegistry(category_table)
+
+    def day(self, day: date) -> DailyKpis:
+        item = self._daily.get_item(Key={YEAR: f"{day.year:04d}", DAY: day.isoformat()}).get("Item")
+        if not item or not has_kpis(item):
+            raise NotFound(f"no KPIs for {day.isoformat()}", "date")
+        return public_daily(item)
+
+    def daily(self, days: DateRange, page: PageRequest) -> dict[str, Any]:
+        """One Query per year partition the range touches, resuming where the token says."""
+        start = decode_token(page.token, {YEAR: lambda y: y.isdigit() and int(y) in days.years(), DAY: days.contains})
+        items: list[Item] = []
+        resume: Item | None = None
+        for year in days.years(int(start[YEAR]) if start else None):
+            got, last = query_page(
+                self._daily,
+                page.limit - len(items),
+                start if start and start[YEAR] == f"{year:04d}" else None,
+                KeyConditionExpression=Key(YEAR).eq(f"{year:04d}") & Key(DAY).between(days.start.isoformat(), days.end.isoformat()),
+            )
+            items += got
+            if len(items) >= page.limit:
+                if last or year < days.end.year:
+                    resume = {YEAR: f"{year:04d}", DAY: items[-1][DAY]}
+                break
+        return page_body([public_daily(i) for i in items if has_kpis(i)], resume, **days.public())
+
+    def category(self, category: str, days: DateRange, page: PageRequest) -> dict[str, Any]:
+        """One category over a range: one Query on the `by_category` index."""
+        start = decode_token(page.token, {CATEGORY: category.__eq__, DAY: days.contains})
+        items, last = query_page(
+            self._categories,
+            page.limit,
+            start,
+            IndexName=CATEGORY_KPIS_BY_CATEGORY.name,
+            KeyConditionExpression=Key(CATEGORY).eq(category) & Key(DAY).between(days.start.isoformat(), days.end.isoformat()),
+        )
+        resume = {CATEGORY: category, DAY: items[-1][DAY]} if last and items else None
+        return page_body([public_category(i) for i in items], resume, category=category, **days.public())
+
+    def categories_of_day(self, day: date) -> dict[str, Any]:
+        """Every category of one day (its base-table partition), highest revenue first."""
+        items, _ = query_page(self._categories, None, KeyConditionExpression=Key(CATEGORY_KPIS.partition_key).eq(day.isoformat()))
+        items.sort(key=lambda i: (-int(i["revenue_micros"]), str(i[CATEGORY])))
+        return {"date": day.isoformat(), "items": [public_category(i) for i in items]}
+
+    def known_categories(self) -> dict[str, list[str]]:
+        return {"items": self._registry.names()}
+

@@ -1,0 +1,74 @@
+"""What the stream handlers did for an order, and the premium cases, as the API serves them."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.api.exceptions import BadRequest, NotFound
+from chalicelib.api.pagination import decode_token, page_body
+from chalicelib.orders.events import EventName
+from chalicelib.orders.repository import OrderRepository
+from chalicelib.orders.rules import PREMIUM_TO
+from chalicelib.pipes import PREMIUM_PIPE
+from chalicelib.streaming.premium import CASE_KIND, CASE_OPEN, PremiumCase, PremiumCaseRepository
+from chalicelib.streaming.processing import ProcessingEvent, ProcessingRepository
+from chalicelib.tables import PREMIUM_CASES, PREMIUM_CASES_BY_TIME
+
+CASE_FILTERS = {"open": {CASE_OPEN}, "all": None}
+_CASE_TOKEN = {
+    PREMIUM_CASES.partition_key: lambda v: 0 < len(v) <= 1024,
+    PREMIUM_CASES_BY_TIME.partition_key: CASE_KIND.__eq__,
+    PREMIUM_CASES_BY_TIME.sort_key: lambda v: 0 < len(v) <= 64,
+}
+_EVENTS_PAGE = 100
+
+
+class OrderQueries:
+    def __init__(self, orders: OrderRepository, processing: ProcessingRepository, cases: PremiumCaseRepository) -> None:
+        self._orders = orders
+        self._processing = processing
+        self._cases = cases
+
+    def events(self, order_id: str) -> dict[str, Any]:
+        """Both pipelines' effects for one order, oldest first: 404 only for an unknown order."""
+        events = [_standard_event(e) for e in self._standard_events(order_id)]
+        case = self._cases.get(order_id)
+        if case:
+            events.append(_premium_event(case))
+        if not events and self._orders.get(order_id) is None:
+            raise NotFound(f"no order {order_id!r}", "orderId")
+        events.sort(key=lambda e: (e["time"], e["event_id"]))
+        return {"orderId": order_id, "items": events}
+
+    def premium_cases(self, status: str, limit: int, token: str | None) -> dict[str, Any]:
+        if status not in CASE_FILTERS:
+            raise BadRequest(f"'status' must be one of {sorted(CASE_FILTERS)}, got {status[:40]!r}", "status")
+        wanted = CASE_FILTERS[status]
+        cases, last = self._cases.recent(limit, decode_token(token, _CASE_TOKEN))
+        return page_body([c for c in cases if wanted is None or c["case_status"] in wanted], last, status=status)
+
+    def _standard_events(self, order_id: str) -> list[ProcessingEvent]:
+        events, start = [], None
+        while True:
+            page, start = self._processing.events_for_order(order_id, _EVENTS_PAGE, start)
+            events += page
+            if not start:
+                return events
+
+
+def _standard_event(event: ProcessingEvent) -> dict[str, Any]:
+    return {**event, "time": event["stream_time"]}
+
+
+def _premium_event(case: PremiumCase) -> dict[str, Any]:
+    """The premium pipe reacts to one kind of change only: its rule names it."""
+    return {
+        "orderId": case["orderId"],
+        "pipeline": PREMIUM_PIPE.key,
+        "event_id": case["event_id"],
+        "event_name": EventName.MODIFY.value,
+        "status": PREMIUM_TO.value,
+        "amount": case["amount"],
+        "time": case["opened_at"],
+        "case_status": case["case_status"],
+        "notified_at": case["notified_at"],
+    }

@@ -1,0 +1,300 @@
+"use strict";
+// ShopPulse dashboard: plain DOM + hand-drawn SVG, no library, no network beyond the API.
+(() => {
+  const SVG = "http://www.w3.org/2000/svg";
+  const DAY_MS = 86400000;
+  const page = new URLSearchParams(location.search);
+  // The API lives where the page does (behind any stage prefix), or at ?api=<url> (CORS).
+  const API = (page.get("api") || location.pathname).replace(/\/?$/, "/");
+  const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 2 });
+  const moneyShort = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", notation: "compact", maximumFractionDigits: 1 });
+  const count = new Intl.NumberFormat("en-US");
+  const percent = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 });
+  const $ = (id) => document.getElementById(id);
+  const state = { from: null, to: null, day: null, days: [] };
+
+  // ---- data access ---------------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.Message) || `HTTP ${status}`);
+      this.status = status;
+    }
+  }
+
+  async function api(path) {
+    const headers = {};
+    const key = localStorage.getItem("shoppulse.apiKey");
+    if (key) headers["x-api-key"] = key;
+    const response = await fetch(API + path, { headers });
+    const body = await response.json().catch(() => null);
+    if (response.status === 401 || response.status === 403) $("key-field").hidden = false;
+    if (!response.ok) throw new ApiError(response.status, body);
+    return body;
+  }
+
+  async function allPages(path) {
+    const items = [];
+    let token = null;
+    do {
+      const body = await api(path + (token ? `&next_token=${encodeURIComponent(token)}` : ""));
+      items.push(...body.items);
+      token = body.next_token;
+    } while (token);
+    return items;
+  }
+
+  // ---- dates -----------------------------------------------------------------------------
+  const iso = (d) => d.toISOString().slice(0, 10);
+  const parse = (s) => new Date(`${s}T00:00:00Z`);
+  const addDays = (s, n) => iso(new Date(parse(s).getTime() + n * DAY_MS));
+  const shortDate = (s) => parse(s).toLocaleDateString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
+  const longDate = (s) => parse(s).toLocaleDateString("en-US", { weekday: "short", year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
+  const stamp = (s) => (s ? new Date(s).toLocaleString("en-US", { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "UTC" }) + " UTC" : "–");
+
+  // The latest day with KPIs: this range first, then whole years back (a Query each).
+  async function latestDay(today) {
+    const recent = await api(`kpis/daily?from=${addDays(today, -89)}&to=${today}`);
+    if (recent.items.length) return recent.items[recent.items.length - 1].order_date;
+    const year = Number(today.slice(0, 4));
+    for (let y = year - 1; y >= year - 5; y -= 1) {
+      const items = await allPages(`kpis/daily?from=${y}-01-01&to=${y}-12-31`);
+      if (items.length) return items[items.length - 1].order_date;
+    }
+    return today;
+  }
+
+  // ---- SVG helpers -----------------------------------------------------------------------
+  function el(name, attrs = {}, text) {
+    const node = document.createElementNS(SVG, name);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function html(name, attrs = {}, children = []) {
+    const node = document.createElement(name);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    for (const child of [].concat(children)) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    return node;
+  }
+
+  function niceMax(value) {
+    if (!(value > 0)) return 1;
+    const step = 10 ** Math.floor(Math.log10(value));
+    for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * step >= value) return m * step;
+    return 10 * step;
+  }
+
+  // A time-series chart over [state.from, state.to]: bars or an area line, one hit zone per day.
+  function timeChart(container, points, { color, kind, format, axisFormat, max }) {
+    container.replaceChildren();
+    if (!points.length) {
+      container.append(html("p", { class: "empty" }, "No KPIs in this range."));
+      return;
+    }
+    const W = Math.max(container.clientWidth, 320);
+    const H = kind === "area" ? 240 : 200;
+    const m = { top: 12, right: 14, bottom: 26, left: 58 };
+    const w = W - m.left - m.right;
+    const h = H - m.top - m.bottom;
+    const span = Math.round((parse(state.to) - parse(state.from)) / DAY_MS) + 1;
+    const slot = w / span;
+    const top = max || niceMax(Math.max(...points.map((p) => p.y)));
+    const x = (d) => ((parse(d) - parse(state.from)) / DAY_MS) * slot + slot / 2;
+    const y = (v) => h - (v / top) * h;
+    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "data-points": points.length, "aria-label": container.dataset.label || "" });
+    const g = el("g", { transform: `translate(${m.left},${m.top})` });
+    const grid = el("g", { class: "grid axis" });
+    for (let i = 0; i <= 4; i += 1) {
+      const v = (top * i) / 4;
+      grid.append(el("line", { x1: 0, x2: w, y1: y(v), y2: y(v) }));
+      grid.append(el("text", { x: -8, y: y(v) + 4, "text-anchor": "end" }, axisFormat(v)));
+    }
+    const ticks = Math.min(span, Math.max(2, Math.floor(w / 90)));
+    for (let i = 0; i < ticks; i += 1) {
+      const d = addDays(state.from, Math.round((i * (span - 1)) / Math.max(ticks - 1, 1)));
+      grid.append(el("text", { x: x(d), y: h + 18, "text-anchor": "middle" }, shortDate(d)));
+    }
+    g.append(grid);
+    const series = el("g", { class: "series" });
+    if (kind === "bar") {
+      const bw = Math.max(1, slot * 0.72);
+      for (const p of points) series.append(el("rect", { class: "bar", x: x(p.x) - bw / 2, y: y(p.y), width: bw, height: Math.max(0, h - y(p.y)), fill: color, rx: Math.min(2, bw / 3) }));
+    } else {
+      const line = points.map((p, i) => `${i ? "L" : "M"}${x(p.x).toFixed(1)},${y(p.y).toFixed(1)}`).join("");
+      if (kind === "area") series.append(el("path", { d: `${line}L${x(points[points.length - 1].x).toFixed(1)},${h}L${x(points[0].x).toFixed(1)},${h}Z`, fill: color, opacity: 0.12 }));
+      series.append(el("path", { class: "line", d: line, fill: "none", stroke: color, "stroke-width": 2, "stroke-linejoin": "round" }));
+      if (points.length <= 62) for (const p of points) series.append(el("circle", { class: "dot", cx: x(p.x), cy: y(p.y), r: 2.5, fill: color }));
+    }
+    g.append(series);
+    if (state.day && state.day >= state.from && state.day <= state.to) g.append(el("line", { class: "selected-day", x1: x(state.day), x2: x(state.day), y1: 0, y2: h }));
+    for (const p of points) {
+      const hit = el("rect", { class: "day-hit", x: x(p.x) - slot / 2, y: 0, width: slot, height: h, "data-day": p.x });
+      hit.append(el("title", {}, `${longDate(p.x)}: ${format(p.y)}`));
+      hit.addEventListener("click", () => selectDay(p.x));
+      g.append(hit);
+    }
+    svg.append(g);
+    container.append(svg);
+  }
+
+  // Horizontal bars, one per category (already ordered by revenue by the API).
+  function categoryChart(container, items) {
+    container.replaceChildren();
+    if (!items.length) {
+      container.append(html("p", { class: "empty" }, "No category KPIs for this day."));
+      return;
+    }
+    const W = Math.max(container.clientWidth, 420);
+    const row = 26;
+    const label = Math.min(220, W * 0.28);
+    const values = 250;
+    const bars = W - label - values;
+    const top = niceMax(Math.max(...items.map((i) => i.daily_revenue)));
+    const svg = el("svg", { viewBox: `0 0 ${W} ${items.length * row + 22}`, role: "img", "data-categories": items.length });
+    svg.append(el("text", { class: "cat-value", x: label + bars + 12, y: 12 }, "revenue · avg order · return rate"));
+    items.forEach((item, i) => {
+      const yy = 22 + i * row;
+      const g = el("g", { class: "category", "data-category": item.category });
+      g.append(el("text", { class: "cat-label", x: label - 10, y: yy + 16, "text-anchor": "end" }, item.category.length > 30 ? `${item.category.slice(0, 29)}…` : item.category));
+      g.append(el("rect", { x: label, y: yy + 4, width: bars, height: row - 10, fill: "#eef2f7", rx: 3 }));
+      g.append(el("rect", { class: "bar", x: label, y: yy + 4, width: Math.max(1, (item.daily_revenue / top) * bars), height: row - 10, fill: "var(--revenue)", rx: 3 }));
+      g.append(el("text", { class: "cat-value", x: label + bars + 12, y: yy + 16 }, `${money.format(item.daily_revenue)} · ${money.format(item.avg_order_value)} · ${percent.format(item.avg_return_rate)}`));
+      g.append(el("title", {}, item.category));
+      svg.append(g);
+    });
+    container.append(svg);
+  }
+
+  // ---- panels ----------------------------------------------------------------------------
+  function showTotals(days) {
+    const orders = days.reduce((s, d) => s + d.total_orders, 0);
+    const revenue = days.reduce((s, d) => s + d.total_revenue, 0);
+    const returned = days.reduce((s, d) => s + d.return_rate * d.total_orders, 0);
+    const totals = {
+      revenue: money.format(revenue),
+      orders: count.format(orders),
+      aov: orders ? money.format(revenue / orders) : "–",
+      return_rate: orders ? percent.format(returned / orders) : "–",
+      items: count.format(days.reduce((s, d) => s + d.total_items_sold, 0)),
+    };
+    for (const [k, v] of Object.entries(totals)) document.querySelector(`[data-total="${k}"]`).textContent = v;
+  }
+
+  function drawDaily() {
+    const days = state.days;
+    showTotals(days);
+    timeChart($("chart-revenue"), days.map((d) => ({ x: d.order_date, y: d.total_revenue })), { color: "var(--revenue)", kind: "area", format: money.format, axisFormat: moneyShort.format });
+    timeChart($("chart-orders"), days.map((d) => ({ x: d.order_date, y: d.total_orders })), { color: "var(--orders)", kind: "bar", format: count.format, axisFormat: count.format });
+    const worst = Math.max(0, ...days.map((d) => d.return_rate));
+    timeChart($("chart-returns"), days.map((d) => ({ x: d.order_date, y: d.return_rate })), { color: "var(--returns)", kind: "line", format: percent.format, axisFormat: percent.format, max: Math.min(1, niceMax(worst)) });
+  }
+
+  async function selectDay(day) {
+    state.day = day;
+    $("category-day").value = day;
+    $("category-day-label").textContent = longDate(day);
+    drawDaily();
+    const body = await api(`kpis/categories?date=${day}`);
+    categoryChart($("category-chart"), body.items);
+  }
+
+  function outcome(run) {
+    const parts = [];
+    for (const task of ["validation", "transformation"]) {
+      const summary = run[task];
+      if (!summary || typeof summary !== "object") continue;
+      for (const [k, v] of Object.entries(summary)) if (typeof v === "number") parts.push(`${k.replace(/_/g, " ")} ${count.format(v)}`);
+    }
+    const reason = run.error && (run.error.reason || run.error.Cause || run.error.Error || run.error.message);
+    return [parts.join(" · ") || "–", reason ? html("span", { class: "sub" }, String(reason).slice(0, 160)) : ""];
+  }
+
+  async function loadRuns() {
+    const body = await api("runs?limit=10");
+    const rows = body.items.map((run) => html("tr", { "data-run": run.run_id }, [
+      html("td", {}, [String(run.key || run.run_id).split("/").pop(), html("span", { class: "sub" }, run.run_id)]),
+      html("td", {}, html("span", { class: `badge ${run.status}` }, run.status)),
+      html("td", {}, stamp(run.started_at)),
+      html("td", {}, outcome(run)),
+    ]));
+    $("runs-body").replaceChildren(...(rows.length ? rows : [html("tr", {}, html("td", { colspan: 4, class: "empty" }, "No file processed yet."))]));
+  }
+
+  async function loadCases() {
+    const body = await api("premium-cases?status=open&limit=10");
+    const rows = body.items.map((c) => html("tr", { "data-case": c.order_id }, [
+      html("td", {}, [c.order_id, c.customer_email ? html("span", { class: "sub" }, c.customer_email) : ""]),
+      html("td", { class: "num" }, c.amount === undefined ? "–" : money.format(c.amount)),
+      html("td", {}, stamp(c.opened_at)),
+      html("td", {}, html("span", { class: `badge ${c.status}` }, c.status)),
+    ]));
+    $("cases-body").replaceChildren(...(rows.length ? rows : [html("tr", {}, html("td", { colspan: 4, class: "empty" }, "No open premium case."))]));
+  }
+
+  function notice(text, isError) {
+    const box = $("notice");
+    box.hidden = !text;
+    box.textContent = text || "";
+    box.classList.toggle("error", Boolean(isError));
+  }
+
+  async function loadRange(from, to) {
+    state.from = from;
+    state.to = to;
+    $("from").value = from;
+    $("to").value = to;
+    history.replaceState(null, "", `?${new URLSearchParams({ ...Object.fromEntries(page), from, to })}`);
+    state.days = await allPages(`kpis/daily?from=${from}&to=${to}`);
+    drawDaily();
+    const last = state.days.length ? state.days[state.days.length - 1].order_date : to;
+    await selectDay(state.day && state.day >= from && state.day <= to ? state.day : last);
+  }
+
+  // Each panel reports its own failure; the page is "ready" when all have settled.
+  async function guarded(task) {
+    try {
+      await task();
+    } catch (err) {
+      notice(`Could not load: ${err.message}`, true);
+    }
+  }
+
+  async function start() {
+    const today = iso(new Date());
+    let to = page.get("to");
+    let from = page.get("from");
+    state.day = page.get("day");
+    await guarded(async () => {
+      if (!to) to = await latestDay(today);
+      if (!from) from = addDays(to, -89);
+      await loadRange(from, to);
+    });
+    await Promise.all([guarded(loadRuns), guarded(loadCases)]);
+    document.body.dataset.state = "ready";
+  }
+
+  $("range").addEventListener("submit", (e) => {
+    e.preventDefault();
+    notice("");
+    guarded(() => loadRange($("from").value, $("to").value));
+  });
+  for (const b of document.querySelectorAll("[data-days]")) {
+    b.addEventListener("click", () => {
+      const to = $("to").value || iso(new Date());
+      guarded(() => loadRange(addDays(to, 1 - Number(b.dataset.days)), to));
+    });
+  }
+  $("category-day").addEventListener("change", (e) => e.target.value && guarded(() => selectDay(e.target.value)));
+  $("api-key").addEventListener("change", (e) => {
+    localStorage.setItem("shoppulse.apiKey", e.target.value);
+    location.reload();
+  });
+  $("openapi-link").href = `${API}openapi.json`;
+  let resized;
+  addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => { drawDaily(); guarded(() => selectDay(state.day)); }, 150);
+  });
+  start();
+})();

@@ -1,0 +1,56 @@
+"""SNS topics and SQS queues: names and the environment variables that carry them.
+
+Like the TableSpecs, these are defined once: infra creates them and sets the variables on the
+functions, the local stack creates them by their default names, the app and tests read them here.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+# moto's (and LocalStack's) fixed account: used only when no ARN is configured (local runs).
+LOCAL_ACCOUNT_ID = "123456789012"
+
+
+def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return environ if environ is not None else os.environ
+
+
+def _region(environ: Mapping[str, str]) -> str:
+    return environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """An SNS topic; in the cloud its ARN comes from `env_var`."""
+
+    logical_id: str
+    default_name: str
+    env_var: str
+
+    def arn(self, environ: Mapping[str, str] | None = None) -> str:
+        env = _environ(environ)
+        configured = env.get(self.env_var)
+        if configured:
+            return configured
+        return f"arn:aws:sns:{_region(env)}:{LOCAL_ACCOUNT_ID}:{self.default_name}"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An SQS queue; in the cloud its name comes from `env_var` (stage-suffixed names)."""
+
+    logical_id: str
+    default_name: str
+    env_var: str
+
+    def name(self, environ: Mapping[str, str] | None = None) -> str:
+        return _environ(environ).get(self.env_var, self.default_name)
+
+
+# Operational alerts (dead-lettered order events; the batch workflow's failures may share it).
+ALERTS_TOPIC = TopicSpec("AlertsTopic", "shoppulse-alerts", "ALERTS_TOPIC_ARN")
+# The premium customer-service team: one message per premium case opened.
+PREMIUM_TEAM_TOPIC = TopicSpec("PremiumTeamTopic", "shoppulse-premium-team", "PREMIUM_TEAM_TOPIC_ARN")
+TOPICS: tuple[TopicSpec, ...] = (ALERTS_TOPIC, PREMIUM_TEAM_TOPIC)

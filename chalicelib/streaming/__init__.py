@@ -1,0 +1,1 @@
+"""What the pipes' functions and the dead-letter functions do: batches, effects, failures, redrive."""

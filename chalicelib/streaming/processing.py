@@ -1,0 +1,89 @@
+"""Standard order processing: one processing record per order event, queryable per order."""
+from __future__ import annotations
+
+from typing import Any, Mapping, TypedDict
+
+from boto3.dynamodb.conditions import Key
+
+from chalicelib.kpis import round_money
+from chalicelib.orders.events import OrderChange
+from chalicelib.orders.rules import standard_applies
+from chalicelib.runs import utc_now
+from chalicelib.streaming.outcomes import Outcome
+from chalicelib.streaming.put_once import put_once
+from chalicelib.tables import ORDER_PROCESSING
+
+PIPELINE = "standard"
+
+
+class ProcessingEvent(TypedDict):
+    """A processing record as API clients see it."""
+
+    orderId: str
+    pipeline: str
+    event_id: str
+    event_name: str
+    status: str
+    amount: float
+    customer_id: str
+    stream_time: str
+    processed_at: str
+
+
+def public_event(item: Mapping[str, Any]) -> ProcessingEvent:
+    return ProcessingEvent(
+        orderId=str(item[ORDER_PROCESSING.partition_key]),
+        pipeline=str(item["pipeline"]),
+        event_id=str(item["event_id"]),
+        event_name=str(item["event_name"]),
+        status=str(item["status"]),
+        amount=round_money(item["amount"]),
+        customer_id=str(item.get("customer_id", "")),
+        stream_time=str(item["stream_time"]),
+        processed_at=str(item["processed_at"]),
+    )
+
+
+class ProcessingRepository:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def record(self, change: OrderChange) -> bool:
+        """Record that this event was processed; False when it already was (a replay)."""
+        item = {
+            ORDER_PROCESSING.partition_key: change.order_id,
+            ORDER_PROCESSING.sort_key: change.event_key,
+            "pipeline": PIPELINE,
+            "event_id": change.event_id,
+            "event_name": change.event_name.value,
+            "sequence_number": change.sequence_number,
+            "status": change.new_value("status"),
+            "amount": change.new_amount(),
+            "customer_id": str(change.new_value("customerId") or ""),
+            "stream_time": change.stream_time.isoformat(timespec="milliseconds"),
+            "processed_at": utc_now(),
+        }
+        return put_once(self._table, item, (ORDER_PROCESSING.partition_key, ORDER_PROCESSING.sort_key))[1]
+
+    def events_for_order(self, order_id: str, limit: int = 100, start_key: Mapping[str, Any] | None = None) -> tuple[list[ProcessingEvent], dict[str, Any] | None]:
+        """One order's processed events, oldest first, a page at a time (a Query, never a Scan)."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key(ORDER_PROCESSING.partition_key).eq(order_id),
+            "Limit": limit,
+        }
+        if start_key:
+            kwargs["ExclusiveStartKey"] = dict(start_key)
+        page = self._table.query(**kwargs)
+        return [public_event(i) for i in page.get("Items", [])], page.get("LastEvaluatedKey")
+
+
+class StandardProcessing:
+    """The standard pipe's per-record work: the rule as last guard, then the recorded effect."""
+
+    def __init__(self, records: ProcessingRepository) -> None:
+        self._records = records
+
+    def __call__(self, change: OrderChange) -> Outcome:
+        if not standard_applies(change):
+            return Outcome.SKIPPED
+        return Outcome.PROCESSED if self._records.record(change) else Outcome.DUPLICATE

@@ -1,0 +1,103 @@
+"""The curated store in S3: validated rows as Parquet, laid out so a day is cheap to recompute.
+
+Orders and items are sharded by order id (an item lives with its order), so one shard
+holds every version of its orders and their items and can be folded on its own. Small
+indexes answer the questions that cross shards:
+- which shards hold a day's orders (`day_shards`, one object per day and file);
+- where else an item id has versions (`item_versions`, sharded by item id);
+- which shards reference a product (`product_shards`).
+Every object is named by the file that wrote it, so a re-run overwrites instead of adding.
+"""
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable
+
+import pandas as pd
+
+from chalicelib.storage_layout import CURATED_PREFIX, INDEX_PREFIX
+from containers.engine.contract import FileKind
+from containers.engine.kpis import day_label
+
+IO_THREADS = 8
+
+
+def _shard_dir(shard: int) -> str:
+    return f"shard={shard:08d}"
+
+
+def to_parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False, compression="zstd")
+    return buffer.getvalue()
+
+
+class CuratedStore:
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _put(self, key: str, body: bytes) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body)
+
+    def _keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        return keys
+
+    def _read(self, key: str) -> pd.DataFrame:
+        body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        return pd.read_parquet(io.BytesIO(body))
+
+    def _read_all(self, keys: list[str]) -> pd.DataFrame | None:
+        if not keys:
+            return None
+        with ThreadPoolExecutor(IO_THREADS) as pool:
+            frames = list(pool.map(self._read, keys))
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def put_many(self, objects: Iterable[tuple[str, bytes]]) -> int:
+        with ThreadPoolExecutor(IO_THREADS) as pool:
+            return sum(1 for _ in pool.map(lambda kv: self._put(*kv), objects))
+
+    # -- rows ----------------------------------------------------------------------------
+    def rows_key(self, kind: FileKind, file_id: str, shard: int | None) -> str:
+        place = f"{_shard_dir(shard)}/" if shard is not None else ""
+        return f"{CURATED_PREFIX}{kind.value}/{place}{file_id}.parquet"
+
+    def rows(self, kind: FileKind, shard: int | None = None) -> pd.DataFrame | None:
+        """Every stored version in one shard (or, for products, all of them)."""
+        place = f"{_shard_dir(shard)}/" if shard is not None else ""
+        return self._read_all(self._keys(f"{CURATED_PREFIX}{kind.value}/{place}"))
+
+    # -- indexes -------------------------------------------------------------------------
+    def day_shards_key(self, day: int, file_id: str) -> str:
+        return f"{INDEX_PREFIX}day_shards/day={day_label(day)}/{file_id}.parquet"
+
+    def shards_of_days(self, days: Iterable[int]) -> dict[int, set[int]]:
+        days = sorted(set(days))
+        prefixes = [f"{INDEX_PREFIX}day_shards/day={day_label(d)}/" for d in days]
+        with ThreadPoolExecutor(IO_THREADS) as pool:
+            keys = [k for ks in pool.map(self._keys, prefixes) for k in ks]
+        frame = self._read_all(keys)
+        found: dict[int, set[int]] = {d: set() for d in days}
+        if frame is not None:
+            for day, shard in frame[["day", "shard"]].drop_duplicates().itertuples(index=False):
+                found.setdefault(int(day), set()).add(int(shard))
+        return found
+
+    def item_versions_key(self, shard: int, file_id: str) -> str:
+        return f"{INDEX_PREFIX}item_versions/{_shard_dir(shard)}/{file_id}.parquet"
+
+    def item_versions(self, item_shards: Iterable[int]) -> pd.DataFrame | None:
+        keys = [k for s in sorted(set(item_shards)) for k in self._keys(f"{INDEX_PREFIX}item_versions/{_shard_dir(s)}/")]
+        return self._read_all(keys)
+
+    def product_shards_key(self, file_id: str) -> str:
+        return f"{INDEX_PREFIX}product_shards/{file_id}.parquet"
+
+    def product_shards(self) -> pd.DataFrame | None:
+        return self._read_all(self._keys(f"{INDEX_PREFIX}product_shards/"))

@@ -1,0 +1,156 @@
+"""Writes a day's KPIs to DynamoDB so that concurrent recomputations converge.
+
+Each recomputation of a day first takes a generation number (an atomic counter on the day's
+item) and only then reads the curated data. A later generation therefore saw at least what
+an earlier one saw, and every write is guarded so that the highest generation wins:
+- the day item is updated only if its `computed_generation` is lower than ours;
+- category items are written in transactions that also check the day item still carries
+  our generation, so a superseded recomputation cannot add or delete anything after a newer
+  one has taken over.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib.kpis import DAILY_COMPONENTS, CATEGORY_COMPONENTS, derived_category, derived_daily
+from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
+
+TRANSACTION_LIMIT = 100
+_serialize = TypeSerializer().serialize
+
+
+def _typed(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serialize(v) for k, v in item.items()}
+
+
+def daily_key(label: str) -> dict[str, str]:
+    return {DAILY_KPIS.partition_key: label[:4], DAILY_KPIS.sort_key: label}
+
+
+class Superseded(Exception):
+    """A newer recomputation of the day has written (or is writing) its result."""
+
+
+class KpiTables:
+    def __init__(self, client: Any, daily_table: str, category_table: str) -> None:
+        self._db = client
+        self._daily = daily_table
+        self._category = category_table
+
+    def take_generation(self, label: str) -> int:
+        """Announce a recomputation of the day; must happen before its data is read."""
+        out = self._db.update_item(
+            TableName=self._daily,
+            Key=_typed(daily_key(label)),
+            UpdateExpression="ADD requested_generation :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(out["Attributes"]["requested_generation"]["N"])
+
+    def write_day(
+        self, label: str, generation: int, daily: Mapping[str, int] | None, categories: Mapping[str, Mapping[str, int]]
+    ) -> bool:
+        """Store one day's components; False when a newer generation already took over."""
+        try:
+            self._update_day(label, generation, daily)
+            stale = self._stored_categories(label) - set(categories)
+            writes = [self._put_category(label, generation, c, v) for c, v in sorted(categories.items())]
+            writes += [self._delete_category(label, c) for c in sorted(stale)]
+            self._transact(label, generation, writes)
+        except Superseded:
+            return False
+        return True
+
+    def _update_day(self, label: str, generation: int, daily: Mapping[str, int] | None) -> None:
+        values: dict[str, Any] = {"computed_generation": generation, "updated_at": _now()}
+        removed: list[str] = []
+        if daily:
+            values.update({k: int(daily[k]) for k in DAILY_COMPONENTS})
+            values.update(derived_daily(daily))
+        else:
+            removed = [*DAILY_COMPONENTS, *derived_daily({c: 0 for c in DAILY_COMPONENTS})]
+        names = {f"#a{i}": k for i, k in enumerate([*values, *removed])}
+        index = {v: k for k, v in names.items()}
+        expression = "SET " + ", ".join(f"{index[k]} = :v{i}" for i, k in enumerate(values))
+        if removed:
+            expression += " REMOVE " + ", ".join(index[k] for k in removed)
+        try:
+            self._db.update_item(
+                TableName=self._daily,
+                Key=_typed(daily_key(label)),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_not_exists(computed_generation) OR computed_generation < :g",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    **{f":v{i}": _serialize(v) for i, v in enumerate(values.values())},
+                    ":g": _serialize(generation),
+                },
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise Superseded(label) from err
+            raise
+
+    def _stored_categories(self, label: str) -> set[str]:
+        found: set[str] = set()
+        kwargs: dict[str, Any] = {
+            "TableName": self._category,
+            "KeyConditionExpression": "#d = :d",
+            "ExpressionAttributeNames": {"#d": CATEGORY_KPIS.partition_key, "#c": CATEGORY_KPIS.sort_key},
+            "ExpressionAttributeValues": {":d": {"S": label}},
+            "ProjectionExpression": "#c",
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._db.query(**kwargs)
+            found |= {i[CATEGORY_KPIS.sort_key]["S"] for i in page.get("Items", [])}
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _put_category(self, label: str, generation: int, category: str, c: Mapping[str, int]) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            CATEGORY_KPIS.partition_key: label,
+            CATEGORY_KPIS.sort_key: category,
+            **{k: int(c[k]) for k in CATEGORY_COMPONENTS},
+            **derived_category(c),
+            "generation": generation,
+            "updated_at": _now(),
+        }
+        return {"Put": {"TableName": self._category, "Item": _typed(item)}}
+
+    def _delete_category(self, label: str, category: str) -> dict[str, Any]:
+        key = {CATEGORY_KPIS.partition_key: label, CATEGORY_KPIS.sort_key: category}
+        return {"Delete": {"TableName": self._category, "Key": _typed(key)}}
+
+    def _transact(self, label: str, generation: int, writes: list[dict[str, Any]]) -> None:
+        guard = {
+            "ConditionCheck": {
+                "TableName": self._daily,
+                "Key": _typed(daily_key(label)),
+                "ConditionExpression": "computed_generation = :g",
+                "ExpressionAttributeValues": {":g": _serialize(generation)},
+            }
+        }
+        for chunk in _chunks(writes, TRANSACTION_LIMIT - 1):
+            try:
+                self._db.transact_write_items(TransactItems=[guard, *chunk])
+            except ClientError as err:
+                reasons = err.response.get("CancellationReasons", [])
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    raise Superseded(label) from err
+                raise
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

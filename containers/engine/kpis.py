@@ -1,0 +1,104 @@
+"""Daily KPIs as mergeable components: computed per shard of orders, added up per day.
+
+Orders are sharded by order id, and an item lives with its order, so every count except
+unique customers adds across shards; customers are merged as (day, user) pairs. The
+formulas that turn components into KPIs live in `chalicelib.kpis`, shared with the API.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from containers.engine.contract import RETURNED
+
+DAY_MICROS = 86_400_000_000
+DAILY_SUMS = ["total_orders", "returned_orders", "revenue_micros", "total_items_sold"]
+CATEGORY_SUMS = ["orders", "returned_orders", "revenue_micros", "items_sold"]
+
+
+def order_day(micros: pd.Series) -> pd.Series:
+    """Days since the epoch of a UTC timestamp in micros: the order's `order_date`."""
+    return (micros // DAY_MICROS).astype("int64")
+
+
+def day_label(day: int) -> str:
+    return pd.Timestamp(day * DAY_MICROS, unit="us").strftime("%Y-%m-%d")
+
+
+def day_number(label: str) -> int:
+    return int(pd.Timestamp(label).value // 1000 // DAY_MICROS)
+
+
+def _returned(rows: pd.DataFrame) -> pd.Series:
+    return rows["status"].eq(RETURNED) | rows["returned_at"].notna()
+
+
+def shard_components(
+    orders: pd.DataFrame, items: pd.DataFrame, categories: pd.DataFrame, days: set[int]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Components of one shard for the given days.
+
+    `orders` and `items` are the winning versions; `categories` maps product `id` to
+    `category`. Items without a known order or product are held: they count nowhere yet.
+    Returns (daily sums by day, category sums by day and category, distinct day/user pairs).
+    """
+    orders = orders.assign(day=order_day(orders["created_at"]))
+    orders = orders[orders["day"].isin(days)]
+    orders = orders.assign(returned=_returned(orders))
+    counted = (
+        items.merge(orders[["order_id", "day"]], on="order_id", how="inner")
+        .merge(categories.rename(columns={"id": "product_id"}), on="product_id", how="inner")
+    )
+    counted = counted.assign(returned=_returned(counted))
+
+    daily = orders.groupby("day").agg(total_orders=("order_id", "size"), returned_orders=("returned", "sum"))
+    sold = counted.groupby("day").agg(revenue_micros=("sale_price", "sum"), total_items_sold=("id", "size"))
+    daily = daily.join(sold, how="outer").fillna(0).astype("int64")[DAILY_SUMS]
+
+    by_order = counted.groupby(["day", "category", "order_id"]).agg(
+        revenue_micros=("sale_price", "sum"), items_sold=("id", "size"), returned=("returned", "any")
+    )
+    category = by_order.groupby(level=["day", "category"]).agg(
+        orders=("items_sold", "size"),
+        returned_orders=("returned", "sum"),
+        revenue_micros=("revenue_micros", "sum"),
+        items_sold=("items_sold", "sum"),
+    ).astype("int64")[CATEGORY_SUMS]
+
+    customers = orders[["day", "user_id"]].drop_duplicates()
+    return daily, category, customers
+
+
+@dataclass
+class DayTotals:
+    """Running sums over shards; `result()` gives one row per day and per (day, category)."""
+
+    daily: list[pd.DataFrame] = field(default_factory=list)
+    category: list[pd.DataFrame] = field(default_factory=list)
+    customers: list[pd.DataFrame] = field(default_factory=list)
+
+    def add(self, parts: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> None:
+        daily, category, customers = parts
+        self.daily.append(daily)
+        self.category.append(category)
+        self.customers.append(customers)
+        if len(self.daily) > 64:
+            self._fold()
+
+    def _fold(self) -> None:
+        self.daily = [pd.concat(self.daily).groupby(level=0).sum()]
+        self.category = [pd.concat(self.category).groupby(level=[0, 1]).sum()]
+        self.customers = [pd.concat(self.customers).drop_duplicates()]
+
+    def result(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(daily components indexed by day, category components indexed by day and category)."""
+        if not self.daily:
+            empty_daily = pd.DataFrame(columns=DAILY_SUMS + ["unique_customers"], dtype="int64")
+            empty_category = pd.DataFrame(columns=CATEGORY_SUMS, dtype="int64")
+            return empty_daily, empty_category
+        self._fold()
+        daily = self.daily[0].astype("int64")
+        users = self.customers[0].groupby("day")["user_id"].size().rename("unique_customers")
+        daily = daily.join(users, how="left").fillna(0).astype("int64")
+        return daily, self.category[0].astype("int64")

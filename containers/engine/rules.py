@@ -1,0 +1,170 @@
+"""Row validation: text in, typed rows and rejected rows (each with its reasons) out.
+
+Pure DataFrame-in/DataFrame-out. Every rule has a name; a rejected row keeps all the rules
+it broke, so a person fixing the data sees everything at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+
+from containers.engine.contract import LIFECYCLE, STATUSES, FileKind, Role, Schema
+
+VERSION = "_version_ts"   # micros: when this version of the row was last true (latest wins)
+SOURCE = "_source"        # products: the key of their file (orders product files landing the same second)
+ROW = "_row"              # 1-based position in its file: the last tie-break for products
+FUTURE_TOLERANCE = timedelta(days=1)
+INTEGER = r"\+?\d{1,18}"
+TRAILING_UTC = r"\s*UTC$"
+
+# Reasons, each named once (documented in docs/validation.md).
+MISSING = "missing_value"
+NOT_INTEGER = "not_a_non_negative_integer"
+BAD_STATUS = "unknown_status"
+BAD_TIMESTAMP = "invalid_timestamp"
+FUTURE = "timestamp_in_future"
+BEFORE_CREATED = "before_created_at"
+DELIVERED_BEFORE_SHIPPED = "delivered_before_shipped"
+BAD_COUNT = "count_below_one"
+NOT_NUMBER = "not_a_number"
+NEGATIVE = "negative_amount"
+MALFORMED = "malformed_row"
+
+
+@dataclass
+class Validated:
+    valid: pd.DataFrame      # typed rows of the schema, plus VERSION and ROW
+    rejected: pd.DataFrame   # row_number, reason, and the row's original text
+
+
+def to_micros(moment: datetime) -> int:
+    return int(pd.Timestamp(moment).as_unit("us").value)
+
+
+def _micros(ts: pd.Series) -> pd.Series:
+    values = ts.array.as_unit("us").asi8.copy()
+    return pd.Series(pd.arrays.IntegerArray(values, ts.isna().to_numpy()), index=ts.index)
+
+
+class _Checker:
+    """Collects (row mask, reason) pairs while converting columns."""
+
+    def __init__(self, text: pd.DataFrame) -> None:
+        self.text = text
+        self.problems: list[tuple[pd.Series, str]] = []
+
+    def flag(self, mask: pd.Series, reason: str, column: str) -> None:
+        if mask.any():
+            self.problems.append((mask, f"{reason}:{column}"))
+
+    def present(self, name: str, required: bool) -> pd.Series:
+        value = self.text[name].str.strip()
+        empty = value == ""
+        if required:
+            self.flag(empty, MISSING, name)
+        return value.where(~empty)
+
+    def integer(self, name: str, required: bool, minimum: int = 0) -> pd.Series:
+        value = self.present(name, required)
+        ok = value.str.fullmatch(INTEGER).fillna(False).astype(bool)
+        self.flag(value.notna() & ~ok, NOT_INTEGER, name)
+        out = pd.to_numeric(value.where(ok), errors="coerce").astype("Int64")
+        if minimum > 0:
+            self.flag(out.notna() & (out < minimum), BAD_COUNT, name)
+        return out
+
+    def status(self, name: str, required: bool) -> pd.Series:
+        value = self.present(name, required).str.lower()
+        self.flag(value.notna() & ~value.isin(STATUSES), BAD_STATUS, name)
+        return value
+
+    def timestamp(self, name: str, required: bool, now: datetime) -> pd.Series:
+        value = self.present(name, required).str.replace(TRAILING_UTC, "", regex=True)
+        parsed = pd.to_datetime(value, format="ISO8601", utc=True, errors="coerce")
+        self.flag(value.notna() & parsed.isna(), BAD_TIMESTAMP, name)
+        self.flag(parsed > pd.Timestamp(now + FUTURE_TOLERANCE), FUTURE, name)
+        return _micros(parsed)
+
+    def money(self, name: str, required: bool) -> pd.Series:
+        value = self.present(name, required)
+        number = pd.to_numeric(value, errors="coerce").astype("float64")
+        finite = np.isfinite(number.to_numpy(na_value=np.nan))
+        self.flag(value.notna() & ~finite, NOT_NUMBER, name)
+        self.flag(pd.Series(finite, index=value.index) & (number < 0), NEGATIVE, name)
+        return (number.where(finite) * 1_000_000).round().astype("Int64")
+
+    def reasons(self) -> pd.Series:
+        reason = pd.Series("", index=self.text.index, dtype="str")
+        for mask, name in self.problems:
+            mask = mask.fillna(False).astype(bool)
+            reason = reason.mask(mask, reason + ";" + name)
+        return reason.str.lstrip(";")
+
+
+def _check_order_of_events(check: _Checker, typed: pd.DataFrame) -> None:
+    created = typed["created_at"]
+    for later in ("shipped_at", "delivered_at", "returned_at"):
+        check.flag(typed[later] < created, BEFORE_CREATED, later)
+    check.flag(typed["delivered_at"] < typed["shipped_at"], DELIVERED_BEFORE_SHIPPED, "delivered_at")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a file came from: products, which carry no timestamps, are versioned by it."""
+
+    key: str
+    landed_at: datetime
+
+
+def validate(text: pd.DataFrame, schema: Schema, origin: Origin, now: datetime | None = None) -> Validated:
+    """Type and check one batch of text rows (`row_number` plus the schema's columns).
+
+    Products carry no timestamps, so their version is the moment their file landed (files
+    landing within the same second are ordered by key), then their position in the file.
+    """
+    now = now or datetime.now(timezone.utc)
+    check = _Checker(text)
+    typed = pd.DataFrame(index=text.index)
+    for column in schema.columns:
+        name, required = column.name, column.required
+        if column.role is Role.ID:
+            typed[name] = check.integer(name, required)
+        elif column.role is Role.COUNT:
+            typed[name] = check.integer(name, required, minimum=1)
+        elif column.role is Role.STATUS:
+            typed[name] = check.status(name, required)
+        elif column.role is Role.TIMESTAMP:
+            typed[name] = check.timestamp(name, required, now)
+        elif column.role is Role.MONEY:
+            typed[name] = check.money(name, required)
+        else:
+            typed[name] = check.present(name, required)
+    if schema.kind is not FileKind.PRODUCTS:
+        _check_order_of_events(check, typed)
+        typed[VERSION] = typed[list(LIFECYCLE)].max(axis=1).astype("Int64")
+    else:
+        typed[VERSION] = pd.array([to_micros(origin.landed_at)] * len(typed), dtype="Int64")
+        typed[SOURCE] = origin.key
+    typed[ROW] = text["row_number"].astype("int64")
+    reason = check.reasons()
+    bad = reason != ""
+    rejected = text.loc[bad].copy()
+    rejected.insert(1, "reason", reason[bad])
+    return Validated(typed.loc[~bad].reset_index(drop=True), rejected.reset_index(drop=True))
+
+
+def malformed_frame(rows: list[tuple[int | None, str]], schema: Schema) -> pd.DataFrame:
+    """Rows the CSV parser could not split into the header's fields, kept verbatim."""
+    frame = pd.DataFrame(
+        {
+            "row_number": pd.array([r[0] for r in rows], dtype="Int64"),
+            "reason": [f"{MALFORMED}:fields" for _ in rows],
+        }
+    )
+    for name in schema.names:
+        frame[name] = ""
+    frame["raw"] = [r[1] for r in rows]
+    return frame

@@ -1,0 +1,53 @@
+"""Task configuration from the environment (the ECS task definition and its overrides)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from chalicelib.storage_layout import CURATED_BUCKET, RunIdentity
+from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
+
+DEFAULT_MAX_INVALID_RATIO = 0.05
+
+
+class ConfigurationError(ValueError):
+    """A required setting is missing or malformed: the task cannot start."""
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    input_bucket: str
+    input_key: str
+    input_version: str
+    curated_bucket: str
+    daily_table: str
+    category_table: str
+    runs_table: str
+    max_invalid_ratio: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "TaskConfig":
+        env = os.environ if environ is None else environ
+        missing = [n for n in ("INPUT_BUCKET", "INPUT_KEY") if not env.get(n)]
+        if missing:
+            raise ConfigurationError(f"missing environment variables: {', '.join(missing)}")
+        try:
+            ratio = float(env.get("MAX_INVALID_RATIO", DEFAULT_MAX_INVALID_RATIO))
+        except ValueError as err:
+            raise ConfigurationError("MAX_INVALID_RATIO must be a number between 0 and 1") from err
+        if not 0 <= ratio <= 1:
+            raise ConfigurationError("MAX_INVALID_RATIO must be a number between 0 and 1")
+        return cls(
+            input_bucket=env["INPUT_BUCKET"],
+            input_key=env["INPUT_KEY"],
+            input_version=env.get("INPUT_VERSION", ""),
+            curated_bucket=CURATED_BUCKET.name(env),
+            daily_table=DAILY_KPIS.name(env),
+            category_table=CATEGORY_KPIS.name(env),
+            runs_table=RUNS.name(env),
+            max_invalid_ratio=ratio,
+        )
+
+    def identity(self, landed_at: Any = None) -> RunIdentity:
+        return RunIdentity(self.input_bucket, self.input_key, self.input_version, landed_at)

@@ -1,0 +1,84 @@
+"""Exit codes, JSON logs and the summary line: how a task tells the workflow what happened.
+
+The exit code is the contract with Step Functions: rejected data must never be retried,
+transient faults must be. The summary goes to stdout (last line) and to the Runs table.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from enum import IntEnum
+from typing import Any, Callable, Mapping
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+
+TRANSIENT_CODES = {
+    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling", "RequestLimitExceeded",
+    "InternalServerError", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+    "TransactionConflictException", "TransactionInProgressException",
+}
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1          # a bug or a permanent fault: fails the workflow without retry
+    REJECTED = 65       # EX_DATAERR: the data is bad; retrying cannot help
+    TRANSIENT = 75      # EX_TEMPFAIL: try again later
+
+
+class DataRejected(Exception):
+    """The input cannot be processed as it is; the summary says why."""
+
+    def __init__(self, summary: Mapping[str, Any]) -> None:
+        super().__init__(summary.get("reason", "rejected"))
+        self.summary = dict(summary)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"level": record.levelname, "logger": record.name, "message": record.getMessage(), "time": self.formatTime(record)}
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging() -> logging.Logger:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    return logging.getLogger("shoppulse.task")
+
+
+def is_transient(err: BaseException) -> bool:
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "")
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in TRANSIENT_CODES or status >= 500
+    return isinstance(err, (BotoConnectionError, BotoCoreError, ConnectionError, TimeoutError))
+
+
+def run_task(name: str, body: Callable[[], dict[str, Any]], record: Callable[[dict[str, Any]], None]) -> int:
+    """Run a task body, classify its end, record and print its summary; return the exit code."""
+    log = configure_logging()
+    try:
+        summary, code = body(), ExitCode.OK
+    except DataRejected as rejected:
+        summary, code = rejected.summary, ExitCode.REJECTED
+    except Exception as err:  # the edge: every failure becomes an exit code and a summary
+        transient = is_transient(err)
+        code = ExitCode.TRANSIENT if transient else ExitCode.FAILED
+        summary = {"status": "TRANSIENT_FAILURE" if transient else "FAILED", "error": type(err).__name__, "reason": str(err)}
+        log.exception("task failed", extra={"fields": {"task": name, "exit_code": int(code)}})
+    try:
+        record(summary)
+    except Exception as err:
+        log.exception("could not record the summary", extra={"fields": {"task": name}})
+        if code is ExitCode.OK:
+            code = ExitCode.TRANSIENT if is_transient(err) else ExitCode.FAILED
+    log.info("task finished", extra={"fields": {"task": name, "exit_code": int(code), "summary": summary}})
+    print(json.dumps(summary, default=str), flush=True)
+    return int(code)

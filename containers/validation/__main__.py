@@ -1,0 +1,12 @@
+"""`python -m containers.validation`: the validation ECS task (AWS_ENDPOINT_URL, honoured by
+boto3, points it at a local AWS)."""
+import sys
+
+from chalicelib.runs import Task
+from containers.tasks.entry import main
+from containers.validation.task import validate_object
+
+if __name__ == "__main__":
+    sys.exit(
+        main(Task.VALIDATION, lambda config, s3, _db, run: validate_object(s3, run, config.curated_bucket, config.max_invalid_ratio))
+    )

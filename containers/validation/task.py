@@ -1,0 +1,136 @@
+"""Validation: read one input object, keep its valid rows for the transformation, keep every
+rejected row with its reasons, and reject the whole file when too much of it is bad.
+
+Nothing of a rejected file is loaded: its staged rows are removed before the verdict.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from chalicelib.storage_layout import RunIdentity
+from containers.adapters.curated_store import to_parquet
+from containers.engine.contract import SCHEMAS, FileKind, Schema
+from containers.engine.csv_source import UnreadableFile, open_source
+from containers.engine.rules import Origin, malformed_frame, validate
+from containers.tasks.outcome import DataRejected
+
+MANIFEST = "manifest.json"
+
+
+class _RejectedRows:
+    """Rejected rows spill to a local file: an all-bad huge file must not fill memory."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b")
+        self.count = 0
+        self.reasons: Counter[str] = Counter()
+
+    def add(self, rows: pd.DataFrame) -> None:
+        if rows.empty:
+            return
+        rows.to_csv(self.file, header=self.count == 0, index=False)
+        self.count += len(rows)
+        for reasons in rows["reason"]:
+            self.reasons.update(reasons.split(";"))
+
+    def upload(self, s3: Any, bucket: str, key: str) -> None:
+        self.file.seek(0)
+        s3.upload_fileobj(self.file, bucket, key, ExtraArgs={"ContentType": "text/csv"})
+
+
+class _Staging:
+    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix
+        self.parts: list[str] = []
+        self.rows = 0
+
+    def add(self, rows: pd.DataFrame) -> None:
+        if rows.empty:
+            return
+        key = f"{self.prefix}part-{len(self.parts):05d}.parquet"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=to_parquet(rows))
+        self.parts.append(key)
+        self.rows += len(rows)
+
+    def discard(self) -> None:
+        for key in self.parts:
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+        self.parts.clear()
+
+    def publish(self, manifest: dict[str, Any]) -> None:
+        body = json.dumps({**manifest, "parts": self.parts}).encode()
+        self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}{MANIFEST}", Body=body)
+
+
+def validate_object(
+    s3: Any, identity: RunIdentity, curated_bucket: str, max_invalid_ratio: float, now: datetime | None = None
+) -> dict[str, Any]:
+    """Validate one input object version; raises DataRejected (with the summary) for bad data."""
+    request = {"Bucket": identity.bucket, "Key": identity.key}
+    if identity.version:
+        request["VersionId"] = identity.version
+    obj = s3.get_object(**request)
+    identity = replace(identity, landed_at=obj["LastModified"])
+    summary: dict[str, Any] = {
+        "run_id": identity.run_id,
+        "file_id": identity.file_id,
+        "landed_at": identity.landed_at.isoformat() if identity.landed_at else None,
+        "archive_key": identity.archive_key,
+        "rejected_key": identity.rejected_key,
+    }
+    staging = _Staging(s3, curated_bucket, identity.staging_prefix)
+    rejected = _RejectedRows()
+    try:
+        source = open_source(obj["Body"])
+        summary["kind"] = source.schema.kind.value
+        for batch in source.batches():
+            checked = validate(batch, source.schema, Origin(identity.key, identity.landed_at), now)
+            staging.add(checked.valid)
+            rejected.add(checked.rejected)
+    except UnreadableFile as err:
+        staging.discard()
+        _reject_file(s3, identity, summary, rejected, err.reason, err.detail)
+    rejected.add(malformed_frame([(m.line, m.text) for m in source.malformed], source.schema))
+    rows = source.rows_read + len(source.malformed)
+    summary.update(rows=rows, valid_rows=staging.rows, rejected_rows=rejected.count, reasons=dict(rejected.reasons))
+    if rows and rejected.count / rows > max_invalid_ratio:
+        staging.discard()
+        detail = f"{rejected.count} of {rows} rows are invalid, more than the {max_invalid_ratio:.1%} allowed"
+        _reject_file(s3, identity, summary, rejected, "too_many_invalid_rows", detail)
+    summary["rejected_rows_key"] = identity.rejected_rows_key(file_rejected=False) if rejected.count else None
+    if rejected.count:
+        rejected.upload(s3, identity.bucket, summary["rejected_rows_key"])
+    staging.publish({"kind": source.schema.kind.value, "file_id": identity.file_id, "rows": staging.rows})
+    summary["status"] = "VALID"
+    return summary
+
+
+def _reject_file(
+    s3: Any, identity: RunIdentity, summary: dict[str, Any], rejected: _RejectedRows, reason: str, detail: str
+) -> None:
+    summary.update(status="REJECTED", reason=reason, detail=detail, valid_rows=0)
+    summary.setdefault("rows", rejected.count)
+    summary.setdefault("rejected_rows", rejected.count)
+    summary.setdefault("reasons", dict(rejected.reasons))
+    summary["rejected_rows_key"] = identity.rejected_rows_key(file_rejected=True) if rejected.count else None
+    if rejected.count:
+        rejected.upload(s3, identity.bucket, summary["rejected_rows_key"])
+    body = json.dumps({k: summary[k] for k in ("run_id", "reason", "detail", "rejected_rows", "reasons")}, default=str)
+    s3.put_object(Bucket=identity.bucket, Key=identity.rejection_reason_key, Body=body.encode())
+    raise DataRejected(summary)
+
+
+def read_manifest(s3: Any, curated_bucket: str, identity: RunIdentity) -> dict[str, Any]:
+    body = s3.get_object(Bucket=curated_bucket, Key=f"{identity.staging_prefix}{MANIFEST}")["Body"].read()
+    return json.loads(body)
+
+
+def schema_of(manifest: dict[str, Any]) -> Schema:
+    return SCHEMAS[FileKind(manifest["kind"])]

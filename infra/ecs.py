@@ -1,0 +1,315 @@
+"""ECS on Fargate: the cluster, the image repository, and the two task definitions.
+
+One image (`containers/Dockerfile`), two commands: `python -m containers.validation` and
+`python -m containers.transformation`, each its own task definition, task role (least
+privilege: what that task reads and writes, nothing else) and log group.
+
+Sizes: both tasks are single-threaded pandas/pyarrow work, so 1 vCPU is what they can use.
+Validation holds one file in memory (a 100 MB CSV is ~0.5-1 GB as DataFrames plus the Parquet
+copy): 2 GB. Transformation recomputes each affected day from the curated shards of that day
+and the item-version index, a few times the file's size at peak: 4 GB, the largest size 1 vCPU
+allows before the vCPU would sit idle. Both are cheap to raise: change `TASK_SIZES` below.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awacs.dynamodb as ddb
+import awacs.ecr as ecr
+import awacs.logs as logs
+import awacs.s3 as s3
+from awacs.aws import Condition, StringLike
+from troposphere import GetAtt, Join, Parameter, Ref, Sub
+from troposphere.ec2 import SecurityGroup, SecurityGroupEgress
+from troposphere.ecr import EncryptionConfiguration, ImageScanningConfiguration, LifecyclePolicy, Repository
+from troposphere.ecs import (
+    Cluster,
+    ClusterSetting,
+    ContainerDefinition,
+    Environment,
+    LogConfiguration,
+    MountPoint,
+    RuntimePlatform,
+    TaskDefinition,
+    Volume,
+)
+from troposphere.iam import Policy, Role
+from troposphere.logs import LogGroup
+
+from chalicelib.runs import Task
+from chalicelib.storage_layout import (
+    ARCHIVE_PREFIX,
+    CURATED_BUCKET,
+    CURATED_PREFIX,
+    INCOMING_PREFIX,
+    INDEX_PREFIX,
+    INPUT_BUCKET,
+    REJECTED_PREFIX,
+    STAGING_PREFIX,
+)
+from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
+from infra.context import LOG_RETENTION_DAYS, Stack, allow, arn, assume_role_policy, policy
+from infra.encryption import Encryption
+from infra.storage import Storage, bucket_access
+from infra.tables import Tables
+
+# (cpu units, memory MiB) per task: see the module docstring.
+TASK_SIZES: dict[Task, tuple[int, int]] = {Task.VALIDATION: (1024, 2048), Task.TRANSFORMATION: (1024, 4096)}
+# The longest a healthy run takes (the workflow's TimeoutSeconds for the state).
+TASK_TIMEOUT_SECONDS: dict[Task, int] = {Task.VALIDATION: 900, Task.TRANSFORMATION: 1800}
+MAX_INVALID_RATIO = "0.05"
+IMAGES_KEPT = 30
+
+
+@dataclass(frozen=True)
+class EcsTaskResources:
+    task_definition: TaskDefinition
+    task_role: Role
+    log_group: LogGroup
+    container_name: str
+
+
+@dataclass(frozen=True)
+class Ecs:
+    cluster: Cluster
+    repository: Repository
+    execution_role: Role
+    security_group: SecurityGroup
+    tasks: dict[Task, EcsTaskResources]
+    subnets: Parameter
+    assign_public_ip: Parameter
+
+
+def _network_parameters(stack: Stack) -> tuple[Parameter, Parameter, Parameter]:
+    t = stack.template
+    vpc = t.add_parameter(Parameter("VpcId", Type="AWS::EC2::VPC::Id", Description="VPC the Fargate tasks run in"))
+    subnets = t.add_parameter(
+        Parameter(
+            "SubnetIds",
+            Type="List<AWS::EC2::Subnet::Id>",
+            Description="Subnets of the Fargate tasks (private subnets with a NAT or VPC endpoints for S3, DynamoDB, ECR, Logs)",
+        )
+    )
+    public_ip = t.add_parameter(
+        Parameter(
+            "AssignPublicIp",
+            Type="String",
+            Default="DISABLED",
+            AllowedValues=["DISABLED", "ENABLED"],
+            Description="ENABLED only for public subnets without a NAT (the tasks need outbound HTTPS)",
+        )
+    )
+    return vpc, subnets, public_ip
+
+
+def _security_group(stack: Stack, vpc: Parameter) -> SecurityGroup:
+    group = SecurityGroup(
+        "TaskSecurityGroup",
+        GroupDescription="ShopPulse batch tasks: no inbound, outbound HTTPS to AWS APIs only",
+        VpcId=Ref(vpc),
+        SecurityGroupEgress=[
+            SecurityGroupEgress(
+                IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
+                Description="HTTPS to S3, DynamoDB, ECR, CloudWatch Logs",
+            )
+        ],
+        Tags=stack.tags("ecs"),
+    )
+    return stack.add(group, "Security group of the batch tasks", "GroupId")
+
+
+def _repository(stack: Stack, encryption: Encryption) -> Repository:
+    lifecycle = (
+        '{"rules":[{"rulePriority":1,"description":"keep the last %d images",'
+        '"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":%d},'
+        '"action":{"type":"expire"}}]}' % (IMAGES_KEPT, IMAGES_KEPT)
+    )
+    repository = Repository(
+        "TasksRepository",
+        RepositoryName=stack.name("tasks"),
+        ImageTagMutability="IMMUTABLE",
+        ImageScanningConfiguration=ImageScanningConfiguration(ScanOnPush=True),
+        EncryptionConfiguration=EncryptionConfiguration(EncryptionType="KMS", KmsKey=encryption.key_arn),
+        LifecyclePolicy=LifecyclePolicy(LifecyclePolicyText=lifecycle),
+        Tags=stack.tags("ecs"),
+    )
+    stack.add(repository, "ECR repository of the tasks image (one image, two commands)")
+    stack.output("TasksRepositoryUri", GetAtt(repository, "RepositoryUri"), "URI to push the tasks image to")
+    return repository
+
+
+def _log_group(stack: Stack, logical_id: str, path: str, encryption: Encryption) -> LogGroup:
+    group = LogGroup(
+        logical_id,
+        LogGroupName=f"/{stack.name(path)}",
+        RetentionInDays=LOG_RETENTION_DAYS,
+        KmsKeyId=encryption.key_arn,
+        Tags=stack.tags("logs"),
+    )
+    return stack.add(group, f"Log group {path}")
+
+
+def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: Encryption) -> list:
+    """What each task touches: the validation task reads the input and writes the curated
+    staging area and index lookups; the transformation task owns the KPI tables."""
+    curated = storage.curated_bucket
+    list_curated = allow(
+        [s3.ListBucket],
+        [GetAtt(curated, "Arn")],
+        sid="ListCuratedPrefixes",
+    )
+    list_curated.Condition = Condition(
+        StringLike({"s3:prefix": [f"{p}*" for p in (STAGING_PREFIX, CURATED_PREFIX, INDEX_PREFIX)]})
+    )
+    runs = allow([ddb.GetItem, ddb.UpdateItem], [tables.arn(RUNS)], sid="RecordTaskSummary")
+    if task is Task.VALIDATION:
+        return [
+            bucket_access(storage.input_bucket, [s3.GetObject, s3.GetObjectVersion], [INCOMING_PREFIX]),
+            bucket_access(storage.input_bucket, [s3.PutObject], [ARCHIVE_PREFIX, REJECTED_PREFIX]),
+            bucket_access(curated, [s3.GetObject, s3.PutObject, s3.DeleteObject], [STAGING_PREFIX]),
+            bucket_access(curated, [s3.GetObject], [CURATED_PREFIX, INDEX_PREFIX]),
+            list_curated,
+            runs,
+            encryption.data_statement(),
+        ]
+    kpi_tables = tables.arns_with_indexes(DAILY_KPIS) + tables.arns_with_indexes(CATEGORY_KPIS)
+    return [
+        bucket_access(curated, [s3.GetObject, s3.PutObject, s3.DeleteObject], [STAGING_PREFIX, CURATED_PREFIX, INDEX_PREFIX]),
+        list_curated,
+        allow(
+            [ddb.GetItem, ddb.Query, ddb.PutItem, ddb.UpdateItem, ddb.DeleteItem, ddb.ConditionCheckItem, ddb.BatchWriteItem],
+            kpi_tables,
+            sid="WriteKpis",
+        ),
+        runs,
+        encryption.data_statement(),
+    ]
+
+
+def _execution_role(stack: Stack, repository: Repository, log_groups: list[LogGroup]) -> Role:
+    role = Role(
+        "TaskExecutionRole",
+        AssumeRolePolicyDocument=assume_role_policy("ecs-tasks"),
+        Policies=[
+            Policy(
+                PolicyName="pull-image-and-log",
+                PolicyDocument=policy(
+                    [
+                        # GetAuthorizationToken has no resource-level permissions: "*" is the only form.
+                        allow([ecr.GetAuthorizationToken], ["*"], sid="EcrLogin"),
+                        allow(
+                            [ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.GetDownloadUrlForLayer],
+                            [GetAtt(repository, "Arn")],
+                            sid="PullTasksImage",
+                        ),
+                        allow(
+                            [logs.CreateLogStream, logs.PutLogEvents],
+                            [Join("", [GetAtt(g, "Arn")]) for g in log_groups],
+                            sid="WriteTaskLogs",
+                        ),
+                    ]
+                ),
+            )
+        ],
+        Tags=stack.tags("ecs"),
+    )
+    return stack.add(role, "Execution role of the tasks (image pull, logs)", "Arn")
+
+
+def _task(stack: Stack, task: Task, image: Sub, storage: Storage, tables: Tables, encryption: Encryption,
+          log_group: LogGroup, execution_role: Role) -> EcsTaskResources:
+    name = task.value
+    camel = name.capitalize()
+    role = Role(
+        f"{camel}TaskRole",
+        AssumeRolePolicyDocument=assume_role_policy("ecs-tasks"),
+        Policies=[Policy(PolicyName=f"{name}-data", PolicyDocument=policy(_task_statements(task, storage, tables, encryption)))],
+        Tags=stack.tags("ecs"),
+    )
+    stack.add(role, f"Task role of the {name} task", "Arn")
+    cpu, memory = TASK_SIZES[task]
+    environment = {
+        INPUT_BUCKET.env_var: Ref(storage.input_bucket),
+        CURATED_BUCKET.env_var: Ref(storage.curated_bucket),
+        DAILY_KPIS.env_var: Ref(tables[DAILY_KPIS]),
+        CATEGORY_KPIS.env_var: Ref(tables[CATEGORY_KPIS]),
+        RUNS.env_var: Ref(tables[RUNS]),
+        "MAX_INVALID_RATIO": MAX_INVALID_RATIO,
+        "AWS_REGION": Ref("AWS::Region"),
+    }
+    definition = TaskDefinition(
+        f"{camel}TaskDefinition",
+        Family=stack.name(name),
+        RequiresCompatibilities=["FARGATE"],
+        NetworkMode="awsvpc",
+        Cpu=str(cpu),
+        Memory=str(memory),
+        RuntimePlatform=RuntimePlatform(CpuArchitecture="X86_64", OperatingSystemFamily="LINUX"),
+        ExecutionRoleArn=GetAtt(execution_role, "Arn"),
+        TaskRoleArn=GetAtt(role, "Arn"),
+        # The root filesystem is read-only; pandas/pyarrow spill and temp files go to /tmp.
+        Volumes=[Volume(Name="tmp")],
+        ContainerDefinitions=[
+            ContainerDefinition(
+                Name=name,
+                Image=image,
+                Command=["python", "-m", f"containers.{name}"],
+                Essential=True,
+                ReadonlyRootFilesystem=True,
+                MountPoints=[MountPoint(SourceVolume="tmp", ContainerPath="/tmp", ReadOnly=False)],
+                Environment=[Environment(Name=k, Value=v) for k, v in environment.items()],
+                # Seconds between SIGTERM and SIGKILL when the workflow stops a timed-out task.
+                StopTimeout=30,
+                LogConfiguration=LogConfiguration(
+                    LogDriver="awslogs",
+                    Options={
+                        "awslogs-group": Ref(log_group),
+                        "awslogs-region": Ref("AWS::Region"),
+                        "awslogs-stream-prefix": name,
+                    },
+                ),
+            )
+        ],
+        Tags=stack.tags("ecs"),
+    )
+    stack.add(definition, f"Task definition of the {name} task (cpu {cpu}, memory {memory} MiB)")
+    return EcsTaskResources(definition, role, log_group, name)
+
+
+def build(stack: Stack, storage: Storage, tables: Tables, encryption: Encryption) -> Ecs:
+    vpc, subnets, public_ip = _network_parameters(stack)
+    image_tag = stack.template.add_parameter(
+        Parameter("ImageTag", Type="String", Description="Tag of the tasks image in the ECR repository (pushed by `shoppulse deploy`)")
+    )
+    cluster = Cluster(
+        "BatchCluster",
+        ClusterName=stack.name("batch"),
+        ClusterSettings=[ClusterSetting(Name="containerInsights", Value="enabled")],
+        Tags=stack.tags("ecs"),
+    )
+    stack.add(cluster, "ECS cluster of the batch tasks", "Arn")
+    repository = _repository(stack, encryption)
+    image = Sub("${Uri}:${ImageTag}", Uri=GetAtt(repository, "RepositoryUri"), ImageTag=Ref(image_tag))
+    log_groups = {
+        task: _log_group(stack, f"{task.value.capitalize()}LogGroup", f"ecs/{task.value}", encryption) for task in Task
+    }
+    execution_role = _execution_role(stack, repository, list(log_groups.values()))
+    tasks = {
+        task: _task(stack, task, image, storage, tables, encryption, log_groups[task], execution_role) for task in Task
+    }
+    return Ecs(
+        cluster=cluster,
+        repository=repository,
+        execution_role=execution_role,
+        security_group=_security_group(stack, vpc),
+        tasks=tasks,
+        subnets=subnets,
+        assign_public_ip=public_ip,
+    )
+
+
+def task_arn_pattern(cluster: Cluster) -> Sub:
+    """The ARNs of the tasks the cluster runs (for DescribeTasks/StopTask permissions)."""
+    return arn("ecs", "task/${Cluster}/*") if False else Sub(
+        "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*", Cluster=Ref(cluster)
+    )

@@ -1,0 +1,498 @@
+"""The batch workflow's state machine (Amazon States Language): built once, here.
+
+`build_definition(WorkflowConfig(...))` returns the ASL document as a dict. The CloudFormation
+stack (`infra.workflow`) calls it with `${Placeholder}` strings resolved by the state machine's
+`DefinitionSubstitutions`; the local runtime calls it with the concrete names of the embedded
+AWS. Nothing else writes ASL.
+
+Parameters (`WorkflowConfig`):
+- `runs_table`: name of the Runs table (`chalicelib.tables.RUNS`): idempotency guard and outcome.
+- `cluster`: ECS cluster name or ARN the two tasks run on.
+- `validation`, `transformation`: `EcsTask(task_definition, container_name, timeout_seconds)`,
+  the task definition (family, family:revision or ARN), the name of the container to give the
+  input object to, and the longest a healthy run may take (the state's TimeoutSeconds; on a
+  timeout Step Functions stops the ECS task).
+- `alerts_topic_arn`: SNS topic told about failed and rejected files.
+- `subnets`, `security_groups`, `assign_public_ip`: the Fargate awsvpc network configuration.
+- `task_retry` / `api_retry`: `RetryPolicy` for transient task faults (container exit 75 or a
+  task that never started) and for transient AWS API faults. Tests pass short intervals.
+- `execution_timeout_seconds`: TimeoutSeconds of the whole execution.
+
+Input: the EventBridge "Object Created" event of the input bucket (`detail.bucket.name`,
+`detail.object.key`, optional `detail.object.version-id`). Output of a finished execution:
+`{"run_id", "status"}` with status SUCCEEDED, REJECTED or DUPLICATE; FAILED runs fail the
+execution (so that the failed-executions alarm sees them) after recording and alerting.
+
+Why `.sync` for the ECS tasks (not `.waitForTaskToken`): the containers stay plain programs
+(exit code + a summary in the Runs item), need no Step Functions permissions or task token, and
+run unchanged by hand or locally; Step Functions polls the task to STOPPED and stops it on a
+timeout. The price is that a non-zero exit fails the state with `States.TaskFailed` whose Cause
+is the ECS task description as JSON: a wrapper (a one-branch Parallel state) parses it and
+turns exit 65 (data rejected) into a normal outcome, exit 75 or a task that never started into
+`Task.Transient` (retried with exponential backoff and full jitter by the Parallel state's
+Retry), anything else into `Task.Failed` (not retried). Heartbeats only exist for callback and
+activity tasks; no state here waits on a callback, so TimeoutSeconds bounds every wait instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from chalicelib.runs import RUN_KIND, RunStatus, Task
+from chalicelib.tables import RUNS, RUNS_BY_TIME
+
+EXIT_REJECTED = 65
+EXIT_TRANSIENT = 75
+
+TRANSIENT_TASK_ERROR = "Task.Transient"
+FAILED_TASK_ERROR = "Task.Failed"
+UNEXPECTED_OUTCOME_ERROR = "Workflow.UnexpectedOutcome"
+
+# Errors of the AWS API calls worth another attempt: throttling, service-side faults, timeouts.
+TRANSIENT_API_ERRORS: tuple[str, ...] = (
+    "States.Timeout",
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.InternalServerErrorException",
+    "DynamoDB.AmazonDynamoDBException",
+    "SNS.ThrottledException",
+    "SNS.InternalErrorException",
+    "SNS.KmsThrottlingException",
+    "S3.InternalErrorException",
+    "S3.SlowDownException",
+    "S3.ServiceUnavailableException",
+    "S3.SdkClientException",
+)
+DUPLICATE_ERROR = "DynamoDB.ConditionalCheckFailedException"
+API_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    interval_seconds: int
+    max_attempts: int
+    backoff_rate: float = 2.0
+    max_delay_seconds: int | None = None
+
+    def retrier(self, errors: Sequence[str]) -> dict[str, Any]:
+        retrier: dict[str, Any] = {
+            "ErrorEquals": list(errors),
+            "IntervalSeconds": self.interval_seconds,
+            "MaxAttempts": self.max_attempts,
+            "BackoffRate": self.backoff_rate,
+            "JitterStrategy": "FULL",
+        }
+        if self.max_delay_seconds is not None:
+            retrier["MaxDelaySeconds"] = self.max_delay_seconds
+        return retrier
+
+
+@dataclass(frozen=True)
+class EcsTask:
+    task_definition: str
+    container_name: str
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    runs_table: str
+    cluster: str
+    validation: EcsTask
+    transformation: EcsTask
+    alerts_topic_arn: str
+    subnets: Sequence[str]
+    security_groups: Sequence[str] = ()
+    assign_public_ip: str = "DISABLED"
+    # 3 attempts after the first, 30 s, 60 s, 120 s apart before jitter: outlasts a Fargate
+    # capacity blip or a throttled dependency without hiding a real outage for long.
+    task_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(30, 3, 2.0, 300))
+    api_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(1, 4, 2.0, 20))
+    execution_timeout_seconds: int = 7200
+
+
+# --- State names (the execution history reads as the story of one file) ----------------------
+IDENTIFY = "Has object version?"
+IDENTIFY_VERSIONED = "Identify versioned object"
+IDENTIFY_UNVERSIONED = "Identify unversioned object"
+GUARD = "Register run (idempotency guard)"
+DUPLICATE = "Duplicate: already processed"
+VALIDATE = "Validate file"
+READ_VALIDATION = "Read validation summary"
+VALIDATION_CHOICE = "Valid file?"
+UNEXPECTED = "Unexpected validation outcome"
+TRANSFORM = "Transform file"
+TRANSFORMATION_CHOICE = "Transformation outcome?"
+ARCHIVE_DESTINATION = "Archive destination"
+REJECTED_DESTINATION = "Rejected destination"
+COPY = "Copy file to destination"
+VERSIONED_CHOICE = "Delete which object?"
+DELETE_VERSION = "Delete original version"
+DELETE_OBJECT = "Delete original object"
+RECORD_OUTCOME = "Record outcome"
+OUTCOME_CHOICE = "Rejected?"
+ALERT_REJECTION = "Alert rejection"
+DONE = "Done"
+RECORD_FAILURE = "Record failure"
+ALERT_FAILURE = "Alert failure"
+FAILED = "Run failed"
+
+
+def _s(path: str) -> dict[str, str]:
+    """A DynamoDB string attribute taken from the state input."""
+    return {"S.$": path}
+
+
+def _api_task(resource: str, parameters: dict[str, Any], config: WorkflowConfig, next_state: str,
+              catch_to: str = RECORD_FAILURE, **extra: Any) -> dict[str, Any]:
+    """An AWS API call: short timeout, retried on transient faults, caught into the failure path.
+
+    Inside the failure path itself the catch keeps the original `$.error` (what the run died of)
+    and stores its own fault beside it.
+    """
+    catch_result = "$.error" if catch_to == RECORD_FAILURE else "$.failure_path_error"
+    state: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": resource,
+        "Parameters": parameters,
+        "TimeoutSeconds": API_TIMEOUT_SECONDS,
+        "ResultPath": None,
+        "Retry": extra.pop("retry_first", []) + [config.api_retry.retrier(TRANSIENT_API_ERRORS)],
+        "Catch": extra.pop("catch_first", []) + [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": catch_result, "Next": catch_to}
+        ],
+        "Next": next_state,
+    }
+    state.update(extra)
+    return state
+
+
+def _update_run(config: WorkflowConfig, expression: str, names: dict[str, str],
+                values: dict[str, Any], next_state: str, catch_to: str = RECORD_FAILURE) -> dict[str, Any]:
+    return _api_task(
+        "arn:aws:states:::dynamodb:updateItem",
+        {
+            "TableName": config.runs_table,
+            "Key": {RUNS.partition_key: _s("$.run.run_id")},
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        },
+        config,
+        next_state,
+        catch_to=catch_to,
+    )
+
+
+def _publish(config: WorkflowConfig, subject: str, message: dict[str, Any], next_state: str,
+             catch_to: str = RECORD_FAILURE) -> dict[str, Any]:
+    return _api_task(
+        "arn:aws:states:::sns:publish",
+        {"TopicArn": config.alerts_topic_arn, "Subject": subject, "Message": message},
+        config,
+        next_state,
+        catch_to=catch_to,
+    )
+
+
+def _identify(version: str | None) -> dict[str, Any]:
+    """The run's identity, as `chalicelib.storage_layout.RunIdentity` derives it."""
+    run: dict[str, Any] = {
+        "bucket.$": "$.detail.bucket.name",
+        "key.$": "$.detail.object.key",
+        "started_at.$": "$$.Execution.StartTime",
+        "execution.$": "$$.Execution.Id",
+    }
+    if version:
+        run["version.$"] = version
+        run["run_id.$"] = f"States.Format('s3://{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version})"
+        run["copy_source.$"] = f"States.Format('{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version})"
+    else:
+        run["version"] = ""
+        run["run_id.$"] = "States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key)"
+        run["copy_source.$"] = "States.Format('{}/{}', $.detail.bucket.name, $.detail.object.key)"
+    return {"Type": "Pass", "Parameters": run, "ResultPath": "$.run", "Next": GUARD}
+
+
+def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state: str) -> dict[str, Any]:
+    """Run one ECS task to completion; its exit code decides: 0 done, 65 rejected, 75 retried.
+
+    A one-branch Parallel state, because a Retry can only match error names: the branch turns
+    the exit code into one, so only transient faults are retried, with backoff and full jitter.
+    """
+    run_task, parse_exit, classify = f"Run {name} task", f"Read {name} exit code", f"Classify {name} exit"
+    transient, failed = f"{name} transient fault", f"{name} failed"
+    network: dict[str, Any] = {"Subnets": list(config.subnets), "AssignPublicIp": config.assign_public_ip}
+    if config.security_groups:
+        network["SecurityGroups"] = list(config.security_groups)
+    branch_states: dict[str, Any] = {
+        run_task: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::ecs:runTask.sync",
+            "Parameters": {
+                "Cluster": config.cluster,
+                "TaskDefinition": task.task_definition,
+                "LaunchType": "FARGATE",
+                "PropagateTags": "TASK_DEFINITION",
+                "NetworkConfiguration": {"AwsvpcConfiguration": network},
+                "Overrides": {
+                    "ContainerOverrides": [
+                        {
+                            "Name": task.container_name,
+                            "Environment": [
+                                {"Name": "INPUT_BUCKET", "Value.$": "$.run.bucket"},
+                                {"Name": "INPUT_KEY", "Value.$": "$.run.key"},
+                                {"Name": "INPUT_VERSION", "Value.$": "$.run.version"},
+                            ],
+                        }
+                    ]
+                },
+            },
+            "TimeoutSeconds": task.timeout_seconds,
+            "ResultSelector": {"outcome": "COMPLETED"},
+            "Catch": [
+                {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": parse_exit},
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed},
+            ],
+            "End": True,
+        },
+        parse_exit: {
+            "Type": "Pass",
+            "Parameters": {"task.$": "States.StringToJson($.error.Cause)", "error.$": "$.error"},
+            "Next": classify,
+        },
+        classify: {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Variable": "$.task.Containers[0].ExitCode",
+                    "IsPresent": False,
+                    "Next": transient,
+                },
+                {
+                    "Variable": "$.task.Containers[0].ExitCode",
+                    "NumericEquals": EXIT_REJECTED,
+                    "Next": f"{name} rejected data",
+                },
+                {
+                    "Variable": "$.task.Containers[0].ExitCode",
+                    "NumericEquals": EXIT_TRANSIENT,
+                    "Next": transient,
+                },
+            ],
+            "Default": failed,
+        },
+        f"{name} rejected data": {"Type": "Pass", "Parameters": {"outcome": "REJECTED"}, "End": True},
+        transient: {"Type": "Fail", "Error": TRANSIENT_TASK_ERROR, "CausePath": "$.error.Cause"},
+        failed: {"Type": "Fail", "Error": FAILED_TASK_ERROR, "CausePath": "$.error.Cause"},
+    }
+    return {
+        "Type": "Parallel",
+        "Comment": f"The {name} ECS task, its exit code classified (see the module docstring).",
+        "Branches": [{"StartAt": run_task, "States": branch_states}],
+        "ResultSelector": {"outcome.$": "$[0].outcome"},
+        "ResultPath": f"$.{name}_task",
+        "Retry": [config.task_retry.retrier([TRANSIENT_TASK_ERROR])],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": RECORD_FAILURE}],
+        "Next": next_state,
+    }
+
+
+def _summary_selector() -> dict[str, str]:
+    """The validation summary's fields the workflow acts on (typed DynamoDB values)."""
+    summary = "$.Item.validation.M"
+    selector = {f"{k}.$": f"{summary}.{k}.S" for k in ("status", "archive_key", "rejected_key", "rejected_rows_key")}
+    selector.update({f"{k}.$": f"{summary}.{k}.N" for k in ("rows", "valid_rows", "rejected_rows", "held_rows")})
+    return selector
+
+
+def _move(status: RunStatus, key_path: str) -> dict[str, Any]:
+    return {
+        "Type": "Pass",
+        "Parameters": {"status": status.value, "key.$": key_path},
+        "ResultPath": "$.move",
+        "Next": COPY,
+    }
+
+
+def _finish(status: str) -> dict[str, Any]:
+    return {"Type": "Pass", "Parameters": {"run_id.$": "$.run.run_id", "status": status}, "End": True}
+
+
+def build_definition(config: WorkflowConfig) -> dict[str, Any]:
+    """The ASL document of the batch workflow (see the module docstring for every parameter)."""
+    version = "$.detail.object['version-id']"
+    status_names = {"#status": "status", "#finished": "finished_at"}
+    states: dict[str, Any] = {
+        IDENTIFY: {
+            "Type": "Choice",
+            "Comment": "Versioned buckets announce the version: the run is that object version.",
+            "Choices": [{"Variable": version, "IsPresent": True, "Next": IDENTIFY_VERSIONED}],
+            "Default": IDENTIFY_UNVERSIONED,
+        },
+        IDENTIFY_VERSIONED: _identify(version),
+        IDENTIFY_UNVERSIONED: _identify(None),
+        GUARD: _api_task(
+            "arn:aws:states:::dynamodb:putItem",
+            {
+                "TableName": config.runs_table,
+                "Item": {
+                    RUNS.partition_key: _s("$.run.run_id"),
+                    RUNS_BY_TIME.partition_key: {"S": RUN_KIND},
+                    RUNS_BY_TIME.sort_key: _s("$.run.started_at"),
+                    "bucket": _s("$.run.bucket"),
+                    "key": _s("$.run.key"),
+                    "version": _s("$.run.version"),
+                    "status": {"S": RunStatus.RUNNING.value},
+                    "execution": _s("$.run.execution"),
+                },
+                "ConditionExpression": f"attribute_not_exists({RUNS.partition_key})",
+            },
+            config,
+            VALIDATE,
+            retry_first=[{"ErrorEquals": [DUPLICATE_ERROR], "MaxAttempts": 0}],
+            catch_first=[{"ErrorEquals": [DUPLICATE_ERROR], "ResultPath": None, "Next": DUPLICATE}],
+            Comment="A conditional put: one object version is processed once, however often it is announced.",
+        ),
+        DUPLICATE: _finish(RunStatus.DUPLICATE.value),
+        VALIDATE: _container_task(Task.VALIDATION.value, config.validation, config, READ_VALIDATION),
+        READ_VALIDATION: _api_task(
+            "arn:aws:states:::dynamodb:getItem",
+            {
+                "TableName": config.runs_table,
+                "Key": {RUNS.partition_key: _s("$.run.run_id")},
+                "ConsistentRead": True,
+                "ProjectionExpression": "#v",
+                "ExpressionAttributeNames": {"#v": Task.VALIDATION.value},
+            },
+            config,
+            VALIDATION_CHOICE,
+            ResultSelector=_summary_selector(),
+            ResultPath="$.validation",
+            Comment="The task wrote its summary (status, counts, where the file goes) into the Runs item.",
+        ),
+        VALIDATION_CHOICE: {
+            "Type": "Choice",
+            "Comment": "Exit code and summary must agree; anything else is a bug, not data.",
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.validation_task.outcome", "StringEquals": "COMPLETED"},
+                        {"Variable": "$.validation.status", "StringEquals": "VALID"},
+                    ],
+                    "Next": TRANSFORM,
+                },
+                {
+                    "And": [
+                        {"Variable": "$.validation_task.outcome", "StringEquals": "REJECTED"},
+                        {"Variable": "$.validation.status", "StringEquals": "REJECTED"},
+                    ],
+                    "Next": REJECTED_DESTINATION,
+                },
+            ],
+            "Default": UNEXPECTED,
+        },
+        UNEXPECTED: {
+            "Type": "Pass",
+            "Parameters": {
+                "Error": UNEXPECTED_OUTCOME_ERROR,
+                "Cause.$": "States.Format('validation exit outcome {} with summary status {}', "
+                "$.validation_task.outcome, $.validation.status)",
+            },
+            "ResultPath": "$.error",
+            "Next": RECORD_FAILURE,
+        },
+        TRANSFORM: _container_task(Task.TRANSFORMATION.value, config.transformation, config, TRANSFORMATION_CHOICE),
+        TRANSFORMATION_CHOICE: {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.transformation_task.outcome", "StringEquals": "REJECTED", "Next": REJECTED_DESTINATION}
+            ],
+            "Default": ARCHIVE_DESTINATION,
+        },
+        ARCHIVE_DESTINATION: _move(RunStatus.SUCCEEDED, "$.validation.archive_key"),
+        REJECTED_DESTINATION: _move(RunStatus.REJECTED, "$.validation.rejected_key"),
+        COPY: _api_task(
+            "arn:aws:states:::aws-sdk:s3:copyObject",
+            {"Bucket.$": "$.run.bucket", "Key.$": "$.move.key", "CopySource.$": "$.run.copy_source"},
+            config,
+            VERSIONED_CHOICE,
+        ),
+        VERSIONED_CHOICE: {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.run.version", "StringEquals": "", "Next": DELETE_OBJECT}],
+            "Default": DELETE_VERSION,
+        },
+        DELETE_VERSION: _api_task(
+            "arn:aws:states:::aws-sdk:s3:deleteObject",
+            {"Bucket.$": "$.run.bucket", "Key.$": "$.run.key", "VersionId.$": "$.run.version"},
+            config,
+            RECORD_OUTCOME,
+        ),
+        DELETE_OBJECT: _api_task(
+            "arn:aws:states:::aws-sdk:s3:deleteObject",
+            {"Bucket.$": "$.run.bucket", "Key.$": "$.run.key"},
+            config,
+            RECORD_OUTCOME,
+        ),
+        RECORD_OUTCOME: _update_run(
+            config,
+            "SET #status = :status, #finished = :finished",
+            status_names,
+            {":status": _s("$.move.status"), ":finished": _s("$$.State.EnteredTime")},
+            OUTCOME_CHOICE,
+        ),
+        OUTCOME_CHOICE: {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.move.status", "StringEquals": RunStatus.REJECTED.value, "Next": ALERT_REJECTION}],
+            "Default": DONE,
+        },
+        ALERT_REJECTION: _publish(
+            config,
+            "ShopPulse: input file rejected",
+            {
+                "event": "FILE_REJECTED",
+                "run_id.$": "$.run.run_id",
+                "execution.$": "$.run.execution",
+                "rejected_key.$": "$.move.key",
+                "rejected_rows_key.$": "$.validation.rejected_rows_key",
+                "rows.$": "$.validation.rows",
+                "rejected_rows.$": "$.validation.rejected_rows",
+            },
+            DONE,
+        ),
+        DONE: {"Type": "Pass", "Parameters": {"run_id.$": "$.run.run_id", "status.$": "$.move.status"}, "End": True},
+        RECORD_FAILURE: _update_run(
+            config,
+            "SET #status = :status, #finished = :finished, #error = :error",
+            {**status_names, "#error": "error"},
+            {
+                ":status": {"S": RunStatus.FAILED.value},
+                ":finished": _s("$$.State.EnteredTime"),
+                ":error": {"M": {"error": _s("$.error.Error"), "cause": _s("$.error.Cause")}},
+            },
+            ALERT_FAILURE,
+            catch_to=ALERT_FAILURE,
+        ),
+        ALERT_FAILURE: _publish(
+            config,
+            "ShopPulse: input file processing failed",
+            {
+                "event": "RUN_FAILED",
+                "run_id.$": "$.run.run_id",
+                "execution.$": "$.run.execution",
+                "error.$": "$.error.Error",
+                "cause.$": "$.error.Cause",
+            },
+            FAILED,
+            catch_to=FAILED,
+        ),
+        FAILED: {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
+    }
+    return {
+        "Comment": "ShopPulse batch workflow: one input file version from landing to KPIs, archive and outcome.",
+        "StartAt": IDENTIFY,
+        "TimeoutSeconds": config.execution_timeout_seconds,
+        "States": states,
+    }

@@ -1,0 +1,33 @@
+"""`shoppulse replay [--kpis-json OUT] FILE...`: run the batch workflow over files, in order,
+on an embedded AWS, and print each file's outcome as a JSON line."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from shoppulse.embedded import embedded_aws
+from shoppulse.replay import InProcessWorkflow
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("replay", help="validate and transform files in-process on an embedded AWS")
+    parser.add_argument("files", nargs="+", type=Path, help="CSV files, processed in the given order")
+    parser.add_argument("--kpis-json", type=Path, help="write the final KPIs to this JSON file")
+    parser.add_argument("--max-invalid-ratio", type=float, default=0.05, help="reject a file above this share of bad rows")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        print(json.dumps({"error": "no such file", "files": missing}))
+        return 2
+    with embedded_aws() as clients:
+        workflow = InProcessWorkflow(clients, args.max_invalid_ratio)
+        for path in args.files:
+            print(json.dumps(workflow.ingest(path)), flush=True)
+        if args.kpis_json:
+            args.kpis_json.parent.mkdir(parents=True, exist_ok=True)
+            args.kpis_json.write_text(json.dumps(workflow.kpis(), indent=2) + "\n")
+    return 0

@@ -1,0 +1,43 @@
+"""An embedded AWS in this process (moto), provisioned from the project's definitions.
+
+For `shoppulse replay` and the tests: no ports, no threads, nothing left behind.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+from unittest import mock
+
+import boto3
+from moto import mock_aws
+
+from chalicelib.storage_layout import BUCKETS
+from chalicelib.tables import ALL_TABLES
+from shoppulse.provision import create_buckets, create_tables
+from shoppulse.replay import Clients
+
+# Credentials and region for the embedded AWS; botocore 1.44 must not route DynamoDB calls
+# to account-based endpoints that moto does not know.
+EMBEDDED_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+
+
+@contextmanager
+def embedded_aws() -> Iterator[Clients]:
+    """moto in-process with every table and bucket created; restored environment on exit."""
+    cleared = {k: "" for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE") if k in os.environ}
+    with mock.patch.dict(os.environ, {**EMBEDDED_ENV, **cleared}), mock_aws():
+        for name in cleared:
+            os.environ.pop(name)
+        session = boto3.session.Session()
+        clients = Clients(session.client("s3"), session.client("dynamodb"), session.resource("dynamodb"))
+        create_tables(clients.dynamodb, ALL_TABLES)
+        create_buckets(clients.s3, BUCKETS)
+        yield clients

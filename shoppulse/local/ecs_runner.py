@@ -1,0 +1,183 @@
+"""Runs ECS tasks as local processes: the containers' entry points, for real.
+
+Fargate is replaced by a child process per task: same command, the task definition's
+environment plus the run's overrides, the real exit code, a stop that kills the process
+(SIGTERM, then SIGKILL after the grace period, as ECS does with `stopTimeout`), and the
+output kept in a log file per task. The runner knows nothing of moto: `moto_fixes` turns
+moto's task model into a `TaskLaunch` and applies the `TaskOutcome` back.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+LOG = logging.getLogger(__name__)
+
+# Interpreter names in a task definition's command that mean "the project's Python".
+_PYTHON_NAMES = frozenset({"python", "python3", "python3.11"})
+
+
+class StopCode(str, Enum):
+    """ECS `stopCode` values the local runner can produce."""
+
+    ESSENTIAL_CONTAINER_EXITED = "EssentialContainerExited"
+    TASK_FAILED_TO_START = "TaskFailedToStart"
+    USER_INITIATED = "UserInitiated"
+
+
+@dataclass(frozen=True)
+class TaskLaunch:
+    """Everything needed to start one task's (single, essential) container."""
+
+    task_arn: str
+    family: str
+    container_name: str
+    command: Sequence[str]
+    environment: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    exit_code: int | None
+    stop_code: StopCode
+    reason: str
+    log_path: Path
+
+
+@dataclass
+class _Running:
+    launch: TaskLaunch
+    log_path: Path
+    on_exit: Callable[[TaskOutcome], None]
+    process: subprocess.Popen[bytes] | None = None
+    stop_reason: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: TaskOutcome | None = None
+
+
+class LocalEcsRunner:
+    """Starts, watches and stops task processes; one per `run_task`."""
+
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        log_dir: Path,
+        base_environment: Mapping[str, str],
+        stop_grace_seconds: float = 2.0,
+    ) -> None:
+        self._workdir = workdir
+        self._log_dir = log_dir
+        self._base_environment = dict(base_environment)
+        self._grace = stop_grace_seconds
+        self._tasks: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+
+    def start(self, launch: TaskLaunch, on_exit: Callable[[TaskOutcome], None]) -> None:
+        """Start the task's process in the background; `on_exit` gets its outcome."""
+        task_id = launch.task_arn.rsplit("/", 1)[-1]
+        log_path = self._log_dir / "ecs" / launch.family / f"{task_id}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        running = _Running(launch=launch, log_path=log_path, on_exit=on_exit)
+        with self._lock:
+            self._tasks[launch.task_arn] = running
+        threading.Thread(target=self._run, args=(running,), name=f"ecs-{task_id}", daemon=True).start()
+
+    def stop(self, task_arn: str, reason: str) -> None:
+        """Stop a task as `ecs:StopTask` does: SIGTERM, then SIGKILL after the grace period."""
+        with self._lock:
+            running = self._tasks.get(task_arn)
+        if running is None or running.done.is_set():
+            return
+        running.stop_reason = reason or "Task stopped by user"
+        process = running.process
+        if process is None or process.poll() is not None:
+            return
+        LOG.info("stopping task", extra={"task_arn": task_arn, "reason": running.stop_reason})
+        _signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(self._grace)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+
+    def wait(self, task_arn: str, timeout: float | None = None) -> TaskOutcome | None:
+        """The task's outcome once it has stopped; None while it still runs after `timeout`."""
+        with self._lock:
+            running = self._tasks.get(task_arn)
+        if running is None:
+            raise KeyError(task_arn)
+        running.done.wait(timeout)
+        return running.outcome
+
+    def shutdown(self) -> None:
+        """Stop every task still running (clean shutdown of the local stack)."""
+        with self._lock:
+            arns = [arn for arn, r in self._tasks.items() if not r.done.is_set()]
+        for arn in arns:
+            self.stop(arn, "Local stack shutting down")
+
+    def _command(self, launch: TaskLaunch) -> list[str]:
+        command = list(launch.command)
+        if command and command[0] in _PYTHON_NAMES:
+            command[0] = sys.executable
+        return command
+
+    def _environment(self, launch: TaskLaunch) -> dict[str, str]:
+        environment = dict(self._base_environment)
+        environment.update(launch.environment)
+        return environment
+
+    def _run(self, running: _Running) -> None:
+        launch = running.launch
+        command = self._command(launch)
+        with open(running.log_path, "ab") as log:
+            log.write(f"# task {launch.task_arn}\n# command {command}\n".encode())
+            log.flush()
+            try:
+                if not command:
+                    raise ValueError("the task definition's container has no command")
+                running.process = subprocess.Popen(
+                    command,
+                    cwd=self._workdir,
+                    env=self._environment(launch),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except (OSError, ValueError) as err:
+                outcome = TaskOutcome(None, StopCode.TASK_FAILED_TO_START, f"CannotStartContainerError: {err}", running.log_path)
+            else:
+                if running.stop_reason is not None:  # stopped before it got going
+                    self.stop(launch.task_arn, running.stop_reason)
+                exit_code = running.process.wait()
+                outcome = self._outcome(running, exit_code)
+            log.write(f"# stopped: exit code {outcome.exit_code}, {outcome.stop_code.value}: {outcome.reason}\n".encode())
+        running.outcome = outcome
+        try:
+            running.on_exit(outcome)
+        finally:
+            running.done.set()
+
+    @staticmethod
+    def _outcome(running: _Running, exit_code: int) -> TaskOutcome:
+        # A process killed by a signal reports -N; a container reports 128 + N.
+        code = 128 - exit_code if exit_code < 0 else exit_code
+        if running.stop_reason is not None:
+            return TaskOutcome(code, StopCode.USER_INITIATED, running.stop_reason, running.log_path)
+        return TaskOutcome(code, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", running.log_path)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,221 @@
+"""Local EventBridge Pipes: Orders stream -> filters -> Chalice function, as AWS runs them.
+
+One poller per `chalicelib.pipes.PipeSpec`. It reads the table's stream through the
+DynamoDB Streams API, turns moto's records into the wire format (`moto_fixes`), keeps the
+records one of the pipe's filters accepts (the project's matcher, Pipes semantics; the rest
+are consumed without an invocation, as in AWS), batches them (batch size, batching window),
+invokes the function synchronously in-process and then applies the pipe's failure rules:
+- `batchItemFailures`: records before the first failed one are done; the rest is retried;
+- a failed invocation (exception): the batch is halved (AUTOMATIC_BISECT) and retried;
+- after `MaximumRetryAttempts` retries, or once a record is older than
+  `MaximumRecordAgeInSeconds`, the batch is dead-lettered: a message describing the batch
+  (shard, sequence numbers; not the records, as for every stream source) goes to the DLQ.
+A shard's records are handled in order: one batch in flight per shard (ParallelizationFactor 1).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Sequence
+
+from chalicelib.pipes import PipeSpec
+from chalicelib.stream_records import StreamRecord
+from chalicelib.streaming.failures import DDBStreamBatchInfo, PipeDeadLetterMessage
+from shoppulse.local.moto_fixes import wire_stream_record
+
+LOG = logging.getLogger(__name__)
+
+POLL_INTERVAL_SECONDS = 0.05
+RETRY_DELAY_SECONDS = 0.05
+
+Invoke = Callable[[list[StreamRecord]], Any]
+
+
+@dataclass
+class _Batch:
+    records: list[StreamRecord]
+    retries: int = 0
+
+
+# The `condition` a pipe states in a dead-letter message.
+RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
+RECORD_TOO_OLD = "MaximumRecordAgeExceeded"
+
+
+class PipePoller:
+    """Runs one pipe on a background thread until `stop()`."""
+
+    def __init__(self, spec: PipeSpec, *, streams_client: Any, sqs_client: Any, stream_arn: str,
+                 dead_letter_queue_url: str, pipe_arn: str, invoke: Invoke) -> None:
+        self.spec = spec
+        self._streams = streams_client
+        self._sqs = sqs_client
+        self._stream_arn = stream_arn
+        self._dlq_url = dead_letter_queue_url
+        self._pipe_arn = pipe_arn
+        self._invoke = invoke
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"pipe-{spec.key}", daemon=True)
+        self._idle = threading.Event()
+        self.invocations = 0
+        self.dead_lettered_batches = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """True once the poller has caught up with the stream (for tests and the demo)."""
+        self._idle.clear()
+        return self._idle.wait(timeout)
+
+    # --- reading the stream -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        iterators = self._shard_iterators()
+        pending: list[StreamRecord] = []
+        first_buffered = 0.0
+        while not self._stop.is_set():
+            received = 0
+            for shard_id, iterator in list(iterators.items()):
+                if iterator is None:
+                    continue
+                try:
+                    page = self._streams.get_records(ShardIterator=iterator, Limit=1000)
+                except Exception:
+                    LOG.exception("pipe %s: GetRecords failed", self.spec.key)
+                    break
+                iterators[shard_id] = page.get("NextShardIterator")
+                for raw in page.get("Records", []):
+                    record = wire_stream_record(raw, self._stream_arn)
+                    received += 1
+                    if self.spec.accepts(record):
+                        if not pending:
+                            first_buffered = time.monotonic()
+                        pending.append(record)
+            window = self.spec.maximum_batching_window_seconds
+            while pending and (len(pending) >= self.spec.batch_size or time.monotonic() - first_buffered >= window):
+                batch, pending = pending[: self.spec.batch_size], pending[self.spec.batch_size:]
+                first_buffered = time.monotonic()
+                self._process(batch)
+            if not received and not pending:
+                self._idle.set()
+                self._stop.wait(POLL_INTERVAL_SECONDS)
+
+    def _shard_iterators(self) -> dict[str, str | None]:
+        description = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
+        return {
+            shard["ShardId"]: self._streams.get_shard_iterator(
+                StreamArn=self._stream_arn, ShardId=shard["ShardId"], ShardIteratorType=self.spec.starting_position
+            )["ShardIterator"]
+            for shard in description["Shards"]
+        }
+
+    # --- invoking and failure handling --------------------------------------------------------------
+
+    def _process(self, records: list[StreamRecord]) -> None:
+        todo: deque[_Batch] = deque([_Batch(records)])
+        while todo and not self._stop.is_set():
+            batch = todo.popleft()
+            fresh = self._drop_expired(batch.records)
+            if not fresh:
+                continue
+            retry = self._attempt(fresh)
+            if not retry:
+                continue
+            if batch.retries >= self.spec.maximum_retry_attempts:
+                self._dead_letter(retry.records, RETRIES_EXHAUSTED)
+                continue
+            time.sleep(RETRY_DELAY_SECONDS)
+            todo.extendleft(reversed([_Batch(part, batch.retries + 1) for part in retry.parts]))
+
+    def _drop_expired(self, records: list[StreamRecord]) -> list[StreamRecord]:
+        max_age = self.spec.maximum_record_age_seconds
+        if max_age < 0:
+            return records
+        now = time.time()
+        expired = [r for r in records if now - r["dynamodb"]["ApproximateCreationDateTime"] > max_age]
+        if expired:
+            self._dead_letter(expired, RECORD_TOO_OLD)
+        return [r for r in records if r not in expired]
+
+    def _attempt(self, records: list[StreamRecord]) -> "_Retry | None":
+        """Invoke once; None when every record is done, else what to retry and how to split it."""
+        self.invocations += 1
+        try:
+            response = self._invoke(records)
+        except Exception:
+            LOG.warning("pipe %s: function failed on a batch of %d", self.spec.key, len(records), exc_info=True)
+            return _Retry(records, self._halves(records))
+        failed_ids = _failed_ids(response)
+        if not failed_ids:
+            return None
+        ids = [r["eventID"] for r in records]
+        known = [i for i in failed_ids if i in ids]
+        if len(known) != len(failed_ids):  # an unknown identifier fails the whole batch, as in AWS
+            return _Retry(records, self._halves(records))
+        rest = records[min(ids.index(i) for i in known):]
+        return _Retry(rest, [rest])
+
+    def _halves(self, records: list[StreamRecord]) -> list[list[StreamRecord]]:
+        if self.spec.on_partial_batch_item_failure != "AUTOMATIC_BISECT" or len(records) < 2:
+            return [records]
+        middle = len(records) // 2
+        return [records[:middle], records[middle:]]
+
+    def _dead_letter(self, records: Sequence[StreamRecord], condition: str) -> None:
+        self.dead_lettered_batches += 1
+        message = dead_letter_message(records, condition, stream_arn=self._stream_arn, pipe_arn=self._pipe_arn,
+                                      shard_id=self._shard_id())
+        LOG.error("pipe %s: dead-lettering %d record(s): %s", self.spec.key, len(records), condition)
+        self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=json.dumps(message))
+
+    def _shard_id(self) -> str:
+        shards = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"]
+        return shards[0]["ShardId"] if shards else ""
+
+
+@dataclass(frozen=True)
+class _Retry:
+    records: list[StreamRecord]
+    parts: list[list[StreamRecord]]
+
+
+def _failed_ids(response: Any) -> list[str]:
+    if not isinstance(response, Mapping):
+        return []
+    failures = response.get("batchItemFailures") or []
+    return [str(f.get("itemIdentifier")) for f in failures if isinstance(f, Mapping)]
+
+
+def _iso(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def dead_letter_message(records: Sequence[StreamRecord], condition: str, *, stream_arn: str,
+                        pipe_arn: str, shard_id: str) -> PipeDeadLetterMessage:
+    """What a pipe sends its dead-letter queue for a stream source: the batch, not its records."""
+    times = [r["dynamodb"]["ApproximateCreationDateTime"] for r in records]
+    batch: DDBStreamBatchInfo = {
+        "shardId": shard_id,
+        "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+        "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+        "approximateArrivalOfFirstRecord": _iso(min(times)),
+        "approximateArrivalOfLastRecord": _iso(max(times)),
+        "batchSize": len(records),
+        "streamArn": stream_arn,
+    }
+    return {
+        "context": {"partnerResourceArn": pipe_arn, "condition": condition},
+        "version": "1.0",
+        "timestamp": _iso(time.time()),
+        "DDBStreamBatchInfo": batch,
+    }
