@@ -6,8 +6,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEPS   := pyproject.toml requirements.txt containers/requirements.txt
 PYTEST_ARGS ?=
+# Infra checkers outside the project's pins (infra/checkov-requirements.txt, infra/asl_validator/).
+TOOLS         := $(VENV)/tools
+CHECKOV       := $(TOOLS)/checkov/bin/checkov
+ASL_VALIDATOR := $(TOOLS)/asl-validator/node_modules/.bin/asl-validator
 
-.PHONY: install run test bench synth lint clean
+.PHONY: install run test bench synth lint clean browser infra-tools
 
 install: $(STAMP)
 
@@ -21,8 +25,26 @@ run: $(STAMP)
 	$(BIN)/shoppulse replay --kpis-json build/kpis.json sample_files/*.csv
 
 # pytest exits 5 when it collects no test: that is not a failure of the build.
-test: $(STAMP)
+test: $(STAMP) browser infra-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
+
+# The dashboard tests drive Debian's Chromium: install it when missing (as root, with apt).
+# If that is impossible the dashboard tests skip, saying so.
+browser:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "make browser: chromium could not be installed; the dashboard tests will be skipped"
+
+# checkov (own virtualenv) and the npm asl-validator; if one cannot be installed, its test skips, saying so.
+infra-tools:
+	@test -x $(CHECKOV) || { $(PYTHON) -m venv $(TOOLS)/checkov && $(TOOLS)/checkov/bin/python -m pip install --quiet -r infra/checkov-requirements.txt; } || echo "make infra-tools: checkov could not be installed; its test will be skipped"
+	@test -x $(ASL_VALIDATOR) || { mkdir -p $(TOOLS)/asl-validator && cp infra/asl_validator/package.json infra/asl_validator/package-lock.json $(TOOLS)/asl-validator/ && npm ci --silent --no-audit --no-fund --prefix $(TOOLS)/asl-validator; } || echo "make infra-tools: asl-validator could not be installed (needs npm); its test will be skipped"
+
+# The stack's templates: build/<stage>/infra.json, merge.json, package/sam.json (merged with Chalice).
+synth: $(STAMP)
+	$(BIN)/shoppulse synth
+
+# cfn-lint, checkov and the ASL validator on the synthesized templates.
+lint: $(STAMP) infra-tools
+	$(BIN)/python -m infra.checks
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

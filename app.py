@@ -3,10 +3,35 @@ from chalice import Chalice
 
 from chalicelib.api import dashboard, http, params, services
 from chalicelib.api.openapi import CASES_PAGE_DEFAULT, CASES_PAGE_MAX, DAILY_PAGE_MAX, RUNS_PAGE_DEFAULT, RUNS_PAGE_MAX, openapi_document
+from chalicelib.pipes import DEAD_LETTER_BATCH_SIZE, PREMIUM_PIPE, STANDARD_PIPE
+from chalicelib.streaming import services as streaming
 
 app = Chalice(app_name="shoppulse")
 
 # --- Stream-fed handlers and dead-letter handler (real-time orders) -------------------------
+# Pipes invoke these with a JSON list of DynamoDB stream records and read batchItemFailures.
+
+
+@app.lambda_function(name=STANDARD_PIPE.function_name)
+def standard_order_processing(event, context):
+    return streaming.standard_batches().process(event)
+
+
+@app.lambda_function(name=PREMIUM_PIPE.function_name)
+def premium_order_service(event, context):
+    return streaming.premium_batches().process(event)
+
+
+@app.on_sqs_message(queue=STANDARD_PIPE.dead_letter_queue.name(), batch_size=DEAD_LETTER_BATCH_SIZE,
+                    name=STANDARD_PIPE.dead_letter_function_name)
+def standard_order_dead_letters(event):
+    return streaming.dead_letters().handle(STANDARD_PIPE, ((r.to_dict()["messageId"], r.body) for r in event))
+
+
+@app.on_sqs_message(queue=PREMIUM_PIPE.dead_letter_queue.name(), batch_size=DEAD_LETTER_BATCH_SIZE,
+                    name=PREMIUM_PIPE.dead_letter_function_name)
+def premium_order_dead_letters(event):
+    return streaming.dead_letters().handle(PREMIUM_PIPE, ((r.to_dict()["messageId"], r.body) for r in event))
 
 # --- REST API over the KPI tables -----------------------------------------------------------
 
@@ -76,4 +101,4 @@ def order_events(orderId):
 @app.route("/premium-cases", **http.route("/premium-cases"))
 def premium_cases():
     page = params.parse_page(query(), CASES_PAGE_DEFAULT, CASES_PAGE_MAX)
-    return services.order_queries().premium_cases(query().get("status", "open"), page.limit, page.token)
+    return services.order_queries().premium_cases(query().get("status", "open"), page)

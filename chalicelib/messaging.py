@@ -30,10 +30,13 @@ class TopicSpec:
     env_var: str
 
     def arn(self, environ: Mapping[str, str] | None = None) -> str:
+        """The configured ARN; outside Lambda (local stack, tests) the embedded AWS's topic."""
         env = _environ(environ)
         configured = env.get(self.env_var)
         if configured:
             return configured
+        if env.get("AWS_LAMBDA_FUNCTION_NAME"):  # deployed without it: fail loudly, never publish elsewhere
+            raise RuntimeError(f"{self.env_var} is not set: the function cannot find the {self.default_name} topic")
         return f"arn:aws:sns:{_region(env)}:{LOCAL_ACCOUNT_ID}:{self.default_name}"
 
 

@@ -42,7 +42,7 @@ class StreamViewType(str, Enum):
 class StreamRecordData(TypedDict, total=False):
     """The ``dynamodb`` member; images are present only when the view type carries them."""
 
-    ApproximateCreationDateTime: int
+    ApproximateCreationDateTime: float  # epoch seconds; this module writes whole seconds
     Keys: dict[str, AttributeValue]
     NewImage: dict[str, AttributeValue]
     OldImage: dict[str, AttributeValue]

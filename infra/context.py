@@ -49,18 +49,15 @@ class Stack:
     def add(self, resource: AWSObject, description: str, attribute: str | None = None) -> AWSObject:
         """Add a resource and its Output (Ref, or the given attribute), exported per stage."""
         self.template.add_resource(resource)
-        self.output(resource.title, GetAtt(resource, attribute) if attribute else Ref(resource), description)
+        value = GetAtt(resource, attribute) if attribute else Ref(resource)
+        self.output(resource.title, value, description, getattr(resource, "Condition", None))
         return resource
 
-    def output(self, title: str, value: Any, description: str) -> None:
-        self.template.add_output(
-            Output(
-                title,
-                Description=description,
-                Value=value,
-                Export=Export(Sub(f"${{AWS::StackName}}-{title}")),
-            )
-        )
+    def output(self, title: str, value: Any, description: str, condition: str | None = None) -> None:
+        output = Output(title, Description=description, Value=value, Export=Export(Sub(f"${{AWS::StackName}}-{title}")))
+        if condition:
+            output.Condition = condition
+        self.template.add_output(output)
 
 
 def arn(service: str, resource: str) -> Sub:

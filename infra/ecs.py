@@ -19,8 +19,8 @@ import awacs.ecr as ecr
 import awacs.logs as logs
 import awacs.s3 as s3
 from awacs.aws import Condition, StringLike
-from troposphere import GetAtt, Join, Parameter, Ref, Sub
-from troposphere.ec2 import SecurityGroup, SecurityGroupEgress
+from troposphere import GetAtt, Parameter, Ref, Sub
+from troposphere.ec2 import SecurityGroup, SecurityGroupRule
 from troposphere.ecr import EncryptionConfiguration, ImageScanningConfiguration, LifecyclePolicy, Repository
 from troposphere.ecs import (
     Cluster,
@@ -48,7 +48,7 @@ from chalicelib.storage_layout import (
     STAGING_PREFIX,
 )
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
-from infra.context import LOG_RETENTION_DAYS, Stack, allow, arn, assume_role_policy, policy
+from infra.context import LOG_RETENTION_DAYS, Stack, allow, assume_role_policy, policy
 from infra.encryption import Encryption
 from infra.storage import Storage, bucket_access
 from infra.tables import Tables
@@ -108,7 +108,7 @@ def _security_group(stack: Stack, vpc: Parameter) -> SecurityGroup:
         GroupDescription="ShopPulse batch tasks: no inbound, outbound HTTPS to AWS APIs only",
         VpcId=Ref(vpc),
         SecurityGroupEgress=[
-            SecurityGroupEgress(
+            SecurityGroupRule(
                 IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
                 Description="HTTPS to S3, DynamoDB, ECR, CloudWatch Logs",
             )
@@ -204,7 +204,8 @@ def _execution_role(stack: Stack, repository: Repository, log_groups: list[LogGr
                         ),
                         allow(
                             [logs.CreateLogStream, logs.PutLogEvents],
-                            [Join("", [GetAtt(g, "Arn")]) for g in log_groups],
+                            # A log group's Arn attribute ends in ":*": it covers its streams.
+                            [GetAtt(g, "Arn") for g in log_groups],
                             sid="WriteTaskLogs",
                         ),
                     ]
@@ -310,6 +311,4 @@ def build(stack: Stack, storage: Storage, tables: Tables, encryption: Encryption
 
 def task_arn_pattern(cluster: Cluster) -> Sub:
     """The ARNs of the tasks the cluster runs (for DescribeTasks/StopTask permissions)."""
-    return arn("ecs", "task/${Cluster}/*") if False else Sub(
-        "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*", Cluster=Ref(cluster)
-    )
+    return Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*", Cluster=Ref(cluster))

@@ -11,7 +11,7 @@ from awacs.aws import Bool, Condition, Deny, Principal, Statement
 import awacs.sns as sns
 import awacs.sqs as sqs
 from troposphere import Equals, GetAtt, If, Not, Parameter, Ref
-from troposphere.sns import Subscription, Topic, TopicPolicy
+from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
 from troposphere.sqs import Queue, QueuePolicy
 
 from chalicelib.messaging import TOPICS, TopicSpec
@@ -60,7 +60,7 @@ def _topic(stack: Stack, spec: TopicSpec, encryption: Encryption, email: Paramet
         TopicPolicy(f"{spec.logical_id}Policy", Topics=[Ref(topic)], PolicyDocument=policy([tls_only])),
         f"{spec.default_name}: TLS-only topic policy",
     )
-    subscription = Subscription(
+    subscription = SubscriptionResource(
         f"{spec.logical_id}EmailSubscription",
         Condition="HasNotificationEmail",
         TopicArn=Ref(topic),

@@ -47,6 +47,9 @@ EXIT_TRANSIENT = 75
 TRANSIENT_TASK_ERROR = "Task.Transient"
 FAILED_TASK_ERROR = "Task.Failed"
 UNEXPECTED_OUTCOME_ERROR = "Workflow.UnexpectedOutcome"
+# How a container task ended, as the workflow sees it (exit 0, or exit 65).
+OUTCOME_COMPLETED = "COMPLETED"
+OUTCOME_REJECTED = "REJECTED"
 
 # Errors of the AWS API calls worth another attempt: throttling, service-side faults, timeouts.
 TRANSIENT_API_ERRORS: tuple[str, ...] = (
@@ -221,11 +224,13 @@ def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state
     A one-branch Parallel state, because a Retry can only match error names: the branch turns
     the exit code into one, so only transient faults are retried, with backoff and full jitter.
     """
-    run_task, parse_exit, classify = f"Run {name} task", f"Read {name} exit code", f"Classify {name} exit"
+    run_task, completed, parse_cause = f"Run {name} task", f"{name} completed", f"Read {name} stop cause"
+    pick_container, classify = f"Read {name} container", f"Classify {name} exit"
     transient, failed = f"{name} transient fault", f"{name} failed"
     network: dict[str, Any] = {"Subnets": list(config.subnets), "AssignPublicIp": config.assign_public_ip}
     if config.security_groups:
         network["SecurityGroups"] = list(config.security_groups)
+    exit_code = "$.container.ExitCode"
     branch_states: dict[str, Any] = {
         run_task: {
             "Type": "Task",
@@ -250,40 +255,38 @@ def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state
                 },
             },
             "TimeoutSeconds": task.timeout_seconds,
-            "ResultSelector": {"outcome": "COMPLETED"},
+            "ResultPath": None,
             "Catch": [
-                {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": parse_exit},
+                {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": parse_cause},
                 {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed},
             ],
-            "End": True,
+            "Next": completed,
         },
-        parse_exit: {
+        # Branch outputs are plain strings: the Parallel state reads them as `$[0]`.
+        completed: {"Type": "Pass", "Result": OUTCOME_COMPLETED, "End": True},
+        parse_cause: {
             "Type": "Pass",
             "Parameters": {"task.$": "States.StringToJson($.error.Cause)", "error.$": "$.error"},
+            "Next": pick_container,
+        },
+        # A separate step, because a path such as `$.task.Containers[0].ExitCode` (an index
+        # followed by a field) evaluates to a one-element list in moto's interpreter.
+        pick_container: {
+            "Type": "Pass",
+            "Parameters": {"container.$": "$.task.Containers[0]", "error.$": "$.error"},
             "Next": classify,
         },
         classify: {
             "Type": "Choice",
             "Choices": [
-                {
-                    "Variable": "$.task.Containers[0].ExitCode",
-                    "IsPresent": False,
-                    "Next": transient,
-                },
-                {
-                    "Variable": "$.task.Containers[0].ExitCode",
-                    "NumericEquals": EXIT_REJECTED,
-                    "Next": f"{name} rejected data",
-                },
-                {
-                    "Variable": "$.task.Containers[0].ExitCode",
-                    "NumericEquals": EXIT_TRANSIENT,
-                    "Next": transient,
-                },
+                # No exit code: the task never ran (capacity, image pull): worth another try.
+                {"Variable": exit_code, "IsPresent": False, "Next": transient},
+                {"Variable": exit_code, "NumericEquals": EXIT_REJECTED, "Next": f"{name} rejected data"},
+                {"Variable": exit_code, "NumericEquals": EXIT_TRANSIENT, "Next": transient},
             ],
             "Default": failed,
         },
-        f"{name} rejected data": {"Type": "Pass", "Parameters": {"outcome": "REJECTED"}, "End": True},
+        f"{name} rejected data": {"Type": "Pass", "Result": OUTCOME_REJECTED, "End": True},
         transient: {"Type": "Fail", "Error": TRANSIENT_TASK_ERROR, "CausePath": "$.error.Cause"},
         failed: {"Type": "Fail", "Error": FAILED_TASK_ERROR, "CausePath": "$.error.Cause"},
     }
@@ -291,7 +294,7 @@ def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state
         "Type": "Parallel",
         "Comment": f"The {name} ECS task, its exit code classified (see the module docstring).",
         "Branches": [{"StartAt": run_task, "States": branch_states}],
-        "ResultSelector": {"outcome.$": "$[0].outcome"},
+        "ResultSelector": {"outcome.$": "$[0]"},
         "ResultPath": f"$.{name}_task",
         "Retry": [config.task_retry.retrier([TRANSIENT_TASK_ERROR])],
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": RECORD_FAILURE}],
@@ -378,14 +381,14 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
             "Choices": [
                 {
                     "And": [
-                        {"Variable": "$.validation_task.outcome", "StringEquals": "COMPLETED"},
+                        {"Variable": "$.validation_task.outcome", "StringEquals": OUTCOME_COMPLETED},
                         {"Variable": "$.validation.status", "StringEquals": "VALID"},
                     ],
                     "Next": TRANSFORM,
                 },
                 {
                     "And": [
-                        {"Variable": "$.validation_task.outcome", "StringEquals": "REJECTED"},
+                        {"Variable": "$.validation_task.outcome", "StringEquals": OUTCOME_REJECTED},
                         {"Variable": "$.validation.status", "StringEquals": "REJECTED"},
                     ],
                     "Next": REJECTED_DESTINATION,
@@ -407,7 +410,7 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
         TRANSFORMATION_CHOICE: {
             "Type": "Choice",
             "Choices": [
-                {"Variable": "$.transformation_task.outcome", "StringEquals": "REJECTED", "Next": REJECTED_DESTINATION}
+                {"Variable": "$.transformation_task.outcome", "StringEquals": OUTCOME_REJECTED, "Next": REJECTED_DESTINATION}
             ],
             "Default": ARCHIVE_DESTINATION,
         },

@@ -12,6 +12,11 @@ import sys
 VERB_MODULES = (
     "shoppulse.commands.replay",
     "shoppulse.commands.sample",
+    "shoppulse.commands.redrive",
+    "shoppulse.commands.up",
+    "shoppulse.commands.ingest",
+    "shoppulse.commands.synth",
+    "shoppulse.commands.deploy",
 )
 
 

@@ -2,40 +2,45 @@
 on an ephemeral port with moto behind it."""
 from __future__ import annotations
 
-import threading
+import random
 from contextlib import contextmanager
+from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
 import pytest
-from chalice.config import Config
-from chalice.local import LocalDevServer
 from moto import mock_aws
 
 from chalicelib.api import services
 from chalicelib.kpis import derived_category, derived_daily
 from chalicelib.tables import ALL_TABLES, CATEGORY_KPIS, DAILY_KPIS
+from shoppulse.local.api_server import ApiServer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def create_tables() -> dict[str, Any]:
-    """Every table from the shared specs (by logical id), in the moto account the test runs in."""
-    dynamodb = boto3.resource("dynamodb")
-    for spec in ALL_TABLES:
-        dynamodb.create_table(**spec.create_table_kwargs(spec.name()))
-    services.reset()
-    return {spec.logical_id: dynamodb.Table(spec.name()) for spec in ALL_TABLES}
+@contextmanager
+def moto_tables() -> Iterator[dict[str, Any]]:
+    """moto with every table of the shared specs created; yields the tables by logical id."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            dynamodb = boto3.resource("dynamodb")
+            for spec in ALL_TABLES:
+                dynamodb.create_table(**spec.create_table_kwargs(spec.name()))
+            services.reset()
+            yield {spec.logical_id: dynamodb.Table(spec.name()) for spec in ALL_TABLES}
+        services.reset()
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """moto with every table created; yields the tables by logical id."""
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield create_tables()
-    services.reset()
+def aws() -> Iterator[dict[str, Any]]:
+    with moto_tables() as tables:
+        yield tables
 
 
 def daily_item(day: str, orders: int, revenue: str, items: int, returned: int, customers: int) -> dict[str, Any]:
@@ -65,14 +70,31 @@ def put_all(table: Any, items: list[dict[str, Any]]) -> None:
 
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """The Chalice app over real HTTP on 127.0.0.1 and a free port; yields its base URL."""
-    server = LocalDevServer(app, Config.create(chalice_stage="dev", app_name=app.app_name), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
+    """The Chalice app over real HTTP on 127.0.0.1 and a free port (as `shoppulse up` serves it)."""
+    server = ApiServer(app, ROOT, port=0)
+    server.start()
     try:
-        yield f"http://127.0.0.1:{server.server.server_address[1]}"
+        yield server.url
     finally:
-        server.server.shutdown()
-        server.server.server_close()
-        thread.join(timeout=5)
+        server.stop()
 
+
+CATEGORIES = ("Accessories", "Active", "Blazers & Jackets", "Dresses", "Jeans", "Outerwear & Coats", "Pants", "Shorts", "Sleep & Lounge", "Socks", "Sweaters", "Swim", "Tops & Tees", "Underwear")
+
+
+def synthetic_kpis(first: date, days: int, categories: tuple[str, ...] = CATEGORIES, seed: int = 7) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Deterministic, plausible daily and per-category items (a weekly rhythm and some noise)."""
+    rng = random.Random(seed)
+    daily, per_category = [], []
+    for n in range(days):
+        day = (first + timedelta(days=n)).isoformat()
+        orders = revenue = items = returned = 0
+        for category in categories:
+            c_orders = max(1, int(rng.gauss(12 + 6 * ((n % 7) in (4, 5)), 3)))
+            c_items = c_orders + rng.randint(0, c_orders)
+            c_revenue = Decimal(c_items) * Decimal(rng.randint(1500, 9000)) / 100
+            c_returned = sum(rng.random() < 0.09 for _ in range(c_orders))
+            per_category.append(category_item(day, category, c_orders, str(c_revenue), c_items, c_returned))
+            orders, revenue, items, returned = orders + c_orders, revenue + c_revenue, items + c_items, returned + c_returned
+        daily.append(daily_item(day, orders, str(revenue), items, returned, max(1, orders - rng.randint(0, 5))))
+    return daily, per_category

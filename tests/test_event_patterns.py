@@ -6,9 +6,11 @@ and the documented rules the recorded cases do not reach.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from chalicelib.event_patterns import (
     MAX_PIPE_FILTERS,
@@ -94,6 +96,12 @@ def test_or_branches_share_the_surrounding_fields() -> None:
 ])
 def test_invalid_or(pattern, expected: str) -> None:
     assert reason(pattern) == expected
+
+
+def test_or_expansion_is_bounded() -> None:
+    pairs = ", ".join(f'"$or": [{{"a{i}": ["x"]}}, {{"b{i}": ["y"]}}]' for i in range(14))
+    assert "more than 10000 alternatives" in reason("{" + pairs + "}")
+    assert len(compile_pattern("{" + pairs.split(', "$or"')[0] + "}").rules) == 2
 
 
 def test_any_array_element_matches() -> None:
@@ -375,3 +383,35 @@ def test_typed_stream_filters_match_records() -> None:
     untyped = {"dynamodb": {"NewImage": {"status": ["pending"]}}}
     assert compile_pattern(typed, Mode.PIPES).matches(json.dumps(record))
     assert not compile_pattern(untyped, Mode.PIPES).matches(record)
+
+
+# --- robustness: any JSON pattern is either valid or refused with AWS's exception --------------
+
+_OPERATOR_NAMES = st.sampled_from([
+    "prefix", "suffix", "equals-ignore-case", "anything-but", "numeric", "exists", "cidr",
+    "wildcard", "$or", "a", "b", "S", "=", "<", ">=",
+])
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["", "a", "*a*", "10.0.0.0/8", "::1", "a\\*", ">", "<=", "="]),
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_OPERATOR_NAMES, inner, max_size=3)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=100, derandomize=True, deadline=None)
+@given(pattern=st.dictionaries(_OPERATOR_NAMES, _JSON, max_size=3), event=st.dictionaries(_OPERATOR_NAMES, _JSON))
+def test_arbitrary_patterns_are_valid_or_refused_and_matching_is_total(pattern, event) -> None:
+    for mode in Mode:
+        try:
+            compiled = compile_pattern(pattern, mode)
+        except InvalidEventPattern:
+            continue
+        verdict = compiled.matches(event)
+        assert verdict in (True, False)
+        assert compile_pattern(compiled.text, mode).matches(json.dumps(event)) == verdict
+        # Reading only the paths the pattern names must not change the verdict.
+        assert dataclasses.replace(compiled, wanted_paths=None).matches(event) == verdict

@@ -5,6 +5,7 @@ from typing import Any
 
 from chalicelib.api.exceptions import BadRequest, NotFound
 from chalicelib.api.pagination import decode_token, page_body
+from chalicelib.api.params import PageRequest
 from chalicelib.orders.events import EventName
 from chalicelib.orders.repository import OrderRepository
 from chalicelib.orders.rules import PREMIUM_TO
@@ -39,11 +40,11 @@ class OrderQueries:
         events.sort(key=lambda e: (e["time"], e["event_id"]))
         return {"orderId": order_id, "items": events}
 
-    def premium_cases(self, status: str, limit: int, token: str | None) -> dict[str, Any]:
+    def premium_cases(self, status: str, page: PageRequest) -> dict[str, Any]:
         if status not in CASE_FILTERS:
             raise BadRequest(f"'status' must be one of {sorted(CASE_FILTERS)}, got {status[:40]!r}", "status")
         wanted = CASE_FILTERS[status]
-        cases, last = self._cases.recent(limit, decode_token(token, _CASE_TOKEN))
+        cases, last = self._cases.recent(page.limit, decode_token(page.token, _CASE_TOKEN))
         return page_body([c for c in cases if wanted is None or c["case_status"] in wanted], last, status=status)
 
     def _standard_events(self, order_id: str) -> list[ProcessingEvent]:

@@ -9,7 +9,7 @@
   const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 2 });
   const moneyShort = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", notation: "compact", maximumFractionDigits: 1 });
   const count = new Intl.NumberFormat("en-US");
-  const percent = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 });
+  const percent = new Intl.NumberFormat("en-US", { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
   const $ = (id) => document.getElementById(id);
   const state = { from: null, to: null, day: null, days: [] };
 
@@ -78,11 +78,13 @@
     return node;
   }
 
+  // The top of an axis with 4 round steps (0, s, 2s, 3s, 4s) that holds `value`.
   function niceMax(value) {
     if (!(value > 0)) return 1;
-    const step = 10 ** Math.floor(Math.log10(value));
-    for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * step >= value) return m * step;
-    return 10 * step;
+    const raw = value / 4;
+    const magnitude = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * magnitude).find((s) => s >= raw);
+    return 4 * step;
   }
 
   // A time-series chart over [state.from, state.to]: bars or an area line, one hit zone per day.
@@ -148,18 +150,19 @@
     const W = Math.max(container.clientWidth, 420);
     const row = 26;
     const label = Math.min(220, W * 0.28);
-    const values = 250;
+    const values = 304;
     const bars = W - label - values;
     const top = niceMax(Math.max(...items.map((i) => i.daily_revenue)));
     const svg = el("svg", { viewBox: `0 0 ${W} ${items.length * row + 22}`, role: "img", "data-categories": items.length });
-    svg.append(el("text", { class: "cat-value", x: label + bars + 12, y: 12 }, "revenue · avg order · return rate"));
+    const columns = [["Revenue", 104, (i) => money.format(i.daily_revenue)], ["Avg order", 200, (i) => money.format(i.avg_order_value)], ["Return rate", 296, (i) => percent.format(i.avg_return_rate)]];
+    for (const [title, right] of columns) svg.append(el("text", { class: "cat-head", x: label + bars + right, y: 12, "text-anchor": "end" }, title));
     items.forEach((item, i) => {
       const yy = 22 + i * row;
       const g = el("g", { class: "category", "data-category": item.category });
       g.append(el("text", { class: "cat-label", x: label - 10, y: yy + 16, "text-anchor": "end" }, item.category.length > 30 ? `${item.category.slice(0, 29)}…` : item.category));
       g.append(el("rect", { x: label, y: yy + 4, width: bars, height: row - 10, fill: "#eef2f7", rx: 3 }));
       g.append(el("rect", { class: "bar", x: label, y: yy + 4, width: Math.max(1, (item.daily_revenue / top) * bars), height: row - 10, fill: "var(--revenue)", rx: 3 }));
-      g.append(el("text", { class: "cat-value", x: label + bars + 12, y: yy + 16 }, `${money.format(item.daily_revenue)} · ${money.format(item.avg_order_value)} · ${percent.format(item.avg_return_rate)}`));
+      for (const [, right, value] of columns) g.append(el("text", { class: "cat-value", x: label + bars + right, y: yy + 16, "text-anchor": "end" }, value(item)));
       g.append(el("title", {}, item.category));
       svg.append(g);
     });
@@ -187,7 +190,7 @@
     timeChart($("chart-revenue"), days.map((d) => ({ x: d.order_date, y: d.total_revenue })), { color: "var(--revenue)", kind: "area", format: money.format, axisFormat: moneyShort.format });
     timeChart($("chart-orders"), days.map((d) => ({ x: d.order_date, y: d.total_orders })), { color: "var(--orders)", kind: "bar", format: count.format, axisFormat: count.format });
     const worst = Math.max(0, ...days.map((d) => d.return_rate));
-    timeChart($("chart-returns"), days.map((d) => ({ x: d.order_date, y: d.return_rate })), { color: "var(--returns)", kind: "line", format: percent.format, axisFormat: percent.format, max: Math.min(1, niceMax(worst)) });
+    timeChart($("chart-returns"), days.map((d) => ({ x: d.order_date, y: d.return_rate })), { color: "var(--returns)", kind: "line", format: percent.format, axisFormat: percent.format, max: Math.min(1, niceMax(worst || 0.04)) });
   }
 
   async function selectDay(day) {
@@ -223,11 +226,11 @@
 
   async function loadCases() {
     const body = await api("premium-cases?status=open&limit=10");
-    const rows = body.items.map((c) => html("tr", { "data-case": c.order_id }, [
-      html("td", {}, [c.order_id, c.customer_email ? html("span", { class: "sub" }, c.customer_email) : ""]),
-      html("td", { class: "num" }, c.amount === undefined ? "–" : money.format(c.amount)),
+    const rows = body.items.map((c) => html("tr", { "data-case": c.orderId }, [
+      html("td", {}, [c.orderId, c.customer_email ? html("span", { class: "sub" }, c.customer_email) : ""]),
+      html("td", { class: "num" }, money.format(c.amount)),
       html("td", {}, stamp(c.opened_at)),
-      html("td", {}, html("span", { class: `badge ${c.status}` }, c.status)),
+      html("td", {}, html("span", { class: `badge ${c.case_status}` }, c.case_status)),
     ]));
     $("cases-body").replaceChildren(...(rows.length ? rows : [html("tr", {}, html("td", { colspan: 4, class: "empty" }, "No open premium case."))]));
   }

@@ -16,7 +16,7 @@ from .event_fields import Kind
 from .exceptions import InvalidEventPattern
 from .json_text import JsonNumber, Pairs
 from .modes import Mode
-from .numbers import comparable, required_comparable
+from .number_keys import comparable, required_comparable
 
 OR_KEY = "$or"
 #: Operator names AWS refuses as field names inside ``$or`` (its reserved-word list).
@@ -29,6 +29,9 @@ RESERVED_IN_OR = frozenset({
 _TOO_MANY = "Too many elements in numeric expression"
 _ONE_KEY = "Only one key allowed in match expression"
 _NUMERIC_OPERATORS = ("=", ">", ">=", "<", "<=")
+#: Our own guard, not an AWS rule: sibling ``$or`` lists multiply, and a few dozen of them
+#: would expand into more alternatives than memory holds. No realistic pattern comes close.
+MAX_ALTERNATIVES = 10_000
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ class _Compiler:
         for branch in branches:
             if not isinstance(branch, Pairs):
                 _fail(f"Only JSON object is allowed in array of {OR_KEY} relationship.")
+            if len(rules) + max(len(before), 1) > MAX_ALTERNATIVES:
+                _fail(f"$or combinations expand to more than {MAX_ALTERNATIVES} alternatives "
+                      "(a limit of this validator, not of AWS)")
             forked = [dict(rule) for rule in before] or [{}]
             self._object(forked, path, branch, in_or=True)
             rules.extend(forked)

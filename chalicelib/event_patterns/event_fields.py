@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from . import json_text
-from .numbers import comparable
+from .number_keys import comparable
 
 
 class Kind(Enum):
@@ -73,15 +73,29 @@ def decode_event(event: Mapping[str, Any] | str | bytes) -> Any:
     return event
 
 
-def flatten(event: Any) -> dict[str, list[Leaf]]:
-    """All leaves of a decoded event object, grouped by dotted path."""
+def path_prefixes(paths: Iterable[str]) -> frozenset[str]:
+    """Every dotted path and each of its prefixes at a dot: the only places worth walking."""
+    prefixes = set()
+    for path in paths:
+        parts = path.split(".")
+        prefixes.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))
+    return frozenset(prefixes)
+
+
+def flatten(event: Any, wanted: frozenset[str] | None = None) -> dict[str, list[Leaf]]:
+    """The leaves of a decoded event object, grouped by dotted path.
+
+    ``wanted`` (from ``path_prefixes``) skips subtrees no pattern path can reach.
+    """
     fields: dict[str, list[Leaf]] = {}
     array_ids = itertools.count()
 
     def walk(value: Any, path: str, membership: tuple[tuple[int, int], ...]) -> None:
         if isinstance(value, (Mapping, json_text.Pairs)):
             for key, item in _items(value):
-                walk(item, f"{path}.{key}" if path else key, membership)
+                child = f"{path}.{key}" if path else key
+                if wanted is None or child in wanted:
+                    walk(item, child, membership)
         elif isinstance(value, (list, tuple)):
             array_id = next(array_ids)
             for index, item in enumerate(value):

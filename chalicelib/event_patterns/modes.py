@@ -17,8 +17,8 @@ MAX_PIPE_PATTERN_CHARS = 4096
 class Mode(Enum):
     """Which AWS service will evaluate the pattern."""
 
-    #: EventBridge rules (``events:TestEventPattern``); also Lambda event source mappings,
-    #: which accept every operator the conformance suite exercises.
+    #: EventBridge rules (``events:TestEventPattern``). Lambda event source mappings filter
+    #: with the same engine (their operator list is a subset); the recorded ESM cases run here.
     EVENT_BUS = "event-bus"
     #: EventBridge Pipes filters: same matching, fewer operators, 4096-character patterns.
     PIPES = "pipes"

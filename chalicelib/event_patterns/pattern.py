@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from . import json_text
 from .compiler import FieldTest, Rule, compile_rules
-from .event_fields import Leaf, decode_event, flatten
+from .event_fields import Leaf, decode_event, flatten, path_prefixes
 from .exceptions import InvalidEventPattern
 from .modes import MAX_PIPE_PATTERN_CHARS, Mode
 
@@ -27,10 +27,13 @@ class CompiledPattern:
     mode: Mode
     #: Alternatives (``$or`` expanded): each maps dotted path -> test, in AWS's sorted order.
     rules: tuple[tuple[tuple[str, FieldTest], ...], ...]
+    #: Event paths (and their prefixes) the rules look at; the rest of an event is not read
+    #: (None: read everything).
+    wanted_paths: frozenset[str] | None
 
     def matches(self, event: Mapping[str, Any] | str | bytes) -> bool:
         """True when AWS would deliver this event; raises ValueError if it is not a JSON object."""
-        fields = flatten(decode_event(event))
+        fields = flatten(decode_event(event), self.wanted_paths)
         return any(_rule_matches(rule, fields, 0, {}) for rule in self.rules)
 
 
@@ -88,6 +91,7 @@ def compile_pattern(pattern: str | Mapping[str, Any], mode: Mode = Mode.EVENT_BU
         text=text,
         mode=mode,
         rules=tuple(tuple(sorted(rule.items())) for rule in rules),
+        wanted_paths=path_prefixes(path for rule in rules for path in rule),
     )
 
 

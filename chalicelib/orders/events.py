@@ -9,43 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from enum import Enum
-from typing import Any, Mapping, TypedDict
+from typing import Any, Mapping
 
 from boto3.dynamodb.types import TypeDeserializer
 
 from chalicelib.orders.exceptions import InvalidOrderEvent
+from chalicelib.stream_records import StreamEventName
 from chalicelib.tables import ORDERS
 
 _DESERIALIZER = TypeDeserializer()
+SEQUENCE_DIGITS = 40  # DynamoDB Streams sequence numbers have 21 to 40 digits
 
 
-class EventName(str, Enum):
-    INSERT = "INSERT"
-    MODIFY = "MODIFY"
-    REMOVE = "REMOVE"
-
-
-class StreamRecordData(TypedDict, total=False):
-    ApproximateCreationDateTime: float
-    Keys: dict[str, Any]
-    NewImage: dict[str, Any]
-    OldImage: dict[str, Any]
-    SequenceNumber: str
-    SizeBytes: int
-    StreamViewType: str
-
-
-class StreamRecord(TypedDict, total=False):
-    """A DynamoDB stream record as Pipes pass it to Lambda."""
-
-    eventID: str
-    eventName: str
-    eventVersion: str
-    eventSource: str
-    awsRegion: str
-    eventSourceARN: str
-    dynamodb: StreamRecordData
+# INSERT / MODIFY / REMOVE: the stream's own vocabulary, defined with the wire format.
+EventName = StreamEventName
 
 
 def _image(data: Mapping[str, Any], name: str) -> dict[str, Any] | None:
@@ -79,8 +56,13 @@ class OrderChange:
 
     @property
     def event_key(self) -> str:
-        """Sorts an order's events by stream time; unique per event (the idempotency key)."""
-        return f"{self.stream_time.isoformat(timespec='milliseconds')}#{self.event_id}"
+        """Sorts an order's events as they happened; unique per event (the idempotency key).
+
+        Stream time has whole seconds only, so the sequence number (increasing along an item's
+        shard lineage; zero-padded to its 40-digit maximum) orders events within a second.
+        """
+        sequence = self.sequence_number.zfill(SEQUENCE_DIGITS) if self.sequence_number.isdigit() else self.sequence_number
+        return f"{self.stream_time.isoformat(timespec='milliseconds')}#{sequence}#{self.event_id}"
 
     def new_value(self, name: str) -> Any:
         return (self.new or {}).get(name)
@@ -103,6 +85,7 @@ class OrderChange:
 
 
 def parse_record(record: Mapping[str, Any]) -> OrderChange:
+    """A wire-format record (chalicelib.stream_records.StreamRecord) as an OrderChange."""
     if not isinstance(record, Mapping):
         raise InvalidOrderEvent(f"a stream record must be a JSON object, not {type(record).__name__}")
     data = record.get("dynamodb")

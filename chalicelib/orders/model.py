@@ -82,9 +82,11 @@ def parse_amount(value: Any) -> Decimal:
 
 
 def parse_email(value: Any) -> str:
-    if not isinstance(value, str) or value.count("@") != 1 or value.startswith("@") or value.endswith("@"):
+    email = value.strip() if isinstance(value, str) else ""
+    local, _, domain = email.partition("@")
+    if not local or not domain or "@" in domain or any(c.isspace() for c in email):
         raise InvalidOrder(f"customerEmail {value!r} is not an e-mail address")
-    return value.strip()
+    return email
 
 
 def parse_line_items(items: Iterable[Mapping[str, Any]]) -> list[LineItem]:

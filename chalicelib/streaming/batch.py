@@ -7,6 +7,7 @@ the ones after the first of them) are retried, so one bad record never replays i
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence, TypedDict
 
 from chalicelib.orders.events import OrderChange, parse_record
@@ -27,6 +28,25 @@ class BatchResponse(TypedDict):
     batchItemFailures: list[BatchItemFailure]
 
 
+@dataclass
+class BatchReport:
+    """Each record's outcome, in order (by eventID; "" for a record without one)."""
+
+    outcomes: list[tuple[str, Outcome]] = field(default_factory=list)
+
+    def add(self, event_id: str, outcome: Outcome) -> None:
+        self.outcomes.append((event_id, outcome))
+
+    def having(self, *wanted: Outcome) -> list[str]:
+        return [event_id for event_id, outcome in self.outcomes if outcome in wanted]
+
+    @property
+    def response(self) -> BatchResponse:
+        # An empty identifier (a record without eventID) makes the pipe retry the whole batch:
+        # the only safe answer when the record cannot be named.
+        return BatchResponse(batchItemFailures=[BatchItemFailure(itemIdentifier=i) for i in self.having(Outcome.FAILED)])
+
+
 def _as_record(raw: Any) -> Mapping[str, Any]:
     return raw if isinstance(raw, Mapping) else {"value": raw}
 
@@ -39,22 +59,22 @@ class StreamBatchProcessor:
         self._alerts = alerts
 
     def process(self, records: Sequence[Any]) -> BatchResponse:
+        """The pipe's contract: the records to retry, by eventID."""
+        return self.run(records).response
+
+    def run(self, records: Sequence[Any]) -> BatchReport:
         if not isinstance(records, list):
             raise TypeError(f"a pipe sends a JSON list of stream records, not {type(records).__name__}")
-        counts: Counter[Outcome] = Counter({outcome: 0 for outcome in Outcome})
-        failed: list[BatchItemFailure] = []
+        report = BatchReport()
         for raw in records:
             record = _as_record(raw)
-            outcome = self._process_one(record)
-            counts[outcome] += 1
-            if outcome is Outcome.FAILED:
-                # An empty identifier (a record without eventID) makes the pipe retry the whole
-                # batch: the only safe answer when the record cannot be named.
-                failed.append(BatchItemFailure(itemIdentifier=str(record.get("eventID") or "")))
+            report.add(str(record.get("eventID") or ""), self._process_one(record))
+        counts = Counter({outcome: 0 for outcome in Outcome})
+        counts.update(outcome for _, outcome in report.outcomes)
         summary = {outcome.value: n for outcome, n in counts.items()}
         logger.info("batch processed", extra={"pipe": self.pipe.key, "records": len(records), "outcomes": summary})
         publish_counts(self.pipe.function_name, {"Records": len(records), **{f"Records{o.name.title()}": n for o, n in counts.items()}})
-        return BatchResponse(batchItemFailures=failed)
+        return report
 
     def _process_one(self, record: Mapping[str, Any]) -> Outcome:
         try:

@@ -24,6 +24,8 @@ from chalicelib.streaming.put_once import put_once
 from chalicelib.tables import ORDER_FAILURES, ORDER_FAILURES_BY_PIPE, ORDERS
 
 FAILURE_KEY = ORDER_FAILURES.partition_key
+# A kept record must leave room for the rest of the item; a larger one is read from the stream.
+MAX_KEPT_RECORD_CHARS = 300_000
 
 
 class FailureKind(str, Enum):
@@ -123,6 +125,8 @@ class FailureRepository:
             "order_id": order_key.get("S") if isinstance(order_key, Mapping) else None,
             "record": json.dumps(record, default=str, sort_keys=True),
         }
+        if len(fields["record"]) > MAX_KEPT_RECORD_CHARS:  # DynamoDB items stop at 400 KB
+            fields["record"] = None
         return {k: v for k, v in fields.items() if isinstance(v, str) and v}
 
     def record_rejected(self, pipe_key: str, record: Mapping[str, Any], reason: str) -> tuple[dict[str, Any], bool]:
@@ -141,10 +145,10 @@ class FailureRepository:
         first_time = {k: v for k, v in {**base, **self._record_fields(record)}.items() if k not in (FAILURE_KEY, "reason", "status")}
         names = {f"#f{i}": name for i, name in enumerate(first_time)}
         values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(first_time.values())}
-        values.update({":reason": base["reason"], ":open": FailureStatus.RETRYING.value, ":one": 1, ":now": utc_now(), ":retry": True})
+        values.update({":reason": base["reason"], ":retrying": FailureStatus.RETRYING.value, ":one": 1, ":now": utc_now(), ":retry": True})
         names.update({"#reason": "reason", "#status": "status", "#attempts": "attempts", "#last": "last_attempt_at", "#retry": "retryable"})
         sets = [f"#f{i} = if_not_exists(#f{i}, :f{i})" for i in range(len(first_time))]
-        sets += ["#reason = :reason", "#status = :open", "#last = :now", "#retry = :retry"]
+        sets += ["#reason = :reason", "#status = :retrying", "#last = :now", "#retry = :retry"]
         self._table.update_item(
             Key={FAILURE_KEY: base[FAILURE_KEY]},
             UpdateExpression="SET " + ", ".join(sets) + " ADD #attempts :one",

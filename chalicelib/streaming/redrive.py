@@ -25,9 +25,10 @@ from chalicelib.orders.events import EventName
 from chalicelib.orders.exceptions import OrderNotFound
 from chalicelib.orders.repository import OrderRepository
 from chalicelib.pipes import PIPES_BY_KEY, STANDARD_PIPE
-from chalicelib.stream_records import StreamEventName, StreamRecord, build_stream_record
-from chalicelib.streaming.batch import StreamBatchProcessor
+from chalicelib.stream_records import StreamRecord, build_stream_record
+from chalicelib.streaming.batch import BatchReport, StreamBatchProcessor
 from chalicelib.streaming.failures import FAILURE_KEY, FailureKind, FailureRepository, FailureStatus
+from chalicelib.streaming.outcomes import Outcome
 from chalicelib.tables import ORDERS
 
 ToWire = Callable[[Mapping[str, Any], str], StreamRecord]
@@ -109,13 +110,13 @@ def current_item_record(item: Mapping[str, Any]) -> StreamRecord:
         when = datetime.now(timezone.utc).timestamp()
     order_id = str(item[ORDERS.partition_key])
     return build_stream_record(
-        event_name=StreamEventName(EventName.MODIFY.value),
+        event_name=EventName.MODIFY,
         keys={ORDERS.partition_key: image[ORDERS.partition_key]},
         old_image=None,
         new_image=image,
         sequence_number="0",
         approximate_creation_time=when,
-        stream_arn=f"arn:aws:dynamodb:local:000000000000:table/{ORDERS.default_name}/stream/{REDRIVE_STREAM}",
+        stream_arn=f"arn:aws:dynamodb:::table/{ORDERS.default_name}/stream/{REDRIVE_STREAM}",
         event_id=f"{REDRIVE_STREAM}:{order_id}:{updated}",
     )
 
@@ -138,9 +139,13 @@ class Redriver:
         if kind is FailureKind.RECORD:
             if source not in (Source.AUTO, Source.FAILURES):
                 raise RedriveError(f"{failure_id}: a kept record is redriven from the failures table")
+            if "record" not in failure:
+                raise RedriveError(f"{failure_id}: the record was too large to keep; redrive its batch from the stream")
             records, used = [json.loads(failure["record"])], Source.FAILURES
         else:
             records, used = self._batch_records(failure, source)
+            if not records:
+                raise RedriveError(f"{failure_id}: the stream no longer holds the batch and no handler kept its records")
         result = self._process(failure_id, failure["pipe"], used, records)
         if result.ok:
             covered = self._failures.records_of_batch(failure) if kind is FailureKind.BATCH else []
@@ -148,14 +153,14 @@ class Redriver:
                 self._failures.mark_redriven(item[FAILURE_KEY], result.as_dict())
         return result
 
-    def redrive_open(self, pipe_key: str, source: Source = Source.AUTO) -> list[RedriveResult | RedriveError]:
+    def redrive_open(self, pipe_key: str, source: Source = Source.AUTO) -> list[tuple[str, RedriveResult | RedriveError]]:
         """Every OPEN failure of the pipe, oldest first; errors are returned, not raised."""
-        results: list[RedriveResult | RedriveError] = []
+        results: list[tuple[str, RedriveResult | RedriveError]] = []
         for failure in reversed(list(self._failures.for_pipe(pipe_key, FailureStatus.OPEN))):
             try:
-                results.append(self.redrive_failure(failure[FAILURE_KEY], source))
+                results.append((failure[FAILURE_KEY], self.redrive_failure(failure[FAILURE_KEY], source)))
             except RedriveError as err:
-                results.append(err)
+                results.append((failure[FAILURE_KEY], err))
         return results
 
     def redrive_order(self, pipe_key: str, order_id: str) -> RedriveResult:
@@ -183,8 +188,8 @@ class Redriver:
     def _process(self, target: str, pipe_key: str, source: Source, records: list[Any]) -> RedriveResult:
         pipe = PIPES_BY_KEY[pipe_key]
         passed = [r for r in records if pipe.accepts(r)]
-        response = self._batches(pipe_key).process(passed) if passed else {"batchItemFailures": []}
+        report = self._batches(pipe_key).run(passed) if passed else BatchReport()
         return RedriveResult(
             target=target, pipe=pipe_key, source=source.value, records=len(records), passed_filters=len(passed),
-            still_failing=[f["itemIdentifier"] for f in response["batchItemFailures"]],
+            still_failing=report.having(Outcome.FAILED, Outcome.REJECTED),
         )

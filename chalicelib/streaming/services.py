@@ -83,8 +83,12 @@ def batches_for(pipe_key: str) -> StreamBatchProcessor:
     return {STANDARD_PIPE.key: standard_batches, PREMIUM_PIPE.key: premium_batches}[pipe_key]()
 
 
+# Captured here, so that reset() still reaches them while a test has replaced an accessor.
+_CACHED = (_dynamodb, _sns, order_repository, processing_repository, premium_cases, failure_repository,
+           _failure_alerts, standard_batches, premium_batches, dead_letters)
+
+
 def reset() -> None:
-    """Forget every built object (and boto3 session state): the next call rebuilds from the environment."""
-    for accessor in (_dynamodb, _sns, order_repository, processing_repository, premium_cases, failure_repository,
-                     _failure_alerts, standard_batches, premium_batches, dead_letters):
+    """Forget every built object: the next call rebuilds it from the environment."""
+    for accessor in _CACHED:
         accessor.cache_clear()

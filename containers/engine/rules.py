@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import numpy as np
+from decimal import ROUND_HALF_EVEN, Decimal
+
 import pandas as pd
 
 from containers.engine.contract import LIFECYCLE, STATUSES, FileKind, Role, Schema
@@ -18,6 +19,8 @@ SOURCE = "_source"        # products: the key of their file (orders product file
 ROW = "_row"              # 1-based position in its file: the last tie-break for products
 FUTURE_TOLERANCE = timedelta(days=1)
 INTEGER = r"\+?\d{1,18}"
+NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+MAX_MICROS = 2**63 - 1
 TRAILING_UTC = r"\s*UTC$"
 
 # Reasons, each named once (documented in docs/validation.md).
@@ -38,6 +41,11 @@ MALFORMED = "malformed_row"
 class Validated:
     valid: pd.DataFrame      # typed rows of the schema, plus VERSION and ROW
     rejected: pd.DataFrame   # row_number, reason, and the row's original text
+
+
+def _to_micros(text: str) -> int | None:
+    micros = int(Decimal(text).scaleb(6).to_integral_value(rounding=ROUND_HALF_EVEN))
+    return micros if abs(micros) <= MAX_MICROS else None
 
 
 def to_micros(moment: datetime) -> int:
@@ -89,12 +97,14 @@ class _Checker:
         return _micros(parsed)
 
     def money(self, name: str, required: bool) -> pd.Series:
+        """Exact: each distinct text is read as a decimal and rounded half-even to micros."""
         value = self.present(name, required)
-        number = pd.to_numeric(value, errors="coerce").astype("float64")
-        finite = np.isfinite(number.to_numpy(na_value=np.nan))
-        self.flag(value.notna() & ~finite, NOT_NUMBER, name)
-        self.flag(pd.Series(finite, index=value.index) & (number < 0), NEGATIVE, name)
-        return (number.where(finite) * 1_000_000).round().astype("Int64")
+        number = value.where(value.str.fullmatch(NUMBER).fillna(False).astype(bool))
+        micros = {text: _to_micros(text) for text in number.dropna().unique()}
+        out = number.map(micros).astype("Int64")
+        self.flag(value.notna() & out.isna(), NOT_NUMBER, name)
+        self.flag(out < 0, NEGATIVE, name)
+        return out
 
     def reasons(self) -> pd.Series:
         reason = pd.Series("", index=self.text.index, dtype="str")

@@ -1,21 +1,39 @@
 """Latest wins: which version of a key counts, whatever order the files arrived in.
 
 A version is dated by VERSION (the newest lifecycle timestamp; for products, when their file
-landed). Equal dates are broken by the row's values in header order (nulls lowest); for
-products, which carry no timestamps, first by their file's key, then by position in the file. The rule only needs the
-rows themselves, so every replica of the computation picks the same winner.
+landed). Equal dates are settled by a rule that needs only the rows themselves, so every
+replica of the computation picks the same winner:
+- orders and items: the greatest row compared as text, column by column in header order,
+  each value normalised (integers in base 10, statuses lower case, timestamps as
+  `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC, money in integer micro-units, null as "");
+- products: the file with the greater key, then the later row of the file.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from containers.engine.contract import FileKind, Schema
+from containers.engine.contract import FileKind, Role, Schema
 from containers.engine.rules import ROW, SOURCE, VERSION
 
+TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
-def tie_columns(schema: Schema) -> list[str]:
-    columns = list(schema.tie_columns)
-    return [SOURCE, ROW, *columns] if schema.kind is FileKind.PRODUCTS else columns
+
+def as_text(values: pd.Series, role: Role) -> pd.Series:
+    """A column's normalised text, the form in which equal-date versions are compared."""
+    if role is Role.TIMESTAMP:
+        text = pd.to_datetime(values.astype("Int64"), unit="us", utc=True).dt.strftime(TIMESTAMP_TEXT)
+    elif role in (Role.ID, Role.COUNT, Role.MONEY):
+        text = values.astype("Int64").astype("str")
+    else:
+        text = values.astype("str")
+    return text.where(values.notna(), "")
+
+
+def _tie_order(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Sort keys that put the winner of each tie last."""
+    if schema.kind is FileKind.PRODUCTS:
+        return rows[[schema.key, SOURCE, ROW]]
+    return pd.DataFrame({c.name: as_text(rows[c.name], c.role) for c in schema.columns})
 
 
 def latest(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -28,24 +46,23 @@ def latest(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     tied = rows[key].duplicated(keep=False)
     if not tied.any():
         return rows.reset_index(drop=True)
-    resolved = (
-        rows[tied]
-        .sort_values([key, *tie_columns(schema)], na_position="first", kind="stable")
-        .drop_duplicates(key, keep="last")
-    )
-    return pd.concat([rows[~tied], resolved], ignore_index=True)
+    contenders = rows[tied]
+    order = _tie_order(contenders, schema)
+    winners = order.sort_values([key, *order.columns.drop(key)], kind="stable").drop_duplicates(key, keep="last")
+    return pd.concat([rows[~tied], contenders.loc[winners.index]], ignore_index=True)
 
 
 def globally_latest(candidates: pd.DataFrame, versions: pd.DataFrame, key: str, first_tie: str) -> pd.DataFrame:
     """Keep the candidates that also win against versions stored elsewhere.
 
-    `versions` holds (key, first_tie, VERSION) of every version of those keys anywhere; since
-    `first_tie` is the first column compared on equal dates, it settles which place wins.
+    `versions` holds (key, first_tie, VERSION) of every version of those keys anywhere; on
+    equal dates `first_tie` (an integer column) is the first value compared, as text.
     """
     if candidates.empty or versions.empty:
         return candidates
+    ranked = versions.assign(_tie_text=as_text(versions[first_tie], Role.ID))
     best = (
-        versions.sort_values([key, VERSION, first_tie], kind="stable")
+        ranked.sort_values([key, VERSION, "_tie_text"], kind="stable")
         .drop_duplicates(key, keep="last")
         .rename(columns={VERSION: "_best_version", first_tie: "_best_tie"})
     )

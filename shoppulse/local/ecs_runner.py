@@ -42,6 +42,8 @@ class TaskLaunch:
     container_name: str
     command: Sequence[str]
     environment: Mapping[str, str]
+    # The container's stopTimeout: SIGTERM to SIGKILL (None: the runner's default).
+    stop_timeout_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class LocalEcsRunner:
         workdir: Path,
         log_dir: Path,
         base_environment: Mapping[str, str],
-        stop_grace_seconds: float = 2.0,
+        stop_grace_seconds: float = 30.0,
     ) -> None:
         self._workdir = workdir
         self._log_dir = log_dir
@@ -80,6 +82,9 @@ class LocalEcsRunner:
         self._grace = stop_grace_seconds
         self._tasks: dict[str, _Running] = {}
         self._lock = threading.Lock()
+        # Applied over every task's environment: fault injection (an unreachable endpoint, a
+        # setting a task must not have) to exercise the workflow's failure path.
+        self.environment_overrides: dict[str, str] = {}
 
     def start(self, launch: TaskLaunch, on_exit: Callable[[TaskOutcome], None]) -> None:
         """Start the task's process in the background; `on_exit` gets its outcome."""
@@ -103,8 +108,9 @@ class LocalEcsRunner:
             return
         LOG.info("stopping task", extra={"task_arn": task_arn, "reason": running.stop_reason})
         _signal_group(process, signal.SIGTERM)
+        grace = running.launch.stop_timeout_seconds
         try:
-            process.wait(self._grace)
+            process.wait(self._grace if grace is None else grace)
         except subprocess.TimeoutExpired:
             _signal_group(process, signal.SIGKILL)
 
@@ -131,9 +137,7 @@ class LocalEcsRunner:
         return command
 
     def _environment(self, launch: TaskLaunch) -> dict[str, str]:
-        environment = dict(self._base_environment)
-        environment.update(launch.environment)
-        return environment
+        return {**self._base_environment, **launch.environment, **self.environment_overrides}
 
     def _run(self, running: _Running) -> None:
         launch = running.launch

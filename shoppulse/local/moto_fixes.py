@@ -30,7 +30,12 @@ patches or works around moto.
    matcher is approximate, and S3 events go to rules on every bus with a numeric `time`
    and a fixed `id`. Events are matched with the project's matcher and delivered by
    `LocalEventBus` (one target at a time, retries, target DLQ) in AWS's shape.
-8. DynamoDB stream records from moto lack `eventSourceARN`, and the API returns
+8. Step Functions: an execution started without a name is named "None" (every such
+   execution gets the same ARN, so DescribeExecution finds the wrong one); AWS names it with
+   a UUID. And `$$.Execution.StartTime` is a datetime object, which breaks any service
+   integration that passes it on (`Object of type datetime is not JSON serializable`); AWS
+   gives an ISO-8601 string.
+9. DynamoDB stream records from moto lack `eventSourceARN`, and the API returns
    `ApproximateCreationDateTime` as a datetime: `wire_stream_record` gives the wire format
    a Lambda (or Pipe target) receives. moto's Pipes only store configuration: pipes are
    run by `shoppulse.local.pipes`.
@@ -87,28 +92,37 @@ class _Hooks:
 
 
 _HOOKS = _Hooks()
+_ECS_TASK_MODEL = "ecs::task"
 _INSTALL_LOCK = threading.Lock()
 _installed = False
 
 
-def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery) -> None:
+def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery | None = None) -> None:
     """Apply every fix (once per process) and route tasks and events to this stack."""
     global _installed
+    from moto.moto_api import state_manager
+
     _HOOKS.ecs = ecs_runner
     _HOOKS.events = event_delivery
+    # Only the runner moves a task's status: moto must never advance it on reads.
+    state_manager.set_transition(_ECS_TASK_MODEL, {"progression": "manual", "times": 2**62})
     with _INSTALL_LOCK:
         if _installed:
             return
         _fix_sfn_ecs_integration()
+        _fix_sfn_executions()
         _fix_ecs_tasks()
         _fix_eventbridge_delivery()
         _installed = True
 
 
 def uninstall() -> None:
-    """Detach the stack's runner and bus (the patches stay, inert, for the process)."""
+    """Detach the stack's runner and bus; moto's own ECS task lifecycle applies again."""
+    from moto.moto_api import state_manager
+
     _HOOKS.ecs = None
     _HOOKS.events = None
+    state_manager.unset_transition(_ECS_TASK_MODEL)
 
 
 # --- 3, 5, 6: the Step Functions ECS integration ----------------------------------------------
@@ -243,15 +257,40 @@ def _task_failed(state: Any, env: Any, description: Mapping[str, Any]) -> Except
     )
 
 
+# --- 8: Step Functions executions -----------------------------------------------------------------
+
+
+def _fix_sfn_executions() -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original_start = StepFunctionsParserBackend.start_execution
+    original_environment = ExecutionWorker._get_evaluation_environment
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return original_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    def evaluation_environment(self: Any) -> Any:
+        env = original_environment(self)
+        execution = env.states.context_object.context_object_data["Execution"]
+        if isinstance(execution.get("StartTime"), datetime):
+            execution["StartTime"] = _iso_millis(execution["StartTime"])
+        return env
+
+    StepFunctionsParserBackend.start_execution = start_execution
+    ExecutionWorker._get_evaluation_environment = evaluation_environment
+
+
+def _iso_millis(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 # --- 4: ECS tasks run as local processes --------------------------------------------------------
 
 
 def _fix_ecs_tasks() -> None:
     from moto.ecs.models import EC2ContainerServiceBackend
-    from moto.moto_api import state_manager
 
-    # Only the runner moves a task's status: moto must never advance it on reads.
-    state_manager.set_transition("ecs::task", {"progression": "manual", "times": 2**62})
 
     original_run_task = EC2ContainerServiceBackend.run_task
     original_stop_task = EC2ContainerServiceBackend.stop_task
@@ -320,6 +359,7 @@ def _start_task(backend: Any, runner: LocalEcsRunner, task: Any) -> None:
         container_name=container.get("name", ""),
         command=command,
         environment=environment,
+        stop_timeout_seconds=container.get("stopTimeout"),
     )
     task._local = True
     task.last_status = "RUNNING"
@@ -415,7 +455,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-# --- 8: DynamoDB stream records ---------------------------------------------------------------
+# --- 9: DynamoDB stream records ---------------------------------------------------------------
 
 
 def wire_stream_record(record: Mapping[str, Any], stream_arn: str) -> StreamRecord:

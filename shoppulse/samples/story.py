@@ -94,6 +94,7 @@ class SampleSet:
         self.n_orders, self.days = orders, days
         self.start = datetime.combine(start, time(), tzinfo=timezone.utc)
         self.files: list[SampleFile] = []
+        self.still_held: list[str] = []
         self.products = [make_product(self.rng, i) for i in range(1, PRODUCT_COUNT + 1)]
         first_late = PRODUCT_COUNT + 1
         self.late_products = [make_product(self.rng, first_late + i, LATE_CATEGORY) for i in range(LATE_PRODUCTS)]
@@ -213,7 +214,7 @@ class SampleSet:
         self._faults(batches)
         self._returns()
         self.files.sort(key=lambda f: f.name)
-        annotate_holds(self.files)
+        self.still_held = annotate_holds(self.files)
         return self.files
 
     def _catalogue(self) -> None:
@@ -255,6 +256,10 @@ class SampleSet:
             for order in new + updated:
                 for item in order.items:
                     items_file.add(self.item_row(order, item, at, items_file.spelling))
+                if order in new and order.created.date() != order.items[0].created.date():
+                    items_file.notes.append(f"order {order.id} was created at {order.created:%Y-%m-%d %H:%M:%S}, its "
+                                            f"items at {order.items[0].created:%Y-%m-%d %H:%M:%S}: they count on the "
+                                            "order's day")
             orders_file.notes.append(f"{len(new) - len(late & {o.id for o in new}) + len(carry)} new orders"
                                      + (f", {len(updated)} orders whose status changed" if updated else ""))
             items_file.notes.append(f"the items of {len(new)} new orders"
@@ -445,8 +450,9 @@ def parse_utc(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def annotate_holds(files: list[SampleFile]) -> None:
-    """How many item rows each file leaves held for a missing order or product, and releases."""
+def annotate_holds(files: list[SampleFile]) -> list[str]:
+    """How many item rows each file leaves held for a missing order or product, and releases;
+    returns the item ids still held at the end."""
     orders: set[str] = set()
     products: set[str] = set()
     held: dict[str, tuple[str, str]] = {}
@@ -467,3 +473,4 @@ def annotate_holds(files: list[SampleFile]) -> None:
         f.released = len(released)
         for i in released:
             del held[i]
+    return sorted(held, key=int)

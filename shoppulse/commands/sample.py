@@ -1,0 +1,48 @@
+"""`shoppulse sample`: write a realistic sample set, or a large one for benchmarks."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sample",
+        help="generate sample CSV files",
+        description="Write a TheLook-like set of order, item and product files with the faults real feeds "
+                    "have (see the README it writes beside them), or with --bench a large all-valid set.",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="directory to write to")
+    parser.add_argument("--orders", type=int, help="number of orders (realistic set)")
+    parser.add_argument("--days", type=int, default=5, help="days the orders span (default 5)")
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 3, 1),
+                        help="first day, YYYY-MM-DD (default 2025-03-01)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed: same seed, same files (default 7)")
+    parser.add_argument("--overwrite", action="store_true", help="replace CSV files already in --out")
+    parser.add_argument("--bench", action="store_true", help="write the benchmark set instead")
+    parser.add_argument("--items", type=int, default=1_000_000, help="order items of the benchmark set")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here: numpy and pyarrow are not needed by the other verbs.
+    from shoppulse.samples import OutputNotEmpty, write_bench_set, write_sample_set
+
+    started = time.perf_counter()
+    if args.bench:
+        paths = list(write_bench_set(args.out, items=args.items, seed=args.seed).values())
+    elif args.orders is None:
+        print("shoppulse sample: --orders N is required (or --bench)", file=sys.stderr)
+        return 2
+    else:
+        try:
+            paths = write_sample_set(args.out, args.orders, args.days, args.start, args.seed, args.overwrite)
+        except (OutputNotEmpty, ValueError) as err:
+            print(f"shoppulse sample: {err}", file=sys.stderr)
+            return 2
+    size = sum(p.stat().st_size for p in paths)
+    print(f"wrote {len(paths)} files ({size / 1024:.0f} KiB) to {args.out} in {time.perf_counter() - started:.1f} s")
+    return 0

@@ -1,0 +1,135 @@
+"""Reads the cloud stack's own CloudFormation template for what the local stack must copy.
+
+The ECS task definitions (command, environment, sizes, stop timeout) and the EventBridge
+rule (event pattern, retry policy) are defined in troposphere by `infra`; rather than
+restating them, the local stack renders the same template and resolves the intrinsic
+functions it meets (Ref, Fn::GetAtt, Fn::Sub, Fn::Join) with the embedded AWS's names.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Mapping
+
+from chalicelib.messaging import LOCAL_ACCOUNT_ID
+
+# The stage name the template is rendered for: resource names become `shoppulse-local-...`.
+LOCAL_STAGE = "local"
+
+_SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+@cache
+def cloud_resources() -> Mapping[str, Any]:
+    """The `Resources` of the cloud template (rendered once per process)."""
+    from infra.template import build_template
+
+    return build_template(LOCAL_STAGE).to_dict()["Resources"]
+
+
+@dataclass(frozen=True)
+class TaskDefinitionSpec:
+    logical_id: str
+    family: str
+    cpu: str
+    memory: str
+    container_name: str
+    command: list[str]
+    environment: dict[str, str]
+    stop_timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    logical_id: str
+    event_pattern: dict[str, Any]
+    retry_policy: dict[str, int]
+
+
+class Resolver:
+    """Resolves intrinsic functions against the physical names of the local resources."""
+
+    def __init__(self, physical_ids: Mapping[str, str], region: str) -> None:
+        self._refs = {
+            "AWS::Region": region,
+            "AWS::AccountId": LOCAL_ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::StackName": f"shoppulse-{LOCAL_STAGE}",
+            "AWS::URLSuffix": "amazonaws.com",
+            **physical_ids,
+        }
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (name, argument), = value.items()
+            if name == "Ref":
+                return self._ref(argument)
+            if name == "Fn::GetAtt":
+                resource, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+                return self._refs.get(f"{resource}.{attribute}", f"local:{resource}.{attribute}")
+            if name == "Fn::Sub":
+                return self._sub(argument)
+            if name == "Fn::Join":
+                separator, parts = argument
+                return separator.join(str(self(p)) for p in parts)
+        return {k: self(v) for k, v in value.items()}
+
+    def _ref(self, name: str) -> str:
+        if name not in self._refs:
+            raise KeyError(f"the local stack has no resource for Ref {name!r}")
+        return self._refs[name]
+
+    def _sub(self, argument: Any) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+        resolved = {k: str(self(v)) for k, v in variables.items()}
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in resolved:
+                return resolved[name]
+            resource, _, attribute = name.partition(".")
+            return str(self({"Fn::GetAtt": [resource, attribute]}) if attribute else self._ref(name))
+
+        return _SUB_VARIABLE.sub(replace, text)
+
+
+def _of_type(resource_type: str) -> dict[str, Mapping[str, Any]]:
+    return {lid: r for lid, r in cloud_resources().items() if r.get("Type") == resource_type}
+
+
+def task_definitions(resolve: Resolver) -> list[TaskDefinitionSpec]:
+    specs = []
+    for logical_id, resource in _of_type("AWS::ECS::TaskDefinition").items():
+        props = resource["Properties"]
+        container = props["ContainerDefinitions"][0]
+        specs.append(
+            TaskDefinitionSpec(
+                logical_id=logical_id,
+                family=resolve(props["Family"]),
+                cpu=str(resolve(props["Cpu"])),
+                memory=str(resolve(props["Memory"])),
+                container_name=container["Name"],
+                command=[str(resolve(part)) for part in container.get("Command", [])],
+                environment={e["Name"]: str(resolve(e["Value"])) for e in container.get("Environment", [])},
+                stop_timeout_seconds=int(container.get("StopTimeout", 30)),
+            )
+        )
+    return specs
+
+
+def workflow_rule(resolve: Resolver) -> RuleSpec:
+    """The rule whose target is the state machine (the only rule of the stack)."""
+    for logical_id, resource in _of_type("AWS::Events::Rule").items():
+        props = resource["Properties"]
+        target = props["Targets"][0]
+        return RuleSpec(
+            logical_id=logical_id,
+            event_pattern=resolve(props["EventPattern"]),
+            retry_policy={k: int(v) for k, v in (target.get("RetryPolicy") or {}).items()},
+        )
+    raise LookupError("the cloud template has no EventBridge rule")

@@ -1,0 +1,82 @@
+"""The embedded AWS: moto's threaded server, in this process, on 127.0.0.1.
+
+In-process (not `moto_server` in a subprocess) so that the local runtime can hook moto where
+it falls short (`moto_fixes`) and run the Chalice functions next to it. Everything lives in
+memory: a restart starts from an empty account.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from shoppulse.local import moto_fixes
+
+# Local credentials: moto accepts any; real-looking ones keep botocore's signer happy.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class EmbeddedAws:
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566, region: str = "us-east-1") -> None:
+        self._host = host
+        self._requested_port = port
+        self.region = region
+        self._server: ThreadedMotoServer | None = None
+        self.port = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    def start(self) -> None:
+        moto_api_backend.reset()  # a fresh account, whatever ran before in this process
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+        self._server = ThreadedMotoServer(ip_address=self._host, port=self._requested_port, verbose=False)
+        try:
+            self._server.start()
+        except OSError as err:
+            raise OSError(f"cannot serve the embedded AWS on {self._host}:{self._requested_port}: {err}") from err
+        self.port = self._server.get_host_and_port()[1]
+        moto_fixes.configure_server_process(self.port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def environment(self) -> dict[str, str]:
+        """What a client (boto3, the AWS CLI, a task process) needs to talk to this AWS."""
+        return {
+            **CREDENTIALS,
+            **moto_fixes.CLIENT_ENVIRONMENT,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session(
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.region,
+        ).client(service, endpoint_url=self.endpoint, config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+
+
+def apply_environment(environment: dict[str, str]) -> dict[str, str | None]:
+    """Set variables in this process; returns the previous values (for `restore_environment`)."""
+    previous = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    return previous
+
+
+def restore_environment(previous: dict[str, str | None]) -> None:
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -1,0 +1,224 @@
+"""Creates every resource of the cloud stack on the embedded AWS, from the same definitions.
+
+Tables (chalicelib.tables), buckets with versioning and EventBridge notifications
+(chalicelib.storage_layout, via shoppulse.provision), topics and queues (chalicelib.messaging,
+chalicelib.pipes), the ECS cluster and task definitions and the EventBridge rule (infra's
+definitions), the state machine (infra.state_machine.build_definition, the very document the
+cloud stack deploys) and the two pipes (chalicelib.pipes: stored in moto's Pipes for `aws pipes
+describe-pipe`; run by shoppulse.local.pipes).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from chalicelib.messaging import ALERTS_TOPIC, LOCAL_ACCOUNT_ID, TOPICS
+from chalicelib.pipes import PIPES, PipeSpec
+from chalicelib.runs import Task
+from chalicelib.storage_layout import BUCKETS, INPUT_BUCKET
+from chalicelib.tables import ALL_TABLES, ORDERS, RUNS
+from infra.ecs import TASK_TIMEOUT_SECONDS
+from infra.messaging import EVENTS_DLQ
+from infra.state_machine import EcsTask, RetryPolicy, WorkflowConfig, build_definition
+from shoppulse.local.cloud_template import Resolver, RuleSpec, task_definitions, workflow_rule
+from shoppulse.provision import create_buckets, create_tables
+
+Clients = Callable[[str], Any]
+
+# Local names of what the cloud stack names per stage.
+CLUSTER_NAME = "shoppulse"
+STATE_MACHINE_NAME = "shoppulse-batch-workflow"
+RULE_NAME = "shoppulse-object-created"
+WORKFLOW_TRIGGER_DLQ = "shoppulse-workflow-trigger-dlq"
+# moto accepts any role ARN; these name what the cloud stack creates.
+_ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/shoppulse-local-{{}}"
+
+
+@dataclass(frozen=True)
+class WorkflowTuning:
+    """Retry intervals of the workflow: the cloud's are minutes, locally seconds do."""
+
+    task_retry: RetryPolicy = RetryPolicy(1, 3, 2.0, 4)
+    api_retry: RetryPolicy = RetryPolicy(1, 2, 2.0, 4)
+
+
+@dataclass(frozen=True)
+class PipeResources:
+    spec: PipeSpec
+    pipe_arn: str
+    stream_arn: str
+    dead_letter_queue_url: str
+    dead_letter_queue_arn: str
+
+
+@dataclass
+class LocalResources:
+    region: str
+    tables: dict[str, str] = field(default_factory=dict)
+    buckets: dict[str, str] = field(default_factory=dict)
+    topics: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)
+    cluster: str = ""
+    task_definitions: dict[str, str] = field(default_factory=dict)
+    state_machine_arn: str = ""
+    rule_name: str = ""
+    pipes: dict[str, PipeResources] = field(default_factory=dict)
+
+    @property
+    def input_bucket(self) -> str:
+        return self.buckets[INPUT_BUCKET.logical_id]
+
+    def summary(self) -> dict[str, Any]:
+        """What `shoppulse up` prints: every name a user may want to poke at."""
+        return {
+            "tables": self.tables,
+            "buckets": self.buckets,
+            "topics": self.topics,
+            "queues": self.queues,
+            "ecs_cluster": self.cluster,
+            "task_definitions": self.task_definitions,
+            "state_machine": self.state_machine_arn,
+            "eventbridge_rule": self.rule_name,
+            "pipes": {key: p.pipe_arn for key, p in self.pipes.items()},
+        }
+
+
+def provision(clients: Clients, region: str, tuning: WorkflowTuning = WorkflowTuning()) -> LocalResources:
+    resources = LocalResources(region=region)
+    resources.tables = create_tables(clients("dynamodb"), ALL_TABLES)
+    resources.buckets = create_buckets(clients("s3"), BUCKETS)
+    clients("s3").put_bucket_notification_configuration(
+        Bucket=resources.input_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    resources.topics = {spec.logical_id: clients("sns").create_topic(Name=spec.default_name)["TopicArn"] for spec in TOPICS}
+    sqs = clients("sqs")
+    queue_names = {p.dead_letter_queue.logical_id: p.dead_letter_queue.name() for p in PIPES}
+    queue_names[EVENTS_DLQ] = WORKFLOW_TRIGGER_DLQ
+    resources.queues = {lid: sqs.create_queue(QueueName=name)["QueueUrl"] for lid, name in queue_names.items()}
+    resolve = Resolver(_physical_ids(sqs, resources), region)
+    network = _network(clients("ec2"))
+    tasks = _ecs(clients("ecs"), resources, resolve)
+    resources.state_machine_arn = _state_machine(clients("stepfunctions"), resources, tasks, network, tuning)
+    resources.rule_name = _rule(clients("events"), resources, workflow_rule(resolve), _queue_arn(sqs, resources.queues[EVENTS_DLQ]))
+    resources.pipes = {p.key: _pipe(clients, p, resources) for p in PIPES}
+    return resources
+
+
+def resource_environment(resources: LocalResources) -> dict[str, str]:
+    """Every resource's environment variable, as the cloud sets them on functions and tasks."""
+    env = {spec.env_var: resources.tables[spec.logical_id] for spec in ALL_TABLES}
+    env.update({spec.env_var: resources.buckets[spec.logical_id] for spec in BUCKETS})
+    env.update({spec.env_var: resources.topics[spec.logical_id] for spec in TOPICS})
+    env.update({p.dead_letter_queue.env_var: p.dead_letter_queue.name() for p in PIPES})
+    return env
+
+
+def _physical_ids(sqs: Any, resources: LocalResources) -> dict[str, str]:
+    """What `Ref` / `Fn::GetAtt` of the template's resources are here."""
+    ids: dict[str, str] = {**resources.tables, **resources.buckets, **resources.topics, **resources.queues}
+    ids.update({f"{lid}.Arn": _queue_arn(sqs, url) for lid, url in resources.queues.items()})
+    return ids
+
+
+@dataclass(frozen=True)
+class _Network:
+    subnets: list[str]
+    security_groups: list[str]
+
+
+def _network(ec2: Any) -> _Network:
+    """A VPC for the tasks' awsvpc network (DNS hostnames on: moto's task ENIs need them)."""
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="shoppulse-tasks", Description="ShopPulse batch tasks", VpcId=vpc)["GroupId"]
+    return _Network([subnet], [group])
+
+
+def _ecs(ecs: Any, resources: LocalResources, resolve: Resolver) -> dict[Task, EcsTask]:
+    """The cluster and the template's task definitions; the workflow's view of each task."""
+    resources.cluster = ecs.create_cluster(clusterName=CLUSTER_NAME)["cluster"]["clusterArn"]
+    tasks: dict[Task, EcsTask] = {}
+    for spec in task_definitions(resolve):
+        task = Task(spec.container_name)
+        arn = ecs.register_task_definition(
+            family=spec.family,
+            taskRoleArn=_ROLE.format(spec.family),
+            executionRoleArn=_ROLE.format("ecs-execution"),
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu=spec.cpu,
+            memory=spec.memory,
+            containerDefinitions=[
+                {
+                    "name": spec.container_name,
+                    "image": f"{spec.family}:local",
+                    "essential": True,
+                    "command": spec.command,
+                    "environment": [{"name": k, "value": v} for k, v in spec.environment.items()],
+                    "stopTimeout": spec.stop_timeout_seconds,
+                }
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+        resources.task_definitions[task.value] = arn
+        tasks[task] = EcsTask(arn, spec.container_name, TASK_TIMEOUT_SECONDS[task])
+    return tasks
+
+
+def _state_machine(sfn: Any, resources: LocalResources, tasks: Mapping[Task, EcsTask], network: _Network,
+                   tuning: WorkflowTuning) -> str:
+    config = WorkflowConfig(
+        runs_table=resources.tables[RUNS.logical_id],
+        cluster=resources.cluster,
+        validation=tasks[Task.VALIDATION],
+        transformation=tasks[Task.TRANSFORMATION],
+        alerts_topic_arn=resources.topics[ALERTS_TOPIC.logical_id],
+        subnets=network.subnets,
+        security_groups=network.security_groups,
+        task_retry=tuning.task_retry,
+        api_retry=tuning.api_retry,
+    )
+    return sfn.create_state_machine(
+        name=STATE_MACHINE_NAME,
+        definition=json.dumps(build_definition(config)),
+        roleArn=_ROLE.format("workflow"),
+        type="STANDARD",
+    )["stateMachineArn"]
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _rule(events: Any, resources: LocalResources, rule: RuleSpec, dead_letter_arn: str) -> str:
+    events.put_rule(Name=RULE_NAME, EventPattern=json.dumps(rule.event_pattern), State="ENABLED",
+                    Description="Object Created under incoming/ in the input bucket: start the batch workflow")
+    target = {
+        "Id": "batch-workflow",
+        "Arn": resources.state_machine_arn,
+        "RoleArn": _ROLE.format("workflow-trigger"),
+        "DeadLetterConfig": {"Arn": dead_letter_arn},
+    }
+    if rule.retry_policy:
+        target["RetryPolicy"] = rule.retry_policy
+    events.put_targets(Rule=RULE_NAME, Targets=[target])
+    return RULE_NAME
+
+
+def _pipe(clients: Clients, spec: PipeSpec, resources: LocalResources) -> PipeResources:
+    stream_arn = clients("dynamodb").describe_table(TableName=resources.tables[ORDERS.logical_id])["Table"]["LatestStreamArn"]
+    sqs = clients("sqs")
+    dlq_url = resources.queues[spec.dead_letter_queue.logical_id]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    function_arn = f"arn:aws:lambda:{resources.region}:{LOCAL_ACCOUNT_ID}:function:shoppulse-dev-{spec.function_name}"
+    pipe = clients("pipes").create_pipe(
+        Name=spec.default_name,
+        RoleArn=_ROLE.format(f"pipe-{spec.key}"),
+        Source=stream_arn,
+        SourceParameters=spec.source_parameters(dlq_arn),
+        Target=function_arn,
+        TargetParameters=spec.target_parameters(),
+        DesiredState="RUNNING",
+    )
+    return PipeResources(spec, pipe["Arn"], stream_arn, dlq_url, dlq_arn)

@@ -1,0 +1,176 @@
+"""The whole pipeline on one machine: embedded AWS, workflow, pipes, API. `with LocalStack(...)`.
+
+Start order matters: moto is configured (state-machine execution on) before anything is
+created; the fixes are installed before provisioning; pollers start after their queues and
+streams exist; the API comes last. Stop runs in reverse and kills task processes still alive.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shoppulse.local import moto_fixes
+from shoppulse.local.api_server import ApiServer, stage_environment
+from shoppulse.local.ecs_runner import LocalEcsRunner
+from shoppulse.local.embedded_aws import EmbeddedAws, apply_environment, restore_environment
+from shoppulse.local.event_bus import LocalEventBus
+from shoppulse.local.functions import PROJECT_DIR, ChaliceFunctions, load_app_module
+from shoppulse.local.pipes import PipePoller
+from shoppulse.local.provision import LocalResources, WorkflowTuning, provision, resource_environment
+from shoppulse.local.sqs_source import SqsEventSource
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_DATA_DIR = PROJECT_DIR / ".local-data"
+# What a task process inherits from this one besides its task definition (a container image
+# would bring its own PATH, locale and installed project).
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV")
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    host: str = "127.0.0.1"
+    aws_port: int = 4566
+    api_port: int = 8000
+    data_dir: Path = DEFAULT_DATA_DIR
+    region: str = "us-east-1"
+    serve_api: bool = True
+    tuning: WorkflowTuning = field(default_factory=WorkflowTuning)
+
+
+class LocalStack:
+    def __init__(self, settings: StackSettings = StackSettings()) -> None:
+        self.settings = settings
+        self.aws = EmbeddedAws(settings.host, settings.aws_port, settings.region)
+        self.resources: LocalResources | None = None
+        self.pipes: dict[str, PipePoller] = {}
+        self.dead_letter_sources: dict[str, SqsEventSource] = {}
+        self.ecs: LocalEcsRunner | None = None
+        self.bus: LocalEventBus | None = None
+        self.api: ApiServer | None = None
+        self._previous_env: dict[str, str | None] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def start(self) -> "LocalStack":
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        data_dir = self.settings.data_dir
+        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.aws.start()
+        self._previous_env = apply_environment(self.aws.environment())
+        self.ecs = LocalEcsRunner(
+            workdir=PROJECT_DIR,
+            log_dir=data_dir / "logs",
+            base_environment=self._task_environment(),
+        )
+        self.bus = LocalEventBus(self.aws.client("stepfunctions"), self.aws.client("sqs"))
+        moto_fixes.install(self.ecs, self.bus)
+        self.bus.start()
+        self.resources = provision(self.aws.client, self.settings.region, self.settings.tuning)
+        previous = apply_environment({**stage_environment(PROJECT_DIR), **resource_environment(self.resources)})
+        for name, value in previous.items():
+            self._previous_env.setdefault(name, value)
+        functions = self._functions()
+        self._start_pipes(functions)
+        self._start_dead_letter_sources(functions)
+        if self.settings.serve_api:
+            self.api = ApiServer(functions.app, PROJECT_DIR, self.settings.host, self.settings.api_port)
+            self.api.start()
+
+    def stop(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        for source in self.dead_letter_sources.values():
+            source.stop()
+        for poller in self.pipes.values():
+            poller.stop()
+        self.dead_letter_sources, self.pipes = {}, {}
+        if self.ecs is not None:
+            self.ecs.shutdown()
+        if self.bus is not None:
+            self.bus.stop()
+            self.bus = None
+        moto_fixes.uninstall()
+        self.aws.stop()
+        restore_environment(self._previous_env)
+        self._previous_env = {}
+        self._reset_app_clients()
+
+    # --- parts ------------------------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        return self.aws.endpoint
+
+    @property
+    def api_url(self) -> str | None:
+        return self.api.url if self.api is not None else None
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)
+
+    def wait_for_pipes(self, timeout: float = 30.0) -> None:
+        """Until every pipe has caught up with the Orders stream (tests, demo, benchmark)."""
+        for poller in self.pipes.values():
+            if not poller.wait_idle(timeout):
+                raise TimeoutError(f"pipe {poller.spec.key} still busy after {timeout} s")
+
+    def _task_environment(self) -> dict[str, str]:
+        inherited = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+        return {**inherited, **self.aws.environment(), "PYTHONPATH": str(PROJECT_DIR), "PYTHONUNBUFFERED": "1"}
+
+    def _functions(self) -> ChaliceFunctions:
+        functions = ChaliceFunctions(load_app_module(PROJECT_DIR))
+        self._reset_app_clients()  # the app's accessors now see the embedded AWS
+        return functions
+
+    @staticmethod
+    def _reset_app_clients() -> None:
+        from chalicelib.api import services
+
+        services.reset()
+
+    def _start_pipes(self, functions: ChaliceFunctions) -> None:
+        assert self.resources is not None
+        for key, pipe in self.resources.pipes.items():
+            poller = PipePoller(
+                pipe.spec,
+                streams_client=self.client("dynamodbstreams"),
+                sqs_client=self.client("sqs"),
+                stream_arn=pipe.stream_arn,
+                dead_letter_queue_url=pipe.dead_letter_queue_url,
+                pipe_arn=pipe.pipe_arn,
+                invoke=functions.lambda_function(pipe.spec.function_name),
+            )
+            poller.start()
+            self.pipes[key] = poller
+
+    def _start_dead_letter_sources(self, functions: ChaliceFunctions) -> None:
+        assert self.resources is not None
+        for key, pipe in self.resources.pipes.items():
+            source = SqsEventSource(
+                sqs_client=self.client("sqs"),
+                queue_url=pipe.dead_letter_queue_url,
+                queue_arn=pipe.dead_letter_queue_arn,
+                region=self.settings.region,
+                invoke=functions.sqs_handler(pipe.spec.dead_letter_queue.name()),
+            )
+            source.start()
+            self.dead_letter_sources[key] = source

@@ -1,0 +1,173 @@
+"""Shared helpers for the real-time orders tests: an embedded AWS, stream records, SNS inboxes.
+
+Stream records are built by `chalicelib.stream_records` from typed images, exactly as
+Lambda/Pipes receive them; the AWS side is moto, with fault-injecting wrappers where a test
+needs AWS to fail (throttling), never fakes of our own code.
+"""
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+from unittest import mock
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import ClientError
+from chalice.cli.factory import CLIFactory
+from chalice.test import Client
+from moto import mock_aws
+
+from chalicelib.messaging import ALERTS_TOPIC, PREMIUM_TEAM_TOPIC, TopicSpec
+from chalicelib.orders.model import new_order
+from chalicelib.orders.routing import AMOUNT_BAND, EMAIL_CLASS
+from chalicelib.pipes import PIPES
+from chalicelib.stream_records import StreamRecordFactory, stream_arn
+from chalicelib.streaming import services
+from chalicelib.tables import ORDERS, STREAM_TABLES
+from shoppulse.embedded import EMBEDDED_ENV
+from shoppulse.provision import create_tables
+
+PROJECT_DIR = str(Path(__file__).resolve().parents[1])
+_SERIALIZER = TypeSerializer()
+
+
+def typed(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A Python item as a DynamoDB typed image (what stream images hold)."""
+    return {k: _SERIALIZER.serialize(v) for k, v in item.items()}
+
+
+def order_item(amount: str = "150.00", email: str = "ann@example.com", status: str = "pending",
+               order_id: str = "o-1", helpers: bool = True) -> dict[str, Any]:
+    """An Orders item from the model; `helpers=False` is an item from a writer that lacks them."""
+    item = dict(new_order(customer_id="c-1", customer_email=email, order_id=order_id, status=status, amount=amount,
+                          line_items=[{"sku": "sku-1", "quantity": 1, "unitPrice": Decimal(amount)}],
+                          now="2026-11-23T05:00:00.000+00:00"))
+    if not helpers:
+        item.pop(AMOUNT_BAND)
+        item.pop(EMAIL_CLASS)
+    return item
+
+
+class OrderStream:
+    """Successive writes to the Orders table as the stream records they produce."""
+
+    def __init__(self) -> None:
+        self._factory = StreamRecordFactory(stream_arn(ORDERS.default_name, "us-east-1", "123456789012", "2026-11-23T00:00:00.000"),
+                                            (ORDERS.partition_key,), clock=lambda: 1_795_000_000.0)
+
+    def insert(self, new: Mapping[str, Any]) -> dict[str, Any]:
+        return self._factory.record(None, typed(new))
+
+    def modify(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+        return self._factory.record(typed(old), typed(new))
+
+    def remove(self, old: Mapping[str, Any]) -> dict[str, Any]:
+        return self._factory.record(typed(old), None)
+
+
+@dataclass
+class Inbox:
+    """An SQS queue subscribed to an SNS topic: what the topic really delivered."""
+
+    sqs: Any
+    url: str
+
+    def messages(self) -> list[dict[str, Any]]:
+        found = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                found.append({"subject": envelope.get("Subject"), "message": json.loads(envelope["Message"])})
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@dataclass
+class StreamAws:
+    dynamodb: Any
+    sns: Any
+    sqs: Any
+    inboxes: dict[str, Inbox]
+
+    def table(self, spec: Any) -> Any:
+        return self.dynamodb.Table(spec.name())
+
+    def items(self, spec: Any) -> list[dict[str, Any]]:
+        return self.table(spec).scan(ConsistentRead=True)["Items"]
+
+
+def _subscribe(sns: Any, sqs: Any, spec: TopicSpec) -> Inbox:
+    topic_arn = sns.create_topic(Name=spec.default_name)["TopicArn"]
+    url = sqs.create_queue(QueueName=f"{spec.default_name}-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return Inbox(sqs, url)
+
+
+def chalice_environment(stage: str = "dev") -> dict[str, str]:
+    """The stage's environment variables from .chalice/config.json (Chalice's test client sets them)."""
+    return dict(CLIFactory(PROJECT_DIR).create_config_obj(chalice_stage_name=stage).environment_variables)
+
+
+@contextmanager
+def stream_aws() -> Iterator[StreamAws]:
+    """moto with the stream tables, topics (each with an inbox) and the pipes' dead-letter queues,
+    named as the Chalice stage configures them."""
+    cleared = {k: "" for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE") if k in os.environ}
+    with mock.patch.dict(os.environ, {**EMBEDDED_ENV, **chalice_environment(), **cleared}), mock_aws():
+        for name in cleared:
+            os.environ.pop(name)
+        services.reset()
+        dynamodb, sns, sqs = boto3.resource("dynamodb"), boto3.client("sns"), boto3.client("sqs")
+        create_tables(dynamodb.meta.client, STREAM_TABLES)
+        inboxes = {spec.logical_id: _subscribe(sns, sqs, spec) for spec in (ALERTS_TOPIC, PREMIUM_TEAM_TOPIC)}
+        for pipe in PIPES:
+            sqs.create_queue(QueueName=pipe.dead_letter_queue.name())
+        try:
+            yield StreamAws(dynamodb, sns, sqs, inboxes)
+        finally:
+            services.reset()
+
+
+@pytest.fixture
+def aws() -> Iterator[StreamAws]:
+    with stream_aws() as aws:
+        yield aws
+
+
+@pytest.fixture
+def client(aws: StreamAws) -> Iterator[Client]:
+    """Chalice's test client: it invokes the functions with the stage's environment."""
+    from app import app  # the app reads its queue names at import: after the environment is set
+
+    with Client(app, project_dir=PROJECT_DIR) as client:
+        yield client
+
+
+class Throttled:
+    """Wraps a boto3 Table or client: chosen calls fail as AWS throttling would."""
+
+    def __init__(self, target: Any, method: str, when: Any = lambda kwargs: True, times: int | None = None) -> None:
+        self._target, self._method, self._when, self._left = target, method, when, times
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._target, name)
+        if name != self._method:
+            return real
+
+        def call(**kwargs: Any) -> Any:
+            if self._when(kwargs) and (self._left is None or self._left > 0):
+                if self._left is not None:
+                    self._left -= 1
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, name)
+            return real(**kwargs)
+
+        return call

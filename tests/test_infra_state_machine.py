@@ -1,0 +1,315 @@
+"""The batch workflow's definition, executed on moto's Step Functions interpreter.
+
+The ECS tasks are simulated in-process (a `SimulatedEcs` runner plugged into the local
+runtime's moto fixes, `shoppulse.local.moto_fixes`): each simulated container writes its
+summary into the Runs item as the real tasks do and exits with the code under test. Everything
+else is the real definition acting on (moto's) DynamoDB, S3 and SNS.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib.runs import RunRepository, RunStatus, Task
+from chalicelib.storage_layout import RunIdentity
+from chalicelib.tables import RUNS
+from infra.state_machine import EXIT_REJECTED, EXIT_TRANSIENT, EcsTask, RetryPolicy, WorkflowConfig, build_definition
+from shoppulse.local import moto_fixes
+from shoppulse.local.ecs_runner import StopCode, TaskLaunch, TaskOutcome
+
+REGION = "us-east-1"
+BUCKET = "shoppulse-input"
+TOPIC = "shoppulse-alerts"
+CLUSTER = "shoppulse-batch"
+KEY = "incoming/orders-2024-01-01.csv"
+BODY = b"order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item\n1,2,shipped,2024-01-01T10:00:00Z,,,,1\n"
+
+# A simulated container: (its environment, the Runs repository) -> exit code.
+Behaviour = Callable[[dict[str, str], RunRepository], int]
+
+
+def _identity(environment: dict[str, str]) -> RunIdentity:
+    return RunIdentity(environment["INPUT_BUCKET"], environment["INPUT_KEY"], environment["INPUT_VERSION"])
+
+
+def validation(status: str, exit_code: int) -> Behaviour:
+    def run(environment: dict[str, str], runs: RunRepository) -> int:
+        identity = _identity(environment)
+        rejected = status == "REJECTED"
+        runs.record_task(identity.run_id, Task.VALIDATION, {
+            "status": status, "kind": "orders", "rows": 1, "valid_rows": 0 if rejected else 1,
+            "rejected_rows": 1 if rejected else 0, "held_rows": 0,
+            "reasons": {"status_unknown": 1} if rejected else {},
+            "archive_key": identity.archive_key, "rejected_key": identity.rejected_key,
+            "rejected_rows_key": identity.rejected_rows_key(rejected),
+        })
+        return exit_code
+    return run
+
+
+def transformation(exit_code: int) -> Behaviour:
+    def run(environment: dict[str, str], runs: RunRepository) -> int:
+        if exit_code == 0:
+            runs.record_task(_identity(environment).run_id, Task.TRANSFORMATION,
+                             {"status": "LOADED", "held_rows": 0, "affected_dates": ["2024-01-01"], "rows_loaded": 1})
+        return exit_code
+    return run
+
+
+def crash(environment: dict[str, str], runs: RunRepository) -> int:
+    return 1
+
+
+@dataclass
+class SimulatedEcs:
+    """The runner interface of `shoppulse.local.ecs_runner.LocalEcsRunner`, in-process."""
+
+    runs: RunRepository
+    script: dict[str, list[Behaviour]]
+    launches: list[TaskLaunch] = field(default_factory=list)
+    outcomes: dict[str, TaskOutcome] = field(default_factory=dict)
+    _done: dict[str, threading.Event] = field(default_factory=dict)
+
+    def start(self, launch: TaskLaunch, on_exit: Callable[[TaskOutcome], None]) -> None:
+        self.launches.append(launch)
+        self._done[launch.task_arn] = threading.Event()
+        behaviour = self.script[launch.container_name].pop(0)
+
+        def run() -> None:
+            code = behaviour(dict(launch.environment), self.runs)
+            outcome = TaskOutcome(code, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", Path("/dev/null"))
+            self.outcomes[launch.task_arn] = outcome
+            on_exit(outcome)
+            self._done[launch.task_arn].set()
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def stop(self, task_arn: str, reason: str) -> None:
+        """Simulated containers finish on their own at once: nothing to stop."""
+
+    def wait(self, task_arn: str, timeout: float | None = None) -> TaskOutcome | None:
+        self._done[task_arn].wait(timeout)
+        return self.outcomes.get(task_arn)
+
+    def commands(self) -> list[str]:
+        return [launch.container_name for launch in self.launches]
+
+
+class NoEventDelivery:
+    """These tests start executions themselves; no EventBridge rule exists."""
+
+    def matches(self, pattern_text: str, event: Any) -> bool:
+        return False
+
+    def deliver(self, rule_arn: str, target: Any, event: Any) -> bool:
+        return False
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name, value in moto_fixes.CLIENT_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield
+
+
+@dataclass
+class Workflow:
+    sfn: Any
+    s3: Any
+    sqs: Any
+    runs: RunRepository
+    machine_arn: str
+    alerts_queue_url: str
+    ecs: SimulatedEcs
+
+    def start(self, key: str = KEY, versioned: bool = True) -> tuple[dict[str, Any], str]:
+        put = self.s3.put_object(Bucket=BUCKET, Key=key, Body=BODY)
+        obj: dict[str, Any] = {"key": key, "size": len(BODY)}
+        if versioned:
+            obj["version-id"] = put["VersionId"]
+        event = {
+            "version": "0", "detail-type": "Object Created", "source": "aws.s3", "region": REGION,
+            "detail": {"bucket": {"name": BUCKET}, "object": obj, "reason": "PutObject"},
+        }
+        return self.run(event), put.get("VersionId", "")
+
+    def run(self, event: dict[str, Any]) -> dict[str, Any]:
+        arn = self.sfn.start_execution(stateMachineArn=self.machine_arn, input=json.dumps(event))["executionArn"]
+        for _ in range(600):
+            described = self.sfn.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING":
+                return described
+            time.sleep(0.05)
+        raise AssertionError(f"execution {arn} still running")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(QueueUrl=self.alerts_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
+
+
+def _workflow(script: dict[str, list[Behaviour]], versioned: bool = True) -> Workflow:
+    dynamodb = boto3.resource("dynamodb", region_name=REGION)
+    table = dynamodb.create_table(**RUNS.create_table_kwargs())
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    if versioned:
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic_arn = sns.create_topic(Name=TOPIC)["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    ecs = boto3.client("ecs", region_name=REGION)
+    ecs.create_cluster(clusterName=CLUSTER)
+    for task in Task:
+        ecs.register_task_definition(
+            family=f"shoppulse-{task.value}", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+            cpu="1024", memory="2048",
+            containerDefinitions=[{"name": task.value, "image": "shoppulse-tasks:test",
+                                   "command": ["python", "-m", f"containers.{task.value}"], "essential": True}],
+        )
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # moto's task ENIs need it
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)["GroupId"]
+    config = WorkflowConfig(
+        runs_table=RUNS.default_name,
+        cluster=CLUSTER,
+        validation=EcsTask("shoppulse-validation", Task.VALIDATION.value, 60),
+        transformation=EcsTask("shoppulse-transformation", Task.TRANSFORMATION.value, 60),
+        alerts_topic_arn=topic_arn,
+        subnets=[subnet],
+        security_groups=[group],
+        task_retry=RetryPolicy(interval_seconds=1, max_attempts=2, backoff_rate=1.0, max_delay_seconds=1),
+        api_retry=RetryPolicy(interval_seconds=1, max_attempts=1),
+    )
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine_arn = sfn.create_state_machine(
+        name="batch-workflow", definition=json.dumps(build_definition(config)),
+        roleArn="arn:aws:iam::123456789012:role/workflow",
+    )["stateMachineArn"]
+    runs = RunRepository(table)
+    simulated = SimulatedEcs(runs, script)
+    moto_fixes.install(simulated, NoEventDelivery())  # type: ignore[arg-type]
+    return Workflow(sfn, s3, sqs, runs, machine_arn, queue_url, simulated)
+
+
+@pytest.fixture
+def make_workflow(aws):
+    yield _workflow
+    moto_fixes.uninstall()
+
+
+def _versions(s3: Any, key: str) -> list[dict[str, Any]]:
+    return [v for v in s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", []) if v["Key"] == key]
+
+
+def test_valid_file_is_validated_transformed_archived_and_recorded(make_workflow):
+    workflow = make_workflow({"validation": [validation("VALID", 0)], "transformation": [transformation(0)]})
+    execution, version = workflow.start()
+    identity = RunIdentity(BUCKET, KEY, version)
+
+    assert execution["status"] == "SUCCEEDED", execution
+    assert json.loads(execution["output"]) == {"run_id": identity.run_id, "status": "SUCCEEDED"}
+    assert workflow.ecs.commands() == ["validation", "transformation"]
+    assert workflow.ecs.launches[0].environment["INPUT_VERSION"] == version
+    item = workflow.runs.get(identity.run_id)
+    assert item["status"] == RunStatus.SUCCEEDED.value
+    assert item["run_kind"] == "FILE" and item["bucket"] == BUCKET and item["key"] == KEY
+    assert item["execution"] == execution["executionArn"]
+    assert item["finished_at"] and item["transformation"]["rows_loaded"] == 1
+    archived = item["validation"]["archive_key"]
+    assert workflow.s3.get_object(Bucket=BUCKET, Key=archived)["Body"].read() == BODY
+    assert _versions(workflow.s3, KEY) == []  # the original version is gone, not hidden
+    assert workflow.alerts() == []
+
+
+def test_rejected_file_is_kept_under_rejected_recorded_and_alerted_without_transformation(make_workflow):
+    workflow = make_workflow({"validation": [validation("REJECTED", EXIT_REJECTED)], "transformation": []})
+    execution, version = workflow.start()
+    identity = RunIdentity(BUCKET, KEY, version)
+
+    assert execution["status"] == "SUCCEEDED", execution
+    assert json.loads(execution["output"])["status"] == "REJECTED"
+    assert workflow.ecs.commands() == ["validation"]  # exit 65 is never retried
+    item = workflow.runs.get(identity.run_id)
+    assert item["status"] == RunStatus.REJECTED.value
+    rejected_key = item["validation"]["rejected_key"]
+    assert rejected_key.startswith("rejected/")
+    assert workflow.s3.get_object(Bucket=BUCKET, Key=rejected_key)["Body"].read() == BODY
+    assert _versions(workflow.s3, KEY) == []
+    [alert] = workflow.alerts()
+    assert alert["event"] == "FILE_REJECTED" and alert["run_id"] == identity.run_id
+    assert alert["rejected_key"] == rejected_key and alert["rejected_rows"] == "1"
+
+
+def test_transient_exit_is_retried_then_succeeds(make_workflow):
+    workflow = make_workflow({
+        "validation": [validation("VALID", EXIT_TRANSIENT), validation("VALID", 0)],
+        "transformation": [transformation(EXIT_TRANSIENT), transformation(0)],
+    })
+    execution, _ = workflow.start()
+
+    assert execution["status"] == "SUCCEEDED", execution
+    assert workflow.ecs.commands() == ["validation", "validation", "transformation", "transformation"]
+
+
+def test_crashing_task_fails_the_run_records_the_error_alerts_and_leaves_the_file(make_workflow):
+    workflow = make_workflow({"validation": [validation("VALID", 0)], "transformation": [crash]})
+    execution, version = workflow.start()
+    identity = RunIdentity(BUCKET, KEY, version)
+
+    assert execution["status"] == "FAILED"
+    assert workflow.ecs.commands() == ["validation", "transformation"]  # exit 1 is not retried
+    item = workflow.runs.get(identity.run_id)
+    assert item["status"] == RunStatus.FAILED.value
+    assert item["error"]["error"] == "Task.Failed"
+    assert '"ExitCode": 1' in item["error"]["cause"]
+    [alert] = workflow.alerts()
+    assert alert["event"] == "RUN_FAILED" and alert["error"] == "Task.Failed"
+    assert [v["VersionId"] for v in _versions(workflow.s3, KEY)] == [version]  # left for a re-run
+
+
+def test_transient_faults_that_persist_exhaust_the_retries_and_fail(make_workflow):
+    workflow = make_workflow({"validation": [validation("VALID", EXIT_TRANSIENT)] * 3, "transformation": []})
+    execution, version = workflow.start()
+
+    assert execution["status"] == "FAILED"
+    assert workflow.ecs.commands() == ["validation"] * 3  # first attempt + 2 retries
+    assert workflow.runs.get(RunIdentity(BUCKET, KEY, version).run_id)["error"]["error"] == "Task.Transient"
+
+
+def test_same_object_version_announced_twice_is_processed_once(make_workflow):
+    workflow = make_workflow({"validation": [validation("VALID", 0)], "transformation": [transformation(0)]})
+    first, version = workflow.start()
+    event = json.loads(workflow.sfn.describe_execution(executionArn=first["executionArn"])["input"])
+    second = workflow.run(event)
+    identity = RunIdentity(BUCKET, KEY, version)
+
+    assert json.loads(second["output"]) == {"run_id": identity.run_id, "status": "DUPLICATE"}
+    assert workflow.ecs.commands() == ["validation", "transformation"]
+    assert workflow.runs.get(identity.run_id)["execution"] == first["executionArn"]
+
+
+def test_unversioned_bucket_runs_are_keyed_by_object_and_archived(make_workflow):
+    workflow = make_workflow({"validation": [validation("VALID", 0)], "transformation": [transformation(0)]}, versioned=False)
+    execution, _ = workflow.start(versioned=False)
+
+    assert execution["status"] == "SUCCEEDED", execution
+    item = workflow.runs.get(RunIdentity(BUCKET, KEY).run_id)
+    assert item["status"] == RunStatus.SUCCEEDED.value and item["version"] == ""
+    assert workflow.s3.list_objects_v2(Bucket=BUCKET, Prefix=KEY).get("KeyCount") == 0
