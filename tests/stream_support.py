@@ -153,10 +153,11 @@ def client(aws: StreamAws) -> Iterator[Client]:
 
 
 class Throttled:
-    """Wraps a boto3 Table or client: chosen calls fail as AWS throttling would."""
+    """Wraps a boto3 Table or client: chosen calls fail as AWS would (throttling by default)."""
 
-    def __init__(self, target: Any, method: str, when: Any = lambda kwargs: True, times: int | None = None) -> None:
-        self._target, self._method, self._when, self._left = target, method, when, times
+    def __init__(self, target: Any, method: str, when: Any = lambda kwargs: True, times: int | None = None,
+                 code: str = "ThrottlingException") -> None:
+        self._target, self._method, self._when, self._left, self._code = target, method, when, times, code
 
     def __getattr__(self, name: str) -> Any:
         real = getattr(self._target, name)
@@ -167,7 +168,7 @@ class Throttled:
             if self._when(kwargs) and (self._left is None or self._left > 0):
                 if self._left is not None:
                     self._left -= 1
-                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, name)
+                raise ClientError({"Error": {"Code": self._code, "Message": f"{self._code} (injected)"}}, name)
             return real(**kwargs)
 
         return call

@@ -12,12 +12,14 @@ from chalicelib.orders.model import new_order
 from chalicelib.orders.repository import OrderRepository
 from chalicelib.pipes import PREMIUM_PIPE, STANDARD_PIPE
 from chalicelib.streaming import services
+from chalicelib.streaming.exceptions import StreamDataGone
 from chalicelib.streaming.failures import FailureRepository
 from chalicelib.streaming.processing import ProcessingRepository
+from chalicelib.streaming.redrive import Redriver, Source, StreamRangeReader
 from chalicelib.tables import ORDER_FAILURES, ORDER_PROCESSING, ORDERS, PREMIUM_CASES
 from shoppulse import cli
 from shoppulse.local.moto_fixes import wire_stream_record
-from tests.stream_support import Throttled, aws, client  # noqa: F401 - aws, client: fixtures
+from tests.stream_support import OrderStream, Throttled, aws, client, order_item  # noqa: F401 - aws, client: fixtures
 
 
 def dead_letter_body(records: list[dict], shard_id: str, pipe: str = "shoppulse-dev-standard-orders") -> str:
@@ -147,7 +149,7 @@ def test_redrive_from_the_orders_table(aws, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"target"')]
     assert [(l["target"], l["status"]) for l in lines] == [("order:o-0", "REDRIVEN"), ("order:missing", "ERROR")]
     [item] = aws.items(ORDER_PROCESSING)
-    assert (item["orderId"], item["event_id"], item["status"]) == ("o-0", item["event_id"], "pending")
+    assert (item["orderId"], item["status"], item["event_name"]) == ("o-0", "pending", "MODIFY")
     assert item["event_id"].startswith("redrive:o-0:")
 
     assert cli.main(["redrive", "--pipe", "premium", "--order-id", "o-0"]) == 1  # needs the old image
@@ -158,3 +160,29 @@ def test_redrive_from_the_orders_table(aws, capsys):
 def test_redrive_needs_a_pipe_for_bulk_work(aws, capsys):
     assert cli.main(["redrive", "--all-open"]) == 2
     assert "--pipe is required" in capsys.readouterr().err
+
+
+def test_redrive_leaves_what_still_cannot_be_processed_open(aws, client, capsys):
+    bad = OrderStream().insert({**order_item(order_id="bad", helpers=False), "amount": "n/a"})
+    assert client.lambda_.invoke(STANDARD_PIPE.function_name, [bad]).payload == {"batchItemFailures": []}
+    client.lambda_.invoke(STANDARD_PIPE.dead_letter_function_name, sqs_event(client, ["garbage"]))
+    capsys.readouterr()
+
+    assert cli.main(["redrive", "--pipe", "standard", "--all-open"]) == 1
+    lines = {l["target"]: l for l in map(json.loads, capsys.readouterr().out.splitlines()) if "target" in l}
+    assert lines[f"record#standard#{bad['eventID']}"]["status"] == "STILL_FAILING"  # rejected again
+    assert lines["message#standard#m-0"]["status"] == "ERROR"  # names no records
+    assert {f["status"] for f in aws.items(ORDER_FAILURES)} == {"OPEN"}
+    assert aws.items(ORDER_PROCESSING) == []
+
+
+def test_redrive_falls_back_to_the_kept_records_once_the_stream_dropped_them(aws, client, monkeypatch):
+    _, failure_id = fail_then_dead_letter(aws, client, monkeypatch, ["150.00", "700.00"])
+    trimmed = Throttled(boto3.client("dynamodbstreams"), "get_shard_iterator", code="TrimmedDataAccessException")
+    tool = Redriver(services.failure_repository(), services.batches_for, services.order_repository(),
+                    StreamRangeReader(trimmed, wire_stream_record))
+    with pytest.raises(StreamDataGone):
+        tool.redrive_failure(failure_id, Source.STREAM)
+    result = tool.redrive_failure(failure_id)
+    assert (result.source, result.records, result.ok) == ("failures", 2, True)
+    assert sorted(i["orderId"] for i in aws.items(ORDER_PROCESSING)) == ["o-0", "o-1"]

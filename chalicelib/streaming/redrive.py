@@ -27,6 +27,7 @@ from chalicelib.orders.repository import OrderRepository
 from chalicelib.pipes import PIPES_BY_KEY, STANDARD_PIPE
 from chalicelib.stream_records import StreamRecord, build_stream_record
 from chalicelib.streaming.batch import BatchReport, StreamBatchProcessor
+from chalicelib.streaming.exceptions import RedriveError, StreamDataGone
 from chalicelib.streaming.failures import FAILURE_KEY, FailureKind, FailureRepository, FailureStatus
 from chalicelib.streaming.outcomes import Outcome
 from chalicelib.tables import ORDERS
@@ -43,14 +44,6 @@ class Source(str, Enum):
     STREAM = "stream"
     FAILURES = "failures"
     ORDERS = "orders"
-
-
-class RedriveError(Exception):
-    """A failure that cannot be redriven as asked (the message says why)."""
-
-
-class StreamDataGone(RedriveError):
-    pass
 
 
 @dataclass

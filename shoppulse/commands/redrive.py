@@ -20,7 +20,8 @@ import boto3
 from chalicelib.orders.exceptions import OrderNotFound
 from chalicelib.pipes import PIPES_BY_KEY
 from chalicelib.streaming import services
-from chalicelib.streaming.redrive import Redriver, RedriveError, RedriveResult, Source, StreamRangeReader
+from chalicelib.streaming.exceptions import RedriveError
+from chalicelib.streaming.redrive import Redriver, RedriveResult, Source, StreamRangeReader
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 

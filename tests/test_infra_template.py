@@ -1,0 +1,272 @@
+"""The CloudFormation stack: golden file, lint, security scan, ASL validation, IAM rules.
+
+Golden file: `tests/golden/merge-dev.json` is the stage `dev` merge template (the troposphere
+stack plus the Chalice overlay). After an intended change, regenerate it and review the diff:
+    SHOPPULSE_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_infra_template.py -k golden
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from chalicelib.pipes import PIPES
+from chalicelib.storage_layout import BUCKETS, INCOMING_PREFIX
+from chalicelib.tables import ALL_TABLES
+from infra import checks
+from infra.deployment import DeployOptions, Shell, deploy
+from infra.functions import FUNCTIONS, policy_file_name
+from infra.state_machine import EcsTask, WorkflowConfig, build_definition
+from infra.synthesis import Synthesized, synthesize
+from infra.template import render
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden" / "merge-dev.json"
+# The only actions allowed on "*": AWS offers no resource-level permission for them.
+ACTIONS_WITHOUT_RESOURCE_SCOPE = {
+    "ecr:GetAuthorizationToken",
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+}
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    return render("dev")
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The dev stage synthesized for real, `chalice package` included (into a temporary folder)."""
+    return synthesize("dev", tmp_path_factory.mktemp("build"), write_policies=False)
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v.get("Type") == kind}
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = document["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _policies(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for logical_id, resource in template["Resources"].items():
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            yield logical_id, policy["PolicyDocument"]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_golden_merge_template(rendered):
+    if os.environ.get("SHOPPULSE_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(json.dumps(rendered.merge, indent=2, sort_keys=True) + "\n")
+    assert rendered.merge == json.loads(GOLDEN.read_text()), "regenerate: see the module docstring"
+
+
+def test_rendering_is_deterministic_and_stage_scoped():
+    assert render("dev").merge == render("dev").merge
+    prod = json.dumps(render("prod").infra)
+    assert "shoppulse-prod-Orders" in prod and "shoppulse-dev-" not in prod
+    with pytest.raises(ValueError):
+        render("Prod_1")
+
+
+def test_cfn_lint_finds_nothing_in_either_template(synthesized):
+    assert checks.cfn_lint([synthesized.infra_template, synthesized.merged_template]) == []
+
+
+def test_cfn_lint_does_report_a_broken_template(tmp_path, rendered):
+    broken = json.loads(json.dumps(rendered.infra))
+    broken["Resources"]["RunsTable"]["Properties"]["BillingMode"] = "FREE"
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    assert checks.cfn_lint([path])
+
+
+@pytest.fixture(scope="module")
+def checkov_available():
+    if not checks.CHECKOV.exists():
+        pytest.skip(f"checkov is not installed at {checks.CHECKOV}: run `make infra-tools` (make test does)")
+
+
+def test_checkov_fails_no_check_and_every_skip_has_a_reason(synthesized, checkov_available):
+    report = checks.checkov([synthesized.infra_template, synthesized.merged_template])
+    assert report.failed == [], [(c["check_id"], c["resource"]) for c in report.failed]
+    assert report.passed > 100
+    assert all(len(c["check_result"].get("suppress_comment", "")) > 20 for c in report.skipped)
+
+
+def test_checkov_does_report_an_unencrypted_public_bucket(tmp_path, checkov_available):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"Resources": {"Open": {"Type": "AWS::S3::Bucket", "Properties": {}}}}))
+    assert checks.checkov([path]).failed
+
+
+@pytest.fixture(scope="module")
+def asl_validator_available():
+    if not checks.ASL_VALIDATOR.exists():
+        pytest.skip(f"asl-validator is not installed at {checks.ASL_VALIDATOR}: run `make infra-tools` (make test does)")
+
+
+def test_state_machine_definitions_are_valid_asl(rendered, asl_validator_available):
+    deployed = rendered.infra["Resources"]["BatchWorkflow"]["Properties"]["Definition"]
+    local = build_definition(WorkflowConfig(
+        runs_table="Runs", cluster="shoppulse", alerts_topic_arn="arn:aws:sns:us-east-1:123456789012:shoppulse-alerts",
+        validation=EcsTask("shoppulse-validation", "validation", 900),
+        transformation=EcsTask("shoppulse-transformation", "transformation", 1800),
+        subnets=["subnet-1"], security_groups=[],
+    ))
+    for definition in (deployed, local):
+        valid, report = checks.asl_validate(definition)
+        assert valid, report
+
+
+def test_asl_validator_does_reject_a_broken_definition(asl_validator_available):
+    valid, _ = checks.asl_validate({"StartAt": "Nowhere", "States": {"Somewhere": {"Type": "Pass", "End": True}}})
+    assert not valid
+
+
+def test_every_task_has_a_timeout_and_a_catch_and_the_execution_a_timeout(rendered):
+    definition = rendered.infra["Resources"]["BatchWorkflow"]["Properties"]["Definition"]
+    assert definition["TimeoutSeconds"] > 0
+
+    def states(machine: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        for name, state in machine["States"].items():
+            yield name, state
+            for branch in state.get("Branches", []):
+                yield from states(branch)
+
+    tasks = {name: state for name, state in states(definition) if state["Type"] == "Task"}
+    assert len(tasks) >= 10
+    for name, state in tasks.items():
+        assert state["TimeoutSeconds"] > 0, name
+        assert any("States.ALL" in c["ErrorEquals"] or "States.TaskFailed" in c["ErrorEquals"] for c in state["Catch"]), name
+    retried = [r for _, s in states(definition) for r in s.get("Retry", []) if r.get("MaxAttempts", 3) > 0]
+    assert retried and all(r["JitterStrategy"] == "FULL" for r in retried)
+    assert not any("States.TaskFailed" in r["ErrorEquals"] or "States.ALL" in r["ErrorEquals"] for r in retried)
+
+
+def test_iam_has_no_wildcard_actions_and_star_resources_only_where_aws_requires(rendered):
+    documents = list(_policies(rendered.merge)) + [(name, doc) for name, doc in rendered.policy_files.items()]
+    assert len(documents) >= 12
+    for owner, document in documents:
+        for statement in _statements(document):
+            if statement["Effect"] != "Allow":
+                continue
+            actions = _as_list(statement["Action"])
+            assert not any(a == "*" or a.endswith(":*") for a in actions), (owner, actions)
+            if "*" in _as_list(statement["Resource"]):
+                assert set(actions) <= ACTIONS_WITHOUT_RESOURCE_SCOPE, (owner, actions)
+
+
+def test_every_resource_has_an_output(rendered):
+    outputs = json.dumps(rendered.infra["Outputs"])
+    missing = [r for r in rendered.infra["Resources"] if f'"{r}"' not in outputs]
+    assert missing == []
+
+
+def test_tables_are_rendered_from_their_specs_with_protection_and_encryption(rendered):
+    tables = _resources(rendered.infra, "AWS::DynamoDB::Table")
+    assert set(tables) == {spec.logical_id for spec in ALL_TABLES}
+    for spec in ALL_TABLES:
+        props = tables[spec.logical_id]["Properties"]
+        expected = spec.create_table_kwargs(f"shoppulse-dev-{spec.default_name}")
+        assert props["TableName"] == expected["TableName"]
+        assert props["KeySchema"] == expected["KeySchema"]
+        assert props["AttributeDefinitions"] == expected["AttributeDefinitions"]
+        assert props.get("GlobalSecondaryIndexes", []) == expected.get("GlobalSecondaryIndexes", [])
+        assert props["BillingMode"] == "PAY_PER_REQUEST" and props["DeletionProtectionEnabled"] is True
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"]["SSEType"] == "KMS"
+        assert props.get("StreamSpecification", {}).get("StreamViewType") == spec.stream_view_type
+
+
+def test_buckets_block_public_access_require_tls_and_encrypt(rendered):
+    buckets = _resources(rendered.infra, "AWS::S3::Bucket")
+    assert {b.logical_id for b in BUCKETS} <= set(buckets)
+    policies = {p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]
+                for p in _resources(rendered.infra, "AWS::S3::BucketPolicy").values()}
+    for logical_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert all(props["PublicAccessBlockConfiguration"].values()), logical_id
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], logical_id
+        assert props["LifecycleConfiguration"]["Rules"], logical_id
+        deny = [s for s in _statements(policies[logical_id]) if s["Effect"] == "Deny"]
+        assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, logical_id
+    assert buckets["InputBucket"]["Properties"]["NotificationConfiguration"]["EventBridgeConfiguration"] == {"EventBridgeEnabled": True}
+
+
+def test_rule_starts_the_workflow_for_incoming_objects_with_retries_and_dead_letters(rendered):
+    [rule] = _resources(rendered.infra, "AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail"]["object"]["key"] == [{"prefix": INCOMING_PREFIX}]
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": "BatchWorkflow"}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0 and "Arn" in target["DeadLetterConfig"]
+
+
+def test_pipes_come_from_their_specs(rendered):
+    pipes = _resources(rendered.infra, "AWS::Pipes::Pipe")
+    for spec in PIPES:
+        props = pipes[spec.logical_id]["Properties"]
+        source = props["SourceParameters"]
+        assert [f["Pattern"] for f in source["FilterCriteria"]["Filters"]] == spec.filter_patterns()
+        stream = source["DynamoDBStreamParameters"]
+        assert stream["BatchSize"] == spec.batch_size
+        assert stream["MaximumRetryAttempts"] == spec.maximum_retry_attempts
+        assert stream["OnPartialBatchItemFailure"] == "AUTOMATIC_BISECT"
+        assert stream["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [spec.dead_letter_queue.logical_id, "Arn"]}
+        assert spec.function_name in json.dumps(props["Target"])
+        # In the merged stack the pipe waits for its function.
+        assert rendered.merge["Resources"][spec.logical_id]["DependsOn"]
+
+
+def test_chalice_policy_files_and_config_are_in_sync_with_the_stack(rendered):
+    for name, document in rendered.policy_files.items():
+        assert json.loads((ROOT / ".chalice" / name).read_text()) == document, f"run `shoppulse synth` ({name})"
+    stage = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["dev"]
+    # The stack's names (the app may add settings of its own, e.g. the API's auth mode).
+    assert rendered.environment.items() <= stage["environment_variables"].items()
+    from infra.context import Stack
+    assert {name: entry["iam_policy_file"] for name, entry in stage["lambda_functions"].items()} == {
+        access.name: policy_file_name(Stack("dev"), access) for access in FUNCTIONS
+    }
+
+
+def test_merged_template_holds_the_app_functions_with_stack_names_and_policies(synthesized):
+    merged = json.loads(synthesized.merged_template.read_text())
+    functions = _resources(merged, "AWS::Serverless::Function")
+    assert {f.logical_id for f in FUNCTIONS} == set(functions)
+    for access in FUNCTIONS:
+        props = functions[access.logical_id]["Properties"]
+        assert props["FunctionName"].startswith("shoppulse-dev")
+        assert props["Environment"]["Variables"]["RUNS_TABLE"] == {"Ref": "RunsTable"}
+        [role_policy] = merged["Resources"][access.role_logical_id]["Properties"]["Policies"]
+        assert any("dynamodb:GetItem" in _as_list(s["Action"]) for s in _statements(role_policy["PolicyDocument"]))
+    events = functions["StandardOrderDeadLetters"]["Properties"]["Events"]
+    [source] = events.values()
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "shoppulse-dev-standard-orders-dlq" in json.dumps(source["Properties"]["Queue"])
+
+
+def test_deploy_dry_run_plans_image_package_stack_and_outputs(tmp_path):
+    printed: list[str] = []
+    options = DeployOptions(stage="dev", artifact_bucket="artifacts", vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"],
+                            region="eu-west-1", image_tag="abc123", build_dir=tmp_path)
+    shell = Shell(dry_run=True, echo=printed.append)
+    assert deploy(options, shell) == {}
+    verbs = [" ".join(c[:2]) if c[0] == "docker" else " ".join(c[3:5]) for c in shell.log]
+    assert verbs == ["cloudformation package", "sts get-caller-identity", "ecr describe-repositories",
+                     "ecr get-login-password", "docker build", "docker push", "cloudformation deploy",
+                     "cloudformation describe-stacks"]
+    deploy_command = shell.log[-2]
+    assert "SubnetIds=subnet-a,subnet-b" in deploy_command and "ImageTag=abc123" in deploy_command
+    assert (tmp_path / "dev" / "package" / "sam.json").exists()
