@@ -33,6 +33,7 @@ def standard_order_dead_letters(event):
 def premium_order_dead_letters(event):
     return streaming.dead_letters().handle(PREMIUM_PIPE, ((r.to_dict()["messageId"], r.body) for r in event))
 
+
 # --- REST API over the KPI tables -----------------------------------------------------------
 
 app.register_middleware(http.client_errors_as_json, "http")

@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=1_000_000, help="order items in the benchmark set")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
+    parser.add_argument("--skip-optional", action="store_true", help="leave out " + ", ".join(OPTIONAL))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--files", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -175,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"measuring {label} ...", file=sys.stderr)
             measurements.append(measure(label, target, files))
     for module in OPTIONAL:
-        if available(module):
+        if args.skip_optional:
+            skipped.append(f"`{module}` (--skip-optional)")
+        elif available(module):
             print(f"measuring {module} ...", file=sys.stderr)
             optional.append(measure(module, f"{module}:run"))
         else:

@@ -150,8 +150,8 @@ def _log_group(stack: Stack, logical_id: str, path: str, encryption: Encryption)
 
 
 def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: Encryption) -> list:
-    """What each task touches: the validation task reads the input and writes the curated
-    staging area and index lookups; the transformation task owns the KPI tables."""
+    """What each task touches: the validation task reads the input file and writes its rows to
+    the staging area; the transformation task owns the curated data and the KPI tables."""
     curated = storage.curated_bucket
     list_curated = allow(
         [s3.ListBucket],
@@ -165,10 +165,9 @@ def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: E
     if task is Task.VALIDATION:
         return [
             bucket_access(storage.input_bucket, [s3.GetObject, s3.GetObjectVersion], [INCOMING_PREFIX]),
+            # Rejected rows next to the file's destination, and a rejected file's reason.
             bucket_access(storage.input_bucket, [s3.PutObject], [ARCHIVE_PREFIX, REJECTED_PREFIX]),
-            bucket_access(curated, [s3.GetObject, s3.PutObject, s3.DeleteObject], [STAGING_PREFIX]),
-            bucket_access(curated, [s3.GetObject], [CURATED_PREFIX, INDEX_PREFIX]),
-            list_curated,
+            bucket_access(curated, [s3.PutObject, s3.DeleteObject], [STAGING_PREFIX]),
             runs,
             encryption.data_statement(),
         ]

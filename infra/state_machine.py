@@ -303,10 +303,11 @@ def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state
 
 
 def _summary_selector() -> dict[str, str]:
-    """The validation summary's fields the workflow acts on (typed DynamoDB values)."""
+    """What the workflow acts on from the validation summary, plus the whole (typed) summary
+    for the alert: optional fields (a `rejected_rows_key` of None, say) must not break a path."""
     summary = "$.Item.validation.M"
-    selector = {f"{k}.$": f"{summary}.{k}.S" for k in ("status", "archive_key", "rejected_key", "rejected_rows_key")}
-    selector.update({f"{k}.$": f"{summary}.{k}.N" for k in ("rows", "valid_rows", "rejected_rows", "held_rows")})
+    selector = {f"{k}.$": f"{summary}.{k}.S" for k in ("status", "archive_key", "rejected_key")}
+    selector["summary.$"] = summary
     return selector
 
 
@@ -459,9 +460,7 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
                 "run_id.$": "$.run.run_id",
                 "execution.$": "$.run.execution",
                 "rejected_key.$": "$.move.key",
-                "rejected_rows_key.$": "$.validation.rejected_rows_key",
-                "rows.$": "$.validation.rows",
-                "rejected_rows.$": "$.validation.rejected_rows",
+                "validation_summary.$": "$.validation.summary",
             },
             DONE,
         ),

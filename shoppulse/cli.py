@@ -1,7 +1,8 @@
 """The `shoppulse` command: one entry point, one module per verb.
 
 Each verb module exposes `register(subparsers)`, which adds its parser and sets `func`
-(a callable taking the parsed arguments and returning an exit code).
+(a callable taking the parsed arguments and returning an exit code). Only the chosen verb's
+module is imported, so one verb's heavy dependencies never slow down another.
 """
 from __future__ import annotations
 
@@ -9,27 +10,30 @@ import argparse
 import importlib
 import sys
 
-VERB_MODULES = (
-    "shoppulse.commands.replay",
-    "shoppulse.commands.sample",
-    "shoppulse.commands.redrive",
-    "shoppulse.commands.up",
-    "shoppulse.commands.ingest",
-    "shoppulse.commands.synth",
-    "shoppulse.commands.deploy",
-)
+VERBS = {
+    "replay": "shoppulse.commands.replay",
+    "sample": "shoppulse.commands.sample",
+    "redrive": "shoppulse.commands.redrive",
+    "up": "shoppulse.commands.up",
+    "ingest": "shoppulse.commands.ingest",
+    "synth": "shoppulse.commands.synth",
+    "deploy": "shoppulse.commands.deploy",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shoppulse", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="verb", required=True)
-    for name in VERB_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for name, module in VERBS.items():
+        if verb in (None, name):
+            importlib.import_module(module).register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = argv[0] if argv and argv[0] in VERBS else None
+    args = build_parser(chosen).parse_args(argv)
     return int(args.func(args) or 0)
 
 

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from chalicelib.storage_layout import BUCKETS
 from chalicelib.tables import ALL_TABLES
+from shoppulse.local.moto_fixes import fix_dynamodb_transaction_snapshots
 from shoppulse.provision import create_buckets, create_tables
 from shoppulse.replay import Clients
 
@@ -32,6 +33,7 @@ EMBEDDED_ENV = {
 @contextmanager
 def embedded_aws() -> Iterator[Clients]:
     """moto in-process with every table and bucket created; restored environment on exit."""
+    fix_dynamodb_transaction_snapshots()
     cleared = {k: "" for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE") if k in os.environ}
     with mock.patch.dict(os.environ, {**EMBEDDED_ENV, **cleared}), mock_aws():
         for name in cleared:

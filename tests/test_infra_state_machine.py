@@ -49,7 +49,8 @@ def validation(status: str, exit_code: int) -> Behaviour:
             "rejected_rows": 1 if rejected else 0, "held_rows": 0,
             "reasons": {"status_unknown": 1} if rejected else {},
             "archive_key": identity.archive_key, "rejected_key": identity.rejected_key,
-            "rejected_rows_key": identity.rejected_rows_key(rejected),
+            # As the real task: None when no row was rejected.
+            "rejected_rows_key": identity.rejected_rows_key(rejected) if rejected else None,
         })
         return exit_code
     return run
@@ -254,7 +255,8 @@ def test_rejected_file_is_kept_under_rejected_recorded_and_alerted_without_trans
     assert _versions(workflow.s3, KEY) == []
     [alert] = workflow.alerts()
     assert alert["event"] == "FILE_REJECTED" and alert["run_id"] == identity.run_id
-    assert alert["rejected_key"] == rejected_key and alert["rejected_rows"] == "1"
+    assert alert["rejected_key"] == rejected_key
+    assert alert["validation_summary"]["reasons"] == {"M": {"status_unknown": {"N": "1"}}}
 
 
 def test_transient_exit_is_retried_then_succeeds(make_workflow):

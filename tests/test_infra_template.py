@@ -79,16 +79,19 @@ def test_rendering_is_deterministic_and_stage_scoped():
         render("Prod_1")
 
 
-def test_cfn_lint_finds_nothing_in_either_template(synthesized):
-    assert checks.cfn_lint([synthesized.infra_template, synthesized.merged_template]) == []
-
-
-def test_cfn_lint_does_report_a_broken_template(tmp_path, rendered):
+def _broken_copy(tmp_path: Path, rendered, name: str) -> Path:
+    """The stack with one invalid property: proves the checker can fail."""
     broken = json.loads(json.dumps(rendered.infra))
     broken["Resources"]["RunsTable"]["Properties"]["BillingMode"] = "FREE"
-    path = tmp_path / "broken.json"
+    path = tmp_path / name
     path.write_text(json.dumps(broken))
-    assert checks.cfn_lint([path])
+    return path
+
+
+def test_cfn_lint_finds_nothing_in_either_template_and_does_report_a_broken_one(synthesized, rendered, tmp_path):
+    broken = _broken_copy(tmp_path, rendered, "broken.json")
+    findings = checks.cfn_lint([synthesized.infra_template, synthesized.merged_template, broken])
+    assert findings and all(line.startswith(str(broken)) for line in findings), findings
 
 
 @pytest.fixture(scope="module")
@@ -97,17 +100,15 @@ def checkov_available():
         pytest.skip(f"checkov is not installed at {checks.CHECKOV}: run `make infra-tools` (make test does)")
 
 
-def test_checkov_fails_no_check_and_every_skip_has_a_reason(synthesized, checkov_available):
-    report = checks.checkov([synthesized.infra_template, synthesized.merged_template])
-    assert report.failed == [], [(c["check_id"], c["resource"]) for c in report.failed]
+def test_checkov_fails_no_check_every_skip_has_a_reason_and_it_does_report_an_open_bucket(synthesized, tmp_path, checkov_available):
+    bad = tmp_path / "open-bucket.json"
+    bad.write_text(json.dumps({"Resources": {"Open": {"Type": "AWS::S3::Bucket", "Properties": {}}}}))
+    report = checks.checkov([synthesized.infra_template, synthesized.merged_template, bad])
+    ours = [c for c in report.failed if not c["file_abs_path"].endswith(bad.name)]
+    assert ours == [], [(c["check_id"], c["resource"]) for c in ours]
+    assert len(report.failed) > len(ours)  # the open bucket's failures were seen
     assert report.passed > 100
     assert all(len(c["check_result"].get("suppress_comment", "")) > 20 for c in report.skipped)
-
-
-def test_checkov_does_report_an_unencrypted_public_bucket(tmp_path, checkov_available):
-    path = tmp_path / "bad.json"
-    path.write_text(json.dumps({"Resources": {"Open": {"Type": "AWS::S3::Bucket", "Properties": {}}}}))
-    assert checks.checkov([path]).failed
 
 
 @pytest.fixture(scope="module")

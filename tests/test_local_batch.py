@@ -126,7 +126,7 @@ def test_a_crashing_task_is_retried_then_the_run_fails_recorded_and_alerted(stac
     validation_logs = stack.settings.data_dir / "logs" / "ecs"
     before = len(list(validation_logs.glob("*validation/*.log")))
     # The tasks lose their way to AWS: every attempt exits 75 (transient) until retries run out.
-    stack.ecs.environment_overrides["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
+    stack.ecs.environment_overrides.update({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"})
     try:
         result = ingestor.ingest(SAMPLES / "2025-03-02T1000_orders.csv")
     finally:

@@ -17,12 +17,17 @@ import threading
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence, Union
+
+from shoppulse.local.warm_start import WarmProcess, WarmStarter
 
 LOG = logging.getLogger(__name__)
 
 # Interpreter names in a task definition's command that mean "the project's Python".
 _PYTHON_NAMES = frozenset({"python", "python3", "python3.11"})
+
+
+Process = Union["subprocess.Popen[bytes]", WarmProcess]
 
 
 class StopCode(str, Enum):
@@ -59,7 +64,7 @@ class _Running:
     launch: TaskLaunch
     log_path: Path
     on_exit: Callable[[TaskOutcome], None]
-    process: subprocess.Popen[bytes] | None = None
+    process: "Process | None" = None
     stop_reason: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
     outcome: TaskOutcome | None = None
@@ -75,6 +80,7 @@ class LocalEcsRunner:
         log_dir: Path,
         base_environment: Mapping[str, str],
         stop_grace_seconds: float = 30.0,
+        warm_start: bool = False,
     ) -> None:
         self._workdir = workdir
         self._log_dir = log_dir
@@ -85,6 +91,7 @@ class LocalEcsRunner:
         # Applied over every task's environment: fault injection (an unreachable endpoint, a
         # setting a task must not have) to exercise the workflow's failure path.
         self.environment_overrides: dict[str, str] = {}
+        self._warm = WarmStarter(self._base_environment, workdir) if warm_start else None
 
     def start(self, launch: TaskLaunch, on_exit: Callable[[TaskOutcome], None]) -> None:
         """Start the task's process in the background; `on_exit` gets its outcome."""
@@ -129,6 +136,8 @@ class LocalEcsRunner:
             arns = [arn for arn, r in self._tasks.items() if not r.done.is_set()]
         for arn in arns:
             self.stop(arn, "Local stack shutting down")
+        if self._warm is not None:
+            self._warm.close()
 
     def _command(self, launch: TaskLaunch) -> list[str]:
         command = list(launch.command)
@@ -146,17 +155,7 @@ class LocalEcsRunner:
             log.write(f"# task {launch.task_arn}\n# command {command}\n".encode())
             log.flush()
             try:
-                if not command:
-                    raise ValueError("the task definition's container has no command")
-                running.process = subprocess.Popen(
-                    command,
-                    cwd=self._workdir,
-                    env=self._environment(launch),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+                running.process = self._spawn(command, self._environment(launch), log, running.log_path)
             except (OSError, ValueError) as err:
                 outcome = TaskOutcome(None, StopCode.TASK_FAILED_TO_START, f"CannotStartContainerError: {err}", running.log_path)
             else:
@@ -171,6 +170,15 @@ class LocalEcsRunner:
         finally:
             running.done.set()
 
+    def _spawn(self, command: list[str], environment: dict[str, str], log: "IO[bytes]", log_path: Path) -> Process:
+        """A warm start for `python -m module ...` when enabled, else a plain child process."""
+        if not command:
+            raise ValueError("the task definition's container has no command")
+        if self._warm is not None and len(command) >= 3 and command[0] == sys.executable and command[1] == "-m":
+            return self._warm.start(command[2], command[3:], environment, self._workdir, log_path)
+        return subprocess.Popen(command, cwd=self._workdir, env=environment, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
     @staticmethod
     def _outcome(running: _Running, exit_code: int) -> TaskOutcome:
         # A process killed by a signal reports -N; a container reports 128 + N.
@@ -180,8 +188,11 @@ class LocalEcsRunner:
         return TaskOutcome(code, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", running.log_path)
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def _signal_group(process: Process, sig: signal.Signals) -> None:
     try:
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
+    except ProcessLookupError:  # not yet its own group leader (a warm start being set up)
+        try:
+            os.kill(process.pid, sig)
+        except ProcessLookupError:
+            pass

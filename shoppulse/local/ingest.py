@@ -19,7 +19,9 @@ from shoppulse.local.exceptions import IngestError
 from shoppulse.local.provision import STATE_MACHINE_NAME
 
 POLL_SECONDS = 0.1
-COUNT_FIELDS = ("rows", "valid_rows", "rejected_rows", "held_rows")
+# Row counts of the outcome line, from each task's summary in the Runs item.
+COUNT_FIELDS = {Task.VALIDATION: ("rows", "valid_rows", "rejected_rows"),
+                Task.TRANSFORMATION: ("rows_loaded", "held_rows")}
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,6 @@ class Ingestor:
         output = json.loads(execution.get("output") or "{}")
         status = output.get("status") if execution["status"] == "SUCCEEDED" else RunStatus.FAILED.value
         run = self._runs.get(run_id) or {}
-        summary = run.get(Task.VALIDATION.value) or {}
         result: dict[str, Any] = {
             "file": str(path),
             "key": key,
@@ -104,9 +105,12 @@ class Ingestor:
             "status": status or RunStatus.FAILED.value,
             "execution": execution["executionArn"],
         }
-        result.update({name: _number(summary.get(name)) for name in COUNT_FIELDS if name in summary})
-        if summary.get("reasons"):
-            result["reasons"] = {k: _number(v) for k, v in summary["reasons"].items()}
+        for task, names in COUNT_FIELDS.items():
+            summary = run.get(task.value) or {}
+            result.update({name: _number(summary[name]) for name in names if name in summary})
+        reasons = (run.get(Task.VALIDATION.value) or {}).get("reasons")
+        if reasons:
+            result["reasons"] = {k: _number(v) for k, v in reasons.items()}
         if execution["status"] != "SUCCEEDED":
             result["error"] = {"error": execution.get("error"), "cause": execution.get("cause")}
         return result

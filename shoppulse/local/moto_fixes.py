@@ -39,6 +39,8 @@ patches or works around moto.
    `ApproximateCreationDateTime` as a datetime: `wire_stream_record` gives the wire format
    a Lambda (or Pipe target) receives. moto's Pipes only store configuration: pipes are
    run by `shoppulse.local.pipes`.
+10. DynamoDB TransactWriteItems snapshots a whole table once per item of the transaction
+   (see `_SnapshotOncePerTable`): the fix takes one snapshot per table per transaction.
 """
 from __future__ import annotations
 
@@ -113,6 +115,7 @@ def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery | None = N
         _fix_sfn_executions()
         _fix_ecs_tasks()
         _fix_eventbridge_delivery()
+        fix_dynamodb_transaction_snapshots()
         _installed = True
 
 
@@ -473,3 +476,55 @@ def wire_stream_record(record: Mapping[str, Any], stream_arn: str) -> StreamReco
         view_type=StreamViewType(data.get("StreamViewType", StreamViewType.NEW_AND_OLD_IMAGES.value)),
         event_id=record["eventID"],
     )
+
+
+# --- 10: DynamoDB transaction snapshots --------------------------------------------------------
+
+_TRANSACTION = threading.local()
+
+
+class _SnapshotOncePerTable:
+    """Stands in for the `copy` module inside moto.dynamodb.models.
+
+    moto's TransactWriteItems deep-copies a table for rollback once per *item* of the
+    transaction, not once per table (moto/dynamodb/models/__init__.py, transact_write_items;
+    no upstream issue yet): a 27-item transaction copies the whole table 27 times, so its
+    cost grows with table size times transaction size. Within one transaction, on one
+    thread, the same table is now copied once; everything else is copied as before.
+    """
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        snapshots = getattr(_TRANSACTION, "snapshots", None)
+        if snapshots is None or memo is not None:
+            return self._real.deepcopy(value, memo)
+        if id(value) not in snapshots:
+            snapshots[id(value)] = self._real.deepcopy(value)
+        return snapshots[id(value)]
+
+
+def fix_dynamodb_transaction_snapshots() -> None:
+    """Idempotent; needed in-process (embedded AWS) and in the server alike."""
+    import copy
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if isinstance(models.copy, _SnapshotOncePerTable):
+        return
+    models.copy = _SnapshotOncePerTable(copy)
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        _TRANSACTION.snapshots = {}
+        try:
+            return original(self, transact_items)
+        finally:
+            _TRANSACTION.snapshots = None
+
+    DynamoDBBackend.transact_write_items = transact_write_items

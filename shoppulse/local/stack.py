@@ -39,6 +39,8 @@ class StackSettings:
     region: str = "us-east-1"
     serve_api: bool = True
     tuning: WorkflowTuning = field(default_factory=WorkflowTuning)
+    # Fork `python -m` tasks from a helper with the heavy libraries loaded (see warm_start).
+    warm_start: bool = True
 
 
 class LocalStack:
@@ -78,6 +80,7 @@ class LocalStack:
             workdir=PROJECT_DIR,
             log_dir=data_dir / "logs",
             base_environment=self._task_environment(),
+            warm_start=self.settings.warm_start,
         )
         self.bus = LocalEventBus(self.aws.client("stepfunctions"), self.aws.client("sqs"))
         moto_fixes.install(self.ecs, self.bus)
