@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 RESULT_MARK = "BENCHMARK-RESULT "
-CHILD_TIMEOUT = 3600
+CHILD_TIMEOUT = 1800
 BASE_FILES = ("products", "orders", "order_items")
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,16 +62,17 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def measure(label: str, target: str, files: Mapping[str, Path] | None = None) -> Measurement:
+def measure(label: str, target: str, files: Mapping[str, Path] | None = None,
+            timeout: float = CHILD_TIMEOUT) -> Measurement:
     """Run `target` in a fresh interpreter and collect what it reports."""
     m = Measurement(label, target)
     spec = json.dumps({k: str(v) for k, v in (files or {}).items()})
     started = time.perf_counter()
     try:
         done = subprocess.run([sys.executable, "-m", "benchmarks", "--child", target, "--files", spec],
-                              capture_output=True, text=True, timeout=CHILD_TIMEOUT, cwd=REPO)
+                              capture_output=True, text=True, timeout=timeout, cwd=REPO)
     except subprocess.TimeoutExpired:
-        m.error = f"timed out after {CHILD_TIMEOUT} s"
+        m.error = f"timed out after {timeout:.0f} s"
         return m
     m.process_seconds = time.perf_counter() - started
     reports = [line[len(RESULT_MARK):] for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]

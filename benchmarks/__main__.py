@@ -15,9 +15,9 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from benchmarks import BASE_FILES, REPO, RESULT_MARK, Measurement, available, machine, measure, peak_rss_bytes
+from benchmarks import (BASE_FILES, CHILD_TIMEOUT, REPO, RESULT_MARK, Measurement, available, machine, measure,
+                        peak_rss_bytes)
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 OPTIONAL = ("benchmarks.api_latency", "benchmarks.local_latency")
@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=1_000_000, help="order items in the benchmark set")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
+    parser.add_argument("--timeout", type=float, default=CHILD_TIMEOUT, help="seconds allowed per measurement")
     parser.add_argument("--skip-optional", action="store_true", help="leave out " + ", ".join(OPTIONAL))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--files", default="{}", help=argparse.SUPPRESS)
@@ -174,13 +175,13 @@ def main(argv: list[str] | None = None) -> int:
             skipped.append("our pipeline (`benchmarks/pipeline.py` is not there yet)")
         for label, target in plan:
             print(f"measuring {label} ...", file=sys.stderr)
-            measurements.append(measure(label, target, files))
+            measurements.append(measure(label, target, files, args.timeout))
     for module in OPTIONAL:
         if args.skip_optional:
             skipped.append(f"`{module}` (--skip-optional)")
         elif available(module):
             print(f"measuring {module} ...", file=sys.stderr)
-            optional.append(measure(module, f"{module}:run"))
+            optional.append(measure(module, f"{module}:run", timeout=args.timeout))
         else:
             skipped.append(f"`{module}` (module not there)")
     text = report(command, started, sizes, generation, measurements, optional, skipped)

@@ -40,9 +40,7 @@ from typing import Any, Sequence
 
 from chalicelib.runs import RUN_KIND, RunStatus, Task
 from chalicelib.tables import RUNS, RUNS_BY_TIME
-
-EXIT_REJECTED = 65
-EXIT_TRANSIENT = 75
+from containers.tasks.outcome import ExitCode
 
 TRANSIENT_TASK_ERROR = "Task.Transient"
 FAILED_TASK_ERROR = "Task.Failed"
@@ -281,8 +279,8 @@ def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state
             "Choices": [
                 # No exit code: the task never ran (capacity, image pull): worth another try.
                 {"Variable": exit_code, "IsPresent": False, "Next": transient},
-                {"Variable": exit_code, "NumericEquals": EXIT_REJECTED, "Next": f"{name} rejected data"},
-                {"Variable": exit_code, "NumericEquals": EXIT_TRANSIENT, "Next": transient},
+                {"Variable": exit_code, "NumericEquals": int(ExitCode.REJECTED), "Next": f"{name} rejected data"},
+                {"Variable": exit_code, "NumericEquals": int(ExitCode.TRANSIENT), "Next": transient},
             ],
             "Default": failed,
         },

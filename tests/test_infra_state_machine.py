@@ -21,7 +21,8 @@ from moto import mock_aws
 from chalicelib.runs import RunRepository, RunStatus, Task
 from chalicelib.storage_layout import RunIdentity
 from chalicelib.tables import RUNS
-from infra.state_machine import EXIT_REJECTED, EXIT_TRANSIENT, EcsTask, RetryPolicy, WorkflowConfig, build_definition
+from containers.tasks.outcome import ExitCode
+from infra.state_machine import EcsTask, RetryPolicy, WorkflowConfig, build_definition
 from shoppulse.local import moto_fixes
 from shoppulse.local.ecs_runner import StopCode, TaskLaunch, TaskOutcome
 
@@ -66,7 +67,7 @@ def transformation(exit_code: int) -> Behaviour:
 
 
 def crash(environment: dict[str, str], runs: RunRepository) -> int:
-    return 1
+    return ExitCode.FAILED
 
 
 @dataclass
@@ -240,7 +241,7 @@ def test_valid_file_is_validated_transformed_archived_and_recorded(make_workflow
 
 
 def test_rejected_file_is_kept_under_rejected_recorded_and_alerted_without_transformation(make_workflow):
-    workflow = make_workflow({"validation": [validation("REJECTED", EXIT_REJECTED)], "transformation": []})
+    workflow = make_workflow({"validation": [validation("REJECTED", ExitCode.REJECTED)], "transformation": []})
     execution, version = workflow.start()
     identity = RunIdentity(BUCKET, KEY, version)
 
@@ -261,8 +262,8 @@ def test_rejected_file_is_kept_under_rejected_recorded_and_alerted_without_trans
 
 def test_transient_exit_is_retried_then_succeeds(make_workflow):
     workflow = make_workflow({
-        "validation": [validation("VALID", EXIT_TRANSIENT), validation("VALID", 0)],
-        "transformation": [transformation(EXIT_TRANSIENT), transformation(0)],
+        "validation": [validation("VALID", ExitCode.TRANSIENT), validation("VALID", 0)],
+        "transformation": [transformation(ExitCode.TRANSIENT), transformation(0)],
     })
     execution, _ = workflow.start()
 
@@ -287,7 +288,7 @@ def test_crashing_task_fails_the_run_records_the_error_alerts_and_leaves_the_fil
 
 
 def test_transient_faults_that_persist_exhaust_the_retries_and_fail(make_workflow):
-    workflow = make_workflow({"validation": [validation("VALID", EXIT_TRANSIENT)] * 3, "transformation": []})
+    workflow = make_workflow({"validation": [validation("VALID", ExitCode.TRANSIENT)] * 3, "transformation": []})
     execution, version = workflow.start()
 
     assert execution["status"] == "FAILED"

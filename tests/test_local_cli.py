@@ -1,0 +1,80 @@
+"""`shoppulse up` and `shoppulse ingest` as a user runs them: separate processes, real ports.
+
+`up` (ephemeral ports) prints its endpoints and resource names, serves the API, and stops
+cleanly on Ctrl-C; `ingest` uploads a file to it through the endpoint, follows the workflow and
+prints one JSON line; plain boto3 works against the endpoint.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+SHOPPULSE = [sys.executable, "-m", "shoppulse.cli"]
+PRODUCTS = PROJECT / "sample_files" / "2025-03-01T0600_products.csv"
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("data")
+    process = subprocess.Popen([*SHOPPULSE, "up", "--aws-port", "0", "--api-port", "0", "--data-dir", str(data_dir)],
+                               cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines = []
+    assert process.stdout is not None
+    for line in process.stdout:  # the startup document: indented JSON, closed by a "}" line
+        lines.append(line)
+        if line.rstrip() == "}":
+            break
+    info = json.loads("".join(lines))
+    info["data_dir"] = data_dir
+    yield process, info
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_up_prints_its_endpoints_and_every_resource_name(up):
+    _, info = up
+    resources = info["resources"]
+    assert info["aws_endpoint"].startswith("http://127.0.0.1:") and info["api"].startswith("http://127.0.0.1:")
+    assert set(resources["tables"]) >= {"DailyKpisTable", "CategoryKpisTable", "RunsTable", "OrdersTable"}
+    assert resources["buckets"]["InputBucket"] and resources["state_machine"].startswith("arn:aws:states:")
+    assert set(resources["pipes"]) == {"standard", "premium"}
+    s3 = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1") \
+        .client("s3", endpoint_url=info["aws_endpoint"])
+    assert {b["Name"] for b in s3.list_buckets()["Buckets"]} >= set(resources["buckets"].values())
+    with urllib.request.urlopen(info["api"] + "/health") as response:
+        assert json.loads(response.read())["status"] == "ok"
+
+
+def test_ingest_uploads_follows_the_workflow_and_prints_one_line_per_file(up):
+    _, info = up
+    done = subprocess.run([*SHOPPULSE, "ingest", str(PRODUCTS), "--endpoint", info["aws_endpoint"]],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    [line] = [json.loads(l) for l in done.stdout.splitlines() if l.startswith("{")]
+    assert line["file"] == str(PRODUCTS)
+    assert line["status"] == "SUCCEEDED"
+    assert line["rows"] == 201 and line["rejected_rows"] == 1
+    assert done.returncode == 0
+    task_logs = list((info["data_dir"] / "logs" / "ecs").glob("*/*.log"))
+    assert task_logs  # the tasks' output is kept in the data directory
+
+
+def test_ingest_refuses_a_missing_file_and_an_endpoint_without_the_stack(up, tmp_path):
+    missing = subprocess.run([*SHOPPULSE, "ingest", str(tmp_path / "nope.csv")], cwd=PROJECT, capture_output=True, text=True)
+    assert missing.returncode == 2 and "no such file" in missing.stdout
+
+
+def test_ctrl_c_stops_everything_cleanly(up):
+    process, info = up
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    with pytest.raises(OSError):
+        urllib.request.urlopen(info["api"] + "/health", timeout=2)
