@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 Item = dict[str, Any]
 
@@ -21,6 +21,12 @@ def query_page(table: Any, limit: int | None, start_key: Mapping[str, Any] | Non
         start_key = page.get("LastEvaluatedKey")
         if not start_key or (limit is not None and len(items) >= limit):
             return items, start_key
+
+
+def projection(names: Iterable[str]) -> dict[str, Any]:
+    """Read only what is served: less to transfer and parse (reserved words like `year` included)."""
+    aliases = {f"#p{n}": name for n, name in enumerate(names)}
+    return {"ProjectionExpression": ", ".join(aliases), "ExpressionAttributeNames": aliases}
 
 
 def plain(value: Any) -> Any:

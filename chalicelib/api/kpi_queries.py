@@ -6,16 +6,19 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from chalicelib.api.dynamo import Item, query_page
+from chalicelib.api.dynamo import Item, projection, query_page
 from chalicelib.api.exceptions import NotFound
 from chalicelib.api.pagination import decode_token, page_body
 from chalicelib.api.params import DateRange, PageRequest
 from chalicelib.category_registry import CategoryRegistry
-from chalicelib.kpis import CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
+from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
 from chalicelib.tables import CATEGORY_KPIS, CATEGORY_KPIS_BY_CATEGORY, DAILY_KPIS
 
 YEAR, DAY = DAILY_KPIS.partition_key, DAILY_KPIS.sort_key
 CATEGORY = CATEGORY_KPIS_BY_CATEGORY.partition_key
+# The public form is computed from the exact components: derived values and bookkeeping stay home.
+DAILY_READ = projection((YEAR, DAY, *DAILY_COMPONENTS))
+CATEGORY_READ = projection((CATEGORY_KPIS.partition_key, CATEGORY_KPIS.sort_key, *CATEGORY_COMPONENTS))
 
 
 class KpiQueries:
@@ -25,7 +28,7 @@ class KpiQueries:
         self._registry = CategoryRegistry(category_table)
 
     def day(self, day: date) -> DailyKpis:
-        item = self._daily.get_item(Key={YEAR: f"{day.year:04d}", DAY: day.isoformat()}).get("Item")
+        item = self._daily.get_item(Key={YEAR: f"{day.year:04d}", DAY: day.isoformat()}, **DAILY_READ).get("Item")
         if not item or not has_kpis(item):
             raise NotFound(f"no KPIs for {day.isoformat()}", "date")
         return public_daily(item)
@@ -41,6 +44,7 @@ class KpiQueries:
                 page.limit - len(items),
                 start if start and start[YEAR] == f"{year:04d}" else None,
                 KeyConditionExpression=Key(YEAR).eq(f"{year:04d}") & Key(DAY).between(days.start.isoformat(), days.end.isoformat()),
+                **DAILY_READ,
             )
             items += got
             if len(items) >= page.limit:
@@ -58,13 +62,14 @@ class KpiQueries:
             start,
             IndexName=CATEGORY_KPIS_BY_CATEGORY.name,
             KeyConditionExpression=Key(CATEGORY).eq(category) & Key(DAY).between(days.start.isoformat(), days.end.isoformat()),
+            **CATEGORY_READ,
         )
         resume = {CATEGORY: category, DAY: items[-1][DAY]} if last and items else None
         return page_body([public_category(i) for i in items], resume, category=category, **days.public())
 
     def categories_of_day(self, day: date) -> dict[str, Any]:
         """Every category of one day (its base-table partition), highest revenue first."""
-        items, _ = query_page(self._categories, None, KeyConditionExpression=Key(CATEGORY_KPIS.partition_key).eq(day.isoformat()))
+        items, _ = query_page(self._categories, None, KeyConditionExpression=Key(CATEGORY_KPIS.partition_key).eq(day.isoformat()), **CATEGORY_READ)
         items.sort(key=lambda i: (-int(i["revenue_micros"]), str(i[CATEGORY])))
         return {"date": day.isoformat(), "items": [public_category(i) for i in items]}
 
