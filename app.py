@@ -39,67 +39,67 @@ def premium_order_dead_letters(event):
 app.register_middleware(http.client_errors_as_json, "http")
 
 
-def query() -> dict:
+def query() -> dict[str, str]:
     return app.current_request.query_params or {}
 
 
-@app.route("/", **http.route("/"))
+@http.get(app, "/")
 def dashboard_page():
     return http.html(dashboard.page())
 
 
-@app.route("/health", **http.route("/health"))
+@http.get(app, "/health")
 def health():
     return {"status": "ok", "service": app.app_name, "auth": http.auth_mode().value}
 
 
-@app.route("/openapi.json", **http.route("/openapi.json"))
+@http.get(app, "/openapi.json")
 def openapi():
     return openapi_document(http.auth_mode().value)
 
 
-@app.route("/kpis/daily", **http.route("/kpis/daily"))
+@http.get(app, "/kpis/daily")
 def daily_kpis():
     return services.kpi_queries().daily(params.parse_range(query()), params.parse_page(query(), DAILY_PAGE_MAX, DAILY_PAGE_MAX))
 
 
-@app.route("/kpis/daily/{date}", **http.route("/kpis/daily/{date}"))
+@http.get(app, "/kpis/daily/{date}")
 def daily_kpis_of_day(date):
     return services.kpi_queries().day(params.parse_date(params.path_value(date, "date"), "date"))
 
 
-@app.route("/kpis/categories", **http.route("/kpis/categories"))
+@http.get(app, "/kpis/categories")
 def categories_of_day():
     return services.kpi_queries().categories_of_day(params.parse_date(query().get("date"), "date"))
 
 
-@app.route("/kpis/categories/{category}", **http.route("/kpis/categories/{category}"))
+@http.get(app, "/kpis/categories/{category}")
 def category_kpis(category):
     name = params.path_value(category, "category")
     return services.kpi_queries().category(name, params.parse_range(query()), params.parse_page(query(), DAILY_PAGE_MAX, DAILY_PAGE_MAX))
 
 
-@app.route("/categories", **http.route("/categories"))
+@http.get(app, "/categories")
 def known_categories():
     return services.kpi_queries().known_categories()
 
 
-@app.route("/runs", **http.route("/runs"))
+@http.get(app, "/runs")
 def runs():
     return services.run_queries().recent(params.parse_page(query(), RUNS_PAGE_DEFAULT, RUNS_PAGE_MAX))
 
 
-@app.route("/runs/{id}", **http.route("/runs/{id}"))
+@http.get(app, "/runs/{id}")
 def run(id):
     return services.run_queries().get(params.path_value(id, "id", params.MAX_ID_BYTES))
 
 
-@app.route("/orders/{orderId}/events", **http.route("/orders/{orderId}/events"))
+@http.get(app, "/orders/{orderId}/events")
 def order_events(orderId):
     return services.order_queries().events(params.path_value(orderId, "orderId", params.MAX_ID_BYTES))
 
 
-@app.route("/premium-cases", **http.route("/premium-cases"))
+@http.get(app, "/premium-cases")
 def premium_cases():
     page = params.parse_page(query(), CASES_PAGE_DEFAULT, CASES_PAGE_MAX)
     return services.order_queries().premium_cases(query().get("status", "open"), page)

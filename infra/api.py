@@ -16,8 +16,8 @@ from troposphere.apigateway import Account
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 
-from infra.context import LOG_RETENTION_DAYS, Stack, allow, arn, assume_role_policy, policy
-from infra.encryption import Encryption
+from infra.context import Stack, allow, arn, assume_role_policy, policy
+from infra.encryption import Encryption, log_group
 
 REST_API = "RestAPI"  # Chalice's logical id of the REST API
 # Requests per second (steady) and burst per stage: far above a dashboard's needs, low enough
@@ -46,14 +46,10 @@ class ApiLogging:
 
 
 def build(stack: Stack, encryption: Encryption) -> ApiLogging:
-    log_group = LogGroup(
-        "ApiAccessLogGroup",
-        LogGroupName=f"/aws/apigateway/{stack.name('api')}/access",
-        RetentionInDays=LOG_RETENTION_DAYS,
-        KmsKeyId=encryption.key_arn,
-        Tags=stack.tags("logs"),
+    access_logs = log_group(
+        stack, "ApiAccessLogGroup", f"/aws/apigateway/{stack.name('api')}/access", encryption,
+        "Access log group of the REST API",
     )
-    stack.add(log_group, "Access log group of the REST API")
     role = Role(
         "ApiGatewayLoggingRole",
         AssumeRolePolicyDocument=assume_role_policy("apigateway"),
@@ -65,7 +61,7 @@ def build(stack: Stack, encryption: Encryption) -> ApiLogging:
                         allow(
                             [logs.CreateLogGroup, logs.CreateLogStream, logs.DescribeLogGroups,
                              logs.DescribeLogStreams, logs.PutLogEvents],
-                            [GetAtt(log_group, "Arn"), arn("logs", "log-group:API-Gateway-Execution-Logs_*")],
+                            [GetAtt(access_logs, "Arn"), arn("logs", "log-group:API-Gateway-Execution-Logs_*")],
                             sid="ApiLogs",
                         )
                     ]
@@ -77,7 +73,7 @@ def build(stack: Stack, encryption: Encryption) -> ApiLogging:
     stack.add(role, "Role API Gateway writes logs with", "Arn")
     account = Account("ApiGatewayAccount", CloudWatchRoleArn=GetAtt(role, "Arn"))
     stack.add(account, "API Gateway account setting (logging role) of the region")
-    return ApiLogging(log_group, account)
+    return ApiLogging(access_logs, account)
 
 
 def overlay(api: ApiLogging) -> dict[str, Any]:

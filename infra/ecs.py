@@ -48,8 +48,8 @@ from chalicelib.storage_layout import (
     STAGING_PREFIX,
 )
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
-from infra.context import LOG_RETENTION_DAYS, Stack, allow, assume_role_policy, policy
-from infra.encryption import Encryption
+from infra.context import Stack, allow, assume_role_policy, policy
+from infra.encryption import Encryption, log_group
 from infra.storage import Storage, bucket_access
 from infra.tables import Tables
 
@@ -136,17 +136,6 @@ def _repository(stack: Stack, encryption: Encryption) -> Repository:
     stack.add(repository, "ECR repository of the tasks image (one image, two commands)")
     stack.output("TasksRepositoryUri", GetAtt(repository, "RepositoryUri"), "URI to push the tasks image to")
     return repository
-
-
-def _log_group(stack: Stack, logical_id: str, path: str, encryption: Encryption) -> LogGroup:
-    group = LogGroup(
-        logical_id,
-        LogGroupName=f"/{stack.name(path)}",
-        RetentionInDays=LOG_RETENTION_DAYS,
-        KmsKeyId=encryption.key_arn,
-        Tags=stack.tags("logs"),
-    )
-    return stack.add(group, f"Log group {path}")
 
 
 def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: Encryption) -> list:
@@ -291,7 +280,9 @@ def build(stack: Stack, storage: Storage, tables: Tables, encryption: Encryption
     repository = _repository(stack, encryption)
     image = Sub("${Uri}:${ImageTag}", Uri=GetAtt(repository, "RepositoryUri"), ImageTag=Ref(image_tag))
     log_groups = {
-        task: _log_group(stack, f"{task.value.capitalize()}LogGroup", f"ecs/{task.value}", encryption) for task in Task
+        task: log_group(stack, f"{task.value.capitalize()}LogGroup", f"/{stack.name('ecs')}/{task.value}", encryption,
+                        f"Log group of the {task.value} task")
+        for task in Task
     }
     execution_role = _execution_role(stack, repository, list(log_groups.values()))
     tasks = {

@@ -14,8 +14,9 @@ import awacs.kms as kms
 from awacs.aws import Allow, ArnLike, AWSPrincipal, Condition, Principal, Statement, StringEquals
 from troposphere import GetAtt, Ref, Sub
 from troposphere.kms import Alias, Key
+from troposphere.logs import LogGroup
 
-from infra.context import Stack, allow, arn, policy
+from infra.context import LOG_RETENTION_DAYS, Stack, allow, arn, policy
 
 ADMIN_ACTIONS = (
     kms.CreateAlias, kms.CreateGrant, kms.DescribeKey, kms.EnableKey, kms.EnableKeyRotation,
@@ -87,3 +88,15 @@ def build(stack: Stack) -> Encryption:
         "Alias of the stack's KMS key",
     )
     return Encryption(key)
+
+
+def log_group(stack: Stack, logical_id: str, name: str, encryption: Encryption, description: str) -> LogGroup:
+    """A log group of the stack: encrypted with the stack key, kept `LOG_RETENTION_DAYS`."""
+    group = LogGroup(
+        logical_id,
+        LogGroupName=name,
+        RetentionInDays=LOG_RETENTION_DAYS,
+        KmsKeyId=encryption.key_arn,
+        Tags=stack.tags("logs"),
+    )
+    return stack.add(group, description)

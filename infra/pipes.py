@@ -14,7 +14,6 @@ import awacs.logs as logs
 import awacs.sqs as sqs
 from troposphere import GetAtt, Join
 from troposphere.iam import Policy, Role
-from troposphere.logs import LogGroup
 from troposphere.pipes import (
     CloudwatchLogsLogDestination,
     Pipe,
@@ -24,8 +23,8 @@ from troposphere.pipes import (
 )
 
 from chalicelib.pipes import PIPES, PipeSpec
-from infra.context import LOG_RETENTION_DAYS, Stack, allow, arn, assume_role_policy, policy
-from infra.encryption import Encryption
+from infra.context import Stack, allow, arn, assume_role_policy, policy
+from infra.encryption import Encryption, log_group
 from infra.messaging import Messaging, stage_name
 from infra.tables import Tables
 
@@ -45,14 +44,10 @@ def _pipe(stack: Stack, spec: PipeSpec, tables: Tables, messaging: Messaging, en
     table = tables[spec.source_table]
     stream_arn = GetAtt(table, "StreamArn")
     dead_letter_arn = messaging.queue_arn(spec.dead_letter_queue.logical_id)
-    log_group = LogGroup(
-        f"{spec.logical_id}LogGroup",
-        LogGroupName=f"/aws/vendedlogs/pipes/{stage_name(stack, spec.default_name)}",
-        RetentionInDays=LOG_RETENTION_DAYS,
-        KmsKeyId=encryption.key_arn,
-        Tags=stack.tags("logs"),
+    logs_group = log_group(
+        stack, f"{spec.logical_id}LogGroup", f"/aws/vendedlogs/pipes/{stage_name(stack, spec.default_name)}",
+        encryption, f"Log group of the {spec.key} orders pipe",
     )
-    stack.add(log_group, f"Log group of the {spec.key} orders pipe")
     role = Role(
         f"{spec.logical_id}Role",
         AssumeRolePolicyDocument=assume_role_policy("pipes"),
@@ -69,7 +64,7 @@ def _pipe(stack: Stack, spec: PipeSpec, tables: Tables, messaging: Messaging, en
                         allow([ddb.ListStreams], [Join("", [GetAtt(table, "Arn"), "/stream/*"])], sid="ListOrdersStreams"),
                         allow([awslambda.InvokeFunction], [function_arn(stack, spec.function_name)], sid="InvokeHandler"),
                         allow([sqs.SendMessage], [dead_letter_arn], sid="DeadLetters"),
-                        allow([logs.CreateLogStream, logs.PutLogEvents], [GetAtt(log_group, "Arn")], sid="PipeLogs"),
+                        allow([logs.CreateLogStream, logs.PutLogEvents], [GetAtt(logs_group, "Arn")], sid="PipeLogs"),
                         encryption.data_statement(),
                     ]
                 ),
@@ -90,7 +85,7 @@ def _pipe(stack: Stack, spec: PipeSpec, tables: Tables, messaging: Messaging, en
         TargetParameters=PipeTargetParameters._from_dict(**spec.target_parameters()),
         LogConfiguration=PipeLogConfiguration(
             Level="ERROR",
-            CloudwatchLogsLogDestination=CloudwatchLogsLogDestination(LogGroupArn=GetAtt(log_group, "Arn")),
+            CloudwatchLogsLogDestination=CloudwatchLogsLogDestination(LogGroupArn=GetAtt(logs_group, "Arn")),
         ),
         Tags={"Application": "shoppulse", "Stage": stack.stage, "Component": "pipes"},
         Condition=condition,

@@ -33,9 +33,9 @@ from chalicelib.messaging import ALERTS_TOPIC
 from chalicelib.runs import Task
 from chalicelib.storage_layout import ARCHIVE_PREFIX, INCOMING_PREFIX, REJECTED_PREFIX
 from chalicelib.tables import RUNS
-from infra.context import LOG_RETENTION_DAYS, Stack, allow, arn, assume_role_policy, policy
+from infra.context import Stack, allow, arn, assume_role_policy, policy
 from infra.ecs import TASK_TIMEOUT_SECONDS, Ecs, task_arn_pattern
-from infra.encryption import Encryption
+from infra.encryption import Encryption, log_group
 from infra.messaging import Messaging
 from infra.state_machine import EcsTask, WorkflowConfig, build_definition
 from infra.storage import Storage, bucket_access
@@ -70,7 +70,7 @@ class Workflow:
 
 
 def _role(stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: Messaging,
-          encryption: Encryption, log_group: LogGroup) -> Role:
+          encryption: Encryption) -> Role:
     task_definitions = [Ref(t.task_definition) for t in ecs.tasks.values()]
     passed_roles = [GetAtt(t.task_role, "Arn") for t in ecs.tasks.values()] + [GetAtt(ecs.execution_role, "Arn")]
     run_task = allow([ecs_actions.RunTask], task_definitions, sid="RunBatchTasks")
@@ -111,16 +111,12 @@ def _role(stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: M
 
 
 def build(stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: Messaging, encryption: Encryption) -> Workflow:
-    log_group = LogGroup(
-        "WorkflowLogGroup",
-        # Step Functions log groups under /aws/vendedlogs/ avoid the resource-policy size limit.
-        LogGroupName=f"/aws/vendedlogs/states/{stack.name('batch-workflow')}",
-        RetentionInDays=LOG_RETENTION_DAYS,
-        KmsKeyId=encryption.key_arn,
-        Tags=stack.tags("logs"),
+    # Step Functions log groups under /aws/vendedlogs/ avoid the resource-policy size limit.
+    logs_group = log_group(
+        stack, "WorkflowLogGroup", f"/aws/vendedlogs/states/{stack.name('batch-workflow')}", encryption,
+        "Log group of the batch workflow's executions",
     )
-    stack.add(log_group, "Log group of the batch workflow's executions")
-    role = _role(stack, ecs, storage, tables, messaging, encryption, log_group)
+    role = _role(stack, ecs, storage, tables, messaging, encryption)
     machine = StateMachine(
         "BatchWorkflow",
         StateMachineName=stack.name("batch-workflow"),
@@ -140,7 +136,7 @@ def build(stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: M
         LoggingConfiguration=LoggingConfiguration(
             Level="ALL",
             IncludeExecutionData=True,
-            Destinations=[LogDestination(CloudWatchLogsLogGroup=CloudWatchLogsLogGroup(LogGroupArn=GetAtt(log_group, "Arn")))],
+            Destinations=[LogDestination(CloudWatchLogsLogGroup=CloudWatchLogsLogGroup(LogGroupArn=GetAtt(logs_group, "Arn")))],
         ),
         TracingConfiguration=TracingConfiguration(Enabled=True),
         EncryptionConfiguration=EncryptionConfiguration(
@@ -150,4 +146,4 @@ def build(stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: M
     )
     stack.add(machine, "ARN of the batch workflow state machine")
     stack.output("BatchWorkflowName", GetAtt(machine, "Name"), "Name of the batch workflow state machine")
-    return Workflow(machine, role, log_group)
+    return Workflow(machine, role, logs_group)

@@ -16,16 +16,18 @@ from moto import mock_aws
 from chalicelib.api import services
 from chalicelib.kpis import derived_category, derived_daily
 from chalicelib.tables import ALL_TABLES, CATEGORY_KPIS, DAILY_KPIS
-from shoppulse.local.api_server import ApiServer
+from shoppulse.local.api_server import ApiServer, stage_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
 def moto_tables() -> Iterator[dict[str, Any]]:
-    """moto with every table of the shared specs created; yields the tables by logical id."""
+    """moto with every table of the shared specs created, named as the Chalice stage names them
+    (what Lambda, `shoppulse up` and Chalice's test client see); yields the tables by logical id."""
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        fake = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        for name, value in {**stage_environment(ROOT), **fake}.items():
             patch.setenv(name, value)
         patch.delenv("AWS_ENDPOINT_URL", raising=False)
         with mock_aws():

@@ -12,10 +12,13 @@ from enum import Enum
 from functools import cache
 from typing import Any, Callable
 
-from chalice import CORSConfig, IAMAuthorizer, Response
+from aws_lambda_powertools import Logger
+from chalice import Chalice, CORSConfig, IAMAuthorizer, Response
 
 from chalicelib.api.exceptions import ApiError
 from chalicelib.api.openapi import operation
+
+logger = Logger(service="kpi-api")
 
 
 class AuthMode(str, Enum):
@@ -42,6 +45,11 @@ def cors() -> CORSConfig:
     )
 
 
+def get(app: Chalice, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`@http.get(app, path)`: a GET route with the options the route table gives `path`."""
+    return app.route(path, **route(path))
+
+
 def route(path: str) -> dict[str, Any]:
     """Chalice route options for `path`: public operations (dashboard, health, the OpenAPI
     document) skip authentication, every data route gets the stage's mode."""
@@ -61,6 +69,7 @@ def client_errors_as_json(request: Any, get_response: Callable[[Any], Response])
     try:
         return get_response(request)
     except ApiError as err:
+        logger.info("client error", status=err.status, path=request.path, parameter=err.parameter, reason=err.message)
         return Response(
             body=json.dumps(err.body()),
             status_code=err.status,

@@ -76,6 +76,15 @@ class Order:
         return self.opening_status, None, None, None
 
 
+@dataclass
+class Batch:
+    """One extract: its time, its orders file and the items file that follows it."""
+
+    at: datetime
+    orders: SampleFile
+    items: SampleFile
+
+
 def micros(price: str) -> int:
     return int(Decimal(price).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN) * 1_000_000)
 
@@ -186,7 +195,8 @@ class SampleSet:
             FileKind.PRODUCTS: THELOOK_PRODUCTS,
         }[kind] if thelook else list(SCHEMAS[kind].names)
         f = SampleFile(f"{stamp(at)}_{suffix}.csv", kind.value, header, spelling)
-        f.notes.append(f"timestamps mostly {spelling.timestamps}, statuses mostly {spelling.statuses.value}")
+        if kind is not FileKind.PRODUCTS:  # products carry no timestamps or statuses
+            f.notes.append(f"timestamps mostly {spelling.timestamps}, statuses mostly {spelling.statuses.value}")
         if thelook:
             f.notes.append("TheLook's column order with its extra column(s) "
                            f"{', '.join(c for c in header if c not in SCHEMAS[kind].names)} (ignored)")
@@ -219,7 +229,6 @@ class SampleSet:
 
     def _catalogue(self) -> None:
         f = self.new_file(self.start + timedelta(hours=6), "products", FileKind.PRODUCTS, True, Spelling())
-        f.notes[:] = f.notes[1:]  # products carry no timestamps or statuses
         f.bom = True
         f.notes.append(f"the catalogue: {len(self.products)} products in {len(set(p.category for p in self.products))} "
                        "categories (one with a comma); UTF-8 with a BOM; names with quoted commas and inch marks")
@@ -230,7 +239,7 @@ class SampleSet:
         if self.inject(f, junk.as_row(), "empty category"):
             f.notes.append(f"product {junk.id} has an empty category: invalid")
 
-    def _batches(self) -> list[tuple[SampleFile, SampleFile]]:
+    def _batches(self) -> list[Batch]:
         """The regular extracts: new orders and their items, status changes in the morning."""
         styles = sorted(TIMESTAMP_STYLES)
         late_candidates = [o for o in self.orders if o.created <= self.extract_times[-2]] if len(self.extract_times) > 1 else []
@@ -271,19 +280,20 @@ class SampleSet:
             if carry:
                 items_file.notes.append("items of orders whose rows only come in the next batch (held): orders "
                                         + ", ".join(str(o.id) for o in carry))
-            batches.append((orders_file, items_file))
+            batches.append(Batch(at, orders_file, items_file))
             previous = at
         return batches
 
     def _late_products(self) -> None:
         f = self.new_file(self.late_products_at, "products", FileKind.PRODUCTS, False, Spelling())
-        f.notes[:] = []
         f.crlf = True
         for product in self.late_products:
             f.add(product.as_row())
+        late_ids = {p.id for p in self.late_products}
+        sold_early = sum(i.product_id in late_ids for o in self.orders for i in o.items)
         f.notes.append(f"CRLF line ends; {len(self.late_products)} new products of a new category "
-                       f"'{LATE_CATEGORY}' (ids {self.late_products[0].id}-{self.late_products[-1].id}): "
-                       "items sold earlier for them were held until now")
+                       f"'{LATE_CATEGORY}' (ids {min(late_ids)}-{max(late_ids)}), {sold_early} of their items sold "
+                       "before this file landed: held until now")
         sold = self.orders[0].items[0].product_id
         moved = next(p for p in self.products if p.id == sold)
         first, final = [c for c in self.rng.sample(CATEGORIES, 3) if c != moved.category][:2]
@@ -297,59 +307,60 @@ class SampleSet:
         f.add(repriced.as_row())
         f.notes.append(f"product {repriced.id} gets a new retail_price (no KPI depends on it)")
 
-    def _faults(self, batches: list[tuple[SampleFile, SampleFile]]) -> None:
-        """Invalid rows, stale and conflicting versions, orphans, a re-delivery, a rejected file."""
-        rng, last = self.rng, len(batches) - 1
-        orders_at = lambda b: batches[min(b, last)][0]  # noqa: E731 - a clamped index, read once
-        items_at = lambda b: batches[min(b, last)][1]  # noqa: E731
-        time_of = lambda b: self.extract_times[min(b, last)]  # noqa: E731
+    def _faults(self, batches: list[Batch]) -> None:
+        """Invalid rows, stale and conflicting versions, orphans, a re-delivery, a rejected file.
+        Short sets have fewer batches: a fault then goes to the last one."""
+        rng = self.rng
 
-        f = orders_at(4)
+        def batch(n: int) -> Batch:
+            return batches[min(n, len(batches) - 1)]
+
+        f = batch(4).orders
         if f.rows and self.inject(f, {**dict(zip(f.header, f.rows[0][0])), "status": "Lost"}, "status 'Lost' is not in the contract"):
             f.notes.append("a second row for one order with status 'Lost': invalid, the valid row stands")
-        f = orders_at(2)
+        f = batch(2).orders
         f.crlf = True
         f.notes.append("CRLF line ends")
-        if f.rows and self.inject(f, {**dict(zip(f.header, f.rows[-1][0])), "order_id": f.rows[-1][0][0] + "-B"},
-                                  "order_id is not an integer"):
+        row = dict(zip(f.header, f.rows[-1][0])) if f.rows else {}
+        if row and self.inject(f, {**row, "order_id": row["order_id"] + "-B"}, "order_id is not an integer"):
             f.notes.append("a junk row whose order_id is not an integer")
-        f = items_at(2)
+        f = batch(2).items
         order = self.orders[0]
         extra = Item(self.extra_item_id(), self.products[2].id, order.created, "19.99", 1)
-        if self.inject(f, {**self.item_row(order, extra, time_of(2), f.spelling), "created_at": ""}, "created_at missing"):
+        if self.inject(f, {**self.item_row(order, extra, batch(2).at, f.spelling), "created_at": ""}, "created_at missing"):
             f.notes.append(f"item {extra.id} has no created_at: invalid, never counted")
         orphan_order = self.orders[-1].id + 1000
-        f = items_at(3)
+        f = batch(3).items
         for _ in range(2):
-            ghost = Order(orphan_order, 1, "F", time_of(3) - timedelta(hours=1), "processing")
+            ghost = Order(orphan_order, 1, "F", batch(3).at - timedelta(hours=1), "processing")
             f.add(self.item_row(ghost, Item(self.extra_item_id(), self.products[3].id, ghost.created, "24.50", 2),
-                                time_of(3), f.spelling))
+                                batch(3).at, f.spelling))
         f.notes.append(f"2 items of order {orphan_order}, which never arrives: held to the end")
-        f = orders_at(5)
-        stale = [o for o in self.orders if o.id in self.first_rows and o.state(time_of(5)) != o.state(o.created)
-                 and o.created < time_of(4)][:4]
+        f = batch(5).orders
+        stale = [o for o in self.orders if o.id in self.first_rows and o.state(batch(5).at) != o.state(o.created)
+                 and o.created < batch(4).at][:4]
         for order in stale:
             f.add(self.first_rows[order.id], position=rng.randrange(len(f.rows) + 1))
         if stale:
             f.notes.append("stale copies (first versions) of orders " + ", ".join(str(o.id) for o in stale)
                            + " that have moved on since: older lifecycle, they lose")
-        f = items_at(5)
+        f = batch(5).items
         if self.inject(f, self.item_row(order, Item(self.extra_item_id(), self.products[4].id, order.created,
-                                                    "-15.00", 3), time_of(5), f.spelling), "negative sale_price"):
+                                                    "-15.00", 3), batch(5).at, f.spelling), "negative sale_price"):
             f.notes.append("one item with a negative sale_price: invalid")
-        self._equal_timestamps(items_at(6), time_of(6))
-        f = items_at(6)
+        self._equal_timestamps(batch(6).items, batch(6).at)
+        f = batch(6).items
         if f.rows and self.inject(f, list(f.rows[0][0][:6]), "6 fields where the header has more"):
             f.notes.append("one truncated row (too few fields): invalid")
-        f = orders_at(6)
+        f = batch(6).orders
         if f.rows:
             row = dict(zip(f.header, f.rows[-1][0]))
             broken = f"{row['created_at'][:10]}T26:15:00Z"
             if self.inject(f, {**row, "created_at": broken}, f"created_at '{broken}' is no time of day"):
                 f.notes.append("one row with an impossible created_at (hour 26): invalid")
-        self._delivered_before_shipped(items_at(last))
-        self._marketplace(time_of(4) + timedelta(hours=3))
-        self._resend(items_at(1), time_of(4) + timedelta(hours=2))
+        self._delivered_before_shipped(batches[-1].items)
+        self._marketplace(batch(4).at + timedelta(hours=3))
+        self._resend(batch(1).items, batch(4).at + timedelta(hours=2))
 
     def _equal_timestamps(self, f: SampleFile, at: datetime) -> None:
         """One item sent again with the same timestamps and another price: tie rule (a) decides."""

@@ -1,0 +1,29 @@
+"""`shoppulse replay` over the shipped sample files gives the reference KPIs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shoppulse.cli import main
+from tests.reference_kpis import kpis_from_csv
+
+SAMPLES = sorted((Path(__file__).resolve().parents[1] / "sample_files").glob("*.csv"))
+
+
+def test_replaying_the_sample_files_gives_the_reference_kpis(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "kpis.json"
+    assert main(["replay", "--kpis-json", str(out), *map(str, SAMPLES)]) == 0
+    outcomes = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [o["file"] for o in outcomes] == [p.name for p in SAMPLES]
+    statuses = [o["status"] for o in outcomes]
+    assert statuses.count("REJECTED") == 1 and set(statuses) == {"SUCCEEDED", "REJECTED"}
+    assert sum(o["rejected_rows"] for o in outcomes if o["status"] == "SUCCEEDED") > 0
+    assert sum(o["held_rows"] for o in outcomes) > 0
+    assert json.loads(out.read_text()) == kpis_from_csv(SAMPLES)
+
+
+def test_replay_reports_missing_files(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "no-such-file.csv"]) == 2
+    assert "no such file" in capsys.readouterr().out
