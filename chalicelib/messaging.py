@@ -6,8 +6,9 @@ functions, the local stack creates them by their default names, the app and test
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Mapping
+
+from chalicelib.resource_spec import ResourceSpec
 
 # moto's (and LocalStack's) fixed account: used only when no ARN is configured (local runs).
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -21,13 +22,8 @@ def _region(environ: Mapping[str, str]) -> str:
     return environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-@dataclass(frozen=True)
-class TopicSpec:
+class TopicSpec(ResourceSpec):
     """An SNS topic; in the cloud its ARN comes from `env_var`."""
-
-    logical_id: str
-    default_name: str
-    env_var: str
 
     def arn(self, environ: Mapping[str, str] | None = None) -> str:
         """The configured ARN; outside Lambda (local stack, tests) the embedded AWS's topic."""
@@ -40,16 +36,8 @@ class TopicSpec:
         return f"arn:aws:sns:{_region(env)}:{LOCAL_ACCOUNT_ID}:{self.default_name}"
 
 
-@dataclass(frozen=True)
-class QueueSpec:
+class QueueSpec(ResourceSpec):
     """An SQS queue; in the cloud its name comes from `env_var` (stage-suffixed names)."""
-
-    logical_id: str
-    default_name: str
-    env_var: str
-
-    def name(self, environ: Mapping[str, str] | None = None) -> str:
-        return _environ(environ).get(self.env_var, self.default_name)
 
 
 # Operational alerts (dead-lettered order events; the batch workflow's failures may share it).

@@ -6,21 +6,15 @@ here, so the workflow, the containers, the API and the tests agree on where thin
 from __future__ import annotations
 
 import hashlib
-import os
 import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Mapping
+
+from chalicelib.resource_spec import ResourceSpec
 
 
-@dataclass(frozen=True)
-class BucketSpec:
-    logical_id: str
-    default_name: str
-    env_var: str
-
-    def name(self, environ: Mapping[str, str] | None = None) -> str:
-        return (environ if environ is not None else os.environ).get(self.env_var, self.default_name)
+class BucketSpec(ResourceSpec):
+    """An S3 bucket."""
 
 
 # Landing zone: new files under incoming/, processed files archived, rejected files kept.

@@ -5,9 +5,10 @@ app, the containers and the tests take their key names from here.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from chalicelib.resource_spec import ResourceSpec
 
 
 @dataclass(frozen=True)
@@ -20,22 +21,15 @@ class Index:
 
 
 @dataclass(frozen=True)
-class TableSpec:
+class TableSpec(ResourceSpec):
     """A table as both CloudFormation and boto3 need it."""
 
-    logical_id: str
-    default_name: str
-    env_var: str
     partition_key: str
     sort_key: str | None = None
     attribute_types: Mapping[str, str] = field(default_factory=dict)
     indexes: tuple[Index, ...] = ()
     stream_view_type: str | None = None
     ttl_attribute: str | None = None
-
-    def name(self, environ: Mapping[str, str] | None = None) -> str:
-        """The deployed name: from the environment in the cloud, the default locally."""
-        return (environ if environ is not None else os.environ).get(self.env_var, self.default_name)
 
     def key_attributes(self) -> list[str]:
         names = [self.partition_key, self.sort_key]

@@ -64,6 +64,15 @@ def build(stack: Stack) -> Encryption:
                     ArnLike({"kms:EncryptionContext:aws:logs:arn": arn("logs", "log-group:*")})
                 ),
             ),
+            # Execution logs of the (encrypted) state machine are decrypted by the log delivery service.
+            Statement(
+                Sid="LogDeliveryReadsEncryptedStateMachineData",
+                Effect=Allow,
+                Principal=Principal("Service", ["delivery.logs.amazonaws.com"]),
+                Action=[kms.Decrypt],
+                Resource=["*"],
+                Condition=account,
+            ),
             Statement(
                 Sid="ServicesPublishToEncryptedQueuesAndTopics",
                 Effect=Allow,

@@ -18,6 +18,9 @@ Parameters (`WorkflowConfig`):
   task that never started) and for transient AWS API faults. Tests pass short intervals.
 - `execution_timeout_seconds`: TimeoutSeconds of the whole execution.
 
+The guard item has the shape of `RunRepository.start` except `file_id` (a 32-character prefix
+of a SHA-256, which ASL cannot cut from `States.Hash`): the validation summary carries it.
+
 Input: the EventBridge "Object Created" event of the input bucket (`detail.bucket.name`,
 `detail.object.key`, optional `detail.object.version-id`). Output of a finished execution:
 `{"run_id", "status"}` with status SUCCEEDED, REJECTED or DUPLICATE; FAILED runs fail the
@@ -56,7 +59,6 @@ TRANSIENT_API_ERRORS: tuple[str, ...] = (
     "DynamoDB.RequestLimitExceeded",
     "DynamoDB.ThrottlingException",
     "DynamoDB.InternalServerErrorException",
-    "DynamoDB.AmazonDynamoDBException",
     "SNS.ThrottledException",
     "SNS.InternalErrorException",
     "SNS.KmsThrottlingException",

@@ -71,10 +71,11 @@ class InProcessWorkflow:
 
     def kpis(self) -> dict[str, list[dict[str, Any]]]:
         """Every stored KPI in its public form (a full export, so a Scan is the right read)."""
-        daily = [public_daily(i) for i in self._scan(DAILY_KPIS.name()) if has_kpis(i)]
+        tables = self._c.dynamodb_resource
+        daily = [public_daily(i) for i in scan_all(tables.Table(DAILY_KPIS.name())) if has_kpis(i)]
         categories = [
             public_category(i)
-            for i in self._scan(CATEGORY_KPIS.name())
+            for i in scan_all(tables.Table(CATEGORY_KPIS.name()))
             if i[CATEGORY_KPIS.partition_key] != REGISTRY_PARTITION
         ]
         return {
@@ -82,14 +83,16 @@ class InProcessWorkflow:
             "categories": sorted(categories, key=lambda r: (r["order_date"], r["category"])),
         }
 
-    def _scan(self, table: str) -> list[dict[str, Any]]:
-        scan = self._c.dynamodb_resource.Table(table).scan
-        page = scan()
-        items = page["Items"]
-        while "LastEvaluatedKey" in page:
-            page = scan(ExclusiveStartKey=page["LastEvaluatedKey"])
-            items += page["Items"]
-        return items
+
+
+def scan_all(table: Any) -> list[dict[str, Any]]:
+    """Every item of a table: for full exports only; serving paths Query."""
+    page = table.scan()
+    items = page["Items"]
+    while "LastEvaluatedKey" in page:
+        page = table.scan(ExclusiveStartKey=page["LastEvaluatedKey"])
+        items += page["Items"]
+    return items
 
 
 def _outcome(label: str, status: RunStatus, checked: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:

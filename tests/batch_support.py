@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from chalicelib.category_registry import REGISTRY_PARTITION
 from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, has_kpis
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
+from shoppulse.replay import scan_all
 from tests.reference_kpis import HEADERS
 
 
@@ -20,26 +21,16 @@ def csv_bytes(kind: str, rows: Iterable[Mapping[str, Any]], line_end: str = "\n"
     return out.getvalue().encode()
 
 
-def _scan(resource: Any, table: str) -> list[dict[str, Any]]:
-    scan = resource.Table(table).scan
-    page = scan()
-    items = page["Items"]
-    while "LastEvaluatedKey" in page:
-        page = scan(ExclusiveStartKey=page["LastEvaluatedKey"])
-        items += page["Items"]
-    return items
-
-
 def stored_components(resource: Any) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str], dict[str, int]]]:
     """(daily components by date, category components by (category, date)), as stored."""
     daily = {
         str(i[DAILY_KPIS.sort_key]): {k: int(i[k]) for k in DAILY_COMPONENTS}
-        for i in _scan(resource, DAILY_KPIS.name())
+        for i in scan_all(resource.Table(DAILY_KPIS.name()))
         if has_kpis(i)
     }
     categories = {
         (str(i[CATEGORY_KPIS.sort_key]), str(i[CATEGORY_KPIS.partition_key])): {k: int(i[k]) for k in CATEGORY_COMPONENTS}
-        for i in _scan(resource, CATEGORY_KPIS.name())
+        for i in scan_all(resource.Table(CATEGORY_KPIS.name()))
         if i[CATEGORY_KPIS.partition_key] != REGISTRY_PARTITION
     }
     return daily, categories

@@ -35,7 +35,7 @@ class KpiQueries:
 
     def daily(self, days: DateRange, page: PageRequest) -> dict[str, Any]:
         """One Query per year partition the range touches, resuming where the token says."""
-        start = decode_token(page.token, {YEAR: lambda y: y.isdigit() and int(y) in days.years(), DAY: days.contains})
+        start = decode_token(page.token, {YEAR: {f"{y:04d}" for y in days.years()}.__contains__, DAY: days.contains})
         items: list[Item] = []
         resume: Item | None = None
         for year in days.years(int(start[YEAR]) if start else None):

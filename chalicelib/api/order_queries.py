@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api.exceptions import BadRequest, NotFound
-from chalicelib.api.pagination import decode_token, page_body
-from chalicelib.api.params import PageRequest
+from chalicelib.api.pagination import bounded, decode_token, page_body
+from chalicelib.api.params import MAX_ID_BYTES, PageRequest
 from chalicelib.orders.events import EventName
 from chalicelib.orders.repository import OrderRepository
 from chalicelib.orders.rules import PREMIUM_TO
@@ -16,9 +16,9 @@ from chalicelib.tables import PREMIUM_CASES, PREMIUM_CASES_BY_TIME
 
 CASE_FILTERS = {"open": {CASE_OPEN}, "all": None}
 _CASE_TOKEN = {
-    PREMIUM_CASES.partition_key: lambda v: 0 < len(v) <= 1024,
+    PREMIUM_CASES.partition_key: bounded(MAX_ID_BYTES),
     PREMIUM_CASES_BY_TIME.partition_key: CASE_KIND.__eq__,
-    PREMIUM_CASES_BY_TIME.sort_key: lambda v: 0 < len(v) <= 64,
+    PREMIUM_CASES_BY_TIME.sort_key: bounded(64),
 }
 _EVENTS_PAGE = 100
 

@@ -17,6 +17,18 @@ KeyShape = Mapping[str, Callable[[str], bool]]
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,2048}")
 
 
+def bounded(max_bytes: int) -> Callable[[str], bool]:
+    """A key value DynamoDB would accept: non-empty UTF-8 of at most `max_bytes`."""
+
+    def check(value: str) -> bool:
+        try:
+            return 0 < len(value.encode()) <= max_bytes
+        except UnicodeEncodeError:  # a lone surrogate from a forged \ud800 escape
+            return False
+
+    return check
+
+
 def encode_token(key: Mapping[str, Any] | None) -> str | None:
     if not key:
         return None
@@ -32,7 +44,7 @@ def decode_token(token: str | None, shape: KeyShape) -> dict[str, str] | None:
         raise BadRequest("'next_token' is not a token this API issued", "next_token")
     try:
         key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError) as err:
+    except (binascii.Error, ValueError, RecursionError) as err:
         raise BadRequest("'next_token' is not a token this API issued", "next_token") from err
     if not (
         isinstance(key, dict)

@@ -5,17 +5,17 @@ from typing import Any
 
 from chalicelib.api.dynamo import plain
 from chalicelib.api.exceptions import NotFound
-from chalicelib.api.pagination import decode_token, page_body
-from chalicelib.api.params import PageRequest
+from chalicelib.api.pagination import bounded, decode_token, page_body
+from chalicelib.api.params import MAX_ID_BYTES, PageRequest
 from chalicelib.runs import RUN_KIND, RunRepository
 from chalicelib.tables import RUNS, RUNS_BY_TIME
 
 # The time index's partition holds the same value for every run: bookkeeping, not data.
 _HIDDEN = {RUNS_BY_TIME.partition_key}
 _TOKEN_SHAPE = {
-    RUNS.partition_key: lambda v: 0 < len(v) <= 2048,
+    RUNS.partition_key: bounded(MAX_ID_BYTES),
     RUNS_BY_TIME.partition_key: RUN_KIND.__eq__,
-    RUNS_BY_TIME.sort_key: lambda v: 0 < len(v) <= 64,
+    RUNS_BY_TIME.sort_key: bounded(64),
 }
 
 

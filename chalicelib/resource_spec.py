@@ -1,0 +1,18 @@
+"""What every named AWS resource of ours has: a CloudFormation id, a local name, and the
+environment variable that carries its deployed (stage-suffixed) name."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    logical_id: str
+    default_name: str
+    env_var: str
+
+    def name(self, environ: Mapping[str, str] | None = None) -> str:
+        """The deployed name: from the environment in the cloud, the default locally."""
+        return (environ if environ is not None else os.environ).get(self.env_var, self.default_name)
