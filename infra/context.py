@@ -16,7 +16,7 @@ from troposphere import AWSObject, Export, GetAtt, Output, Ref, Sub, Tags, Templ
 
 APP = "shoppulse"
 STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,14}$")
-# Alarms and queues are read by people: ninety days of logs covers a quarter's investigations.
+# Logs are read when something went wrong: ninety days cover a quarter's investigations.
 LOG_RETENTION_DAYS = 90
 
 

@@ -20,7 +20,7 @@ import awacs.sns as sns
 import awacs.sqs as sqs
 from awacs.aws import Condition, ForAnyValueStringEquals, PolicyDocument
 from chalice.utils import to_cfn_resource_name
-from troposphere import GetAtt, Ref, Sub
+from troposphere import GetAtt, Ref
 
 from chalicelib.messaging import ALERTS_TOPIC, PREMIUM_TEAM_TOPIC, TOPICS, QueueSpec, TopicSpec
 from chalicelib.pipes import DEAD_LETTER_FUNCTION_RESPONSE_TYPES, PIPES
@@ -35,7 +35,7 @@ from chalicelib.tables import (
     RUNS,
     TableSpec,
 )
-from infra.context import APP, Stack, allow, policy
+from infra.context import APP, Stack, allow, arn, policy
 from infra.messaging import Messaging, stage_name
 from infra.tables import Tables
 
@@ -125,7 +125,7 @@ def stack_arns(stack: Stack, tables: Tables, messaging: Messaging, key_arn: Any)
         table=tables.arns_with_indexes,
         topic=lambda spec: Ref(messaging.topic(spec)),
         queue=lambda spec: messaging.queue_arn(spec.logical_id),
-        log_group=lambda function: Sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/{function}:*"),
+        log_group=lambda function: arn("logs", f"log-group:/aws/lambda/{function}:*"),
         key_statement=lambda: allow([kms.Decrypt, kms.GenerateDataKey], [key_arn], sid="UseStackKey"),
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from contextlib import contextmanager
-from functools import cache
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -71,19 +70,15 @@ def put_all(table: Any, items: list[dict[str, Any]]) -> None:
             batch.put_item(Item=item)
 
 
-@cache
-def _server(app: Any) -> ApiServer:
-    """One server per app and process, as `shoppulse up` has: chalice.local re-classes the app
-    when it builds a server, which it cannot do twice. It reads whatever moto is active."""
-    server = ApiServer(app, ROOT, port=0)
-    server.start()
-    return server
-
-
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """The Chalice app over real HTTP on 127.0.0.1 and a free port (as `shoppulse up` serves it)."""
-    yield _server(app).url
+    server = ApiServer(app, ROOT, port=0)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 CATEGORIES = ("Accessories", "Active", "Blazers & Jackets", "Dresses", "Jeans", "Outerwear & Coats", "Pants", "Shorts", "Sleep & Lounge", "Socks", "Sweaters", "Swim", "Tops & Tees", "Underwear")

@@ -30,7 +30,7 @@ FIRST, DAYS = date(2024, 1, 1), 91  # 2024-01-01 .. 2024-03-31
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed: run `make browser` (apt-get install chromium)")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--virtual-time-budget=20000"]
+         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars", "--virtual-time-budget=20000"]
 
 
 class Elements(HTMLParser):
@@ -74,11 +74,15 @@ def seed(tables: dict[str, Any]) -> None:
     runs = RunRepository(tables["RunsTable"])
     good = RunIdentity("shoppulse-input", "incoming/orders-2024-03.csv", "v1")
     bad = RunIdentity("shoppulse-input", "incoming/products broken.csv", "v1")
-    for identity in (good, bad):
+    crashed = RunIdentity("shoppulse-input", "incoming/orders-2024-04.csv", "v1")
+    for identity in (good, bad, crashed):
         runs.start(identity, execution="arn:aws:states:us-east-1:123456789012:execution:kpis:x")
-    runs.record_task(good.run_id, Task.VALIDATION, {"rows": 1200, "rejected_rows": 3, "held_rows": 14})
+    runs.record_task(good.run_id, Task.VALIDATION, {"rows": 1200, "valid_rows": 1197, "rejected_rows": 3, "reasons": {"bad_status": 3}})
+    runs.record_task(good.run_id, Task.TRANSFORMATION, {"held_rows": 14, "days": 3})
     runs.finish(good.run_id, RunStatus.SUCCEEDED)
-    runs.finish(bad.run_id, RunStatus.REJECTED, {"reason": "unknown header: id,name,price"})
+    runs.record_task(bad.run_id, Task.VALIDATION, {"status": "REJECTED", "reason": "unknown_header", "detail": "id,name,price", "rows": 0})
+    runs.finish(bad.run_id, RunStatus.REJECTED)
+    runs.finish(crashed.run_id, RunStatus.FAILED, {"error": "States.TaskFailed", "cause": "transformation exited 3"})
     order = OrderRepository(tables["OrdersTable"]).create(
         new_order(order_id="ord-1001", customer_id="c-7", customer_email="vip@shop.example", line_items=[{"sku": "coat", "quantity": 2, "unitPrice": "740"}])
     )
@@ -109,14 +113,16 @@ def test_the_dashboard_draws_the_range_categories_runs_and_cases(site: str) -> N
     assert "Fri, Mar 15, 2024" in dom.text_of("span", id="category-day-label")
     assert dom.having("input", id="from")  # the range the page shows is the one asked for
     assert {a["data-run"] for a in dom.having("tr") if "data-run" in a} == {
-        "s3://shoppulse-input/incoming/orders-2024-03.csv?versionId=v1", "s3://shoppulse-input/incoming/products broken.csv?versionId=v1"}
-    assert "unknown header" in dom.text_of("span", class_="sub")
+        f"s3://shoppulse-input/incoming/{name}?versionId=v1" for name in ("orders-2024-03.csv", "products broken.csv", "orders-2024-04.csv")}
+    reasons = dom.text_of("span", class_="sub")
+    assert "unknown_header: id,name,price" in reasons and "transformation exited 3" in reasons
+    assert "held rows 14" in dom.text_of("td")
     assert [a["data-case"] for a in dom.having("tr") if "data-case" in a] == ["ord-1001"]
     revenue = dom.text_of("strong", data_total="revenue")
     assert revenue.startswith("$") and revenue != "$0.00"
 
     screenshot = OUTPUT / "dashboard.png"
-    chromium(f"--screenshot={screenshot}", "--window-size=1360,1560", url)
+    chromium(f"--screenshot={screenshot}", "--window-size=1360,1640", url)
     assert screenshot.stat().st_size > 20_000
 
 
@@ -125,3 +131,13 @@ def test_without_a_range_the_dashboard_finds_the_latest_data(site: str) -> None:
     assert dom.having("body", data_state="ready")
     assert dom.having("input", id="to", value="2024-03-31") or "Mar 31, 2024" in dom.text_of("span", id="category-day-label")
     assert len(dom.having("svg", data_points="90")) == 3  # the 90 days up to the latest day
+
+
+def test_a_range_without_data_says_so_and_a_bad_range_shows_the_apis_reason(site: str) -> None:
+    empty = Elements(chromium("--dump-dom", f"{site}/?from=2023-01-01&to=2023-03-31"))
+    assert empty.having("body", data_state="ready")
+    assert empty.text_of("p", class_="empty").count("No KPIs in this range.") == 3
+    assert "No category KPIs for this day." in empty.text_of("p", class_="empty")
+    too_long = Elements(chromium("--dump-dom", f"{site}/?from=2022-01-01&to=2024-03-31"))
+    assert too_long.having("body", data_state="ready")
+    assert "at most 366" in too_long.text_of("p", id="notice")

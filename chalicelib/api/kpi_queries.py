@@ -11,7 +11,7 @@ from chalicelib.api.exceptions import NotFound
 from chalicelib.api.pagination import decode_token, page_body
 from chalicelib.api.params import DateRange, PageRequest
 from chalicelib.category_registry import CategoryRegistry
-from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
+from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, DailyKpis, has_kpis, public_category, public_daily
 from chalicelib.tables import CATEGORY_KPIS, CATEGORY_KPIS_BY_CATEGORY, DAILY_KPIS
 
 YEAR, DAY = DAILY_KPIS.partition_key, DAILY_KPIS.sort_key

@@ -10,6 +10,7 @@
   const moneyShort = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", notation: "compact", maximumFractionDigits: 1 });
   const count = new Intl.NumberFormat("en-US");
   const percent = new Intl.NumberFormat("en-US", { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  const percentAxis = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 });
   const $ = (id) => document.getElementById(id);
   const state = { from: null, to: null, day: null, days: [] };
 
@@ -49,7 +50,7 @@
   const addDays = (s, n) => iso(new Date(parse(s).getTime() + n * DAY_MS));
   const shortDate = (s) => parse(s).toLocaleDateString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
   const longDate = (s) => parse(s).toLocaleDateString("en-US", { weekday: "short", year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
-  const stamp = (s) => (s ? new Date(s).toLocaleString("en-US", { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "UTC" }) + " UTC" : "–");
+  const stamp = (s) => (s ? new Date(s).toLocaleString("en-GB", { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC" }) : "–");
 
   // The latest day with KPIs: this range first, then whole years back (a Query each).
   async function latestDay(today) {
@@ -61,6 +62,13 @@
       if (items.length) return items[items.length - 1].order_date;
     }
     return today;
+  }
+
+  // The default range: up to 90 days before `to`, cut to where the data starts (a week at least).
+  async function firstDayNear(to) {
+    const recent = await api(`kpis/daily?from=${addDays(to, -89)}&to=${to}`);
+    const first = recent.items.length ? recent.items[0].order_date : addDays(to, -89);
+    return first < addDays(to, -6) ? first : addDays(to, -6);
   }
 
   // ---- SVG helpers -----------------------------------------------------------------------
@@ -190,7 +198,7 @@
     timeChart($("chart-revenue"), days.map((d) => ({ x: d.order_date, y: d.total_revenue })), { color: "var(--revenue)", kind: "area", format: money.format, axisFormat: moneyShort.format });
     timeChart($("chart-orders"), days.map((d) => ({ x: d.order_date, y: d.total_orders })), { color: "var(--orders)", kind: "bar", format: count.format, axisFormat: count.format });
     const worst = Math.max(0, ...days.map((d) => d.return_rate));
-    timeChart($("chart-returns"), days.map((d) => ({ x: d.order_date, y: d.return_rate })), { color: "var(--returns)", kind: "line", format: percent.format, axisFormat: percent.format, max: Math.min(1, niceMax(worst || 0.04)) });
+    timeChart($("chart-returns"), days.map((d) => ({ x: d.order_date, y: d.return_rate })), { color: "var(--returns)", kind: "line", format: percent.format, axisFormat: percentAxis.format, max: Math.min(1, niceMax(worst || 0.04)) });
   }
 
   async function selectDay(day) {
@@ -209,7 +217,9 @@
       if (!summary || typeof summary !== "object") continue;
       for (const [k, v] of Object.entries(summary)) if (typeof v === "number") parts.push(`${k.replace(/_/g, " ")} ${count.format(v)}`);
     }
-    const reason = run.error && (run.error.reason || run.error.Cause || run.error.Error || run.error.message);
+    // A rejected file says why in its validation summary; a failed workflow in `error`.
+    const rejected = run.validation && run.validation.reason;
+    const reason = rejected ? [rejected, run.validation.detail].filter(Boolean).join(": ") : run.error && (run.error.cause || run.error.error);
     return [parts.join(" · ") || "–", reason ? html("span", { class: "sub" }, String(reason).slice(0, 160)) : ""];
   }
 
@@ -218,7 +228,7 @@
     const rows = body.items.map((run) => html("tr", { "data-run": run.run_id }, [
       html("td", {}, [String(run.key || run.run_id).split("/").pop(), html("span", { class: "sub" }, run.run_id)]),
       html("td", {}, html("span", { class: `badge ${run.status}` }, run.status)),
-      html("td", {}, stamp(run.started_at)),
+      html("td", { class: "when" }, stamp(run.started_at)),
       html("td", {}, outcome(run)),
     ]));
     $("runs-body").replaceChildren(...(rows.length ? rows : [html("tr", {}, html("td", { colspan: 4, class: "empty" }, "No file processed yet."))]));
@@ -229,7 +239,7 @@
     const rows = body.items.map((c) => html("tr", { "data-case": c.orderId }, [
       html("td", {}, [c.orderId, c.customer_email ? html("span", { class: "sub" }, c.customer_email) : ""]),
       html("td", { class: "num" }, money.format(c.amount)),
-      html("td", {}, stamp(c.opened_at)),
+      html("td", { class: "when" }, stamp(c.opened_at)),
       html("td", {}, html("span", { class: `badge ${c.case_status}` }, c.case_status)),
     ]));
     $("cases-body").replaceChildren(...(rows.length ? rows : [html("tr", {}, html("td", { colspan: 4, class: "empty" }, "No open premium case."))]));
@@ -270,7 +280,7 @@
     state.day = page.get("day");
     await guarded(async () => {
       if (!to) to = await latestDay(today);
-      if (!from) from = addDays(to, -89);
+      if (!from) from = await firstDayNear(to);
       await loadRange(from, to);
     });
     await Promise.all([guarded(loadRuns), guarded(loadCases)]);

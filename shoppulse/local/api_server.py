@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chalice.config import Config
-from chalice.local import LocalDevServer, create_local_server
+from chalice.local import CustomLocalChalice, LocalDevServer, create_local_server
 
 STAGE = "dev"
 
@@ -29,7 +29,12 @@ class ApiServer:
         config_from_disk = json.loads((project_dir / ".chalice" / "config.json").read_text())
         config = Config.create(chalice_stage=STAGE, project_dir=str(project_dir), config_from_disk=config_from_disk,
                                app_name=app.app_name)
-        self._server: LocalDevServer = create_local_server(app, config, host, port)
+        # create_local_server turns the app into a local one; an app already turned (a second
+        # stack in this process) is served as it is.
+        if isinstance(app, CustomLocalChalice):
+            self._server: LocalDevServer = LocalDevServer(app, config, host, port)
+        else:
+            self._server = create_local_server(app, config, host, port)
         self._thread = threading.Thread(target=self._server.server.serve_forever, name="api", daemon=True)
 
     @property

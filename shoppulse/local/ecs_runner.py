@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import IO, Callable, Mapping, Sequence, Union
@@ -152,7 +153,7 @@ class LocalEcsRunner:
         launch = running.launch
         command = self._command(launch)
         with open(running.log_path, "ab") as log:
-            log.write(f"# task {launch.task_arn}\n# command {command}\n".encode())
+            log.write(f"# {_now()} task {launch.task_arn}\n# command {command}\n".encode())
             log.flush()
             try:
                 running.process = self._spawn(command, self._environment(launch), log, running.log_path)
@@ -163,7 +164,7 @@ class LocalEcsRunner:
                     self.stop(launch.task_arn, running.stop_reason)
                 exit_code = running.process.wait()
                 outcome = self._outcome(running, exit_code)
-            log.write(f"# stopped: exit code {outcome.exit_code}, {outcome.stop_code.value}: {outcome.reason}\n".encode())
+            log.write(f"# {_now()} stopped: exit code {outcome.exit_code}, {outcome.stop_code.value}: {outcome.reason}\n".encode())
         running.outcome = outcome
         try:
             running.on_exit(outcome)
@@ -186,6 +187,10 @@ class LocalEcsRunner:
         if running.stop_reason is not None:
             return TaskOutcome(code, StopCode.USER_INITIATED, running.stop_reason, running.log_path)
         return TaskOutcome(code, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", running.log_path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _signal_group(process: Process, sig: signal.Signals) -> None:

@@ -39,8 +39,8 @@ patches or works around moto.
    `ApproximateCreationDateTime` as a datetime: `wire_stream_record` gives the wire format
    a Lambda (or Pipe target) receives. moto's Pipes only store configuration: pipes are
    run by `shoppulse.local.pipes`.
-10. DynamoDB TransactWriteItems snapshots a whole table once per item of the transaction
-   (see `_SnapshotOncePerTable`): the fix takes one snapshot per table per transaction.
+10. DynamoDB TransactWriteItems deep-copies a whole table once per item of the transaction,
+   for rollback (see `_NoTableCopies`): the fix snapshots only the items it names.
 """
 from __future__ import annotations
 
@@ -483,14 +483,15 @@ def wire_stream_record(record: Mapping[str, Any], stream_arn: str) -> StreamReco
 _TRANSACTION = threading.local()
 
 
-class _SnapshotOncePerTable:
-    """Stands in for the `copy` module inside moto.dynamodb.models.
+class _NoTableCopies:
+    """Stands in for the `copy` module inside moto.dynamodb.models during a transaction.
 
-    moto's TransactWriteItems deep-copies a table for rollback once per *item* of the
-    transaction, not once per table (moto/dynamodb/models/__init__.py, transact_write_items;
-    no upstream issue yet): a 27-item transaction copies the whole table 27 times, so its
-    cost grows with table size times transaction size. Within one transaction, on one
-    thread, the same table is now copied once; everything else is copied as before.
+    moto's TransactWriteItems deep-copies a whole table for rollback once per *item* of the
+    transaction (moto/dynamodb/models/__init__.py, transact_write_items; no upstream issue
+    yet), so a transaction costs table size times transaction size: seconds on a table of a
+    few thousand items. During a transaction the table copies are skipped (the rollback then
+    reassigns the same table) and only the items the transaction names are snapshotted and
+    restored; every other copy is made as before.
     """
 
     def __init__(self, real: Any) -> None:
@@ -500,12 +501,43 @@ class _SnapshotOncePerTable:
         return getattr(self._real, name)
 
     def deepcopy(self, value: Any, memo: Any = None) -> Any:
-        snapshots = getattr(_TRANSACTION, "snapshots", None)
-        if snapshots is None or memo is not None:
-            return self._real.deepcopy(value, memo)
-        if id(value) not in snapshots:
-            snapshots[id(value)] = self._real.deepcopy(value)
-        return snapshots[id(value)]
+        from moto.dynamodb.models.table import Table
+
+        if getattr(_TRANSACTION, "active", False) and isinstance(value, Table):
+            return value
+        return self._real.deepcopy(value, memo)
+
+
+def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any, Any]]:
+    """(table, hash key, range key, copy of the current item or None) for each item named."""
+    import copy
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    saved = []
+    for entry in transact_items:
+        op = next(iter(entry.values()), {})
+        table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+        key = (op.get("Key") or op.get("Item")) if table is not None else None
+        if not key or table.hash_key_attr not in key or (table.range_key_attr and table.range_key_attr not in key):
+            continue  # malformed: moto rejects it before changing anything
+        hash_key = DynamoType(key[table.hash_key_attr])
+        range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+    return saved
+
+
+def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    """Put an item back as it was, without a stream record (the transaction never happened)."""
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+    elif item is None:
+        table.items.get(hash_key, {}).pop(range_key, None)
+    else:
+        table.items[hash_key][range_key] = item
 
 
 def fix_dynamodb_transaction_snapshots() -> None:
@@ -515,16 +547,21 @@ def fix_dynamodb_transaction_snapshots() -> None:
     from moto.dynamodb import models
     from moto.dynamodb.models import DynamoDBBackend
 
-    if isinstance(models.copy, _SnapshotOncePerTable):
+    if isinstance(models.copy, _NoTableCopies):
         return
-    models.copy = _SnapshotOncePerTable(copy)
+    models.copy = _NoTableCopies(copy)
     original = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        _TRANSACTION.snapshots = {}
+        saved = _touched_items(self, transact_items)
+        _TRANSACTION.active = True
         try:
             return original(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in reversed(saved):
+                _restore(table, hash_key, range_key, item)
+            raise
         finally:
-            _TRANSACTION.snapshots = None
+            _TRANSACTION.active = False
 
     DynamoDBBackend.transact_write_items = transact_write_items

@@ -27,6 +27,10 @@ from typing import IO, Any, Mapping, Sequence
 
 # What the tasks' image holds that is slow to import; importing has no side effect.
 WARM_IMPORTS = ("boto3", "botocore.session", "numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.csv")
+# AWS clients the tasks create: the first client of a service parses its model files. Created
+# once with throw-away credentials and region, so that nothing of the helper's environment
+# (credentials, endpoint, region) is cached for the children: they resolve their own.
+WARM_CLIENTS = ("s3", "dynamodb")
 _REAP_SECONDS = 0.01
 
 
@@ -173,9 +177,40 @@ def _reap(out: IO[str], children: set[int]) -> None:
             _answer(out, {"pid": pid, "exit_code": os.waitstatus_to_exitcode(status)})
 
 
-def serve() -> None:
+def _share_parsed_models() -> None:
+    """botocore parses its model files once per session; the tasks open their own session.
+
+    A process-wide cache of the parsed files (keyed by path) gives every session in a child
+    the files the helper parsed. botocore already reuses these objects for every client of
+    one session, so sharing them across sessions changes nothing but the time.
+    """
+    from botocore.loaders import JSONFileLoader
+
+    parsed: dict[str, Any] = {}
+    original = JSONFileLoader.load_file
+
+    def load_file(self: JSONFileLoader, file_path: str) -> Any:
+        if file_path not in parsed:
+            parsed[file_path] = original(self, file_path)
+        return parsed[file_path]
+
+    JSONFileLoader.load_file = load_file  # type: ignore[method-assign]
+
+
+def _warm_up() -> None:
     for name in WARM_IMPORTS:
         importlib.import_module(name)
+    _share_parsed_models()
+    import boto3
+
+    throwaway = {"region_name": "us-east-1", "aws_access_key_id": "warm-up", "aws_secret_access_key": "warm-up"}
+    for service in WARM_CLIENTS:
+        boto3.client(service, **throwaway)
+    boto3.resource("dynamodb", **throwaway)
+
+
+def serve() -> None:
+    _warm_up()
     out = sys.stdout
     stdin = sys.stdin
     children: set[int] = set()
