@@ -21,8 +21,10 @@ $(STAMP): $(DEPS)
 	$(BIN)/python -m pip install --quiet -e '.[dev]' -r requirements.txt -r containers/requirements.txt
 	touch $(STAMP)
 
+# The whole pipeline locally (embedded AWS, workflow, pipes, API on :8000) with the sample
+# data; serves until Ctrl-C. `shoppulse replay` remains the in-process batch-only replay.
 run: $(STAMP)
-	$(BIN)/shoppulse replay --kpis-json build/kpis.json sample_files/*.csv
+	$(BIN)/shoppulse up --demo
 
 # pytest exits 5 when it collects no test: that is not a failure of the build.
 test: $(STAMP) browser infra-tools

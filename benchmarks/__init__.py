@@ -10,7 +10,8 @@ returns a JSON-serialisable dict. Keys the report understands:
 - `phases`: `[{"name": str, "seconds": float}, ...]`, timings inside the run, reported as sub-rows.
 - `title`, `rows` (a list of flat dicts, rendered as a table) and `notes` (list of str): for
   optional modules such as `benchmarks.api_latency` and `benchmarks.local_latency`, whose
-  `run()` takes no argument and gets a section of its own in docs/BENCHMARKS.md.
+  `run()` takes no argument and gets a section of its own in docs/BENCHMARKS.md. Any other
+  key is shown too: a mapping as a table row named by the key, anything else as a note.
 """
 from __future__ import annotations
 

@@ -95,12 +95,16 @@ def optional_section(m: Measurement) -> list[str]:
     lines = ["", f"## {title}", ""]
     if m.error:
         return lines + [f"Failed: {m.error}"]
-    rows = m.result.get("rows") or []
+    rows = list(m.result.get("rows") or [])
+    extra = {k: v for k, v in m.result.items() if k not in ("title", "rows", "notes")}
+    # Other keys: a mapping is one row named by its key, anything else a note.
+    rows += [{"measurement": k, **v} for k, v in extra.items() if isinstance(v, dict)]
+    notes = [f"{k}: {v}" for k, v in extra.items() if not isinstance(v, dict)] + list(m.result.get("notes", []))
     if rows:
         columns = list(dict.fromkeys(k for row in rows for k in row))
         lines += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
         lines += ["| " + " | ".join(str(row.get(c, "")) for c in columns) + " |" for row in rows]
-    lines += [f"- {note}" for note in m.result.get("notes", [])]
+    lines += [f"- {note}" for note in notes]
     lines.append(f"- measured in a child process: {_cell(m.seconds)} s, peak memory {_cell(m.peak_bytes, MIB, 0)} MiB")
     return lines
 

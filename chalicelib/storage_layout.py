@@ -48,8 +48,10 @@ class RunIdentity:
 
     @property
     def file_id(self) -> str:
-        """A fixed-length, key-safe name for what this run writes: re-runs overwrite, never add."""
-        return hashlib.sha256(self.run_id.encode()).hexdigest()[:32]
+        """A fixed-length, key-safe name for what this run writes: re-runs overwrite, never add.
+
+        The SHA-256 of the run id in hex, which the workflow computes too (`States.Hash`)."""
+        return hashlib.sha256(self.run_id.encode()).hexdigest()
 
     @property
     def file_name(self) -> str:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import awacs.logs as logs
-from troposphere import GetAtt
+from troposphere import GetAtt, Ref
 from troposphere.apigateway import Account
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
@@ -20,6 +21,9 @@ from infra.context import Stack, allow, arn, assume_role_policy, policy
 from infra.encryption import Encryption, log_group
 
 REST_API = "RestAPI"  # Chalice's logical id of the REST API
+CHALICE_CONFIG = Path(__file__).resolve().parents[1] / ".chalice" / "config.json"
+# Requests per day per key: a dashboard polling every few seconds all day stays far below.
+DAILY_QUOTA = 200_000
 # Requests per second (steady) and burst per stage: far above a dashboard's needs, low enough
 # that a runaway client cannot run up the DynamoDB bill.
 THROTTLE_RATE = 50
@@ -76,8 +80,16 @@ def build(stack: Stack, encryption: Encryption) -> ApiLogging:
     return ApiLogging(access_logs, account)
 
 
-def overlay(api: ApiLogging) -> dict[str, Any]:
-    """Merged into Chalice's `RestAPI` (a SAM `AWS::Serverless::Api`)."""
+def api_stage(stage: str) -> str:
+    """The API Gateway stage Chalice deploys the REST API to (`api_gateway_stage`)."""
+    config = json.loads(CHALICE_CONFIG.read_text())
+    return config["stages"].get(stage, {}).get("api_gateway_stage", config.get("api_gateway_stage", "api"))
+
+
+def overlay(stack: Stack, api: ApiLogging) -> dict[str, Any]:
+    """Merged into Chalice's `RestAPI` (a SAM `AWS::Serverless::Api`), plus the usage plan and
+    key the `api_key` auth mode (`chalicelib.api.http.AuthMode`) needs: Chalice creates neither."""
+    stage_name = api_stage(stack.stage)
     return {
         REST_API: {
             "DependsOn": [api.account.title],
@@ -105,5 +117,35 @@ def overlay(api: ApiLogging) -> dict[str, Any]:
                     ]
                 }
             },
-        }
+        },
+        "ApiUsagePlan": {
+            "Type": "AWS::ApiGateway::UsagePlan",
+            # SAM names the stage it creates `<api><stage>Stage`.
+            "DependsOn": [f"{REST_API}{stage_name}Stage"],
+            "Properties": {
+                "UsagePlanName": stack.name("api"),
+                "Description": "Keys of the dashboard and API clients",
+                "ApiStages": [{"ApiId": Ref(REST_API), "Stage": stage_name}],
+                "Throttle": {"RateLimit": THROTTLE_RATE, "BurstLimit": THROTTLE_BURST},
+                "Quota": {"Limit": DAILY_QUOTA, "Period": "DAY"},
+            },
+        },
+        "ApiKey": {
+            "Type": "AWS::ApiGateway::ApiKey",
+            "Properties": {"Name": stack.name("dashboard"), "Enabled": True, "Description": "The dashboard's API key"},
+        },
+        "ApiUsagePlanKey": {
+            "Type": "AWS::ApiGateway::UsagePlanKey",
+            "Properties": {"KeyId": Ref("ApiKey"), "KeyType": "API_KEY", "UsagePlanId": Ref("ApiUsagePlan")},
+        },
     }
+
+
+# Outputs of the overlay's resources (merged with Chalice's outputs).
+OVERLAY_OUTPUTS = {
+    "ApiKeyId": {
+        "Description": "Id of the dashboard's API key: `aws apigateway get-api-key --include-value --api-key <id>`",
+        "Value": Ref("ApiKey"),
+    },
+    "ApiUsagePlanId": {"Description": "Usage plan of the REST API", "Value": Ref("ApiUsagePlan")},
+}

@@ -18,8 +18,8 @@ Parameters (`WorkflowConfig`):
   task that never started) and for transient AWS API faults. Tests pass short intervals.
 - `execution_timeout_seconds`: TimeoutSeconds of the whole execution.
 
-The guard item has the shape of `RunRepository.start` except `file_id` (a 32-character prefix
-of a SHA-256, which ASL cannot cut from `States.Hash`): the validation summary carries it.
+The guard item has the shape of `RunRepository.start`; `file_id` is `States.Hash` of the run id,
+as `RunIdentity.file_id` computes it.
 
 Input: the EventBridge "Object Created" event of the input bucket (`detail.bucket.name`,
 `detail.object.key`, optional `detail.object.version-id`). Output of a finished execution:
@@ -210,10 +210,14 @@ def _identify(version: str | None) -> dict[str, Any]:
     if version:
         run["version.$"] = version
         run["run_id.$"] = f"States.Format('s3://{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version})"
+        run["file_id.$"] = (
+            f"States.Hash(States.Format('s3://{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version}), 'SHA-256')"
+        )
         run["copy_source.$"] = f"States.Format('{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version})"
     else:
         run["version"] = ""
         run["run_id.$"] = "States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key)"
+        run["file_id.$"] = "States.Hash(States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key), 'SHA-256')"
         run["copy_source.$"] = "States.Format('{}/{}', $.detail.bucket.name, $.detail.object.key)"
     return {"Type": "Pass", "Parameters": run, "ResultPath": "$.run", "Next": GUARD}
 
@@ -348,6 +352,7 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
                     "bucket": _s("$.run.bucket"),
                     "key": _s("$.run.key"),
                     "version": _s("$.run.version"),
+                    "file_id": _s("$.run.file_id"),
                     "status": {"S": RunStatus.RUNNING.value},
                     "execution": _s("$.run.execution"),
                 },

@@ -55,7 +55,7 @@ def build_stack(stage: str) -> tuple[Stack, dict[str, Any]]:
     order_pipes = pipes.build(stack, all_tables, topics_and_queues, key, PIPES_CONDITION)
     monitoring.build(stack, machine, topics_and_queues, PIPES_CONDITION)
     api_logging = api.build(stack, key)
-    overlay = functions.overlay(stack, all_tables, topics_and_queues, key.key_arn) | api.overlay(api_logging)
+    overlay = functions.overlay(stack, all_tables, topics_and_queues, key.key_arn) | api.overlay(stack, api_logging)
     for spec_key, pipe in order_pipes.pipes.items():
         target = next(f for f in functions.FUNCTIONS if f.name == PIPES_BY_KEY[spec_key].function_name)
         # In the merged stack the function is a resource: create it before the pipe invoking it.
@@ -74,6 +74,7 @@ def render(stage: str) -> Rendered:
     merge = json.loads(stack.template.to_json())
     for logical_id, extra in json.loads(json.dumps(overlay, default=_to_dict)).items():
         merge["Resources"].setdefault(logical_id, {}).update(extra)
+    merge["Outputs"].update(json.loads(json.dumps(api.OVERLAY_OUTPUTS, default=_to_dict)))
     named = functions.named_arns(stack)
     policy_files = {
         functions.policy_file_name(stack, access): json.loads(functions.function_policy(stack, access, named).to_json())

@@ -231,6 +231,7 @@ def test_valid_file_is_validated_transformed_archived_and_recorded(make_workflow
     assert workflow.ecs.launches[0].environment["INPUT_VERSION"] == version
     item = workflow.runs.get(identity.run_id)
     assert item["status"] == RunStatus.SUCCEEDED.value
+    assert item["file_id"] == identity.file_id  # the workflow hashes the run id as RunIdentity does
     assert item["run_kind"] == "FILE" and item["bucket"] == BUCKET and item["key"] == KEY
     assert item["execution"] == execution["executionArn"]
     assert item["finished_at"] and item["transformation"]["rows_loaded"] == 1

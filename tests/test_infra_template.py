@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -80,7 +81,7 @@ def test_rendering_is_deterministic_and_stage_scoped():
 
 
 def _broken_copy(tmp_path: Path, rendered, name: str) -> Path:
-    """The stack with one invalid property: proves the checker can fail."""
+    """The stack with one invalid property: proves cfn-lint can fail."""
     broken = json.loads(json.dumps(rendered.infra))
     broken["Resources"]["RunsTable"]["Properties"]["BillingMode"] = "FREE"
     path = tmp_path / name
@@ -88,23 +89,31 @@ def _broken_copy(tmp_path: Path, rendered, name: str) -> Path:
     return path
 
 
-def test_cfn_lint_finds_nothing_in_either_template_and_does_report_a_broken_one(synthesized, rendered, tmp_path):
-    broken = _broken_copy(tmp_path, rendered, "broken.json")
-    findings = checks.cfn_lint([synthesized.infra_template, synthesized.merged_template, broken])
-    assert findings and all(line.startswith(str(broken)) for line in findings), findings
-
-
 @pytest.fixture(scope="module")
-def checkov_available():
-    if not checks.CHECKOV.exists():
+def scans(synthesized, rendered, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """cfn-lint and checkov run side by side (each takes a while) on both templates plus a bad one."""
+    bad_dir = tmp_path_factory.mktemp("bad")
+    broken = _broken_copy(bad_dir, rendered, "broken.json")
+    open_bucket = bad_dir / "open-bucket.json"
+    open_bucket.write_text(json.dumps({"Resources": {"Open": {"Type": "AWS::S3::Bucket", "Properties": {}}}}))
+    ours = [synthesized.infra_template, synthesized.merged_template]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        lint = pool.submit(checks.cfn_lint, [*ours, broken])
+        scan = pool.submit(checks.checkov, [*ours, open_bucket]) if checks.CHECKOV.exists() else None
+        return {"broken": broken, "open_bucket": open_bucket, "cfn_lint": lint.result(),
+                "checkov": scan.result() if scan else None}
+
+
+def test_cfn_lint_finds_nothing_in_either_template_and_does_report_a_broken_one(scans):
+    findings = scans["cfn_lint"]
+    assert findings and all(line.startswith(str(scans["broken"])) for line in findings), findings
+
+
+def test_checkov_fails_no_check_every_skip_has_a_reason_and_it_does_report_an_open_bucket(scans):
+    report = scans["checkov"]
+    if report is None:
         pytest.skip(f"checkov is not installed at {checks.CHECKOV}: run `make infra-tools` (make test does)")
-
-
-def test_checkov_fails_no_check_every_skip_has_a_reason_and_it_does_report_an_open_bucket(synthesized, tmp_path, checkov_available):
-    bad = tmp_path / "open-bucket.json"
-    bad.write_text(json.dumps({"Resources": {"Open": {"Type": "AWS::S3::Bucket", "Properties": {}}}}))
-    report = checks.checkov([synthesized.infra_template, synthesized.merged_template, bad])
-    ours = [c for c in report.failed if not c["file_abs_path"].endswith(bad.name)]
+    ours = [c for c in report.failed if not c["file_abs_path"].endswith(scans["open_bucket"].name)]
     assert ours == [], [(c["check_id"], c["resource"]) for c in ours]
     assert len(report.failed) > len(ours)  # the open bucket's failures were seen
     assert report.passed > 100

@@ -7,6 +7,7 @@ prints one JSON line; plain boto3 works against the endpoint.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -24,8 +25,10 @@ PRODUCTS = PROJECT / "sample_files" / "2025-03-01T0600_products.csv"
 @pytest.fixture(scope="module")
 def up(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("data")
+    stderr = (data_dir / "stderr.txt").open("w")
+    # Its own process group, like a terminal's foreground job: Ctrl-C reaches every process in it.
     process = subprocess.Popen([*SHOPPULSE, "up", "--aws-port", "0", "--api-port", "0", "--data-dir", str(data_dir)],
-                               cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                               cwd=PROJECT, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
     lines = []
     assert process.stdout is not None
     for line in process.stdout:  # the startup document: indented JSON, closed by a "}" line
@@ -38,6 +41,7 @@ def up(tmp_path_factory):
     if process.poll() is None:
         process.kill()
         process.wait()
+    stderr.close()
 
 
 def test_up_prints_its_endpoints_and_every_resource_name(up):
@@ -69,12 +73,16 @@ def test_ingest_uploads_follows_the_workflow_and_prints_one_line_per_file(up):
 
 def test_ingest_refuses_a_missing_file_and_an_endpoint_without_the_stack(up, tmp_path):
     missing = subprocess.run([*SHOPPULSE, "ingest", str(tmp_path / "nope.csv")], cwd=PROJECT, capture_output=True, text=True)
-    assert missing.returncode == 2 and "no such file" in missing.stdout
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    nobody = subprocess.run([*SHOPPULSE, "ingest", str(PRODUCTS), "--endpoint", "http://127.0.0.1:9"],
+                            cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert nobody.returncode == 2 and "error" in json.loads(nobody.stdout.splitlines()[-1])
 
 
 def test_ctrl_c_stops_everything_cleanly(up):
     process, info = up
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=60) == 0
     with pytest.raises(OSError):
         urllib.request.urlopen(info["api"] + "/health", timeout=2)
+    assert "Traceback" not in (info["data_dir"] / "stderr.txt").read_text()

@@ -120,9 +120,10 @@
       grid.append(el("line", { x1: 0, x2: w, y1: y(v), y2: y(v) }));
       grid.append(el("text", { x: -8, y: y(v) + 4, "text-anchor": "end" }, axisFormat(v)));
     }
-    const ticks = Math.min(span, Math.max(2, Math.floor(w / 90)));
-    for (let i = 0; i < ticks; i += 1) {
-      const d = addDays(state.from, Math.round((i * (span - 1)) / Math.max(ticks - 1, 1)));
+    // Evenly spaced date labels, about one per 90 px.
+    const step = Math.max(1, Math.ceil((span - 1) / Math.max(Math.floor(w / 90) - 1, 1)));
+    for (let n = 0; n < span; n += step) {
+      const d = addDays(state.from, n);
       grid.append(el("text", { x: x(d), y: h + 18, "text-anchor": "middle" }, shortDate(d)));
     }
     g.append(grid);

@@ -17,10 +17,17 @@ from typing import Any
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("ingest", help="upload files to the running local stack and follow their workflows",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("files", nargs="+", type=Path, help="CSV files, uploaded in the given order")
+    parser.add_argument("files", nargs="+", type=_existing_file, help="CSV files, uploaded in the given order")
     parser.add_argument("--endpoint", default="http://127.0.0.1:4566", help="the local stack's AWS endpoint")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each file's workflow")
     parser.set_defaults(func=run)
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,10 +40,6 @@ def run(args: argparse.Namespace) -> int:
     from shoppulse.local.ingest import Ingestor, discover
     from shoppulse.local.moto_fixes import CLIENT_ENVIRONMENT
 
-    missing = [str(f) for f in args.files if not f.is_file()]
-    if missing:
-        print(json.dumps({"error": "no such file", "files": missing}))
-        return 2
     for name, value in {**CREDENTIALS, **CLIENT_ENVIRONMENT}.items():
         os.environ.setdefault(name, value)
     session = boto3.session.Session(region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import signal
 import sys
 import threading
@@ -24,6 +25,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                         help=f"where task logs are kept between runs (default {DEFAULT_DATA_DIR})")
     parser.add_argument("--demo", action="store_true", help="ingest sample_files/ and write sample orders, then keep serving")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start from an empty account: discard the tables and buckets saved by the last run")
     parser.set_defaults(func=run)
 
 
@@ -45,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
 
     data_dir = args.data_dir.resolve()
     _configure_logging(data_dir)
-    settings = StackSettings(aws_port=args.aws_port, api_port=args.api_port, data_dir=data_dir)
+    if args.fresh:
+        shutil.rmtree(data_dir / "state", ignore_errors=True)
+    settings = StackSettings(aws_port=args.aws_port, api_port=args.api_port, data_dir=data_dir, persist=True)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
@@ -56,9 +61,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         assert stack.resources is not None
         print(json.dumps({"aws_endpoint": stack.endpoint, "api": stack.api_url, "data_dir": str(data_dir),
-                          "resources": stack.resources.summary()}, indent=2), flush=True)
+                          "restored": stack.restored, "resources": stack.resources.summary()}, indent=2), flush=True)
         _say(f"Embedded AWS: {stack.endpoint}   API and dashboard: {stack.api_url}   (Ctrl-C stops)")
-        if args.demo:
+        if args.demo and stack.restored:
+            _say(f"demo: data restored from {data_dir / 'state'} (use --fresh to start over)")
+        elif args.demo:
             _demo(stack)
         stopping.wait()
     except KeyboardInterrupt:

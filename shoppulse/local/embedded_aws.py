@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 import boto3
@@ -28,6 +29,13 @@ class EmbeddedAws:
         self.region = region
         self._server: ThreadedMotoServer | None = None
         self.port = 0
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self._session = boto3.session.Session(
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=region,
+        )
 
     @property
     def endpoint(self) -> str:
@@ -45,6 +53,7 @@ class EmbeddedAws:
         moto_fixes.configure_server_process(self.port)
 
     def stop(self) -> None:
+        self._clients.clear()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -60,11 +69,13 @@ class EmbeddedAws:
         }
 
     def client(self, service: str) -> Any:
-        return boto3.session.Session(
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name=self.region,
-        ).client(service, endpoint_url=self.endpoint, config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+        """One client per service (clients are thread-safe; a session parses each model once)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self._session.client(
+                    service, endpoint_url=self.endpoint, config=Config(retries={"max_attempts": 3, "mode": "standard"})
+                )
+            return self._clients[service]
 
 
 def apply_environment(environment: dict[str, str]) -> dict[str, str | None]:

@@ -16,6 +16,8 @@ patches or works around moto.
    Also, RunTask fails (HTTP 500, TypeError) for a Fargate task definition whose container
    sets no memory of its own, which AWS allows (task-level memory applies), and for an
    awsvpc configuration without `securityGroups`, which AWS allows (VPC default group).
+   (moto's task ENI also needs a VPC with DNS hostnames; the local VPC, `provision._network`,
+   has them on, as a Fargate VPC using interface endpoints must anyway.)
 5. `ecs:runTask.sync` succeeds whatever the exit code. In AWS a task whose container exits
    non-zero (or that is stopped) fails the state with `States.TaskFailed`, the task's
    description as the cause. Also, when AWS stops waiting (state timeout, execution

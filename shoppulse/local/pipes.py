@@ -27,6 +27,7 @@ from chalicelib.pipes import PipeSpec
 from chalicelib.stream_records import StreamRecord
 from chalicelib.streaming.failures import DDBStreamBatchInfo, PipeDeadLetterMessage
 from shoppulse.local.moto_fixes import wire_stream_record
+from shoppulse.local.polling import BackgroundPoller
 
 LOG = logging.getLogger(__name__)
 
@@ -47,11 +48,11 @@ RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_TOO_OLD = "MaximumRecordAgeExceeded"
 
 
-class PipePoller:
+class PipePoller(BackgroundPoller):
     """Runs one pipe on a background thread until `stop()`."""
 
     def __init__(self, spec: PipeSpec, *, streams_client: Any, sqs_client: Any, stream_arn: str,
-                 dead_letter_queue_url: str, pipe_arn: str, invoke: Invoke) -> None:
+                 dead_letter_queue_url: str, pipe_arn: str, invoke: Invoke, skip_existing: bool = False) -> None:
         self.spec = spec
         self._streams = streams_client
         self._sqs = sqs_client
@@ -59,18 +60,11 @@ class PipePoller:
         self._dlq_url = dead_letter_queue_url
         self._pipe_arn = pipe_arn
         self._invoke = invoke
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"pipe-{spec.key}", daemon=True)
+        # Records already in the stream are not events (a restored snapshot): start after them.
+        self._position = "LATEST" if skip_existing else spec.starting_position
         self._idle = threading.Event()
-        self.invocations = 0
         self.dead_lettered_batches = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        super().__init__(f"pipe-{spec.key}")
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """True once the poller has caught up with the stream (for tests and the demo)."""
@@ -114,7 +108,7 @@ class PipePoller:
         description = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
         return {
             shard["ShardId"]: self._streams.get_shard_iterator(
-                StreamArn=self._stream_arn, ShardId=shard["ShardId"], ShardIteratorType=self.spec.starting_position
+                StreamArn=self._stream_arn, ShardId=shard["ShardId"], ShardIteratorType=self._position
             )["ShardIterator"]
             for shard in description["Shards"]
         }

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from typing import Any, Callable, Mapping
+
+from shoppulse.local.polling import BackgroundPoller
 
 LOG = logging.getLogger(__name__)
 
 Invoke = Callable[[Mapping[str, Any]], Any]
 
 
-class SqsEventSource:
+class SqsEventSource(BackgroundPoller):
     def __init__(self, *, sqs_client: Any, queue_url: str, queue_arn: str, region: str, invoke: Invoke,
                  batch_size: int = 10, wait_seconds: int = 1) -> None:
         self._sqs = sqs_client
@@ -27,16 +28,8 @@ class SqsEventSource:
         self._invoke = invoke
         self._batch_size = batch_size
         self._wait = wait_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sqs-{queue_arn.rsplit(':', 1)[-1]}", daemon=True)
-        self.invocations = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self._wait + 5)
+        self.join_timeout_seconds = wait_seconds + 5.0
+        super().__init__(f"sqs-{queue_arn.rsplit(':', 1)[-1]}")
 
     def _run(self) -> None:
         while not self._stop.is_set():

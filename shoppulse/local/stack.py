@@ -10,9 +10,9 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from shoppulse.local import moto_fixes
+from shoppulse.local import moto_fixes, snapshot
 from shoppulse.local.api_server import ApiServer, stage_environment
 from shoppulse.local.ecs_runner import LocalEcsRunner
 from shoppulse.local.embedded_aws import EmbeddedAws, apply_environment, restore_environment
@@ -41,6 +41,8 @@ class StackSettings:
     tuning: WorkflowTuning = field(default_factory=WorkflowTuning)
     # Fork `python -m` tasks from a helper with the heavy libraries loaded (see warm_start).
     warm_start: bool = True
+    # Save tables and buckets to DATA_DIR/state on stop, restore them on start (see snapshot).
+    persist: bool = False
 
 
 class LocalStack:
@@ -53,6 +55,7 @@ class LocalStack:
         self.ecs: LocalEcsRunner | None = None
         self.bus: LocalEventBus | None = None
         self.api: ApiServer | None = None
+        self.restored: Mapping[str, int] | None = None
         self._previous_env: dict[str, str | None] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -86,6 +89,7 @@ class LocalStack:
         moto_fixes.install(self.ecs, self.bus)
         self.bus.start()
         self.resources = provision(self.aws.client, self.settings.region, self.settings.tuning)
+        self.restored = self._restore() if self.settings.persist else None
         previous = apply_environment({**stage_environment(PROJECT_DIR), **resource_environment(self.resources)})
         for name, value in previous.items():
             self._previous_env.setdefault(name, value)
@@ -110,6 +114,8 @@ class LocalStack:
         if self.bus is not None:
             self.bus.stop()
             self.bus = None
+        if self.settings.persist and self.resources is not None:
+            self._save()
         moto_fixes.uninstall()
         self.aws.stop()
         restore_environment(self._previous_env)
@@ -134,6 +140,21 @@ class LocalStack:
         for poller in self.pipes.values():
             if not poller.wait_idle(timeout):
                 raise TimeoutError(f"pipe {poller.spec.key} still busy after {timeout} s")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.settings.data_dir / "state"
+
+    def _restore(self) -> Mapping[str, int] | None:
+        return snapshot.restore(self.state_dir, self.client("dynamodb"), self.client("s3"))
+
+    def _save(self) -> None:
+        assert self.resources is not None
+        try:
+            snapshot.save(self.state_dir, self.client("dynamodb"), self.client("s3"),
+                          self.resources.tables.values(), self.resources.buckets.values())
+        except Exception:  # never lose the previous snapshot to a failed save
+            LOG.exception("could not save the local state to %s", self.state_dir)
 
     def _task_environment(self) -> dict[str, str]:
         inherited = {name: os.environ[name] for name in _INHERITED if name in os.environ}
@@ -161,6 +182,7 @@ class LocalStack:
                 dead_letter_queue_url=pipe.dead_letter_queue_url,
                 pipe_arn=pipe.pipe_arn,
                 invoke=functions.lambda_function(pipe.spec.function_name),
+                skip_existing=self.restored is not None,
             )
             poller.start()
             self.pipes[key] = poller

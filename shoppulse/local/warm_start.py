@@ -18,6 +18,7 @@ import importlib
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -130,6 +131,7 @@ def _child(request: Mapping[str, Any]) -> None:
     """In the forked child: become the task, run it, exit with its code. Never returns."""
     code = 1
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
         log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -210,6 +212,9 @@ def _warm_up() -> None:
 
 
 def serve() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the runner stops the helper by
+    # closing its stdin, after stopping the tasks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _warm_up()
     out = sys.stdout
     stdin = sys.stdin

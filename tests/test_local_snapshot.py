@@ -1,0 +1,40 @@
+"""The local stack keeps its tables and buckets between runs (`shoppulse up --data-dir`).
+
+A stack with `persist` saves on stop and restores on start; restored orders are data, not
+events: the pipes do not process them again.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import boto3
+
+from chalicelib.orders.model import new_order
+from chalicelib.orders.repository import OrderRepository
+from chalicelib.storage_layout import CURATED_BUCKET
+from chalicelib.tables import ORDER_PROCESSING, ORDERS
+from shoppulse.local.stack import LocalStack, StackSettings
+
+
+def test_tables_and_buckets_survive_a_restart_and_restored_orders_are_not_events_again(tmp_path):
+    settings = StackSettings(aws_port=0, api_port=0, data_dir=tmp_path, persist=True, serve_api=False)
+    with LocalStack(settings) as first:
+        orders = OrderRepository(boto3.session.Session().resource("dynamodb", endpoint_url=first.endpoint).Table(ORDERS.name()))
+        orders.create(new_order(order_id="kept", customer_id="c", customer_email="k@example.com",
+                                line_items=[{"sku": "S", "quantity": 1, "unitPrice": Decimal("120.00")}]))
+        first.client("s3").put_object(Bucket=CURATED_BUCKET.name(), Key="curated/x.bin", Body=b"\x00\x01kept")
+        first.wait_for_pipes()
+        processed = first.client("dynamodb").scan(TableName=ORDER_PROCESSING.name())["Items"]
+        assert [i["orderId"]["S"] for i in processed] == ["kept"]
+        assert first.restored is None
+
+    with LocalStack(settings) as second:
+        assert second.restored and second.restored[ORDERS.name()] == 1
+        dynamodb = second.client("dynamodb")
+        kept = dynamodb.get_item(TableName=ORDERS.name(), Key={"orderId": {"S": "kept"}})["Item"]
+        assert Decimal(kept["amount"]["N"]) == Decimal("120")
+        body = second.client("s3").get_object(Bucket=CURATED_BUCKET.name(), Key="curated/x.bin")["Body"].read()
+        assert body == b"\x00\x01kept"
+        second.wait_for_pipes()
+        assert dynamodb.scan(TableName=ORDER_PROCESSING.name())["Items"] == processed
+        assert all(poller.invocations == 0 for poller in second.pipes.values())
