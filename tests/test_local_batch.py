@@ -20,8 +20,9 @@ import pytest
 from chalicelib.messaging import ALERTS_TOPIC
 from chalicelib.runs import RunStatus, Task
 from chalicelib.storage_layout import INCOMING_PREFIX
+from chalicelib.tables import RUNS
 from infra.state_machine import RetryPolicy
-from shoppulse.local.ingest import Ingestor, IngestTarget
+from shoppulse.local.ingest import Ingestor, target_of
 from shoppulse.local.provision import WorkflowTuning
 from shoppulse.local.stack import LocalStack, StackSettings
 from tests.reference_kpis import kpis_from_csv, parse_csv_files
@@ -41,9 +42,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ingestor(stack):
-    r = stack.resources
-    target = IngestTarget(r.input_bucket, r.state_machine_arn, r.tables["RunsTable"])
-    return Ingestor(boto3.session.Session(), stack.endpoint, target, timeout_seconds=300)
+    return Ingestor(boto3.session.Session(), stack.endpoint, target_of(stack.resources), timeout_seconds=300)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +108,7 @@ def test_a_rejected_file_keeps_its_reasons_and_rows_and_alerts(stack, ingestor, 
     run = api(stack, "/runs/" + urllib.parse.quote(result["run_id"], safe=""))
     assert run["status"] == RunStatus.REJECTED.value
     s3 = stack.client("s3")
-    summary = stack.client("dynamodb").get_item(TableName=stack.resources.tables["RunsTable"],
+    summary = stack.client("dynamodb").get_item(TableName=RUNS.name(),
                                                 Key={"run_id": {"S": result["run_id"]}})["Item"][Task.VALIDATION.value]["M"]
     kept = s3.get_object(Bucket=stack.resources.input_bucket, Key=summary["rejected_key"]["S"])["Body"].read()
     assert kept == REJECTED_FILE.read_bytes()

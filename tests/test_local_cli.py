@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -69,6 +71,29 @@ def test_ingest_uploads_follows_the_workflow_and_prints_one_line_per_file(up):
     assert done.returncode == 0
     task_logs = list((info["data_dir"] / "logs" / "ecs").glob("*/*.log"))
     assert task_logs  # the tasks' output is kept in the data directory
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+def test_a_file_copied_with_the_aws_cli_starts_the_workflow(up, tmp_path):
+    _, info = up
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    copy = tmp_path / "cli-products.csv"
+    copy.write_bytes(PRODUCTS.read_bytes())
+    bucket = info["resources"]["buckets"]["InputBucket"]
+    subprocess.run(["aws", "--endpoint-url", info["aws_endpoint"], "s3", "cp", str(copy), f"s3://{bucket}/incoming/"],
+                   env=env, check=True, capture_output=True, timeout=120)
+    sfn = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1") \
+        .client("stepfunctions", endpoint_url=info["aws_endpoint"])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = [sfn.describe_execution(executionArn=e["executionArn"])
+                for e in sfn.list_executions(stateMachineArn=info["resources"]["state_machine"])["executions"]]
+        mine = [r for r in runs if "incoming/cli-products.csv" in r["input"]]
+        if mine and mine[0]["status"] != "RUNNING":
+            break
+        time.sleep(0.2)
+    assert mine[0]["status"] == "SUCCEEDED"
+    assert json.loads(mine[0]["output"])["status"] == "SUCCEEDED"
 
 
 def test_ingest_refuses_a_missing_file_and_an_endpoint_without_the_stack(up, tmp_path):

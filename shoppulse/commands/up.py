@@ -1,6 +1,9 @@
 """`shoppulse up`: the whole pipeline on this machine, on an embedded AWS, until Ctrl-C.
 
-    shoppulse up [--aws-port 4566] [--api-port 8000] [--data-dir DIR] [--demo]
+    shoppulse up [--aws-port 4566] [--api-port 8000] [--data-dir DIR] [--demo] [--fresh]
+
+Prints both addresses and every resource name (JSON) on stdout; the tables and buckets are
+saved to DIR/state on stop and restored on the next start (--fresh: start empty).
 """
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ import shutil
 import signal
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DATA_DIR = Path(".local-data")
+from shoppulse.local import DEFAULT_DATA_DIR
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +27,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--aws-port", type=int, default=4566, help="port of the embedded AWS endpoint (default 4566)")
     parser.add_argument("--api-port", type=int, default=8000, help="port of the REST API and dashboard (default 8000)")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                        help=f"where task logs are kept between runs (default {DEFAULT_DATA_DIR})")
+                        help=f"where task logs and the saved tables and buckets live (default {DEFAULT_DATA_DIR})")
     parser.add_argument("--demo", action="store_true", help="ingest sample_files/ and write sample orders, then keep serving")
     parser.add_argument("--fresh", action="store_true",
                         help="start from an empty account: discard the tables and buckets saved by the last run")
@@ -58,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         _say(f"shoppulse up: {err}")
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting: start() has cleaned up
+        return 130
     try:
         assert stack.resources is not None
         print(json.dumps({"aws_endpoint": stack.endpoint, "api": stack.api_url, "data_dir": str(data_dir),
@@ -78,16 +84,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _demo(stack: Any) -> None:
     from shoppulse.local.demo import ingest_samples, write_demo_orders
-    from shoppulse.local.ingest import IngestTarget
+    from shoppulse.local.ingest import target_of
 
     assert stack.resources is not None
-    target = IngestTarget(stack.resources.input_bucket, stack.resources.state_machine_arn, stack.resources.tables["RunsTable"])
     _say("demo: ingesting sample_files/ ...")
-    results = ingest_samples(stack.endpoint, target, _say)
-    counts: dict[str, int] = {}
-    for result in results:
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
-    _say(f"demo: files done {counts}")
+    results = ingest_samples(stack.endpoint, target_of(stack.resources), _say)
+    _say(f"demo: files done {dict(Counter(r['status'] for r in results))}")
     _say("demo: writing sample orders ...")
     write_demo_orders(stack.endpoint, _say)
     _say(f"demo: done; try {stack.api_url}/kpis/daily?from=2025-03-01&to=2025-03-07")

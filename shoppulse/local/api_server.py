@@ -31,10 +31,14 @@ class ApiServer:
                                app_name=app.app_name)
         # create_local_server turns the app into a local one; an app already turned (a second
         # stack in this process) is served as it is.
-        if isinstance(app, CustomLocalChalice):
-            self._server: LocalDevServer = LocalDevServer(app, config, host, port)
-        else:
-            self._server = create_local_server(app, config, host, port)
+        try:
+            if isinstance(app, CustomLocalChalice):
+                self._server: LocalDevServer = LocalDevServer(app, config, host, port)
+            else:
+                self._server = create_local_server(app, config, host, port)
+        except OSError as err:
+            raise OSError(f"cannot serve the API on {host}:{port} ({err.strerror}); "
+                          "--api-port chooses another port") from err
         self._thread = threading.Thread(target=self._server.server.serve_forever, name="api", daemon=True)
 
     @property

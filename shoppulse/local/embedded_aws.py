@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from typing import Any
 
@@ -44,11 +45,9 @@ class EmbeddedAws:
     def start(self) -> None:
         moto_api_backend.reset()  # a fresh account, whatever ran before in this process
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+        _check_free(self._host, self._requested_port)
         self._server = ThreadedMotoServer(ip_address=self._host, port=self._requested_port, verbose=False)
-        try:
-            self._server.start()
-        except OSError as err:
-            raise OSError(f"cannot serve the embedded AWS on {self._host}:{self._requested_port}: {err}") from err
+        self._server.start()
         self.port = self._server.get_host_and_port()[1]
         moto_fixes.configure_server_process(self.port)
 
@@ -76,6 +75,19 @@ class EmbeddedAws:
                     service, endpoint_url=self.endpoint, config=Config(retries={"max_attempts": 3, "mode": "standard"})
                 )
             return self._clients[service]
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail clearly on a busy port: moto's server would die in its thread and start() hang."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise OSError(f"cannot serve the embedded AWS on {host}:{port} ({err.strerror}); "
+                          "is another `shoppulse up` running? (--aws-port chooses another port)") from err
 
 
 def apply_environment(environment: dict[str, str]) -> dict[str, str | None]:

@@ -50,9 +50,6 @@ class LocalEventBus:
         self._sqs = sqs_client
         self._queue: queue.Queue[_Delivery | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="local-event-bus", daemon=True)
-        self._idle = threading.Condition()
-        self._pending = 0
-        self.started_executions: list[str] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -67,15 +64,8 @@ class LocalEventBus:
     def deliver(self, rule_arn: str, target: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
         if ":states:" not in target.get("Arn", ""):
             return False
-        with self._idle:
-            self._pending += 1
         self._queue.put(_Delivery(rule_arn, dict(target), dict(event), time.monotonic()))
         return True
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until every accepted event has been delivered or dead-lettered."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def _work(self) -> None:
         while (delivery := self._queue.get()) is not None:
@@ -83,10 +73,6 @@ class LocalEventBus:
                 self._deliver(delivery)
             except Exception:  # never let one event kill the bus
                 LOG.exception("event delivery crashed")
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
 
     def _deliver(self, delivery: _Delivery) -> None:
         policy = delivery.target.get("RetryPolicy") or {}
@@ -97,15 +83,14 @@ class LocalEventBus:
             if time.monotonic() - delivery.received > max_age:
                 break
             try:
-                arn = self._sfn.start_execution(
+                self._sfn.start_execution(
                     stateMachineArn=delivery.target["Arn"], input=json.dumps(target_input(delivery.target, delivery.event))
-                )["executionArn"]
+                )
             except (ClientError, BotoCoreError) as err:
                 error = err
                 LOG.warning("starting %s failed (attempt %d): %s", delivery.target["Arn"], attempt + 1, err)
                 time.sleep(_BACKOFF_SECONDS[min(attempt, len(_BACKOFF_SECONDS) - 1)])
                 continue
-            self.started_executions.append(arn)
             return
         self._dead_letter(delivery, error)
 

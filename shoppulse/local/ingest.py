@@ -16,7 +16,7 @@ from chalicelib.runs import RunRepository, RunStatus, Task
 from chalicelib.storage_layout import INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import RUNS
 from shoppulse.local.exceptions import IngestError
-from shoppulse.local.provision import STATE_MACHINE_NAME
+from shoppulse.local.provision import STATE_MACHINE_NAME, LocalResources
 
 POLL_SECONDS = 0.1
 # Row counts of the outcome line, from each task's summary in the Runs item.
@@ -31,6 +31,11 @@ class IngestTarget:
     bucket: str
     state_machine_arn: str
     runs_table: str
+
+
+def target_of(resources: LocalResources) -> IngestTarget:
+    """The target of a stack running in this process."""
+    return IngestTarget(resources.input_bucket, resources.state_machine_arn, resources.tables[RUNS.logical_id])
 
 
 def discover(sfn: Any) -> IngestTarget:

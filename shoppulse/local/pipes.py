@@ -99,9 +99,13 @@ class PipePoller(BackgroundPoller):
             while pending and (len(pending) >= self.spec.batch_size or time.monotonic() - first_buffered >= window):
                 batch, pending = pending[: self.spec.batch_size], pending[self.spec.batch_size:]
                 first_buffered = time.monotonic()
-                self._process(batch)
-            if not received and not pending:
-                self._idle.set()
+                try:
+                    self._process(batch)
+                except Exception:  # e.g. the dead-letter queue is gone: the pipe keeps running
+                    LOG.exception("pipe %s: a batch of %d record(s) could not be handled", self.spec.key, len(batch))
+            if not received:
+                if not pending:
+                    self._idle.set()
                 self._stop.wait(POLL_INTERVAL_SECONDS)
 
     def _shard_iterators(self) -> dict[str, str | None]:

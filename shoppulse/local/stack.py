@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from shoppulse.local import moto_fixes, snapshot
+from shoppulse.local import DEFAULT_DATA_DIR, moto_fixes, snapshot
 from shoppulse.local.api_server import ApiServer, stage_environment
 from shoppulse.local.ecs_runner import LocalEcsRunner
 from shoppulse.local.embedded_aws import EmbeddedAws, apply_environment, restore_environment
@@ -24,7 +24,6 @@ from shoppulse.local.sqs_source import SqsEventSource
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_DATA_DIR = PROJECT_DIR / ".local-data"
 # What a task process inherits from this one besides its task definition (a container image
 # would bring its own PATH, locale and installed project).
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV")
