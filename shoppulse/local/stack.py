@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from chalicelib.api.http import AuthMode
 from shoppulse.local import DEFAULT_DATA_DIR, moto_fixes, snapshot
 from shoppulse.local.api_server import ApiServer, stage_environment
 from shoppulse.local.ecs_runner import LocalEcsRunner
@@ -89,7 +90,9 @@ class LocalStack:
         self.bus.start()
         self.resources = provision(self.aws.client, self.settings.region, self.settings.tuning)
         self.restored = self._restore() if self.settings.persist else None
-        previous = apply_environment({**stage_environment(PROJECT_DIR), **resource_environment(self.resources)})
+        # chalice.local enforces no API keys or IAM: say so, rather than advertise the stage's auth.
+        local_api = {"API_AUTH": AuthMode.NONE.value}
+        previous = apply_environment({**stage_environment(PROJECT_DIR), **resource_environment(self.resources), **local_api})
         for name, value in previous.items():
             self._previous_env.setdefault(name, value)
         functions = self._functions()
