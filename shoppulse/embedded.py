@@ -14,9 +14,9 @@ from moto import mock_aws
 
 from chalicelib.storage_layout import BUCKETS
 from chalicelib.tables import ALL_TABLES
+from containers.tasks.config import AwsClients
 from shoppulse.local.moto_fixes import fix_dynamodb_transaction_snapshots
 from shoppulse.provision import create_buckets, create_tables
-from shoppulse.replay import Clients
 
 # Credentials and region for the embedded AWS; botocore 1.44 must not route DynamoDB calls
 # to account-based endpoints that moto does not know.
@@ -31,15 +31,13 @@ EMBEDDED_ENV = {
 
 
 @contextmanager
-def embedded_aws() -> Iterator[Clients]:
+def embedded_aws() -> Iterator[AwsClients]:
     """moto in-process with every table and bucket created; restored environment on exit."""
     fix_dynamodb_transaction_snapshots()
-    cleared = {k: "" for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE") if k in os.environ}
-    with mock.patch.dict(os.environ, {**EMBEDDED_ENV, **cleared}), mock_aws():
-        for name in cleared:
-            os.environ.pop(name)
-        session = boto3.session.Session()
-        clients = Clients(session.client("s3"), session.client("dynamodb"), session.resource("dynamodb"))
+    with mock.patch.dict(os.environ, EMBEDDED_ENV), mock_aws():  # patch.dict restores all on exit
+        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):  # they would point clients away from moto
+            os.environ.pop(name, None)
+        clients = AwsClients.from_session(boto3.session.Session())
         create_tables(clients.dynamodb, ALL_TABLES)
         create_buckets(clients.s3, BUCKETS)
         yield clients

@@ -7,7 +7,6 @@ for a quick, deterministic run on an embedded AWS.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,14 @@ from chalicelib.kpis import has_kpis, public_category, public_daily
 from chalicelib.runs import RunRepository, RunStatus, Task
 from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
-from containers.tasks.config import DEFAULT_MAX_INVALID_RATIO
+from containers.tasks.config import DEFAULT_MAX_INVALID_RATIO, AwsClients
 from containers.tasks.outcome import DataRejected
 from containers.transformation.task import transform_object
 from containers.validation.task import validate_object
 
 
-@dataclass
-class Clients:
-    s3: Any
-    dynamodb: Any
-    dynamodb_resource: Any
-
-
 class InProcessWorkflow:
-    def __init__(self, clients: Clients, max_invalid_ratio: float = DEFAULT_MAX_INVALID_RATIO) -> None:
+    def __init__(self, clients: AwsClients, max_invalid_ratio: float = DEFAULT_MAX_INVALID_RATIO) -> None:
         self._c = clients
         self._input = INPUT_BUCKET.name()
         self._curated = CURATED_BUCKET.name()
@@ -55,7 +47,7 @@ class InProcessWorkflow:
             return _outcome(label, RunStatus.REJECTED, rejected.summary, {})
         self._runs.record_task(identity.run_id, Task.VALIDATION, checked)
         loaded = transform_object(
-            self._c.s3, self._c.dynamodb, identity, self._curated, DAILY_KPIS.name(), CATEGORY_KPIS.name()
+            self._c, identity, self._curated, DAILY_KPIS.name(), CATEGORY_KPIS.name()
         )
         self._runs.record_task(identity.run_id, Task.TRANSFORMATION, loaded)
         self._move(identity, checked["archive_key"])

@@ -104,7 +104,7 @@ def test_kpis_equal_the_union_of_all_valid_rows_whatever_the_arrival_order(case:
         assert workflow.process(identities[processing[0]], "again")["status"] == "DUPLICATE"
         for i in reruns:  # a transformation re-run after a crash, on its staged input
             transform_object(
-                clients.s3, clients.dynamodb, identities[i], CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name()
+                clients, identities[i], CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name()
             )
         daily, categories = stored_components(clients.dynamodb_resource)
         public = workflow.kpis()

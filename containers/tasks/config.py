@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import boto3
+
 from chalicelib.storage_layout import CURATED_BUCKET, RunIdentity
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
 
@@ -49,5 +51,20 @@ class TaskConfig:
             max_invalid_ratio=ratio,
         )
 
-    def identity(self, landed_at: Any = None) -> RunIdentity:
-        return RunIdentity(self.input_bucket, self.input_key, self.input_version, landed_at)
+    def identity(self) -> RunIdentity:
+        return RunIdentity(self.input_bucket, self.input_key, self.input_version)
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    """The handles the tasks use. DynamoDB twice: the KPI writer speaks typed attribute
+    values to the plain client, the Runs and category repositories use resource tables
+    (whose client would wrap typed values a second time)."""
+
+    s3: Any
+    dynamodb: Any
+    dynamodb_resource: Any
+
+    @classmethod
+    def from_session(cls, session: boto3.session.Session) -> "AwsClients":
+        return cls(session.client("s3"), session.client("dynamodb"), session.resource("dynamodb"))

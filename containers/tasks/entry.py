@@ -8,10 +8,10 @@ import boto3
 
 from chalicelib.runs import RunRepository, Task
 from chalicelib.storage_layout import RunIdentity
-from containers.tasks.config import ConfigurationError, TaskConfig
+from containers.tasks.config import AwsClients, ConfigurationError, TaskConfig
 from containers.tasks.outcome import ExitCode, configure_logging, run_task
 
-TaskBody = Callable[[TaskConfig, Any, Any, RunIdentity], dict[str, Any]]
+TaskBody = Callable[[TaskConfig, AwsClients, RunIdentity], dict[str, Any]]
 
 
 def main(task: Task, body: TaskBody) -> int:
@@ -22,12 +22,11 @@ def main(task: Task, body: TaskBody) -> int:
         log.error("bad configuration", extra={"fields": {"task": task.value, "reason": str(err)}})
         print(json.dumps({"status": "FAILED", "error": "ConfigurationError", "reason": str(err)}), flush=True)
         return int(ExitCode.FAILED)
-    session = boto3.session.Session()
-    s3, dynamodb = session.client("s3"), session.client("dynamodb")
-    runs = RunRepository(session.resource("dynamodb").Table(config.runs_table))
+    aws = AwsClients.from_session(boto3.session.Session())
+    runs = RunRepository(aws.dynamodb_resource.Table(config.runs_table))
     identity = config.identity()
     return run_task(
         task.value,
-        lambda: body(config, s3, dynamodb, identity),
+        lambda: body(config, aws, identity),
         lambda summary: runs.record_task(identity.run_id, task, summary),
     )

@@ -9,8 +9,8 @@ if __name__ == "__main__":
     sys.exit(
         main(
             Task.TRANSFORMATION,
-            lambda config, s3, db, run: transform_object(
-                s3, db, run, config.curated_bucket, config.daily_table, config.category_table
+            lambda config, aws, run: transform_object(
+                aws, run, config.curated_bucket, config.daily_table, config.category_table
             ),
         )
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 from typing import Any, Iterator
 
-import boto3
 import pandas as pd
 
 from chalicelib.category_registry import CategoryRegistry
@@ -17,6 +16,7 @@ from chalicelib.storage_layout import RunIdentity
 from containers.adapters.curated_store import CuratedStore
 from containers.adapters.kpi_tables import KpiTables
 from containers.engine.kpis import day_label
+from containers.tasks.config import AwsClients
 from containers.transformation.pipeline import Transformer
 from containers.validation.task import read_manifest, schema_of
 
@@ -27,16 +27,17 @@ def _staged(s3: Any, bucket: str, parts: list[str]) -> Iterator[pd.DataFrame]:
 
 
 def transform_object(
-    s3: Any, dynamodb: Any, identity: RunIdentity, curated_bucket: str, daily_table: str, category_table: str
+    aws: AwsClients, identity: RunIdentity, curated_bucket: str, daily_table: str, category_table: str
 ) -> dict[str, Any]:
+    s3 = aws.s3
     manifest = read_manifest(s3, curated_bucket, identity)
     schema = schema_of(manifest)
     store = CuratedStore(s3, curated_bucket)
-    tables = KpiTables(dynamodb, daily_table, category_table)
+    tables = KpiTables(aws.dynamodb, daily_table, category_table)
     transformer = Transformer(store, tables)
     loaded = transformer.load(schema, identity.file_id, _staged(s3, curated_bucket, manifest["parts"]))
     refreshed = transformer.recompute(loaded.affected_days)
-    CategoryRegistry(_table(dynamodb, category_table)).register(refreshed.categories)
+    CategoryRegistry(aws.dynamodb_resource.Table(category_table)).register(refreshed.categories)
     return {
         "status": "LOADED",
         "run_id": identity.run_id,
@@ -48,10 +49,3 @@ def transform_object(
         "days_superseded": refreshed.days_superseded,
     }
 
-
-def _table(client: Any, name: str) -> Any:
-    """A resource Table sharing the client's endpoint and credentials."""
-    resource = boto3.resource(
-        "dynamodb", endpoint_url=client.meta.endpoint_url, region_name=client.meta.region_name
-    )
-    return resource.Table(name)

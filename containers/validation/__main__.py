@@ -8,5 +8,5 @@ from containers.validation.task import validate_object
 
 if __name__ == "__main__":
     sys.exit(
-        main(Task.VALIDATION, lambda config, s3, _db, run: validate_object(s3, run, config.curated_bucket, config.max_invalid_ratio))
+        main(Task.VALIDATION, lambda config, aws, run: validate_object(aws.s3, run, config.curated_bucket, config.max_invalid_ratio))
     )
