@@ -15,18 +15,17 @@ from moto import mock_aws
 from chalicelib.storage_layout import BUCKETS
 from chalicelib.tables import ALL_TABLES
 from containers.tasks.config import AwsClients
-from shoppulse.local.moto_fixes import fix_dynamodb_transaction_snapshots
+from shoppulse.local.moto_fixes import CLIENT_ENVIRONMENT, fix_dynamodb_transaction_snapshots
 from shoppulse.provision import create_buckets, create_tables
 
-# Credentials and region for the embedded AWS; botocore 1.44 must not route DynamoDB calls
-# to account-based endpoints that moto does not know.
+# Credentials and region for the embedded AWS, and the client settings moto needs (moto_fixes).
 EMBEDDED_ENV = {
+    **CLIENT_ENVIRONMENT,
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
 
 

@@ -8,13 +8,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from chalicelib.runs import RunRepository
 from chalicelib.storage_layout import INPUT_BUCKET
 from chalicelib.tables import RUNS
 from containers.engine.csv_source import open_source
-from containers.engine.rules import Origin, validate
+from containers.engine.rules import Origin, _iso8601_micros, validate
 from shoppulse.embedded import embedded_aws
 from shoppulse.replay import InProcessWorkflow
 
@@ -76,6 +77,26 @@ def test_each_broken_rule_is_named_for_each_row() -> None:
         8: "delivered_before_shipped:delivered_at",
         9: "count_below_one:num_of_item",
     }
+
+
+TIMESTAMP_FORMS = [
+    "2025-01-01T00:00:00Z", "2025-01-01 00:00:00", "2025-01-01T00:00:00+02:00", "2025-01-01T00:00:00+0200",
+    "2025-01-01T00:00:00-05", "2025-01-01T00:00:00.123Z", "2025-01-01T00:00:00.1234567Z", "2025-01-01",
+    "2025-01-01T00:00", "2025-01-01T10", "2025-01-01T24:00:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+    "2025-1-1", "2025-01-01t00:00:00z", "2025-01-01T00:00:00 +02:00", "20250101T000000Z", "2025-02-30",
+    "2025-01-01T00:00:60Z", "2025-01-01T00:00:00-00:00", "2025-W01", "2025-01-01T00:00:00,5Z", "+2025-01-01",
+]
+
+
+@pytest.mark.parametrize("text", TIMESTAMP_FORMS)
+def test_the_fast_timestamp_parser_agrees_with_pandas(text: str) -> None:
+    """Arrow parses a column when it can; whichever parser runs, the instant is pandas'."""
+    alone = _iso8601_micros(pd.Series([text], dtype="str")).iloc[0]
+    with_bad_neighbour = _iso8601_micros(pd.Series([text, "not a time"], dtype="str")).iloc[0]  # pandas' path
+    expected = pd.to_datetime(pd.Series([text], dtype="str"), format="ISO8601", utc=True, errors="coerce").iloc[0]
+    want = None if pd.isna(expected) else int(expected.as_unit("us").asm8.view("int64"))
+    assert (None if pd.isna(alone) else int(alone)) == want
+    assert (None if pd.isna(with_bad_neighbour) else int(with_bad_neighbour)) == want
 
 
 def test_money_is_exact_and_checked() -> None:

@@ -21,6 +21,7 @@ from containers.engine.contract import FileKind
 from containers.engine.kpis import day_label
 
 IO_THREADS = 8
+LIST_EACH_SHARD_UP_TO = 16   # more shards than this: one listing of the whole prefix is cheaper
 
 
 def _shard_dir(shard: int) -> str:
@@ -29,7 +30,7 @@ def _shard_dir(shard: int) -> str:
 
 def to_parquet(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False, compression="zstd")
+    frame.to_parquet(buffer, index=False, compression="lz4")
     return buffer.getvalue()
 
 
@@ -47,6 +48,15 @@ class CuratedStore:
         for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix):
             keys += [o["Key"] for o in page.get("Contents", [])]
         return keys
+
+    def _shard_keys(self, root: str, shards: Iterable[int]) -> list[str]:
+        """Keys under `root/shard=N/` for these shards."""
+        wanted = sorted(set(shards))
+        if len(wanted) > LIST_EACH_SHARD_UP_TO:
+            dirs = {_shard_dir(s) for s in wanted}
+            return [k for k in self._keys(root) if k[len(root):].split("/", 1)[0] in dirs]
+        with ThreadPoolExecutor(IO_THREADS) as pool:
+            return [k for ks in pool.map(self._keys, [f"{root}{_shard_dir(s)}/" for s in wanted]) for k in ks]
 
     def _read(self, key: str) -> pd.DataFrame:
         body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
@@ -68,10 +78,10 @@ class CuratedStore:
         place = f"{_shard_dir(shard)}/" if shard is not None else ""
         return f"{CURATED_PREFIX}{kind.value}/{place}{file_id}.parquet"
 
-    def rows(self, kind: FileKind, shard: int | None = None) -> pd.DataFrame | None:
-        """Every stored version in one shard (or, for products, all of them)."""
-        place = f"{_shard_dir(shard)}/" if shard is not None else ""
-        return self._read_all(self._keys(f"{CURATED_PREFIX}{kind.value}/{place}"))
+    def rows(self, kind: FileKind, shards: Iterable[int] | None = None) -> pd.DataFrame | None:
+        """Every stored version in these shards (products are not sharded: all of them)."""
+        root = f"{CURATED_PREFIX}{kind.value}/"
+        return self._read_all(self._keys(root) if shards is None else self._shard_keys(root, shards))
 
     # -- indexes -------------------------------------------------------------------------
     def day_shards_key(self, day: int, file_id: str) -> str:
@@ -93,8 +103,7 @@ class CuratedStore:
         return f"{INDEX_PREFIX}item_versions/{_shard_dir(shard)}/{file_id}.parquet"
 
     def item_versions(self, item_shards: Iterable[int]) -> pd.DataFrame | None:
-        keys = [k for s in sorted(set(item_shards)) for k in self._keys(f"{INDEX_PREFIX}item_versions/{_shard_dir(s)}/")]
-        return self._read_all(keys)
+        return self._read_all(self._shard_keys(f"{INDEX_PREFIX}item_versions/", item_shards))
 
     def product_shards_key(self, file_id: str) -> str:
         return f"{INDEX_PREFIX}product_shards/{file_id}.parquet"

@@ -58,6 +58,8 @@ def globally_latest(candidates: pd.DataFrame, versions: pd.DataFrame, key: str, 
     `versions` holds (key, first_tie, VERSION) of every version of those keys anywhere; on
     equal dates `first_tie` (an integer column) is the first value compared, as text.
     """
+    # A key with one stored version has only the candidate itself: it wins without comparing.
+    versions = versions[versions[key].duplicated(keep=False)]
     if candidates.empty or versions.empty:
         return candidates
     ranked = versions.assign(_tie_text=as_text(versions[first_tie], Role.ID))
