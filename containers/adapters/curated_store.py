@@ -6,15 +6,21 @@ indexes answer the questions that cross shards:
 - which shards hold a day's orders (`day_shards`, one object per day and file);
 - where else an item id has versions (`item_versions`, sharded by item id);
 - which shards reference a product (`product_shards`).
-Every object is named by the file that wrote it, so a re-run overwrites instead of adding.
+Every object is named by the file that wrote it, so a re-run overwrites instead of adding,
+and with the same content: which is why a run may keep what it wrote or read (`FrameCache`)
+instead of reading it again. Listings are never cached: they are how a run sees the others.
 """
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from chalicelib.storage_layout import CURATED_PREFIX, INDEX_PREFIX
 from containers.engine.contract import FileKind
@@ -22,6 +28,7 @@ from containers.engine.kpis import day_label
 
 IO_THREADS = 8
 LIST_EACH_SHARD_UP_TO = 16   # more shards than this: one listing of the whole prefix is cheaper
+CACHE_BYTES = 192 << 20
 
 
 def _shard_dir(shard: int) -> str:
@@ -29,19 +36,50 @@ def _shard_dir(shard: int) -> str:
 
 
 def to_parquet(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False, compression="lz4")
-    return buffer.getvalue()
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="lz4")
+    return sink.getvalue().to_pybytes()
+
+
+class FrameCache:
+    """Decoded objects by key, least recently used out first, within a memory budget."""
+
+    def __init__(self, budget_bytes: int = CACHE_BYTES) -> None:
+        self._budget = budget_bytes
+        self._frames: OrderedDict[str, tuple[pd.DataFrame, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> pd.DataFrame | None:
+        with self._lock:
+            if key not in self._frames:
+                return None
+            self._frames.move_to_end(key)
+            return self._frames[key][0]
+
+    def put(self, key: str, frame: pd.DataFrame) -> None:
+        size = int(frame.memory_usage(index=False, deep=True).sum())
+        with self._lock:
+            if key in self._frames:
+                self._bytes -= self._frames.pop(key)[1]
+            if size > self._budget:
+                return
+            self._frames[key] = (frame, size)
+            self._bytes += size
+            while self._bytes > self._budget:
+                self._bytes -= self._frames.popitem(last=False)[1][1]
 
 
 class CuratedStore:
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: Any, bucket: str, cache: FrameCache | None = None) -> None:
         self._s3 = s3
         self._bucket = bucket
+        self._cache = cache if cache is not None else FrameCache()
 
     # -- plumbing ------------------------------------------------------------------------
-    def _put(self, key: str, body: bytes) -> None:
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body)
+    def _put(self, key: str, frame: pd.DataFrame) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=to_parquet(frame))
+        self._cache.put(key, frame)
 
     def _keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
@@ -59,8 +97,12 @@ class CuratedStore:
             return [k for ks in pool.map(self._keys, [f"{root}{_shard_dir(s)}/" for s in wanted]) for k in ks]
 
     def _read(self, key: str) -> pd.DataFrame:
-        body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        return pd.read_parquet(io.BytesIO(body))
+        frame = self._cache.get(key)
+        if frame is None:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            frame = pd.read_parquet(io.BytesIO(body))
+            self._cache.put(key, frame)
+        return frame
 
     def _read_all(self, keys: list[str]) -> pd.DataFrame | None:
         if not keys:
@@ -69,7 +111,8 @@ class CuratedStore:
             frames = list(pool.map(self._read, keys))
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
-    def put_many(self, objects: Iterable[tuple[str, bytes]]) -> int:
+    def put_many(self, objects: Iterable[tuple[str, pd.DataFrame]]) -> int:
+        """Encode (Arrow releases the GIL: encoding runs in parallel) and store each frame."""
         with ThreadPoolExecutor(IO_THREADS) as pool:
             return sum(1 for _ in pool.map(lambda kv: self._put(*kv), objects))
 

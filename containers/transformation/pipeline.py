@@ -7,13 +7,13 @@ generation for each day, and only then reads the data it aggregates.
 """
 from __future__ import annotations
 
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable
 
 import pandas as pd
 
-from containers.adapters.curated_store import CuratedStore, to_parquet
+from containers.adapters.curated_store import CuratedStore
 from containers.adapters.kpi_tables import KpiTables
 from containers.engine import placement
 from containers.engine.contract import ORDER_ITEMS, ORDERS, PRODUCTS, FileKind, Schema
@@ -42,18 +42,16 @@ class RecomputeOutcome:
 
 
 class _Parts:
-    """Buffers a file's rows per shard and writes them as Parquet parts named by the file."""
+    """Buffers a file's rows and writes them per shard as Parquet parts named by the file."""
 
     def __init__(self, store: CuratedStore, kind: FileKind, file_id: str, flush_rows: int) -> None:
         self._store, self._kind, self._file_id, self._flush_rows = store, kind, file_id, flush_rows
-        self._buffer: dict[int | None, list[pd.DataFrame]] = defaultdict(list)
+        self._buffer: list[pd.DataFrame] = []
         self._buffered = 0
         self._flushes = 0
 
     def add(self, rows: pd.DataFrame) -> None:
-        groups = {None: rows} if self._kind is FileKind.PRODUCTS else placement.by_shard(rows, self._kind)
-        for shard, part in groups.items():
-            self._buffer[shard].append(part)
+        self._buffer.append(rows)
         self._buffered += len(rows)
         if self._buffered >= self._flush_rows:
             self.flush()
@@ -62,11 +60,10 @@ class _Parts:
         if not self._buffer:
             return
         name = f"{self._file_id}-{self._flushes:04d}"
-        self._store.put_many(
-            (self._store.rows_key(self._kind, name, shard), to_parquet(pd.concat(frames, ignore_index=True)))
-            for shard, frames in self._buffer.items()
-        )
+        rows = pd.concat(self._buffer, ignore_index=True)
         self._buffer.clear()
+        groups = [(None, rows)] if self._kind is FileKind.PRODUCTS else placement.by_shard(rows)
+        self._store.put_many((self._store.rows_key(self._kind, name, shard), part) for shard, part in groups)
         self._buffered = 0
         self._flushes += 1
 
@@ -110,19 +107,16 @@ class Transformer:
     def _index_orders(self, file_id: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
         pairs = placement.day_shards(rows)
         self._store.put_many(
-            (self._store.day_shards_key(int(day), file_id), to_parquet(group.reset_index(drop=True)))
+            (self._store.day_shards_key(int(day), file_id), group.reset_index(drop=True))
             for day, group in pairs.groupby("day")
         )
         outcome.affected_days = placement.days_of_orders(self._stored_orders(rows["order_id"]), rows["order_id"])
 
     def _index_items(self, file_id: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
         versions = placement.item_versions(rows)
-        self._store.put_many(
-            (self._store.item_versions_key(int(s), file_id), to_parquet(g.drop(columns="item_shard")))
-            for s, g in versions.groupby("item_shard")
-        )
-        self._store.put_many([(self._store.product_shards_key(file_id), to_parquet(placement.product_shards(rows)))])
-        every_version = self._store.item_versions(versions["item_shard"].unique().tolist())
+        self._store.put_many((self._store.item_versions_key(s, file_id), part) for s, part in versions)
+        self._store.put_many([(self._store.product_shards_key(file_id), placement.product_shards(rows))])
+        every_version = self._store.item_versions([s for s, _ in versions])
         order_ids = every_version.loc[every_version["id"].isin(rows["id"]), "order_id"].drop_duplicates()
         stored = self._stored_orders(order_ids)
         outcome.affected_days = placement.days_of_orders(stored, order_ids)
