@@ -27,6 +27,7 @@ from containers.engine.contract import FileKind
 from containers.engine.kpis import day_label
 
 IO_THREADS = 8
+_POOL = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="curated-io")  # shared: threads outlive one file
 LIST_EACH_SHARD_UP_TO = 16   # more shards than this: one listing of the whole prefix is cheaper
 CACHE_BYTES = 192 << 20
 
@@ -93,8 +94,7 @@ class CuratedStore:
         if len(wanted) > LIST_EACH_SHARD_UP_TO:
             dirs = {_shard_dir(s) for s in wanted}
             return [k for k in self._keys(root) if k[len(root):].split("/", 1)[0] in dirs]
-        with ThreadPoolExecutor(IO_THREADS) as pool:
-            return [k for ks in pool.map(self._keys, [f"{root}{_shard_dir(s)}/" for s in wanted]) for k in ks]
+        return [k for ks in _POOL.map(self._keys, [f"{root}{_shard_dir(s)}/" for s in wanted]) for k in ks]
 
     def _read(self, key: str) -> pd.DataFrame:
         frame = self._cache.get(key)
@@ -107,19 +107,17 @@ class CuratedStore:
     def _read_all(self, keys: list[str]) -> pd.DataFrame | None:
         if not keys:
             return None
-        with ThreadPoolExecutor(IO_THREADS) as pool:
-            frames = list(pool.map(self._read, keys))
+        frames = list(_POOL.map(self._read, keys))
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def put_many(self, objects: Iterable[tuple[str, pd.DataFrame]]) -> int:
         """Encode (Arrow releases the GIL: encoding runs in parallel) and store each frame."""
-        with ThreadPoolExecutor(IO_THREADS) as pool:
-            return sum(1 for _ in pool.map(lambda kv: self._put(*kv), objects))
+        return sum(1 for _ in _POOL.map(lambda kv: self._put(*kv), objects))
 
     # -- rows ----------------------------------------------------------------------------
-    def rows_key(self, kind: FileKind, file_id: str, shard: int | None) -> str:
+    def rows_key(self, kind: FileKind, name: str, shard: int | None) -> str:
         place = f"{_shard_dir(shard)}/" if shard is not None else ""
-        return f"{CURATED_PREFIX}{kind.value}/{place}{file_id}.parquet"
+        return f"{CURATED_PREFIX}{kind.value}/{place}{name}.parquet"
 
     def rows(self, kind: FileKind, shards: Iterable[int] | None = None) -> pd.DataFrame | None:
         """Every stored version in these shards (products are not sharded: all of them)."""
@@ -127,14 +125,13 @@ class CuratedStore:
         return self._read_all(self._keys(root) if shards is None else self._shard_keys(root, shards))
 
     # -- indexes -------------------------------------------------------------------------
-    def day_shards_key(self, day: int, file_id: str) -> str:
-        return f"{INDEX_PREFIX}day_shards/day={day_label(day)}/{file_id}.parquet"
+    def day_shards_key(self, day: int, name: str) -> str:
+        return f"{INDEX_PREFIX}day_shards/day={day_label(day)}/{name}.parquet"
 
     def shards_of_days(self, days: Iterable[int]) -> dict[int, set[int]]:
         days = sorted(set(days))
         prefixes = [f"{INDEX_PREFIX}day_shards/day={day_label(d)}/" for d in days]
-        with ThreadPoolExecutor(IO_THREADS) as pool:
-            keys = [k for ks in pool.map(self._keys, prefixes) for k in ks]
+        keys = [k for ks in _POOL.map(self._keys, prefixes) for k in ks]
         frame = self._read_all(keys)
         found: dict[int, set[int]] = {d: set() for d in days}
         if frame is not None:
@@ -142,14 +139,14 @@ class CuratedStore:
                 found.setdefault(int(day), set()).add(int(shard))
         return found
 
-    def item_versions_key(self, shard: int, file_id: str) -> str:
-        return f"{INDEX_PREFIX}item_versions/{_shard_dir(shard)}/{file_id}.parquet"
+    def item_versions_key(self, shard: int, name: str) -> str:
+        return f"{INDEX_PREFIX}item_versions/{_shard_dir(shard)}/{name}.parquet"
 
     def item_versions(self, item_shards: Iterable[int]) -> pd.DataFrame | None:
         return self._read_all(self._shard_keys(f"{INDEX_PREFIX}item_versions/", item_shards))
 
-    def product_shards_key(self, file_id: str) -> str:
-        return f"{INDEX_PREFIX}product_shards/{file_id}.parquet"
+    def product_shards_key(self, name: str) -> str:
+        return f"{INDEX_PREFIX}product_shards/{name}.parquet"
 
     def product_shards(self) -> pd.DataFrame | None:
         return self._read_all(self._keys(f"{INDEX_PREFIX}product_shards/"))

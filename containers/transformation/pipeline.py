@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -42,19 +42,29 @@ class RecomputeOutcome:
 
 
 class _Parts:
-    """Buffers a file's rows and writes them per shard as Parquet parts named by the file."""
+    """Buffers a file's rows and writes them per shard as Parquet parts, a chunk at a time.
 
-    def __init__(self, store: CuratedStore, kind: FileKind, file_id: str, flush_rows: int) -> None:
+    A chunk is named by the file and its position, so a re-run writes the same objects;
+    `indexed(name, rows)` runs after each chunk's parts are stored.
+    """
+
+    def __init__(
+        self, store: CuratedStore, kind: FileKind, file_id: str, flush_rows: int,
+        indexed: Callable[[str, pd.DataFrame], None],
+    ) -> None:
         self._store, self._kind, self._file_id, self._flush_rows = store, kind, file_id, flush_rows
+        self._indexed = indexed
         self._buffer: list[pd.DataFrame] = []
         self._buffered = 0
         self._flushes = 0
 
     def add(self, rows: pd.DataFrame) -> None:
-        self._buffer.append(rows)
-        self._buffered += len(rows)
-        if self._buffered >= self._flush_rows:
-            self.flush()
+        for start in range(0, len(rows), self._flush_rows):
+            part = rows.iloc[start : start + self._flush_rows]
+            self._buffer.append(part)
+            self._buffered += len(part)
+            if self._buffered >= self._flush_rows:
+                self.flush()
 
     def flush(self) -> None:
         if not self._buffer:
@@ -64,69 +74,65 @@ class _Parts:
         self._buffer.clear()
         groups = [(None, rows)] if self._kind is FileKind.PRODUCTS else placement.by_shard(rows)
         self._store.put_many((self._store.rows_key(self._kind, name, shard), part) for shard, part in groups)
+        self._indexed(name, rows)
         self._buffered = 0
         self._flushes += 1
 
 
 class Transformer:
-    def __init__(self, store: CuratedStore, tables: KpiTables, flush_rows: int = FLUSH_ROWS) -> None:
+    def __init__(self, store: CuratedStore, tables: KpiTables, flush_rows: int | None = None) -> None:
         self._store = store
         self._tables = tables
-        self._flush_rows = flush_rows
+        self._flush_rows = flush_rows or FLUSH_ROWS
 
     # -- loading -------------------------------------------------------------------------
     def load(self, schema: Schema, file_id: str, chunks: Iterable[pd.DataFrame]) -> LoadOutcome:
-        parts = _Parts(self._store, schema.kind, file_id, self._flush_rows)
-        kept: list[pd.DataFrame] = []
+        """Store the file chunk by chunk, each chunk's indexes right after its rows: memory
+        holds one chunk whatever the file's size."""
+        outcome = LoadOutcome(schema.kind)
+        index = {
+            FileKind.ORDERS: self._index_orders,
+            FileKind.ORDER_ITEMS: self._index_items,
+            FileKind.PRODUCTS: self._index_products,
+        }[schema.kind]
+
+        def indexed(name: str, rows: pd.DataFrame) -> None:
+            outcome.rows_loaded += len(rows)
+            index(name, rows, outcome)
+
+        parts = _Parts(self._store, schema.kind, file_id, self._flush_rows, indexed)
         for chunk in chunks:
             parts.add(chunk)
-            kept.append(chunk[self._reference_columns(schema)])
         parts.flush()
-        rows = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=self._reference_columns(schema))
-        outcome = LoadOutcome(schema.kind, rows_loaded=len(rows))
-        if schema.kind is FileKind.ORDERS:
-            self._index_orders(file_id, rows, outcome)
-        elif schema.kind is FileKind.ORDER_ITEMS:
-            self._index_items(file_id, rows, outcome)
-        else:
-            self._index_products(rows, outcome)
         return outcome
-
-    @staticmethod
-    def _reference_columns(schema: Schema) -> list[str]:
-        return {
-            FileKind.ORDERS: ["order_id", "created_at"],
-            FileKind.ORDER_ITEMS: ["id", "order_id", "product_id", VERSION],
-            FileKind.PRODUCTS: ["id"],
-        }[schema.kind]
 
     def _stored_orders(self, order_ids: pd.Series) -> pd.DataFrame | None:
         stored = self._store.rows(FileKind.ORDERS, placement.shard_of(order_ids).unique().tolist())
         return stored[["order_id", "created_at"]] if stored is not None else None
 
-    def _index_orders(self, file_id: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
+    def _index_orders(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
         pairs = placement.day_shards(rows)
         self._store.put_many(
-            (self._store.day_shards_key(int(day), file_id), group.reset_index(drop=True))
+            (self._store.day_shards_key(int(day), name), group.reset_index(drop=True))
             for day, group in pairs.groupby("day")
         )
-        outcome.affected_days = placement.days_of_orders(self._stored_orders(rows["order_id"]), rows["order_id"])
+        outcome.affected_days |= placement.days_of_orders(self._stored_orders(rows["order_id"]), rows["order_id"])
 
-    def _index_items(self, file_id: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
+    def _index_items(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
         versions = placement.item_versions(rows)
-        self._store.put_many((self._store.item_versions_key(s, file_id), part) for s, part in versions)
-        self._store.put_many([(self._store.product_shards_key(file_id), placement.product_shards(rows))])
+        self._store.put_many((self._store.item_versions_key(s, name), part) for s, part in versions)
+        self._store.put_many([(self._store.product_shards_key(name), placement.product_shards(rows))])
         every_version = self._store.item_versions([s for s, _ in versions])
         order_ids = every_version.loc[every_version["id"].isin(rows["id"]), "order_id"].drop_duplicates()
         stored = self._stored_orders(order_ids)
-        outcome.affected_days = placement.days_of_orders(stored, order_ids)
+        outcome.affected_days |= placement.days_of_orders(stored, order_ids)
         known_orders = stored["order_id"] if stored is not None else pd.Series(dtype="int64")
         products = self._store.rows(FileKind.PRODUCTS)
         known_products = products["id"] if products is not None else pd.Series(dtype="int64")
         held = ~rows["order_id"].isin(known_orders) | ~rows["product_id"].isin(known_products)
-        outcome.held_rows = int(held.sum())
+        outcome.held_rows += int(held.sum())
 
-    def _index_products(self, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
+    def _index_products(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
         refs = self._store.product_shards()
         if refs is None:
             return
@@ -134,7 +140,7 @@ class Transformer:
         items = self._store.rows(FileKind.ORDER_ITEMS, shards) if shards else None
         if items is not None:
             ids = items.loc[items["product_id"].isin(rows["id"]), "order_id"].drop_duplicates()
-            outcome.affected_days = placement.days_of_orders(self._stored_orders(ids), ids)
+            outcome.affected_days |= placement.days_of_orders(self._stored_orders(ids), ids)
 
     # -- recomputing ---------------------------------------------------------------------
     def recompute(self, days: set[int]) -> RecomputeOutcome:
