@@ -73,6 +73,12 @@ def test_an_item_moving_to_an_order_in_another_shard_counts_once(workflow: Any) 
     assert daily["2025-03-01"]["total_items_sold"] == 0
     assert daily["2025-03-02"]["revenue_micros"] == 30_000_000
     assert (daily, categories) == (expect(files).daily, expect(files).categories)
+    # Each day alone, recomputed from its own partition, still counts the item once.
+    files += [(ref.ORDERS, [order_row(4, "2025-03-01 12:00:00", user=9)]),
+              (ref.ORDERS, [order_row(5, "2025-03-02 12:00:00", user=9)])]
+    for kind, rows in files[-2:]:
+        workflow.land(kind, rows)
+    assert stored_components(workflow.clients.dynamodb_resource) == (expect(files).daily, expect(files).categories)
 
 
 def test_an_order_whose_newer_version_moves_to_another_day_leaves_the_old_day(workflow: Any) -> None:
@@ -90,6 +96,12 @@ def test_an_order_whose_newer_version_moves_to_another_day_leaves_the_old_day(wo
     assert (daily, categories) == (expect(files).daily, expect(files).categories)
     assert workflow.kpis()["orders"] == [{"order_date": "2025-03-02", "total_orders": 1, "total_revenue": 12.5,
                                           "total_items_sold": 1, "return_rate": 1.0, "unique_customers": 1}]
+    # The old day alone, recomputed from its own partition, still knows the order moved away.
+    files.append((ref.ORDERS, [order_row(4, "2025-03-01 12:00:00", user=9)]))
+    workflow.land(*files[-1])
+    daily, categories = stored_components(workflow.clients.dynamodb_resource)
+    assert daily["2025-03-01"]["total_orders"] == 1
+    assert (daily, categories) == (expect(files).daily, expect(files).categories)
 
 
 def test_a_redelivered_object_version_is_a_duplicate_and_a_new_copy_changes_nothing(workflow: Any, tmp_path: Path) -> None:
@@ -133,3 +145,47 @@ def test_concurrent_files_for_the_same_day_converge(workflow: Any, tmp_path: Pat
     assert {o["status"] for o in outcomes} == {"SUCCEEDED"}
     daily, categories = stored_components(workflow.clients.dynamodb_resource)
     assert (daily, categories) == (expect(files).daily, expect(files).categories)
+
+
+def test_concurrent_files_moving_orders_and_items_between_days_converge(workflow: Any, tmp_path: Path) -> None:
+    """Items before and after their orders, orders whose versions fall on other days, items whose
+    versions name other orders: all landing at once, the stored KPIs are the reference's."""
+    files = [
+        (ref.ORDERS, [order_row(1, "2025-03-01 10:00:00"), order_row(2, "2025-03-02 10:00:00", user=8)]),
+        (ref.ORDERS, [order_row(1, "2025-03-03 10:00:00", shipped_at="2025-03-04 10:00:00", status="shipped")]),
+        (ref.ORDERS, [order_row(2, "2025-03-01 11:00:00", status="returned", returned_at="2025-03-05 10:00:00")]),
+        (ref.ORDERS, [order_row(3, "2025-03-02 12:00:00", user=9)]),
+        (ref.ITEMS, [item_row(1, 1, 1, "10", "2025-03-01 10:00:00"), item_row(2, 2, 2, "20", "2025-03-02 10:00:00")]),
+        (ref.ITEMS, [item_row(1, 3, 2, "11", "2025-03-02 12:00:00", shipped_at="2025-03-06 10:00:00")]),
+        (ref.ITEMS, [item_row(3, 1, 1, "7", "2025-03-03 10:00:00"), item_row(4, 3, 1, "3", "2025-03-02 12:00:00")]),
+        (ref.ITEMS, [item_row(2, 1, 2, "19", "2025-03-01 10:00:00", delivered_at="2025-03-07 10:00:00")]),
+    ]
+    workflow.land(ref.PRODUCTS, PRODUCTS)
+    paths = []
+    for n, (kind, rows) in enumerate(files):
+        paths.append(tmp_path / f"m{n:02d}-{kind}.csv")
+        paths[-1].write_bytes(csv_bytes(kind, rows))
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(workflow.ingest, paths))
+    assert {o["status"] for o in outcomes} == {"SUCCEEDED"}
+    everything = [(ref.PRODUCTS, PRODUCTS), *files]
+    assert stored_components(workflow.clients.dynamodb_resource) == (expect(everything).daily, expect(everything).categories)
+
+
+def test_one_more_file_for_a_day_reads_that_days_partitions_only(workflow: Any) -> None:
+    """Order ids that do not follow time (as TheLook's): recomputing a day still reads only its
+    own partition of curated rows, not the history."""
+    workflow.land(ref.PRODUCTS, PRODUCTS)
+    days = ["2025-03-01", "2025-03-02", "2025-03-03"]
+    orders = [order_row(i, f"{days[i % 3]} 10:00:00", user=i) for i in range(1, 31)]
+    workflow.land(ref.ORDERS, orders)
+    workflow.land(ref.ITEMS, [item_row(i, i, 1 + i % 2, "5", f"{days[i % 3]} 10:00:00") for i in range(1, 31)])
+    read: list[str] = []
+    workflow.clients.s3.meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: read.append(params["Key"])
+    )
+    workflow.land(ref.ORDERS, [order_row(100, "2025-03-02 11:00:00", user=100)])
+    workflow.land(ref.ITEMS, [item_row(100, 100, 1, "7", "2025-03-02 11:00:00")])
+    curated = {key.split("/")[2] for key in read if key.startswith("curated/") and "/day=" in key}
+    assert curated == {"day=2025-03-02"}
+    assert stored_components(workflow.clients.dynamodb_resource)[0]["2025-03-02"]["total_orders"] == 11

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
@@ -31,6 +31,8 @@ PRODUCT_IDS = [1, 2, 3]
 CATEGORIES = ["Jeans", "Tops & Tees", "Socks, Hosiery"]
 PRICES = ["0", "9.99", "10", "0.015", "123.456789", "5.0000005"]
 STATUSES = ["pending", "Shipped", "COMPLETE", "returned", "cancelled"]
+
+LONE_DAYS = ["2025-03-01 12:00:00", "2025-03-02 12:00:00", "2025-03-03 12:00:00"]
 
 instant = st.sampled_from(range(len(INSTANTS)))
 
@@ -88,8 +90,25 @@ def arrivals(draw: Any) -> tuple[list[ref.LandedFile], list[int], list[int]]:
     return landed, list(processing), reruns
 
 
+# An order whose newer version, in a later file, moves it to another day: the old day, later
+# recomputed alone, must find the newer version in its own partition.
+MOVED_ORDER = (
+    [
+        ref.LandedFile(ref.PRODUCTS, [{"id": 1, "category": "Jeans", "sku": "S"}], 0),
+        ref.LandedFile(ref.ORDERS, [{"order_id": 1, "user_id": 1, "status": "pending", "created_at": INSTANTS[0]}], 1),
+        ref.LandedFile(ref.ORDERS, [{"order_id": 1, "user_id": 1, "status": "shipped", "created_at": INSTANTS[2],
+                                     "shipped_at": INSTANTS[4]}], 2),
+        ref.LandedFile(ref.ITEMS, [{"id": 1, "order_id": 1, "user_id": 1, "product_id": 1, "status": "shipped",
+                                    "sale_price": "10", "created_at": INSTANTS[2]}], 3),
+    ],
+    [0, 1, 2, 3],
+    [],
+)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(arrivals())
+@example(MOVED_ORDER)
 def test_kpis_equal_the_union_of_all_valid_rows_whatever_the_arrival_order(case: Any) -> None:
     landed, processing, reruns = case
     with embedded_aws() as clients:
@@ -106,6 +125,13 @@ def test_kpis_equal_the_union_of_all_valid_rows_whatever_the_arrival_order(case:
             transform_object(
                 clients, identities[i], CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name()
             )
+        for n, day in enumerate(LONE_DAYS):  # each day recomputed alone, from its own partition
+            lone = ref.LandedFile(ref.ORDERS, [{"order_id": 90_000 + n, "user_id": 1, "status": "complete",
+                                                "created_at": day}], landing_order=len(landed))
+            key = f"{INCOMING_PREFIX}lone-{n}.csv"
+            put = clients.s3.put_object(Bucket=INPUT_BUCKET.name(), Key=key, Body=csv_bytes(lone.kind, lone.rows))
+            assert workflow.process(RunIdentity(INPUT_BUCKET.name(), key, put["VersionId"]), key)["status"] == "SUCCEEDED"
+            landed = [*landed, lone]
         daily, categories = stored_components(clients.dynamodb_resource)
         public = workflow.kpis()
     expected = ref.compute_components(landed)

@@ -1,14 +1,21 @@
-"""The curated store in S3: validated rows as Parquet, laid out so a day is cheap to recompute.
+"""The curated store in S3: validated rows as Parquet, partitioned by day so that a day is
+recomputed from its own partition alone.
 
-Orders and items are sharded by order id (an item lives with its order), so one shard
-holds every version of its orders and their items and can be folded on its own. Small
-indexes answer the questions that cross shards:
-- which shards hold a day's orders (`day_shards`, one object per day and file);
-- where else an item id has versions (`item_versions`, sharded by item id);
-- which shards reference a product (`product_shards`).
-Every object is named by the file that wrote it, so a re-run overwrites instead of adding,
-and with the same content: which is why a run may keep what it wrote or read (`FrameCache`)
-instead of reading it again. Listings are never cached: they are how a run sees the others.
+- `curated/orders/day=D/`: order versions created on D, plus copies of every other version
+  of those orders (an order whose versions fall on several days is in all of them);
+- `curated/order_items/day=D/`: item versions whose order has a version on D;
+  `curated/order_items/pending/shard=S/`: items whose order was unknown when they arrived;
+- `curated/item_markers/day=D/`: (id, order_id, version) of every version of an item whose
+  versions name different orders, in each day any of those orders falls on;
+- `curated/products/`: product versions (a catalogue, read whole);
+- `index/order_days/shard=S/` (order id -> days), `index/item_versions/shard=S/` (item id ->
+  versions) and `index/product_days/` (product id -> days): what a load needs to find the
+  partitions its rows concern.
+
+Every object is named by the run and chunk that wrote it, so a re-run overwrites instead of
+adding. Within a run an object is written or read once and does not change, which is why a
+run keeps what it wrote or read (`FrameCache`) instead of reading it again. Listings are
+never cached: they are how a run sees the others.
 """
 from __future__ import annotations
 
@@ -28,12 +35,16 @@ from containers.engine.kpis import day_label
 
 IO_THREADS = 8
 _POOL = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="curated-io")  # shared: threads outlive one file
-LIST_EACH_SHARD_UP_TO = 16   # more shards than this: one listing of the whole prefix is cheaper
+LIST_EACH_DIR_UP_TO = 16   # more partitions than this: one listing of the whole prefix is cheaper
 CACHE_BYTES = 192 << 20
 
 
 def _shard_dir(shard: int) -> str:
     return f"shard={shard:08d}"
+
+
+def _day_dir(day: int) -> str:
+    return f"day={day_label(day)}"
 
 
 def to_parquet(frame: pd.DataFrame) -> bytes:
@@ -88,13 +99,13 @@ class CuratedStore:
             keys += [o["Key"] for o in page.get("Contents", [])]
         return keys
 
-    def _shard_keys(self, root: str, shards: Iterable[int]) -> list[str]:
-        """Keys under `root/shard=N/` for these shards."""
-        wanted = sorted(set(shards))
-        if len(wanted) > LIST_EACH_SHARD_UP_TO:
-            dirs = {_shard_dir(s) for s in wanted}
-            return [k for k in self._keys(root) if k[len(root):].split("/", 1)[0] in dirs]
-        return [k for ks in _POOL.map(self._keys, [f"{root}{_shard_dir(s)}/" for s in wanted]) for k in ks]
+    def _dir_keys(self, root: str, dirs: Iterable[str]) -> list[str]:
+        """Keys under `root/<dir>/` for these partition directories."""
+        wanted = sorted(set(dirs))
+        if len(wanted) > LIST_EACH_DIR_UP_TO:
+            chosen = set(wanted)
+            return [k for k in self._keys(root) if k[len(root):].split("/", 1)[0] in chosen]
+        return [k for ks in _POOL.map(self._keys, [f"{root}{d}/" for d in wanted]) for k in ks]
 
     def _read(self, key: str) -> pd.DataFrame:
         frame = self._cache.get(key)
@@ -115,38 +126,43 @@ class CuratedStore:
         return sum(1 for _ in _POOL.map(lambda kv: self._put(*kv), objects))
 
     # -- rows ----------------------------------------------------------------------------
-    def rows_key(self, kind: FileKind, name: str, shard: int | None) -> str:
-        place = f"{_shard_dir(shard)}/" if shard is not None else ""
+    def rows_key(self, kind: FileKind, name: str, day: int | None) -> str:
+        place = f"{_day_dir(day)}/" if day is not None else ""
         return f"{CURATED_PREFIX}{kind.value}/{place}{name}.parquet"
 
-    def rows(self, kind: FileKind, shards: Iterable[int] | None = None) -> pd.DataFrame | None:
-        """Every stored version in these shards (products are not sharded: all of them)."""
+    def rows(self, kind: FileKind, days: Iterable[int] | None = None) -> pd.DataFrame | None:
+        """Every version stored in these days' partitions (products: all of them)."""
         root = f"{CURATED_PREFIX}{kind.value}/"
-        return self._read_all(self._keys(root) if shards is None else self._shard_keys(root, shards))
+        return self._read_all(self._keys(root) if days is None else self._dir_keys(root, map(_day_dir, days)))
+
+    def pending_key(self, shard: int, name: str) -> str:
+        return f"{CURATED_PREFIX}{FileKind.ORDER_ITEMS.value}/pending/{_shard_dir(shard)}/{name}.parquet"
+
+    def pending(self, order_shards: Iterable[int]) -> pd.DataFrame | None:
+        root = f"{CURATED_PREFIX}{FileKind.ORDER_ITEMS.value}/pending/"
+        return self._read_all(self._dir_keys(root, map(_shard_dir, order_shards)))
+
+    def markers_key(self, day: int, name: str) -> str:
+        return f"{CURATED_PREFIX}item_markers/{_day_dir(day)}/{name}.parquet"
+
+    def markers(self, days: Iterable[int]) -> pd.DataFrame | None:
+        return self._read_all(self._dir_keys(f"{CURATED_PREFIX}item_markers/", map(_day_dir, days)))
 
     # -- indexes -------------------------------------------------------------------------
-    def day_shards_key(self, day: int, name: str) -> str:
-        return f"{INDEX_PREFIX}day_shards/day={day_label(day)}/{name}.parquet"
+    def order_days_key(self, shard: int, name: str) -> str:
+        return f"{INDEX_PREFIX}order_days/{_shard_dir(shard)}/{name}.parquet"
 
-    def shards_of_days(self, days: Iterable[int]) -> dict[int, set[int]]:
-        days = sorted(set(days))
-        prefixes = [f"{INDEX_PREFIX}day_shards/day={day_label(d)}/" for d in days]
-        keys = [k for ks in _POOL.map(self._keys, prefixes) for k in ks]
-        frame = self._read_all(keys)
-        found: dict[int, set[int]] = {d: set() for d in days}
-        if frame is not None:
-            for day, shard in frame[["day", "shard"]].drop_duplicates().itertuples(index=False):
-                found.setdefault(int(day), set()).add(int(shard))
-        return found
+    def order_days(self, order_shards: Iterable[int]) -> pd.DataFrame | None:
+        return self._read_all(self._dir_keys(f"{INDEX_PREFIX}order_days/", map(_shard_dir, order_shards)))
 
     def item_versions_key(self, shard: int, name: str) -> str:
         return f"{INDEX_PREFIX}item_versions/{_shard_dir(shard)}/{name}.parquet"
 
     def item_versions(self, item_shards: Iterable[int]) -> pd.DataFrame | None:
-        return self._read_all(self._shard_keys(f"{INDEX_PREFIX}item_versions/", item_shards))
+        return self._read_all(self._dir_keys(f"{INDEX_PREFIX}item_versions/", map(_shard_dir, item_shards)))
 
-    def product_shards_key(self, name: str) -> str:
-        return f"{INDEX_PREFIX}product_shards/{name}.parquet"
+    def product_days_key(self, name: str) -> str:
+        return f"{INDEX_PREFIX}product_days/{name}.parquet"
 
-    def product_shards(self) -> pd.DataFrame | None:
-        return self._read_all(self._keys(f"{INDEX_PREFIX}product_shards/"))
+    def product_days(self) -> pd.DataFrame | None:
+        return self._read_all(self._keys(f"{INDEX_PREFIX}product_days/"))

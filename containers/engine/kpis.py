@@ -34,7 +34,7 @@ def _returned(rows: pd.DataFrame) -> pd.Series:
     return rows["status"].eq(RETURNED) | rows["returned_at"].notna()
 
 
-def shard_components(
+def components(
     orders: pd.DataFrame, items: pd.DataFrame, categories: pd.DataFrame, days: set[int]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Components of one shard for the given days.

@@ -1,53 +1,51 @@
-"""Where a validated file's rows go in the curated store, and what they touch.
-
-Pure functions over DataFrames: the transformation task does the I/O.
-"""
+"""Where a validated file's rows go in the curated store: pure functions over DataFrames
+(the transformation task does the I/O)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from containers.engine.contract import FileKind
 from containers.engine.kpis import order_day
 from containers.engine.rules import VERSION
 
-ORDER_SHARD_SIZE = 4096     # order ids per shard: a shard is folded whole when one of its days changes
+ORDER_SHARD_SIZE = 4096     # order ids per shard of the order-days index and of pending items
 ITEM_SHARD_SIZE = 16384     # item ids per shard of the item-version index
+MARKER_COLUMNS = ["id", "order_id", VERSION]
 
 
 def shard_of(ids: pd.Series, size: int = ORDER_SHARD_SIZE) -> pd.Series:
     return (ids // size).astype("int64")
 
 
+def split_by(rows: pd.DataFrame, keys: pd.Series) -> list[tuple[int, pd.DataFrame]]:
+    """Rows split by an integer key (one stable sort, then slices: no per-group copies)."""
+    values = keys.to_numpy(dtype="int64")
+    order = np.argsort(values, kind="stable")
+    ordered, sorted_keys = rows.take(order).reset_index(drop=True), values[order]
+    if not len(sorted_keys):
+        return []
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], len(sorted_keys)]
+    return [(int(sorted_keys[a]), ordered.iloc[a:b]) for a, b in zip(starts, ends)]
+
+
 def by_shard(rows: pd.DataFrame, column: str = "order_id", size: int = ORDER_SHARD_SIZE) -> list[tuple[int, pd.DataFrame]]:
-    """Rows split by the shard of `column` (one stable sort, then slices: no per-group copies)."""
-    shards = shard_of(rows[column], size).to_numpy()
-    order = np.argsort(shards, kind="stable")
-    ordered, keys = rows.take(order).reset_index(drop=True), shards[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.array([], dtype=int)
-    ends = np.r_[starts[1:], len(keys)]
-    return [(int(keys[a]), ordered.iloc[a:b]) for a, b in zip(starts, ends)]
+    return split_by(rows, shard_of(rows[column], size))
 
 
-def day_shards(orders: pd.DataFrame) -> pd.DataFrame:
-    """(day, shard) pairs: which shards must be read to recompute a day."""
+def order_days(orders: pd.DataFrame) -> pd.DataFrame:
+    """(order_id, day) of order versions: the day partitions an order is in."""
     return pd.DataFrame(
-        {"day": order_day(orders["created_at"]), "shard": shard_of(orders["order_id"])}
-    ).drop_duplicates()
+        {"order_id": orders["order_id"].astype("int64"), "day": order_day(orders["created_at"])}
+    ).drop_duplicates(ignore_index=True)
+
+
+def into_days(rows: pd.DataFrame, days: pd.DataFrame, on: str) -> list[tuple[int, pd.DataFrame]]:
+    """Each row once in every day its `on` value has in `days` ((on, day) pairs)."""
+    placed = rows.merge(days[[on, "day"]].drop_duplicates(), on=on, how="inner")
+    return [(day, part.drop(columns="day")) for day, part in split_by(placed, placed["day"])]
 
 
 def item_versions(items: pd.DataFrame) -> list[tuple[int, pd.DataFrame]]:
-    """The part of an item that decides, across shards, which version wins; by item shard."""
-    return by_shard(items[["id", "order_id", VERSION]], "id", ITEM_SHARD_SIZE)
-
-
-def product_shards(items: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"product_id": items["product_id"], "shard": shard_of(items["order_id"])}).drop_duplicates()
-
-
-def days_of_orders(stored_orders: pd.DataFrame | None, order_ids: pd.Series) -> set[int]:
-    """Every day any version of these orders falls on: all of them may change."""
-    if stored_orders is None or stored_orders.empty:
-        return set()
-    hit = stored_orders[stored_orders["order_id"].isin(order_ids)]
-    return set(order_day(hit["created_at"]).unique().tolist())
+    """The part of an item that decides which version wins; by item shard."""
+    return by_shard(items[MARKER_COLUMNS], "id", ITEM_SHARD_SIZE)

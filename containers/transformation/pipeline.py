@@ -1,14 +1,21 @@
-"""Transformation: place a validated file's rows in the curated store, then recompute the
-days it touched from everything stored so far.
+"""Transformation: place a validated file's rows in the curated store's day partitions, then
+recompute the days it touched, each from its own partition.
 
-The order of steps is what makes concurrent runs converge: a run writes its own rows and
-indexes first, then reads what others stored to find the affected days, then takes a
-generation for each day, and only then reads the data it aggregates.
+A day's partition is enough to recompute it because loads keep three invariants:
+1. a partition holding a version of an order holds every version of that order;
+2. an item version is in every partition of the order it names (in `pending` while that
+   order is unknown);
+3. a partition holding an item whose versions name different orders holds markers (id,
+   order, version) of all its versions.
+Each load writes its rows, then its index entries, and only then reads the others'; so of two
+concurrent loads at least one sees the other and completes the invariants for both. A run then
+takes a generation for every day it wrote into or found affected, and only after that reads
+the data it aggregates: the latest generation of a day saw everything, and wins.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Iterable
 
 import pandas as pd
@@ -17,13 +24,12 @@ from containers.adapters.curated_store import CuratedStore
 from containers.adapters.kpi_tables import KpiTables
 from containers.engine import placement
 from containers.engine.contract import ORDER_ITEMS, ORDERS, PRODUCTS, FileKind, Schema
-from containers.engine.kpis import DayTotals, day_label, shard_components
+from containers.engine.kpis import DayTotals, components, day_label
 from containers.engine.rules import VERSION
 from containers.engine.versions import globally_latest, latest
 
-FLUSH_ROWS = 1_000_000      # rows buffered before parts are written: bounds memory on huge files
-VERSION_CACHE_SHARDS = 256
-SHARDS_PER_FOLD = 64      # order shards folded in one pass (about 256 k order ids)
+FLUSH_ROWS = 1_000_000      # rows loaded per chunk: bounds memory whatever the file size
+DAYS_PER_FOLD = 16          # day partitions folded in one vectorised pass
 
 
 @dataclass
@@ -41,19 +47,12 @@ class RecomputeOutcome:
     categories: set[str] = field(default_factory=set)
 
 
-class _Parts:
-    """Buffers a file's rows and writes them per shard as Parquet parts, a chunk at a time.
+class _Chunks:
+    """Cuts a file's rows into chunks named by the file and their position (a re-run cuts the
+    same chunks), and hands each to `stored(name, rows)`."""
 
-    A chunk is named by the file and its position, so a re-run writes the same objects;
-    `indexed(name, rows)` runs after each chunk's parts are stored.
-    """
-
-    def __init__(
-        self, store: CuratedStore, kind: FileKind, file_id: str, flush_rows: int,
-        indexed: Callable[[str, pd.DataFrame], None],
-    ) -> None:
-        self._store, self._kind, self._file_id, self._flush_rows = store, kind, file_id, flush_rows
-        self._indexed = indexed
+    def __init__(self, file_id: str, flush_rows: int, stored: Callable[[str, pd.DataFrame], None]) -> None:
+        self._file_id, self._flush_rows, self._stored = file_id, flush_rows, stored
         self._buffer: list[pd.DataFrame] = []
         self._buffered = 0
         self._flushes = 0
@@ -69,12 +68,9 @@ class _Parts:
     def flush(self) -> None:
         if not self._buffer:
             return
-        name = f"{self._file_id}-{self._flushes:04d}"
         rows = pd.concat(self._buffer, ignore_index=True)
         self._buffer.clear()
-        groups = [(None, rows)] if self._kind is FileKind.PRODUCTS else placement.by_shard(rows)
-        self._store.put_many((self._store.rows_key(self._kind, name, shard), part) for shard, part in groups)
-        self._indexed(name, rows)
+        self._stored(f"{self._file_id}-{self._flushes:04d}", rows)
         self._buffered = 0
         self._flushes += 1
 
@@ -87,85 +83,135 @@ class Transformer:
 
     # -- loading -------------------------------------------------------------------------
     def load(self, schema: Schema, file_id: str, chunks: Iterable[pd.DataFrame]) -> LoadOutcome:
-        """Store the file chunk by chunk, each chunk's indexes right after its rows: memory
-        holds one chunk whatever the file's size."""
+        """Store the file a chunk at a time: memory holds one chunk whatever the file's size."""
         outcome = LoadOutcome(schema.kind)
-        index = {
-            FileKind.ORDERS: self._index_orders,
-            FileKind.ORDER_ITEMS: self._index_items,
-            FileKind.PRODUCTS: self._index_products,
+        load_chunk = {
+            FileKind.ORDERS: self._load_orders,
+            FileKind.ORDER_ITEMS: self._load_items,
+            FileKind.PRODUCTS: self._load_products,
         }[schema.kind]
 
-        def indexed(name: str, rows: pd.DataFrame) -> None:
+        def stored(name: str, rows: pd.DataFrame) -> None:
             outcome.rows_loaded += len(rows)
-            index(name, rows, outcome)
+            load_chunk(name, rows, outcome)
 
-        parts = _Parts(self._store, schema.kind, file_id, self._flush_rows, indexed)
+        cut = _Chunks(file_id, self._flush_rows, stored)
         for chunk in chunks:
-            parts.add(chunk)
-        parts.flush()
+            cut.add(chunk)
+        cut.flush()
         return outcome
 
-    def _stored_orders(self, order_ids: pd.Series) -> pd.DataFrame | None:
-        stored = self._store.rows(FileKind.ORDERS, placement.shard_of(order_ids).unique().tolist())
-        return stored[["order_id", "created_at"]] if stored is not None else None
+    def _order_days(self, order_ids: pd.Series) -> pd.DataFrame:
+        """Every (order_id, day) stored for these orders, by anyone."""
+        found = self._store.order_days(placement.shard_of(order_ids).unique().tolist())
+        if found is None:
+            return pd.DataFrame({"order_id": pd.Series(dtype="int64"), "day": pd.Series(dtype="int64")})
+        return found[found["order_id"].isin(order_ids)].drop_duplicates(ignore_index=True)
 
-    def _index_orders(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
-        pairs = placement.day_shards(rows)
+    def _put_into_days(self, key: Callable[[int], str], rows: pd.DataFrame, days: pd.DataFrame, on: str,
+                       outcome: LoadOutcome) -> list[tuple[int, pd.DataFrame]]:
+        """Each row into every day its `on` value has in `days`; those days are affected."""
+        parts = placement.into_days(rows, days, on)
+        self._store.put_many((key(day), part) for day, part in parts)
+        outcome.affected_days |= {day for day, _ in parts}
+        return parts
+
+    def _load_orders(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
+        own = placement.order_days(rows)
+        self._put_into_days(partial(self._store.rows_key, FileKind.ORDERS, name), rows, own, "order_id", outcome)
+        self._store.put_many((self._store.order_days_key(s, name), part) for s, part in placement.by_shard(own))
+        known = self._order_days(own["order_id"])
+        outcome.affected_days |= set(known["day"].tolist())
+        # Invariant 1: an order on several days has all its versions in each of them.
+        several = known[known["order_id"].duplicated(keep=False)]
+        if not several.empty:
+            versions = self._store.rows(FileKind.ORDERS, several["day"].unique().tolist())
+            versions = versions[versions["order_id"].isin(several["order_id"])]
+            self._put_into_days(partial(self._store.rows_key, FileKind.ORDERS, f"{name}-copies"), versions, several, "order_id", outcome)
+        # Invariant 2: their items, waiting or on the orders' other days, join every day.
+        items = self._items_of(own["order_id"], several)
+        if items is not None:
+            self._place_items(f"{name}-items", items, known, outcome)
+            self._mark(f"{name}-items", items["id"], outcome)
+
+    def _items_of(self, order_ids: pd.Series, several: pd.DataFrame) -> pd.DataFrame | None:
+        frames = [self._store.pending(placement.shard_of(order_ids).unique().tolist())]
+        if not several.empty:
+            frames.append(self._store.rows(FileKind.ORDER_ITEMS, several["day"].unique().tolist()))
+        wanted = order_ids.unique()
+        found = [f[f["order_id"].isin(wanted)] for f in frames if f is not None]
+        found = [f for f in found if not f.empty]
+        return pd.concat(found, ignore_index=True) if found else None
+
+    def _place_items(self, name: str, items: pd.DataFrame, days: pd.DataFrame, outcome: LoadOutcome) -> None:
+        parts = self._put_into_days(partial(self._store.rows_key, FileKind.ORDER_ITEMS, name), items, days, "order_id", outcome)
+        if parts:
+            refs = pd.concat([pd.DataFrame({"product_id": p["product_id"], "day": d}) for d, p in parts])
+            self._store.put_many([(self._store.product_days_key(name), refs.drop_duplicates(ignore_index=True))])
+
+    def _mark(self, name: str, item_ids: pd.Series, outcome: LoadOutcome) -> pd.DataFrame:
+        """Invariant 3; returns every stored version of these items."""
+        shards = placement.shard_of(item_ids, placement.ITEM_SHARD_SIZE).unique().tolist()
+        versions = self._store.item_versions(shards)
+        if versions is None:
+            return pd.DataFrame({c: pd.Series(dtype="Int64") for c in placement.MARKER_COLUMNS})
+        versions = versions[versions["id"].isin(item_ids)]
+        moving = versions[versions.groupby("id")["order_id"].transform("nunique") > 1]
+        if not moving.empty:
+            named = moving[["id", "order_id"]].merge(self._order_days(moving["order_id"]), on="order_id")
+            self._put_into_days(partial(self._store.markers_key, name=name), moving, named[["id", "day"]], "id", outcome)
+        return versions
+
+    def _load_items(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
+        first = self._order_days(rows["order_id"])
+        self._place_items(name, rows, first, outcome)
+        waiting = rows[~rows["order_id"].isin(first["order_id"])]
+        self._store.put_many((self._store.pending_key(s, name), part) for s, part in placement.by_shard(waiting))
         self._store.put_many(
-            (self._store.day_shards_key(int(day), name), group.reset_index(drop=True))
-            for day, group in pairs.groupby("day")
+            (self._store.item_versions_key(s, name), part) for s, part in placement.item_versions(rows)
         )
-        outcome.affected_days |= placement.days_of_orders(self._stored_orders(rows["order_id"]), rows["order_id"])
-
-    def _index_items(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
-        versions = placement.item_versions(rows)
-        self._store.put_many((self._store.item_versions_key(s, name), part) for s, part in versions)
-        self._store.put_many([(self._store.product_shards_key(name), placement.product_shards(rows))])
-        every_version = self._store.item_versions([s for s, _ in versions])
-        order_ids = every_version.loc[every_version["id"].isin(rows["id"]), "order_id"].drop_duplicates()
-        stored = self._stored_orders(order_ids)
-        outcome.affected_days |= placement.days_of_orders(stored, order_ids)
-        known_orders = stored["order_id"] if stored is not None else pd.Series(dtype="int64")
+        # Orders (or days of them) stored since the first look: a concurrent order load may
+        # have missed these rows, so they join those days here.
+        again = self._order_days(rows["order_id"])
+        late = again.merge(first, how="left", indicator=True)
+        late = late.loc[late["_merge"] == "left_only", ["order_id", "day"]]
+        if not late.empty:
+            self._place_items(f"{name}-late", rows, late, outcome)
+        versions = self._mark(name, rows["id"], outcome)
+        outcome.affected_days |= set(self._order_days(versions["order_id"].dropna().astype("int64"))["day"].tolist())
         products = self._store.rows(FileKind.PRODUCTS)
         known_products = products["id"] if products is not None else pd.Series(dtype="int64")
-        held = ~rows["order_id"].isin(known_orders) | ~rows["product_id"].isin(known_products)
+        held = ~rows["order_id"].isin(again["order_id"]) | ~rows["product_id"].isin(known_products)
         outcome.held_rows += int(held.sum())
 
-    def _index_products(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
-        refs = self._store.product_shards()
-        if refs is None:
-            return
-        shards = refs.loc[refs["product_id"].isin(rows["id"]), "shard"].unique().tolist()
-        items = self._store.rows(FileKind.ORDER_ITEMS, shards) if shards else None
-        if items is not None:
-            ids = items.loc[items["product_id"].isin(rows["id"]), "order_id"].drop_duplicates()
-            outcome.affected_days |= placement.days_of_orders(self._stored_orders(ids), ids)
+    def _load_products(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
+        self._store.put_many([(self._store.rows_key(FileKind.PRODUCTS, name, None), rows)])
+        refs = self._store.product_days()
+        if refs is not None:
+            outcome.affected_days |= set(refs.loc[refs["product_id"].isin(rows["id"]), "day"].tolist())
 
     # -- recomputing ---------------------------------------------------------------------
     def recompute(self, days: set[int]) -> RecomputeOutcome:
-        """Fold every shard holding these days' orders and store the days' KPIs.
-
-        Shards are folded a batch at a time: one vectorised pass per batch instead of one
-        per shard, with memory bounded by the batch.
-        """
+        """Fold these days' partitions, a batch of days per vectorised pass, and store the KPIs."""
         outcome = RecomputeOutcome()
         if not days:
             return outcome
         labels = {d: day_label(d) for d in sorted(days)}
         generations = {d: self._tables.take_generation(labels[d]) for d in labels}
-        shards = sorted(set().union(*self._store.shards_of_days(days).values()))
         categories = self._categories()
-        versions: OrderedDict[int, pd.DataFrame | None] = OrderedDict()
         totals = DayTotals()
-        for start in range(0, len(shards), SHARDS_PER_FOLD):
-            batch = shards[start : start + SHARDS_PER_FOLD]
+        ordered = sorted(days)
+        for start in range(0, len(ordered), DAYS_PER_FOLD):
+            batch = ordered[start : start + DAYS_PER_FOLD]
             orders = self._store.rows(FileKind.ORDERS, batch)
             if orders is None:
                 continue
             items = self._store.rows(FileKind.ORDER_ITEMS, batch)
-            items = self._winning_items(items, versions) if items is not None else _empty(ORDER_ITEMS)
-            totals.add(shard_components(latest(orders, ORDERS), items, categories, days))
+            items = latest(items, ORDER_ITEMS) if items is not None else _empty(ORDER_ITEMS)
+            markers = self._store.markers(batch)
+            if markers is not None:
+                items = globally_latest(items, markers, "id", "order_id")
+            totals.add(components(latest(orders, ORDERS), items, categories, set(batch)))
         daily, by_category = totals.result()
         outcome.categories = set(by_category.index.get_level_values(1))
         for day, label in labels.items():
@@ -180,24 +226,6 @@ class Transformer:
         if products is None:
             return pd.DataFrame({"id": pd.Series(dtype="int64"), "category": pd.Series(dtype="str")})
         return latest(products, PRODUCTS)[["id", "category"]]
-
-    def _winning_items(self, items: pd.DataFrame, cache: OrderedDict[int, pd.DataFrame | None]) -> pd.DataFrame:
-        items = latest(items, ORDER_ITEMS)
-        needed = placement.shard_of(items["id"], placement.ITEM_SHARD_SIZE).unique().tolist()
-        missing = [s for s in needed if s not in cache]
-        if missing:
-            found = self._store.item_versions(missing)
-            groups = dict(iter(found.groupby(placement.shard_of(found["id"], placement.ITEM_SHARD_SIZE)))) if found is not None else {}
-            for shard in missing:
-                cache[shard] = groups.get(shard)
-        for shard in needed:
-            cache.move_to_end(shard)
-        frames = [cache[s] for s in needed if cache[s] is not None]
-        while len(cache) > VERSION_CACHE_SHARDS:
-            cache.popitem(last=False)
-        if not frames:
-            return items
-        return globally_latest(items, pd.concat(frames, ignore_index=True), "id", "order_id")
 
 
 def _empty(schema: Schema) -> pd.DataFrame:

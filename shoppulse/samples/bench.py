@@ -60,8 +60,9 @@ def _products(rng: np.random.Generator, count: int) -> tuple[dict[str, pa.Array]
 def _orders_and_items(rng: np.random.Generator, n_orders: int, n_items: int, first_order: int, first_item: int,
                       start: np.datetime64, seconds: int, retail: np.ndarray) -> tuple[dict, dict]:
     order_ids = np.arange(first_order, first_order + n_orders)
-    # Order ids grow with creation time, as auto-increment keys do (docs/batch-storage.md).
-    created = start + np.sort(rng.integers(0, seconds, n_orders)) * SECOND
+    # Order ids do not follow creation time (TheLook assigns them per user): every day's orders
+    # spread over the whole id range, the hard case for a store keyed by id.
+    created = start + rng.integers(0, seconds, n_orders) * SECOND
     status = rng.choice(len(STATUSES), n_orders, p=STATUS_WEIGHTS)
     shipped_state = np.isin(status, (1, 2, 4))
     delivered_state = np.isin(status, (2, 4))
