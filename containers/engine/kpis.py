@@ -1,8 +1,6 @@
-"""Daily KPIs as mergeable components: computed per shard of orders, added up per day.
-
-Orders are sharded by order id, and an item lives with its order, so every count except
-unique customers adds across shards; customers are merged as (day, user) pairs. The
-formulas that turn components into KPIs live in `chalicelib.kpis`, shared with the API.
+"""Daily KPIs as components (sums and counts), computed from the winning versions of a batch
+of days and added up; customers are kept as distinct (day, user) pairs. The formulas that
+turn components into KPIs live in `chalicelib.kpis`, shared with the API.
 """
 from __future__ import annotations
 
@@ -37,7 +35,7 @@ def _returned(rows: pd.DataFrame) -> pd.Series:
 def components(
     orders: pd.DataFrame, items: pd.DataFrame, categories: pd.DataFrame, days: set[int]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Components of one shard for the given days.
+    """Components of the given days (orders on other days are left out).
 
     `orders` and `items` are the winning versions; `categories` maps product `id` to
     `category`. Items without a known order or product are held: they count nowhere yet.
@@ -72,7 +70,7 @@ def components(
 
 @dataclass
 class DayTotals:
-    """Running sums over shards; `result()` gives one row per day and per (day, category)."""
+    """Running sums over folds; `result()` gives one row per day and per (day, category)."""
 
     daily: list[pd.DataFrame] = field(default_factory=list)
     category: list[pd.DataFrame] = field(default_factory=list)

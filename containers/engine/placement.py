@@ -29,7 +29,9 @@ def split_by(rows: pd.DataFrame, keys: pd.Series) -> list[tuple[int, pd.DataFram
     return [(int(sorted_keys[a]), ordered.iloc[a:b]) for a, b in zip(starts, ends)]
 
 
-def by_shard(rows: pd.DataFrame, column: str = "order_id", size: int = ORDER_SHARD_SIZE) -> list[tuple[int, pd.DataFrame]]:
+def by_shard(
+    rows: pd.DataFrame, column: str = "order_id", size: int = ORDER_SHARD_SIZE
+) -> list[tuple[int, pd.DataFrame]]:
     return split_by(rows, shard_of(rows[column], size))
 
 

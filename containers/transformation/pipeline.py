@@ -127,7 +127,8 @@ class Transformer:
         if not several.empty:
             versions = self._store.rows(FileKind.ORDERS, several["day"].unique().tolist())
             versions = versions[versions["order_id"].isin(several["order_id"])]
-            self._put_into_days(partial(self._store.rows_key, FileKind.ORDERS, f"{name}-copies"), versions, several, "order_id", outcome)
+            copies = partial(self._store.rows_key, FileKind.ORDERS, f"{name}-copies")
+            self._put_into_days(copies, versions, several, "order_id", outcome)
         # Invariant 2: their items, waiting or on the orders' other days, join every day.
         items = self._items_of(own["order_id"], several)
         if items is not None:
@@ -144,7 +145,8 @@ class Transformer:
         return pd.concat(found, ignore_index=True) if found else None
 
     def _place_items(self, name: str, items: pd.DataFrame, days: pd.DataFrame, outcome: LoadOutcome) -> None:
-        parts = self._put_into_days(partial(self._store.rows_key, FileKind.ORDER_ITEMS, name), items, days, "order_id", outcome)
+        key = partial(self._store.rows_key, FileKind.ORDER_ITEMS, name)
+        parts = self._put_into_days(key, items, days, "order_id", outcome)
         if parts:
             refs = pd.concat([pd.DataFrame({"product_id": p["product_id"], "day": d}) for d, p in parts])
             self._store.put_many([(self._store.product_days_key(name), refs.drop_duplicates(ignore_index=True))])
@@ -159,7 +161,8 @@ class Transformer:
         moving = versions[versions.groupby("id")["order_id"].transform("nunique") > 1]
         if not moving.empty:
             named = moving[["id", "order_id"]].merge(self._order_days(moving["order_id"]), on="order_id")
-            self._put_into_days(partial(self._store.markers_key, name=name), moving, named[["id", "day"]], "id", outcome)
+            key = partial(self._store.markers_key, name=name)
+            self._put_into_days(key, moving, named[["id", "day"]], "id", outcome)
         return versions
 
     def _load_items(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
@@ -178,7 +181,8 @@ class Transformer:
         if not late.empty:
             self._place_items(f"{name}-late", rows, late, outcome)
         versions = self._mark(name, rows["id"], outcome)
-        outcome.affected_days |= set(self._order_days(versions["order_id"].dropna().astype("int64"))["day"].tolist())
+        named = self._order_days(versions["order_id"].dropna().astype("int64"))
+        outcome.affected_days |= set(named["day"].tolist())
         products = self._store.rows(FileKind.PRODUCTS)
         known_products = products["id"] if products is not None else pd.Series(dtype="int64")
         held = ~rows["order_id"].isin(again["order_id"]) | ~rows["product_id"].isin(known_products)
