@@ -37,6 +37,7 @@ IO_THREADS = 8
 _POOL = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="curated-io")  # shared: threads outlive one file
 LIST_EACH_DIR_UP_TO = 16   # more partitions than this: one listing of the whole prefix is cheaper
 CACHE_BYTES = 192 << 20
+MARKERS = "item_markers"
 
 
 def _shard_dir(shard: int) -> str:
@@ -99,13 +100,18 @@ class CuratedStore:
             keys += [o["Key"] for o in page.get("Contents", [])]
         return keys
 
-    def _dir_keys(self, root: str, dirs: Iterable[str]) -> list[str]:
-        """Keys under `root/<dir>/` for these partition directories."""
+    def _keys_by_dir(self, root: str, dirs: Iterable[str]) -> dict[str, list[str]]:
+        """Keys under `root/<dir>/` for these partition directories, by directory."""
         wanted = sorted(set(dirs))
         if len(wanted) > LIST_EACH_DIR_UP_TO:
-            chosen = set(wanted)
-            return [k for k in self._keys(root) if k[len(root):].split("/", 1)[0] in chosen]
-        return [k for ks in _POOL.map(self._keys, [f"{root}{d}/" for d in wanted]) for k in ks]
+            found: dict[str, list[str]] = {d: [] for d in wanted}
+            for key in self._keys(root):
+                found.get(key[len(root):].split("/", 1)[0], []).append(key)
+            return found
+        return dict(zip(wanted, _POOL.map(self._keys, [f"{root}{d}/" for d in wanted])))
+
+    def _dir_keys(self, root: str, dirs: Iterable[str]) -> list[str]:
+        return [k for keys in self._keys_by_dir(root, dirs).values() for k in keys]
 
     def _read(self, key: str) -> pd.DataFrame:
         frame = self._cache.get(key)
@@ -135,6 +141,15 @@ class CuratedStore:
         root = f"{CURATED_PREFIX}{kind.value}/"
         return self._read_all(self._keys(root) if days is None else self._dir_keys(root, map(_day_dir, days)))
 
+    def day_keys(self, part: str, days: Iterable[int]) -> dict[int, list[str]]:
+        """Keys of these days' partitions of `part` (a kind of rows, or `MARKERS`), by day: one
+        listing for many days, so that a recompute lists each part once."""
+        listed = self._keys_by_dir(f"{CURATED_PREFIX}{part}/", map(_day_dir, days))
+        return {day: listed[_day_dir(day)] for day in days}
+
+    def read(self, keys: list[str]) -> pd.DataFrame | None:
+        return self._read_all(keys)
+
     def pending_key(self, shard: int, name: str) -> str:
         return f"{CURATED_PREFIX}{FileKind.ORDER_ITEMS.value}/pending/{_shard_dir(shard)}/{name}.parquet"
 
@@ -143,10 +158,7 @@ class CuratedStore:
         return self._read_all(self._dir_keys(root, map(_shard_dir, order_shards)))
 
     def markers_key(self, day: int, name: str) -> str:
-        return f"{CURATED_PREFIX}item_markers/{_day_dir(day)}/{name}.parquet"
-
-    def markers(self, days: Iterable[int]) -> pd.DataFrame | None:
-        return self._read_all(self._dir_keys(f"{CURATED_PREFIX}item_markers/", map(_day_dir, days)))
+        return f"{CURATED_PREFIX}{MARKERS}/{_day_dir(day)}/{name}.parquet"
 
     # -- indexes -------------------------------------------------------------------------
     def order_days_key(self, shard: int, name: str) -> str:

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
-from containers.adapters.curated_store import CuratedStore
+from containers.adapters.curated_store import MARKERS, CuratedStore
 from containers.adapters.kpi_tables import KpiTables
 from containers.engine import placement
 from containers.engine.contract import ORDER_ITEMS, ORDERS, PRODUCTS, FileKind, Schema
@@ -30,6 +30,7 @@ from containers.engine.versions import globally_latest, latest
 
 FLUSH_ROWS = 1_000_000      # rows loaded per chunk: bounds memory whatever the file size
 DAYS_PER_FOLD = 16          # day partitions folded in one vectorised pass
+ORDERS_PART, ITEMS_PART = FileKind.ORDERS.value, FileKind.ORDER_ITEMS.value
 
 
 @dataclass
@@ -203,16 +204,15 @@ class Transformer:
         labels = {d: day_label(d) for d in sorted(days)}
         generations = {d: self._tables.take_generation(labels[d]) for d in labels}
         categories = self._categories()
-        totals = DayTotals()
         ordered = sorted(days)
+        listed = {part: self._store.day_keys(part, ordered) for part in (ORDERS_PART, ITEMS_PART, MARKERS)}
+        totals = DayTotals()
         for start in range(0, len(ordered), DAYS_PER_FOLD):
             batch = ordered[start : start + DAYS_PER_FOLD]
-            orders = self._store.rows(FileKind.ORDERS, batch)
+            orders, items, markers = (self._store.read([k for d in batch for k in listed[p][d]]) for p in listed)
             if orders is None:
                 continue
-            items = self._store.rows(FileKind.ORDER_ITEMS, batch)
             items = latest(items, ORDER_ITEMS) if items is not None else _empty(ORDER_ITEMS)
-            markers = self._store.markers(batch)
             if markers is not None:
                 items = globally_latest(items, markers, "id", "order_id")
             totals.add(components(latest(orders, ORDERS), items, categories, set(batch)))
