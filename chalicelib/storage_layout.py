@@ -29,6 +29,9 @@ REJECTED_PREFIX = "rejected/"
 STAGING_PREFIX = "staging/"
 CURATED_PREFIX = "curated/"
 INDEX_PREFIX = "index/"
+# The curated layout's version (docs/batch-storage.md): 2 = day partitions. Data written in
+# another layout cannot be read by this code.
+CURATED_LAYOUT = 2
 
 
 @dataclass(frozen=True)

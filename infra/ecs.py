@@ -5,10 +5,10 @@ One image (`containers/Dockerfile`), two commands: `python -m containers.validat
 privilege: what that task reads and writes, nothing else) and log group.
 
 Sizes: both tasks are single-threaded pandas/pyarrow work, so 1 vCPU is what they can use.
-Validation holds one file in memory (a 100 MB CSV is ~0.5-1 GB as DataFrames plus the Parquet
-copy): 2 GB. Transformation recomputes each affected day from the curated shards of that day
-and the item-version index, a few times the file's size at peak: 4 GB, the largest size 1 vCPU
-allows before the vCPU would sit idle. Both are cheap to raise: change `TASK_SIZES` below.
+Validation streams the file in 16 MiB blocks: 2 GB. Transformation holds a chunk of up to 1 M
+rows and recomputes the affected days from their day partitions, 16 days at a time, with a
+192 MiB cache (a 1 M-item file peaks under 1 GiB, docs/BENCHMARKS.md): 4 GB, the largest size
+1 vCPU allows before the vCPU would sit idle. Both are cheap to raise: change `TASK_SIZES` below.
 """
 from __future__ import annotations
 

@@ -5,14 +5,17 @@ events: the pipes do not process them again.
 """
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import boto3
+import pytest
 
 from chalicelib.orders.model import new_order
 from chalicelib.orders.repository import OrderRepository
 from chalicelib.storage_layout import CURATED_BUCKET
 from chalicelib.tables import ORDER_PROCESSING, ORDERS
+from shoppulse.cli import main
 from shoppulse.local.stack import LocalStack, StackSettings
 
 
@@ -38,3 +41,13 @@ def test_tables_and_buckets_survive_a_restart_and_restored_orders_are_not_events
         second.wait_for_pipes()
         assert dynamodb.scan(TableName=ORDER_PROCESSING.name())["Items"] == processed
         assert all(poller.invocations == 0 for poller in second.pipes.values())
+
+
+def test_a_state_saved_in_another_curated_layout_is_refused_before_anything_starts(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "manifest.json").write_text(json.dumps({"saved_at": "2026-11-01T00:00:00+00:00", "counts": {}}))
+    assert main(["up", "--data-dir", str(tmp_path), "--aws-port", "0", "--api-port", "0"]) == 1
+    assert "layout 1" in capsys.readouterr().err and (state / "manifest.json").is_file()  # nothing lost

@@ -48,6 +48,7 @@ def _configure_logging(data_dir: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from shoppulse.local.snapshot import IncompatibleState
     from shoppulse.local.stack import LocalStack, StackSettings  # moto is heavy: only for this verb
 
     data_dir = args.data_dir.resolve()
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         stack = LocalStack(settings).start()
-    except OSError as err:
+    except (OSError, IncompatibleState) as err:
         _say(f"shoppulse up: {err}")
         return 1
     except KeyboardInterrupt:  # Ctrl-C while starting: start() has cleaned up

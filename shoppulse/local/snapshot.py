@@ -16,8 +16,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from chalicelib.storage_layout import CURATED_LAYOUT
+
 MANIFEST = "manifest.json"
 _BINARY_TYPES = ("B", "BS")
+
+
+class IncompatibleState(RuntimeError):
+    """The saved state holds curated data in a layout this version cannot read."""
+
+
+def check(state_dir: Path) -> None:
+    """Refuse, before anything starts, a snapshot whose curated data this code would misread."""
+    manifest = state_dir / MANIFEST
+    if not manifest.is_file():
+        return
+    saved = json.loads(manifest.read_text()).get("curated_layout", 1)
+    if saved != CURATED_LAYOUT:
+        raise IncompatibleState(
+            f"the saved local state in {state_dir} holds curated data in layout {saved}, and this version "
+            f"reads layout {CURATED_LAYOUT}: start with --fresh (which deletes that state) or choose another "
+            "--data-dir (which keeps it)"
+        )
 
 
 def _encode(value: Any) -> Any:
@@ -74,7 +94,8 @@ def save(state_dir: Path, dynamodb: Any, s3: Any, tables: Iterable[str], buckets
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         counts[bucket] = len(keys)
-    (staging / MANIFEST).write_text(json.dumps({"saved_at": datetime.now(timezone.utc).isoformat(), "counts": counts}))
+    manifest = {"saved_at": datetime.now(timezone.utc).isoformat(), "curated_layout": CURATED_LAYOUT, "counts": counts}
+    (staging / MANIFEST).write_text(json.dumps(manifest))
     shutil.rmtree(state_dir, ignore_errors=True)
     staging.rename(state_dir)
     return counts

@@ -76,6 +76,8 @@ class LocalStack:
 
     def _start(self) -> None:
         data_dir = self.settings.data_dir
+        if self.settings.persist:
+            snapshot.check(self.state_dir)
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.aws.start()
         self._previous_env = apply_environment(self.aws.environment())
