@@ -99,6 +99,14 @@ def test_the_fast_timestamp_parser_agrees_with_pandas(text: str) -> None:
     assert (None if pd.isna(with_bad_neighbour) else int(with_bad_neighbour)) == want
 
 
+def test_a_column_mixing_zones_offsets_naive_times_and_nulls_parses_like_pandas() -> None:
+    texts = ["2025-01-01T00:00:00Z", None, "2025-01-01 10:00:00", "2025-01-01T00:00:00+02:00", "2025-01-01"]
+    column = pd.Series(texts, dtype="str")
+    expected = pd.to_datetime(column, format="ISO8601", utc=True, errors="coerce")
+    want = [None if pd.isna(t) else int(t.as_unit("us").asm8.view("int64")) for t in expected]
+    assert [None if pd.isna(v) else int(v) for v in _iso8601_micros(column)] == want
+
+
 def test_money_is_exact_and_checked() -> None:
     header = "id,order_id,user_id,product_id,status,created_at,shipped_at,delivered_at,returned_at,sale_price\n"
     rows = ["1,1,1,1,complete,2025-03-01,,,,19.99", "2,1,1,1,complete,2025-03-01,,,,0.0000005",

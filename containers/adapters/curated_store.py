@@ -34,7 +34,7 @@ from containers.engine.contract import FileKind
 from containers.engine.kpis import day_label
 
 IO_THREADS = 8
-_POOL = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="curated-io")  # shared: threads outlive one file
+IO_POOL = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="curated-io")  # shared: threads outlive one file
 LIST_EACH_DIR_UP_TO = 16   # more partitions than this: one listing of the whole prefix is cheaper
 CACHE_BYTES = 192 << 20
 MARKERS = "item_markers"
@@ -108,7 +108,7 @@ class CuratedStore:
             for key in self._keys(root):
                 found.get(key[len(root):].split("/", 1)[0], []).append(key)
             return found
-        return dict(zip(wanted, _POOL.map(self._keys, [f"{root}{d}/" for d in wanted])))
+        return dict(zip(wanted, IO_POOL.map(self._keys, [f"{root}{d}/" for d in wanted])))
 
     def _dir_keys(self, root: str, dirs: Iterable[str]) -> list[str]:
         return [k for keys in self._keys_by_dir(root, dirs).values() for k in keys]
@@ -124,12 +124,12 @@ class CuratedStore:
     def _read_all(self, keys: list[str]) -> pd.DataFrame | None:
         if not keys:
             return None
-        frames = list(_POOL.map(self._read, keys))
+        frames = list(IO_POOL.map(self._read, keys))
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def put_many(self, objects: Iterable[tuple[str, pd.DataFrame]]) -> int:
         """Encode (Arrow releases the GIL: encoding runs in parallel) and store each frame."""
-        return sum(1 for _ in _POOL.map(lambda kv: self._put(*kv), objects))
+        return sum(1 for _ in IO_POOL.map(lambda kv: self._put(*kv), objects))
 
     # -- rows ----------------------------------------------------------------------------
     def rows_key(self, kind: FileKind, name: str, day: int | None) -> str:

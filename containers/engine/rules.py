@@ -24,7 +24,7 @@ INTEGER = r"\+?\d{1,18}"
 NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 MAX_MICROS = 2**63 - 1
 TRAILING_UTC = r"\s*UTC$"
-ZONED = r"[T ].*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"   # a time with a zone: parsed as an instant
+OFFSET = r":\d{2}(?:\.\d+)?[+-]\d{2}(?::?\d{2})?$"   # a time with an offset (or a trailing Z): an instant
 
 # Reasons, each named once (documented in docs/validation.md).
 MISSING = "missing_value"
@@ -76,13 +76,20 @@ def _iso8601_micros(value: pd.Series) -> pd.Series:
     by pandas whole: the outcome never depends on which parser ran.
     """
     text = pa.array(value, type=pa.string(), from_pandas=True)
-    zoned = pc.fill_null(pc.match_substring_regex(text, ZONED), False)
+    zoned = pc.or_(pc.ends_with(text, "Z"), pc.match_substring_regex(text, OFFSET))  # null where text is
+    nothing = pa.scalar(None, pa.string())
     try:
-        aware = pc.cast(pc.if_else(zoned, text, pa.scalar(None, pa.string())), pa.timestamp("us", tz="UTC"))
-        naive = pc.cast(pc.if_else(zoned, pa.scalar(None, pa.string()), text), pa.timestamp("us"))
+        if pc.all(zoned).as_py():  # the usual column: one kind of timestamp (or nulls), one cast
+            micros = pc.cast(text, pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        elif not pc.any(zoned).as_py():
+            micros = pc.cast(text, pa.timestamp("us")).cast(pa.int64())
+        else:
+            aware = pc.cast(pc.if_else(zoned, text, nothing), pa.timestamp("us", tz="UTC"))
+            naive = pc.cast(pc.if_else(zoned, nothing, text), pa.timestamp("us"))
+            micros = pc.coalesce(aware.cast(pa.int64()), naive.cast(pa.int64()))
     except pa.ArrowInvalid:
         return _micros(pd.to_datetime(value, format="ISO8601", utc=True, errors="coerce"))
-    return _nullable_int(pc.coalesce(aware.cast(pa.int64()), naive.cast(pa.int64())), value.index)
+    return _nullable_int(micros, value.index)
 
 
 class _Checker:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from chalicelib.storage_layout import RunIdentity
-from containers.adapters.curated_store import to_parquet
+from containers.adapters.curated_store import IO_POOL, to_parquet
 from containers.engine.contract import SCHEMAS, FileKind, Schema
 from containers.engine.csv_source import UnreadableFile, open_source
 from containers.engine.rules import Origin, malformed_frame, validate
@@ -46,25 +47,38 @@ class _RejectedRows:
 
 
 class _Staging:
+    """Valid rows as Parquet parts for the transformation. A part is encoded and stored in the
+    background (Arrow encodes without the GIL) while the next batch is validated; one part at
+    a time, so memory holds at most two batches."""
+
     def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
         self.parts: list[str] = []
         self.rows = 0
+        self._writing: Future[Any] | None = None
 
     def add(self, rows: pd.DataFrame) -> None:
         if rows.empty:
             return
         key = f"{self.prefix}part-{len(self.parts):05d}.parquet"
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=to_parquet(rows))
+        self._wait()
+        self._writing = IO_POOL.submit(lambda: self.s3.put_object(Bucket=self.bucket, Key=key, Body=to_parquet(rows)))
         self.parts.append(key)
         self.rows += len(rows)
 
+    def _wait(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()  # a failed write raises here, in the task's own flow
+
     def discard(self) -> None:
+        self._wait()
         for key in self.parts:
             self.s3.delete_object(Bucket=self.bucket, Key=key)
         self.parts.clear()
 
     def publish(self, manifest: dict[str, Any]) -> None:
+        self._wait()
         body = json.dumps({**manifest, "parts": self.parts}).encode()
         self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}{MANIFEST}", Body=body)
 
