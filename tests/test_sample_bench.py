@@ -28,3 +28,17 @@ def test_bench_set_is_all_valid_and_complete(tmp_path):
 def test_bench_cli(tmp_path):
     assert main(["sample", "--bench", "--items", "400", "--out", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("*.csv"))) == 5
+
+
+def test_the_benchmark_measurements_run_and_agree_on_a_small_set(tmp_path):
+    from benchmarks import aws_floor, duckdb_kpis, pipeline
+
+    files = write_bench_set(tmp_path, items=2_000, seed=1)
+    ours = pipeline.run(files)
+    assert ours["kpis"] == duckdb_kpis.run_with_increment(files)["kpis"]
+    assert [p["name"].split(" (")[0] for p in ours["phases"]] == [
+        "land products", "land orders", "land order_items", "land increment_orders", "land increment_items",
+        "read the KPI tables"]
+    floor = aws_floor.run(files)
+    days, categories = len(ours["kpis"]["orders"]), len({c["category"] for c in ours["kpis"]["categories"]})
+    assert floor["phases"][2]["name"] == f"store the KPIs ({days} days, {days * categories} category-days)"
