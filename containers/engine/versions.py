@@ -55,10 +55,11 @@ def latest(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 def globally_latest(candidates: pd.DataFrame, versions: pd.DataFrame, key: str, first_tie: str) -> pd.DataFrame:
     """Keep the candidates that also win against versions stored elsewhere.
 
-    `versions` holds (key, first_tie, VERSION) of every version of those keys anywhere; on
-    equal dates `first_tie` (an integer column) is the first value compared, as text.
+    `versions` holds (key, first_tie, VERSION) of every version, wherever stored, of the keys
+    that have versions elsewhere (the item markers); a candidate without any is the winner.
+    On equal dates `first_tie` (an integer column) is the first value compared, as text.
     """
-    # A key with one stored version has only the candidate itself: it wins without comparing.
+    # A key with one version has only the candidate itself: it wins without comparing.
     versions = versions[versions[key].duplicated(keep=False)]
     if candidates.empty or versions.empty:
         return candidates
