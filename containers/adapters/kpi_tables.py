@@ -57,8 +57,9 @@ class KpiTables:
     ) -> bool:
         """Store one day's components; False when a newer generation already took over."""
         try:
-            self._update_day(label, generation, daily)
-            stale = self._stored_categories(label) - set(categories)
+            computed_before = self._update_day(label, generation, daily)
+            # Categories exist only under a computed day: a first computation has none to delete.
+            stale = (self._stored_categories(label) if computed_before else set()) - set(categories)
             writes = [self._put_category(label, generation, c, v) for c, v in sorted(categories.items())]
             writes += [self._delete_category(label, c) for c in sorted(stale)]
             self._transact(label, generation, writes)
@@ -66,7 +67,8 @@ class KpiTables:
             return False
         return True
 
-    def _update_day(self, label: str, generation: int, daily: Mapping[str, int] | None) -> None:
+    def _update_day(self, label: str, generation: int, daily: Mapping[str, int] | None) -> bool:
+        """Whether the day had been computed before."""
         values: dict[str, Any] = {"computed_generation": generation, "updated_at": _now()}
         removed: list[str] = []
         if daily:
@@ -80,10 +82,11 @@ class KpiTables:
         if removed:
             expression += " REMOVE " + ", ".join(index[k] for k in removed)
         try:
-            self._db.update_item(
+            out = self._db.update_item(
                 TableName=self._daily,
                 Key=_typed(daily_key(label)),
                 UpdateExpression=expression,
+                ReturnValues="UPDATED_OLD",
                 ConditionExpression="attribute_not_exists(computed_generation) OR computed_generation < :g",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
@@ -95,6 +98,7 @@ class KpiTables:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise Superseded(label) from err
             raise
+        return "computed_generation" in out.get("Attributes", {})
 
     def _stored_categories(self, label: str) -> set[str]:
         found: set[str] = set()
