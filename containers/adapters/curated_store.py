@@ -13,9 +13,9 @@ recomputed from its own partition alone.
   partitions its rows concern.
 
 Every object is named by the run and chunk that wrote it, so a re-run overwrites instead of
-adding. Within a run an object is written or read once and does not change, which is why a
-run keeps what it wrote or read (`FrameCache`) instead of reading it again. Listings are
-never cached: they are how a run sees the others.
+adding. A run keeps what it wrote or read (`FrameCache`) instead of reading it again; before
+it recomputes, it forgets what others wrote (a re-run of theirs may have rewritten it since).
+Listings are never cached: they are how a run sees the others.
 """
 from __future__ import annotations
 
@@ -72,6 +72,11 @@ class FrameCache:
             self._frames.move_to_end(key)
             return self._frames[key][0]
 
+    def keep_only(self, keys: set[str]) -> None:
+        with self._lock:
+            for key in [k for k in self._frames if k not in keys]:
+                self._bytes -= self._frames.pop(key)[1]
+
     def put(self, key: str, frame: pd.DataFrame) -> None:
         size = int(frame.memory_usage(index=False, deep=True).sum())
         with self._lock:
@@ -90,11 +95,17 @@ class CuratedStore:
         self._s3 = s3
         self._bucket = bucket
         self._cache = cache if cache is not None else FrameCache()
+        self._written: set[str] = set()
 
     # -- plumbing ------------------------------------------------------------------------
     def _put(self, key: str, frame: pd.DataFrame) -> None:
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=to_parquet(frame))
         self._cache.put(key, frame)
+        self._written.add(key)
+
+    def forget_others(self) -> None:
+        """Drop cached objects this run did not write: a re-run elsewhere may have rewritten them."""
+        self._cache.keep_only(self._written)
 
     def _keys(self, prefix: str) -> list[str]:
         keys: list[str] = []

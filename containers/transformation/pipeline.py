@@ -59,10 +59,12 @@ class _Chunks:
         self._flushes = 0
 
     def add(self, rows: pd.DataFrame) -> None:
-        for start in range(0, len(rows), self._flush_rows):
-            part = rows.iloc[start : start + self._flush_rows]
+        start = 0
+        while start < len(rows):
+            part = rows.iloc[start : start + self._flush_rows - self._buffered]  # never over a chunk
             self._buffer.append(part)
             self._buffered += len(part)
+            start += len(part)
             if self._buffered >= self._flush_rows:
                 self.flush()
 
@@ -203,6 +205,7 @@ class Transformer:
             return outcome
         labels = {d: day_label(d) for d in sorted(days)}
         generations = {d: self._tables.take_generation(labels[d]) for d in labels}
+        self._store.forget_others()  # what others wrote is read again, after the generations
         categories = self._categories()
         ordered = sorted(days)
         listed = {part: self._store.day_keys(part, ordered) for part in (ORDERS_PART, ITEMS_PART, MARKERS)}
