@@ -106,6 +106,12 @@ MOVED_ORDER = (
 )
 
 
+def land(s3: Any, f: ref.LandedFile) -> RunIdentity:
+    key = f"{INCOMING_PREFIX}{f.landing_order:04d}-{f.kind}.csv"
+    put = s3.put_object(Bucket=INPUT_BUCKET.name(), Key=key, Body=csv_bytes(f.kind, f.rows))
+    return RunIdentity(INPUT_BUCKET.name(), key, put["VersionId"])
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(arrivals())
 @example(MOVED_ORDER)
@@ -113,11 +119,7 @@ def test_kpis_equal_the_union_of_all_valid_rows_whatever_the_arrival_order(case:
     landed, processing, reruns = case
     with embedded_aws() as clients:
         workflow = InProcessWorkflow(clients)
-        identities = []
-        for f in landed:  # every file lands first, so landing order is S3's order
-            key = f"{INCOMING_PREFIX}{f.landing_order:04d}-{f.kind}.csv"
-            put = clients.s3.put_object(Bucket=INPUT_BUCKET.name(), Key=key, Body=csv_bytes(f.kind, f.rows))
-            identities.append(RunIdentity(INPUT_BUCKET.name(), key, put["VersionId"]))
+        identities = [land(clients.s3, f) for f in landed]  # every file lands first: S3's order
         statuses = [workflow.process(identities[i], str(i))["status"] for i in processing]
         assert set(statuses) == {"SUCCEEDED"}
         assert workflow.process(identities[processing[0]], "again")["status"] == "DUPLICATE"
@@ -128,9 +130,7 @@ def test_kpis_equal_the_union_of_all_valid_rows_whatever_the_arrival_order(case:
         for n, day in enumerate(LONE_DAYS):  # each day recomputed alone, from its own partition
             lone = ref.LandedFile(ref.ORDERS, [{"order_id": 90_000 + n, "user_id": 1, "status": "complete",
                                                 "created_at": day}], landing_order=len(landed))
-            key = f"{INCOMING_PREFIX}lone-{n}.csv"
-            put = clients.s3.put_object(Bucket=INPUT_BUCKET.name(), Key=key, Body=csv_bytes(lone.kind, lone.rows))
-            assert workflow.process(RunIdentity(INPUT_BUCKET.name(), key, put["VersionId"]), key)["status"] == "SUCCEEDED"
+            assert workflow.process(land(clients.s3, lone), "lone")["status"] == "SUCCEEDED"
             landed = [*landed, lone]
         daily, categories = stored_components(clients.dynamodb_resource)
         public = workflow.kpis()

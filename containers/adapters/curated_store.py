@@ -91,10 +91,10 @@ class FrameCache:
 
 
 class CuratedStore:
-    def __init__(self, s3: Any, bucket: str, cache: FrameCache | None = None) -> None:
+    def __init__(self, s3: Any, bucket: str) -> None:
         self._s3 = s3
         self._bucket = bucket
-        self._cache = cache if cache is not None else FrameCache()
+        self._cache = FrameCache()
         self._written: set[str] = set()
 
     # -- plumbing ------------------------------------------------------------------------
@@ -134,7 +134,7 @@ class CuratedStore:
             self._cache.put(key, frame)
         return frame
 
-    def _read_all(self, keys: list[str]) -> pd.DataFrame | None:
+    def read(self, keys: list[str]) -> pd.DataFrame | None:
         if not keys:
             return None
         frames = list(IO_POOL.map(self._read, keys))
@@ -151,24 +151,23 @@ class CuratedStore:
 
     def rows(self, kind: FileKind, days: Iterable[int] | None = None) -> pd.DataFrame | None:
         """Every version stored in these days' partitions (products: all of them)."""
-        root = f"{CURATED_PREFIX}{kind.value}/"
-        return self._read_all(self._keys(root) if days is None else self._dir_keys(root, map(_day_dir, days)))
+        if days is None:
+            return self.read(self._keys(f"{CURATED_PREFIX}{kind.value}/"))
+        return self.read([k for keys in self.day_keys(kind.value, days).values() for k in keys])
 
     def day_keys(self, part: str, days: Iterable[int]) -> dict[int, list[str]]:
         """Keys of these days' partitions of `part` (a kind of rows, or `MARKERS`), by day: one
         listing for many days, so that a recompute lists each part once."""
+        days = sorted(set(days))
         listed = self._keys_by_dir(f"{CURATED_PREFIX}{part}/", map(_day_dir, days))
         return {day: listed[_day_dir(day)] for day in days}
-
-    def read(self, keys: list[str]) -> pd.DataFrame | None:
-        return self._read_all(keys)
 
     def pending_key(self, shard: int, name: str) -> str:
         return f"{CURATED_PREFIX}{FileKind.ORDER_ITEMS.value}/pending/{_shard_dir(shard)}/{name}.parquet"
 
     def pending(self, order_shards: Iterable[int]) -> pd.DataFrame | None:
         root = f"{CURATED_PREFIX}{FileKind.ORDER_ITEMS.value}/pending/"
-        return self._read_all(self._dir_keys(root, map(_shard_dir, order_shards)))
+        return self.read(self._dir_keys(root, map(_shard_dir, order_shards)))
 
     def markers_key(self, day: int, name: str) -> str:
         return f"{CURATED_PREFIX}{MARKERS}/{_day_dir(day)}/{name}.parquet"
@@ -178,16 +177,16 @@ class CuratedStore:
         return f"{INDEX_PREFIX}order_days/{_shard_dir(shard)}/{name}.parquet"
 
     def order_days(self, order_shards: Iterable[int]) -> pd.DataFrame | None:
-        return self._read_all(self._dir_keys(f"{INDEX_PREFIX}order_days/", map(_shard_dir, order_shards)))
+        return self.read(self._dir_keys(f"{INDEX_PREFIX}order_days/", map(_shard_dir, order_shards)))
 
     def item_versions_key(self, shard: int, name: str) -> str:
         return f"{INDEX_PREFIX}item_versions/{_shard_dir(shard)}/{name}.parquet"
 
     def item_versions(self, item_shards: Iterable[int]) -> pd.DataFrame | None:
-        return self._read_all(self._dir_keys(f"{INDEX_PREFIX}item_versions/", map(_shard_dir, item_shards)))
+        return self.read(self._dir_keys(f"{INDEX_PREFIX}item_versions/", map(_shard_dir, item_shards)))
 
     def product_days_key(self, name: str) -> str:
         return f"{INDEX_PREFIX}product_days/{name}.parquet"
 
     def product_days(self) -> pd.DataFrame | None:
-        return self._read_all(self._keys(f"{INDEX_PREFIX}product_days/"))
+        return self.read(self._keys(f"{INDEX_PREFIX}product_days/"))

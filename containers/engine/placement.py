@@ -51,3 +51,8 @@ def into_days(rows: pd.DataFrame, days: pd.DataFrame, on: str) -> list[tuple[int
 def item_versions(items: pd.DataFrame) -> list[tuple[int, pd.DataFrame]]:
     """The part of an item that decides which version wins; by item shard."""
     return by_shard(items[MARKER_COLUMNS], "id", ITEM_SHARD_SIZE)
+
+
+def moving_items(versions: pd.DataFrame) -> pd.DataFrame:
+    """The versions of items whose versions name different orders."""
+    return versions[versions.groupby("id")["order_id"].transform("nunique") > 1]

@@ -79,10 +79,9 @@ class _Chunks:
 
 
 class Transformer:
-    def __init__(self, store: CuratedStore, tables: KpiTables, flush_rows: int | None = None) -> None:
+    def __init__(self, store: CuratedStore, tables: KpiTables) -> None:
         self._store = store
         self._tables = tables
-        self._flush_rows = flush_rows or FLUSH_ROWS
 
     # -- loading -------------------------------------------------------------------------
     def load(self, schema: Schema, file_id: str, chunks: Iterable[pd.DataFrame]) -> LoadOutcome:
@@ -98,7 +97,7 @@ class Transformer:
             outcome.rows_loaded += len(rows)
             load_chunk(name, rows, outcome)
 
-        cut = _Chunks(file_id, self._flush_rows, stored)
+        cut = _Chunks(file_id, FLUSH_ROWS, stored)
         for chunk in chunks:
             cut.add(chunk)
         cut.flush()
@@ -136,7 +135,9 @@ class Transformer:
         items = self._items_of(own["order_id"], several)
         if items is not None:
             self._place_items(f"{name}-items", items, known, outcome)
-            self._mark(f"{name}-items", items["id"], outcome)
+            moving = placement.moving_items(self._item_versions(items["id"]))
+            if not moving.empty:
+                self._mark(f"{name}-items", moving, self._order_days(moving["order_id"]), outcome)
 
     def _items_of(self, order_ids: pd.Series, several: pd.DataFrame) -> pd.DataFrame | None:
         frames = [self._store.pending(placement.shard_of(order_ids).unique().tolist())]
@@ -154,19 +155,20 @@ class Transformer:
             refs = pd.concat([pd.DataFrame({"product_id": p["product_id"], "day": d}) for d, p in parts])
             self._store.put_many([(self._store.product_days_key(name), refs.drop_duplicates(ignore_index=True))])
 
-    def _mark(self, name: str, item_ids: pd.Series, outcome: LoadOutcome) -> pd.DataFrame:
-        """Invariant 3; returns every stored version of these items."""
+    def _item_versions(self, item_ids: pd.Series) -> pd.DataFrame:
+        """Every stored version (id, order_id, version) of these items, by anyone."""
         shards = placement.shard_of(item_ids, placement.ITEM_SHARD_SIZE).unique().tolist()
         versions = self._store.item_versions(shards)
         if versions is None:
             return pd.DataFrame({c: pd.Series(dtype="Int64") for c in placement.MARKER_COLUMNS})
-        versions = versions[versions["id"].isin(item_ids)]
-        moving = versions[versions.groupby("id")["order_id"].transform("nunique") > 1]
-        if not moving.empty:
-            named = moving[["id", "order_id"]].merge(self._order_days(moving["order_id"]), on="order_id")
-            key = partial(self._store.markers_key, name=name)
-            self._put_into_days(key, moving, named[["id", "day"]], "id", outcome)
-        return versions
+        return versions[versions["id"].isin(item_ids)]
+
+    def _mark(self, name: str, moving: pd.DataFrame, days: pd.DataFrame, outcome: LoadOutcome) -> None:
+        """Invariant 3: markers of items moving between orders, in every day of those orders
+        (`days`: their (order_id, day) pairs)."""
+        named = moving[["id", "order_id"]].merge(days, on="order_id")
+        key = partial(self._store.markers_key, name=name)
+        self._put_into_days(key, moving, named[["id", "day"]], "id", outcome)
 
     def _load_items(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
         first = self._order_days(rows["order_id"])
@@ -176,16 +178,19 @@ class Transformer:
         self._store.put_many(
             (self._store.item_versions_key(s, name), part) for s, part in placement.item_versions(rows)
         )
+        # One look, after every write, at the days of all orders any version of these items
+        # names (these rows' orders among them): they are all affected.
+        versions = self._item_versions(rows["id"])
+        named = self._order_days(versions["order_id"].dropna().astype("int64"))
+        outcome.affected_days |= set(named["day"].tolist())
         # Orders (or days of them) stored since the first look: a concurrent order load may
         # have missed these rows, so they join those days here.
-        again = self._order_days(rows["order_id"])
+        again = named[named["order_id"].isin(rows["order_id"])]
         late = again.merge(first, how="left", indicator=True)
         late = late.loc[late["_merge"] == "left_only", ["order_id", "day"]]
         if not late.empty:
             self._place_items(f"{name}-late", rows, late, outcome)
-        versions = self._mark(name, rows["id"], outcome)
-        named = self._order_days(versions["order_id"].dropna().astype("int64"))
-        outcome.affected_days |= set(named["day"].tolist())
+        self._mark(name, placement.moving_items(versions), named, outcome)
         products = self._store.rows(FileKind.PRODUCTS)
         known_products = products["id"] if products is not None else pd.Series(dtype="int64")
         held = ~rows["order_id"].isin(again["order_id"]) | ~rows["product_id"].isin(known_products)

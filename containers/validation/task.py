@@ -62,9 +62,12 @@ class _Staging:
             return
         key = f"{self.prefix}part-{len(self.parts):05d}.parquet"
         self._wait()
-        self._writing = IO_POOL.submit(lambda: self.s3.put_object(Bucket=self.bucket, Key=key, Body=to_parquet(rows)))
+        self._writing = IO_POOL.submit(self._put, key, rows)
         self.parts.append(key)
         self.rows += len(rows)
+
+    def _put(self, key: str, rows: pd.DataFrame) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=to_parquet(rows))
 
     def _wait(self) -> None:
         writing, self._writing = self._writing, None
