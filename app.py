@@ -1,8 +1,16 @@
 """ShopPulse's Chalice app: the edges only. Every route and handler delegates to chalicelib."""
+
 from chalice import Chalice
 
 from chalicelib.api import dashboard, http, params, services
-from chalicelib.api.openapi import CASES_PAGE_DEFAULT, CASES_PAGE_MAX, DAILY_PAGE_MAX, RUNS_PAGE_DEFAULT, RUNS_PAGE_MAX, openapi_document
+from chalicelib.api.openapi import (
+    CASES_PAGE_DEFAULT,
+    CASES_PAGE_MAX,
+    DAILY_PAGE_MAX,
+    RUNS_PAGE_DEFAULT,
+    RUNS_PAGE_MAX,
+    openapi_document,
+)
 from chalicelib.pipes import DEAD_LETTER_BATCH_SIZE, PREMIUM_PIPE, STANDARD_PIPE
 from chalicelib.streaming import services as streaming
 
@@ -22,14 +30,20 @@ def premium_order_service(event, context):
     return streaming.premium_batches().process(event)
 
 
-@app.on_sqs_message(queue=STANDARD_PIPE.dead_letter_queue.name(), batch_size=DEAD_LETTER_BATCH_SIZE,
-                    name=STANDARD_PIPE.dead_letter_function_name)
+@app.on_sqs_message(
+    queue=STANDARD_PIPE.dead_letter_queue.name(),
+    batch_size=DEAD_LETTER_BATCH_SIZE,
+    name=STANDARD_PIPE.dead_letter_function_name,
+)
 def standard_order_dead_letters(event):
     return streaming.dead_letters().handle(STANDARD_PIPE, ((r.to_dict()["messageId"], r.body) for r in event))
 
 
-@app.on_sqs_message(queue=PREMIUM_PIPE.dead_letter_queue.name(), batch_size=DEAD_LETTER_BATCH_SIZE,
-                    name=PREMIUM_PIPE.dead_letter_function_name)
+@app.on_sqs_message(
+    queue=PREMIUM_PIPE.dead_letter_queue.name(),
+    batch_size=DEAD_LETTER_BATCH_SIZE,
+    name=PREMIUM_PIPE.dead_letter_function_name,
+)
 def premium_order_dead_letters(event):
     return streaming.dead_letters().handle(PREMIUM_PIPE, ((r.to_dict()["messageId"], r.body) for r in event))
 
@@ -60,7 +74,9 @@ def openapi():
 
 @http.get(app, "/kpis/daily")
 def daily_kpis():
-    return services.kpi_queries().daily(params.parse_range(query()), params.parse_page(query(), DAILY_PAGE_MAX, DAILY_PAGE_MAX))
+    return services.kpi_queries().daily(
+        params.parse_range(query()), params.parse_page(query(), DAILY_PAGE_MAX, DAILY_PAGE_MAX)
+    )
 
 
 @http.get(app, "/kpis/daily/{date}")
@@ -76,7 +92,9 @@ def categories_of_day():
 @http.get(app, "/kpis/categories/{category}")
 def category_kpis(category):
     name = params.path_value(category, "category")
-    return services.kpi_queries().category(name, params.parse_range(query()), params.parse_page(query(), DAILY_PAGE_MAX, DAILY_PAGE_MAX))
+    return services.kpi_queries().category(
+        name, params.parse_range(query()), params.parse_page(query(), DAILY_PAGE_MAX, DAILY_PAGE_MAX)
+    )
 
 
 @http.get(app, "/categories")

@@ -13,6 +13,7 @@ returns a JSON-serialisable dict. Keys the report understands:
   `run()` takes no argument and gets a section of its own in docs/BENCHMARKS.md. Any other
   key is shown too: a mapping as a table row named by the key, anything else as a note.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,9 +24,10 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 RESULT_MARK = "BENCHMARK-RESULT "
 CHILD_TIMEOUT = 1800
@@ -37,9 +39,9 @@ REPO = Path(__file__).resolve().parents[1]
 class Measurement:
     label: str
     target: str
-    seconds: float | None = None           # the call itself, timed inside the child
-    process_seconds: float | None = None   # the whole child: interpreter, imports, call
-    peak_bytes: int | None = None          # the child's peak resident memory
+    seconds: float | None = None  # the call itself, timed inside the child
+    process_seconds: float | None = None  # the whole child: interpreter, imports, call
+    peak_bytes: int | None = None  # the child's peak resident memory
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
@@ -63,20 +65,26 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def measure(label: str, target: str, files: Mapping[str, Path] | None = None,
-            timeout: float = CHILD_TIMEOUT) -> Measurement:
+def measure(
+    label: str, target: str, files: Mapping[str, Path] | None = None, timeout: float = CHILD_TIMEOUT
+) -> Measurement:
     """Run `target` in a fresh interpreter and collect what it reports."""
     m = Measurement(label, target)
     spec = json.dumps({k: str(v) for k, v in (files or {}).items()})
     started = time.perf_counter()
     try:
-        done = subprocess.run([sys.executable, "-m", "benchmarks", "--child", target, "--files", spec],
-                              capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks", "--child", target, "--files", spec],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO,
+        )
     except subprocess.TimeoutExpired:
         m.error = f"timed out after {timeout:.0f} s"
         return m
     m.process_seconds = time.perf_counter() - started
-    reports = [line[len(RESULT_MARK):] for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
+    reports = [line[len(RESULT_MARK) :] for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
     if done.returncode or not reports:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         m.error = f"exit code {done.returncode}: " + " / ".join(tail)
@@ -97,9 +105,17 @@ def machine() -> dict[str, str]:
         pass
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
-    return {"nproc": str(os.cpu_count()), "memory": memory, "cpu": cpu,
-            "python": platform.python_version(), "os": platform.platform()}
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": memory,
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "os": platform.platform(),
+    }

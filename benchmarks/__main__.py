@@ -3,6 +3,7 @@ pipeline on it, run the optional latency benchmarks, and write docs/BENCHMARKS.m
 
 `python -m benchmarks --child module:function --files JSON` is the child side of `measure`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,11 +14,21 @@ import shlex
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import (BASE_FILES, CHILD_TIMEOUT, REPO, RESULT_MARK, Measurement, available, machine, measure,
-                        peak_rss_bytes)
+from benchmarks import (
+    BASE_FILES,
+    CHILD_TIMEOUT,
+    REPO,
+    RESULT_MARK,
+    Measurement,
+    available,
+    machine,
+    measure,
+    peak_rss_bytes,
+)
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 OPTIONAL = ("benchmarks.api_latency", "benchmarks.local_latency")
@@ -51,14 +62,18 @@ def _cell(value: float | None, unit: float = 1.0, digits: int = 2) -> str:
 def kpi_check(measurements: list[Measurement]) -> list[str]:
     """Every measurement's KPIs must equal DuckDB's for the same files."""
     notes = []
-    yardsticks = {files_of(m): m for m in measurements if m.target.startswith("benchmarks.duckdb_kpis") and "kpis" in m.result}
+    yardsticks = {
+        files_of(m): m for m in measurements if m.target.startswith("benchmarks.duckdb_kpis") and "kpis" in m.result
+    }
     for m in measurements:
         other = yardsticks.get(files_of(m))
         if m.target.startswith("benchmarks.duckdb_kpis") or "kpis" not in m.result or other is None:
             continue
         same = m.result["kpis"] == other.result["kpis"]
-        notes.append(f"{m.label}: KPIs {'equal' if same else 'DIFFER from'} DuckDB's for the same files "
-                     f"({len(m.result['kpis']['orders'])} days, {len(m.result['kpis']['categories'])} category-days).")
+        notes.append(
+            f"{m.label}: KPIs {'equal' if same else 'DIFFER from'} DuckDB's for the same files "
+            f"({len(m.result['kpis']['orders'])} days, {len(m.result['kpis']['categories'])} category-days)."
+        )
     return notes
 
 
@@ -70,23 +85,31 @@ def verdicts(measurements: list[Measurement]) -> list[str]:
         if m.target.startswith("benchmarks.pipeline") and m.seconds is not None:
             d = duck.get(files_of(m))
             if d and d.seconds:
-                out.append(f"{m.label}: {m.seconds / d.seconds:.2f}x DuckDB's time "
-                           f"({'meets' if m.seconds <= d.seconds else 'misses'} the target: no slower than DuckDB).")
+                out.append(
+                    f"{m.label}: {m.seconds / d.seconds:.2f}x DuckDB's time "
+                    f"({'meets' if m.seconds <= d.seconds else 'misses'} the target: no slower than DuckDB)."
+                )
             if m.peak_bytes is not None:
-                out.append(f"{m.label}: peak memory {m.peak_bytes / MIB:.0f} MiB "
-                           f"({'meets' if m.peak_bytes < GIB else 'misses'} the target: under 1 GiB).")
+                out.append(
+                    f"{m.label}: peak memory {m.peak_bytes / MIB:.0f} MiB "
+                    f"({'meets' if m.peak_bytes < GIB else 'misses'} the target: under 1 GiB)."
+                )
         if m.target.startswith("benchmarks.aws_floor") and m.result.get("phases"):
             d = duck.get(files_of(m))
             floor = sum(p["seconds"] for p in m.result["phases"])
             if d and d.seconds:
-                out.append(f"{m.label}: its phases alone take {floor:.2f} s, {floor / d.seconds:.2f}x DuckDB's whole "
-                           "computation of the same files: a floor for any pipeline measured on the embedded AWS.")
+                out.append(
+                    f"{m.label}: its phases alone take {floor:.2f} s, {floor / d.seconds:.2f}x DuckDB's whole "
+                    "computation of the same files: a floor for any pipeline measured on the embedded AWS."
+                )
     return out
 
 
 def table(measurements: list[Measurement]) -> list[str]:
-    lines = ["| measurement | wall time (s) | process wall time (s) | peak memory (MiB) |",
-             "| --- | ---: | ---: | ---: |"]
+    lines = [
+        "| measurement | wall time (s) | process wall time (s) | peak memory (MiB) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     for m in measurements:
         if m.error:
             lines.append(f"| {m.label} | failed: {m.error} | | |")
@@ -115,8 +138,15 @@ def optional_section(m: Measurement) -> list[str]:
     return lines
 
 
-def report(command: str, started: datetime, sizes: dict[str, tuple[int, int]], generation: float,
-           measurements: list[Measurement], optional: list[Measurement], skipped: list[str]) -> str:
+def report(
+    command: str,
+    started: datetime,
+    sizes: dict[str, tuple[int, int]],
+    generation: float,
+    measurements: list[Measurement],
+    optional: list[Measurement],
+    skipped: list[str],
+) -> str:
     host = machine()
     lines = [
         "# Benchmarks",
@@ -166,9 +196,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from shoppulse.samples import write_bench_set  # numpy and pyarrow: only the harness side needs them
 
-    started = datetime.now(timezone.utc)
-    command = "make bench" if argv is None and len(sys.argv) == 1 else "python -m benchmarks " + shlex.join(
-        sys.argv[1:] if argv is None else argv)
+    started = datetime.now(UTC)
+    command = (
+        "make bench"
+        if argv is None and len(sys.argv) == 1
+        else "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
+    )
     measurements, optional, skipped = [], [], []
     with tempfile.TemporaryDirectory(prefix="shoppulse-bench-") as tmp:
         t0 = time.perf_counter()
@@ -176,13 +209,21 @@ def main(argv: list[str] | None = None) -> int:
         generation = time.perf_counter() - t0
         sizes = {name: (count_rows(path), path.stat().st_size) for name, path in files.items()}
         print(f"benchmark set: {args.items:,} items in {generation:.1f} s", file=sys.stderr)
-        plan = [("DuckDB: base files to KPIs", "benchmarks.duckdb_kpis:run"),
-                ("DuckDB: base + increment files to KPIs (no state: full recompute)",
-                 "benchmarks.duckdb_kpis:run_with_increment")]
+        plan = [
+            ("DuckDB: base files to KPIs", "benchmarks.duckdb_kpis:run"),
+            (
+                "DuckDB: base + increment files to KPIs (no state: full recompute)",
+                "benchmarks.duckdb_kpis:run_with_increment",
+            ),
+        ]
         if available("benchmarks.pipeline"):
             plan.append(("ShopPulse: validation + transformation", "benchmarks.pipeline:run"))
-            plan.append(("Embedded AWS alone: files in and out of S3, KPI items in and out of DynamoDB",
-                         "benchmarks.aws_floor:run"))
+            plan.append(
+                (
+                    "Embedded AWS alone: files in and out of S3, KPI items in and out of DynamoDB",
+                    "benchmarks.aws_floor:run",
+                )
+            )
         else:
             skipped.append("our pipeline (`benchmarks/pipeline.py` is not there yet)")
         for label, target in plan:

@@ -5,14 +5,15 @@ with moto in-process holding a year of KPIs in the writer's shapes (14 categorie
 Absolute numbers are those of this laptop stack, not of API Gateway + Lambda + DynamoDB; they
 compare versions of the API and catch regressions (e.g. a Query turning into many).
 """
+
 from __future__ import annotations
 
 import random
 import statistics
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any, Callable
-
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -60,9 +61,15 @@ def run() -> dict[str, Any]:
         put_all(tables["CategoryKpisTable"], categories)
         with serve(app) as base, requests.Session() as session:
             scenarios = {
-                "daily KPIs, one year (366 days over 2 year partitions)": lambda n: f"{base}/kpis/daily?from=2024-07-01&to=2025-07-01",
-                f"category breakdown of one day ({len(CATEGORIES)} categories)": lambda n: f"{base}/kpis/categories?date={rng.choice(days)}",
-                "one category over 90 days (by_category index)": lambda n: f"{base}/kpis/categories/{quote(rng.choice(CATEGORIES), safe='')}?from=2025-01-01&to=2025-03-31",
+                "daily KPIs, one year (366 days over 2 year partitions)": lambda n: (
+                    f"{base}/kpis/daily?from=2024-07-01&to=2025-07-01"
+                ),
+                f"category breakdown of one day ({len(CATEGORIES)} categories)": lambda n: (
+                    f"{base}/kpis/categories?date={rng.choice(days)}"
+                ),
+                "one category over 90 days (by_category index)": lambda n: (
+                    f"{base}/kpis/categories/{quote(rng.choice(CATEGORIES), safe='')}?from=2025-01-01&to=2025-03-31"
+                ),
             }
             rows = [{"scenario": name, **_measure(session, url_for)} for name, url_for in scenarios.items()]
     return {

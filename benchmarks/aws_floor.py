@@ -4,11 +4,13 @@ category) with the conditional writes and transactions our pipeline uses, and re
 tables. No validation, no Parquet, no computation: a floor on this machine for any pipeline
 measured the way `benchmarks.pipeline` is, reported beside DuckDB's whole computation.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -27,6 +29,7 @@ def run(files: Mapping[str, Path]) -> dict[str, Any]:
     categories = _column(files["products"], "category").unique().to_pylist()
     phases = []
     with embedded_aws() as clients:
+
         def timed(name: str, step: Any) -> None:
             started = time.perf_counter()
             step()
@@ -34,15 +37,23 @@ def run(files: Mapping[str, Path]) -> dict[str, Any]:
 
         keys = {name: f"{INCOMING_PREFIX}{name}.csv" for name in LANDING_ORDER}
         bucket = INPUT_BUCKET.name()
-        timed("land the files in S3", lambda: [
-            clients.s3.put_object(Bucket=bucket, Key=keys[n], Body=files[n].read_bytes()) for n in LANDING_ORDER])
-        timed("read each file once", lambda: [
-            clients.s3.get_object(Bucket=bucket, Key=keys[n])["Body"].read() for n in LANDING_ORDER])
+        timed(
+            "land the files in S3",
+            lambda: [
+                clients.s3.put_object(Bucket=bucket, Key=keys[n], Body=files[n].read_bytes()) for n in LANDING_ORDER
+            ],
+        )
+        timed(
+            "read each file once",
+            lambda: [clients.s3.get_object(Bucket=bucket, Key=keys[n])["Body"].read() for n in LANDING_ORDER],
+        )
         tables = KpiTables(clients.dynamodb, DAILY_KPIS.name(), CATEGORY_KPIS.name())
         daily = dict.fromkeys(DAILY_COMPONENTS, 1)
         per_category = {c: dict.fromkeys(CATEGORY_COMPONENTS, 1) for c in categories}
-        timed(f"store the KPIs ({len(days)} days, {len(days) * len(categories)} category-days)", lambda: [
-            tables.write_day(day, tables.take_generation(day), daily, per_category) for day in days])
+        timed(
+            f"store the KPIs ({len(days)} days, {len(days) * len(categories)} category-days)",
+            lambda: [tables.write_day(day, tables.take_generation(day), daily, per_category) for day in days],
+        )
         timed("read the KPI tables", InProcessWorkflow(clients).kpis)
     return {"files": list(LANDING_ORDER), "phases": phases}
 

@@ -6,10 +6,12 @@ rule (b) for products (last landed file, then last row), held items excluded, mo
 micro-units rounded half-even at the 6th decimal. It does not validate: it is given valid files
 (the benchmark set is all valid; `tests/test_duckdb_kpis.py` checks it against the reference).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import duckdb
 
@@ -40,11 +42,15 @@ def _typed(name: str, role: Role) -> str:
         return f"CAST({text} AS TIMESTAMPTZ) AS {name}"  # DuckDB also reads TheLook's ' UTC' suffix
     if role is Role.MONEY:  # exact micro-units; half-even at the 6th decimal when there are more
         scaled = f"(CAST({text} AS DECIMAL(38, 12)) * 1000000)"
-        half_even = (f"floor({scaled}) + CASE WHEN {scaled} - floor({scaled}) > 0.5 THEN 1 "
-                     f"WHEN {scaled} - floor({scaled}) < 0.5 THEN 0 ELSE CAST(floor({scaled}) AS HUGEINT) % 2 END")
+        half_even = (
+            f"floor({scaled}) + CASE WHEN {scaled} - floor({scaled}) > 0.5 THEN 1 "
+            f"WHEN {scaled} - floor({scaled}) < 0.5 THEN 0 ELSE CAST(floor({scaled}) AS HUGEINT) % 2 END"
+        )
         exact = f"CAST({text} AS DECIMAL(18, 6)) * 1000000"
-        return (f"CAST(CASE WHEN length(split_part(lower({text}), '.', 2)) > 6 OR {text} ILIKE '%e%' "
-                f"THEN {half_even} ELSE {exact} END AS BIGINT) AS {name}")
+        return (
+            f"CAST(CASE WHEN length(split_part(lower({text}), '.', 2)) > 6 OR {text} ILIKE '%e%' "
+            f"THEN {half_even} ELSE {exact} END AS BIGINT) AS {name}"
+        )
     return f"{text} AS {name}"
 
 
@@ -68,7 +74,7 @@ def _latest(kind: FileKind, paths: Sequence[Path]) -> str:
         UNION ALL
         SELECT * EXCLUDE (rn) FROM (
             SELECT *, row_number() OVER (
-                PARTITION BY {key} ORDER BY greatest({', '.join(LIFECYCLE)}) DESC, {ties}) AS rn
+                PARTITION BY {key} ORDER BY greatest({", ".join(LIFECYCLE)}) DESC, {ties}) AS rn
             FROM typed WHERE {key} IN (SELECT {key} FROM repeated)
         ) WHERE rn = 1"""
 
@@ -77,10 +83,13 @@ def _latest_products(paths: Sequence[Path]) -> str:
     """Tie rule (b): the last landed file's row, then the last row of that file."""
     schema = SCHEMAS[FileKind.PRODUCTS]
     columns = ", ".join(_typed(c.name, c.role) for c in schema.columns)
-    per_file = " UNION ALL ".join(
-        f"SELECT {n} AS landed, row_number() OVER () AS line, * FROM (SELECT {columns} FROM {_read([p])})"
-        for n, p in enumerate(paths)
-    ) or "SELECT NULL::BIGINT AS landed, NULL::BIGINT AS line, NULL::BIGINT AS id, NULL::VARCHAR AS category LIMIT 0"
+    per_file = (
+        " UNION ALL ".join(
+            f"SELECT {n} AS landed, row_number() OVER () AS line, * FROM (SELECT {columns} FROM {_read([p])})"
+            for n, p in enumerate(paths)
+        )
+        or "SELECT NULL::BIGINT AS landed, NULL::BIGINT AS line, NULL::BIGINT AS id, NULL::VARCHAR AS category LIMIT 0"
+    )
     return f"""
         SELECT id, category FROM (
             SELECT id, category, row_number() OVER (PARTITION BY id ORDER BY landed DESC, line DESC) AS rn
@@ -88,8 +97,9 @@ def _latest_products(paths: Sequence[Path]) -> str:
         ) WHERE rn = 1"""
 
 
-def components(orders: Sequence[Path], items: Sequence[Path], products: Sequence[Path],
-               threads: int | None = None) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str], dict[str, int]]]:
+def components(
+    orders: Sequence[Path], items: Sequence[Path], products: Sequence[Path], threads: int | None = None
+) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str], dict[str, int]]]:
     """Exact KPI components (as the KPI tables name them) from files listed in landing order."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -120,20 +130,33 @@ def components(orders: Sequence[Path], items: Sequence[Path], products: Sequence
         FROM counted GROUP BY 1, 2 ORDER BY 2, 1""").fetchall()
     con.close()
     return (
-        {d: {"total_orders": n, "revenue_micros": int(r), "total_items_sold": i, "returned_orders": ret,
-             "unique_customers": u} for d, n, r, i, ret, u in daily},
-        {(c, d): {"orders": n, "revenue_micros": int(r), "items_sold": i, "returned_orders": ret}
-         for c, d, n, r, i, ret in categories},
+        {
+            d: {
+                "total_orders": n,
+                "revenue_micros": int(r),
+                "total_items_sold": i,
+                "returned_orders": ret,
+                "unique_customers": u,
+            }
+            for d, n, r, i, ret, u in daily
+        },
+        {
+            (c, d): {"orders": n, "revenue_micros": int(r), "items_sold": i, "returned_orders": ret}
+            for c, d, n, r, i, ret in categories
+        },
     )
 
 
-def public(daily: Mapping[str, Mapping[str, Any]],
-           categories: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def public(
+    daily: Mapping[str, Mapping[str, Any]], categories: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
     """The replay JSON shape, rounded by the project's one KPI formula module."""
     return {
         "orders": [dict(public_daily({"order_date": d, **c})) for d, c in sorted(daily.items())],
-        "categories": [dict(public_category({"category": cat, "order_date": d, **c}))
-                       for (cat, d), c in sorted(categories.items(), key=lambda kv: (kv[0][1], kv[0][0]))],
+        "categories": [
+            dict(public_category({"category": cat, "order_date": d, **c}))
+            for (cat, d), c in sorted(categories.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        ],
     }
 
 
@@ -145,7 +168,12 @@ def run(files: Mapping[str, Path]) -> dict[str, Any]:
 
 def run_with_increment(files: Mapping[str, Path]) -> dict[str, Any]:
     """DuckDB keeps no state: adding one file to a day means computing everything again."""
-    daily, categories = components([files["orders"], files["increment_orders"]],
-                                   [files["order_items"], files["increment_items"]], [files["products"]])
-    return {"files": ["products", "orders", "order_items", "increment_orders", "increment_items"],
-            "kpis": public(daily, categories)}
+    daily, categories = components(
+        [files["orders"], files["increment_orders"]],
+        [files["order_items"], files["increment_items"]],
+        [files["products"]],
+    )
+    return {
+        "files": ["products", "orders", "order_items", "increment_orders", "increment_items"],
+        "kpis": public(daily, categories),
+    }

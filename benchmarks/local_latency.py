@@ -8,15 +8,17 @@ machine and containers (warm-started processes), the pipes, the REST API over HT
   `GET /orders/{id}/events` until the standard pipe's handler has recorded it.
 Medians and 95th percentiles over many sequential runs (targets: < 2 s and < 1 s).
 """
+
 from __future__ import annotations
 
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 import requests
@@ -75,8 +77,12 @@ def _order_to_effect(stack: LocalStack, http: requests.Session) -> dict[str, Any
     orders = OrderRepository(table)
     seconds = []
     for n in range(ORDER_RUNS):
-        order = new_order(order_id=f"bench-{n:04d}", customer_id="bench", customer_email="bench@example.com",
-                          line_items=[{"sku": "SKU-BENCH", "quantity": 1, "unitPrice": Decimal("150.00")}])
+        order = new_order(
+            order_id=f"bench-{n:04d}",
+            customer_id="bench",
+            customer_email="bench@example.com",
+            line_items=[{"sku": "SKU-BENCH", "quantity": 1, "unitPrice": Decimal("150.00")}],
+        )
         url = f"{stack.api_url}/orders/{order['orderId']}/events"
         started = time.perf_counter()
         orders.create(order)
@@ -86,9 +92,11 @@ def _order_to_effect(stack: LocalStack, http: requests.Session) -> dict[str, Any
 
 
 def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as data_dir, \
-            LocalStack(StackSettings(aws_port=0, api_port=0, data_dir=Path(data_dir))) as stack, \
-            requests.Session() as http:
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        LocalStack(StackSettings(aws_port=0, api_port=0, data_dir=Path(data_dir))) as stack,
+        requests.Session() as http,
+    ):
         return {
             "file_upload_to_kpis_served": _file_to_kpis(stack, http),
             "order_write_to_handler_effect": _order_to_effect(stack, http),

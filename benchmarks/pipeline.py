@@ -4,11 +4,13 @@
 The base files land first (products, orders, items), then the increment files: one more
 file for a day that already holds data. Each landing is a phase of its own in the report.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from shoppulse.embedded import embedded_aws
 from shoppulse.replay import InProcessWorkflow
@@ -23,8 +25,12 @@ def run(files: Mapping[str, Path]) -> dict[str, Any]:
         for name in LANDING_ORDER:
             started = time.perf_counter()
             outcome = workflow.ingest(files[name])
-            phases.append({"name": f"land {name} ({outcome['status']}, {outcome['valid_rows']:,} rows)",
-                           "seconds": time.perf_counter() - started})
+            phases.append(
+                {
+                    "name": f"land {name} ({outcome['status']}, {outcome['valid_rows']:,} rows)",
+                    "seconds": time.perf_counter() - started,
+                }
+            )
         started = time.perf_counter()
         kpis = workflow.kpis()
         phases.append({"name": "read the KPI tables", "seconds": time.perf_counter() - started})

@@ -5,9 +5,11 @@ KPI writer registers every category it writes under one reserved `order_date` pa
 `#` sorts before every digit, so registry items never fall inside a date range of the
 index, and no day's partition (the writer's stale-category check) ever sees them.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
@@ -23,7 +25,9 @@ class CategoryRegistry:
 
     def register(self, categories: Iterable[str]) -> None:
         """Idempotent: registering a known category rewrites the same small item."""
-        with self._table.batch_writer(overwrite_by_pkeys=[CATEGORY_KPIS.partition_key, CATEGORY_KPIS.sort_key]) as batch:
+        with self._table.batch_writer(
+            overwrite_by_pkeys=[CATEGORY_KPIS.partition_key, CATEGORY_KPIS.sort_key]
+        ) as batch:
             for name in set(categories):
                 batch.put_item(Item={CATEGORY_KPIS.partition_key: REGISTRY_PARTITION, CATEGORY_KPIS.sort_key: name})
 

@@ -3,10 +3,12 @@
 The transformation stores exact components (sums and counts) and the derived KPIs at full
 precision; rounding happens only here, at the edge (money to 2 decimals, rates to 4).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from typing import Any, Mapping, TypedDict
+from typing import Any, TypedDict
 
 MONEY_PLACES = Decimal("0.01")
 RATE_PLACES = Decimal("0.0001")

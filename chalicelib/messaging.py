@@ -3,10 +3,11 @@
 Like the TableSpecs, these are defined once: infra creates them and sets the variables on the
 functions, the local stack creates them by their default names, the app and tests read them here.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 from chalicelib.resource_spec import ResourceSpec
 

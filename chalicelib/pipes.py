@@ -15,13 +15,15 @@ Why the filters look like this (AWS limits they must live within):
   filter for "helper absent" that passes the record to the handler, whose typed rule decides.
 - At most 5 filters per pipe (OR-ed), each at most 4096 characters: checked at import.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import product
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.event_patterns import MAX_PIPE_FILTERS, MAX_PIPE_PATTERN_CHARS, Mode, compile_pattern
 from chalicelib.messaging import QueueSpec
@@ -107,7 +109,9 @@ class PipeSpec:
             raise ValueError(f"pipe {self.key}: {len(self.filters)} filters; Pipes allow 1..{MAX_PIPE_FILTERS}")
         for pattern in self.filter_patterns():
             if len(pattern) > MAX_PIPE_PATTERN_CHARS:
-                raise ValueError(f"pipe {self.key}: a filter has {len(pattern)} characters (> {MAX_PIPE_PATTERN_CHARS})")
+                raise ValueError(
+                    f"pipe {self.key}: a filter has {len(pattern)} characters (> {MAX_PIPE_PATTERN_CHARS})"
+                )
         self._compiled  # compiles every pattern in Mode.PIPES: raises InvalidEventPattern
 
 
@@ -143,7 +147,9 @@ _PREMIUM_AMOUNT = (
     _ABSENT,
 )
 PREMIUM_FILTERS = tuple(
-    _image_filter({"status": _string(PREMIUM_TO.value), AMOUNT_BAND: amount}, old={"status": _string(PREMIUM_FROM.value)})
+    _image_filter(
+        {"status": _string(PREMIUM_TO.value), AMOUNT_BAND: amount}, old={"status": _string(PREMIUM_FROM.value)}
+    )
     for amount in _PREMIUM_AMOUNT
 )
 
@@ -153,7 +159,9 @@ STANDARD_PIPE = PipeSpec(
     default_name="shoppulse-standard-orders",
     function_name="standard_order_processing",
     dead_letter_function_name="standard_order_dead_letters",
-    dead_letter_queue=QueueSpec("StandardOrdersDeadLetterQueue", "shoppulse-standard-orders-dlq", "STANDARD_ORDERS_DLQ"),
+    dead_letter_queue=QueueSpec(
+        "StandardOrdersDeadLetterQueue", "shoppulse-standard-orders-dlq", "STANDARD_ORDERS_DLQ"
+    ),
     filters=STANDARD_FILTERS,
     # 100: each record is one conditional PutItem (a few ms), so a full batch is well under a
     # second of work; larger batches would only lengthen replays after a failure.

@@ -1,10 +1,11 @@
 """What every named AWS resource of ours has: a CloudFormation id, a local name, and the
 environment variable that carries its deployed (stage-suffixed) name."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 
 @dataclass(frozen=True)

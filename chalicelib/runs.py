@@ -3,13 +3,15 @@
 The workflow writes the guard item and the final status; the tasks add their summaries;
 the API reads. Attribute names are fixed here.
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -33,7 +35,7 @@ class Task(str, Enum):
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def to_dynamo(value: Any) -> Any:
@@ -92,7 +94,9 @@ class RunRepository:
     def get(self, run_id: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={RUNS.partition_key: run_id}, ConsistentRead=True).get("Item")
 
-    def recent(self, limit: int = 50, start_key: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    def recent(
+        self, limit: int = 50, start_key: Mapping[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """Newest runs first, one page at a time (a Query on the time index, never a Scan)."""
         kwargs: dict[str, Any] = {
             "IndexName": RUNS_BY_TIME.name,

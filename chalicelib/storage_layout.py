@@ -3,12 +3,13 @@
 An input object version is one *run*. Everything a run writes is placed under keys derived
 here, so the workflow, the containers, the API and the tests agree on where things are.
 """
+
 from __future__ import annotations
 
 import hashlib
 import posixpath
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.resource_spec import ResourceSpec
 
@@ -62,7 +63,7 @@ class RunIdentity:
 
     @property
     def _dated(self) -> str:
-        day = (self.landed_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        day = (self.landed_at or datetime.now(UTC)).astimezone(UTC)
         return f"{day:%Y/%m/%d}/{self.file_id}"
 
     @property

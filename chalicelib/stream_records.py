@@ -6,16 +6,18 @@ Wire format: typed attribute values (``{"N": "500"}``: numbers are strings), key
 ``dynamodb``; ``ApproximateCreationDateTime`` is epoch seconds as a JSON number;
 ``SequenceNumber`` is a numeric string; ``eventVersion`` "1.1"; ``eventSource`` "aws:dynamodb".
 """
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import itertools
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Callable, Iterator, Mapping, TypedDict
+from typing import Any, TypedDict
 
 #: A typed DynamoDB attribute value, e.g. ``{"S": "abc"}`` or ``{"N": "12.5"}``.
 AttributeValue = Mapping[str, Any]
@@ -90,7 +92,7 @@ def _binary_size(value: Any) -> int:
 
 def attribute_size(value: AttributeValue) -> int:
     """DynamoDB's size of one typed value (its documented item-size rules)."""
-    (type_key, inner), = value.items()
+    ((type_key, inner),) = value.items()
     if type_key == "S":
         return len(inner.encode("utf-8"))
     if type_key == "N":

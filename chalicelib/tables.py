@@ -3,10 +3,12 @@
 Infra renders these into CloudFormation, the local stack creates them with boto3, and the
 app, the containers and the tests take their key names from here.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.resource_spec import ResourceSpec
 
@@ -41,10 +43,7 @@ class TableSpec(ResourceSpec):
         return _key_schema(self.partition_key, self.sort_key)
 
     def attribute_definitions(self) -> list[dict[str, str]]:
-        return [
-            {"AttributeName": n, "AttributeType": self.attribute_types.get(n, "S")}
-            for n in self.key_attributes()
-        ]
+        return [{"AttributeName": n, "AttributeType": self.attribute_types.get(n, "S")} for n in self.key_attributes()]
 
     def create_table_kwargs(self, name: str | None = None) -> dict[str, Any]:
         """Arguments for boto3 `create_table` (the local stack and tests)."""

@@ -4,6 +4,7 @@ Access logs need the region's API Gateway account setting to name a CloudWatch r
 sets it (one per region and account: a second stack in the same region sets the same kind of
 role, which is harmless).
 """
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,10 @@ class ApiLogging:
 
 def build(stack: Stack, encryption: Encryption) -> ApiLogging:
     access_logs = log_group(
-        stack, "ApiAccessLogGroup", f"/aws/apigateway/{stack.name('api')}/access", encryption,
+        stack,
+        "ApiAccessLogGroup",
+        f"/aws/apigateway/{stack.name('api')}/access",
+        encryption,
         "Access log group of the REST API",
     )
     role = Role(
@@ -63,8 +67,13 @@ def build(stack: Stack, encryption: Encryption) -> ApiLogging:
                 PolicyDocument=policy(
                     [
                         allow(
-                            [logs.CreateLogGroup, logs.CreateLogStream, logs.DescribeLogGroups,
-                             logs.DescribeLogStreams, logs.PutLogEvents],
+                            [
+                                logs.CreateLogGroup,
+                                logs.CreateLogStream,
+                                logs.DescribeLogGroups,
+                                logs.DescribeLogStreams,
+                                logs.PutLogEvents,
+                            ],
                             [GetAtt(access_logs, "Arn"), arn("logs", "log-group:API-Gateway-Execution-Logs_*")],
                             sid="ApiLogs",
                         )

@@ -6,6 +6,7 @@
 - asl-validator (npm, `.venv/tools/asl-validator`): the state machine definition.
 `python -m infra.checks [--stage S]` synthesizes the stage and runs all three.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,9 +14,10 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from infra.synthesis import PROJECT_DIR, synthesize
 
@@ -40,12 +42,23 @@ def cfn_lint(templates: Sequence[Path]) -> list[str]:
 
 def checkov(templates: Sequence[Path]) -> CheckovResult:
     files = [arg for template in templates for arg in ("--file", str(template.resolve()))]
-    command = [str(CHECKOV), *files, "--framework", "cloudformation", "--output", "json", "--skip-download", "--compact"]
+    command = [
+        str(CHECKOV),
+        *files,
+        "--framework",
+        "cloudformation",
+        "--output",
+        "json",
+        "--skip-download",
+        "--compact",
+    ]
     # checkov exits 1 when a check fails; the JSON report says which.
     done = subprocess.run(command, capture_output=True, text=True, cwd=tempfile.gettempdir())
     reports = json.loads(done.stdout)
     reports = reports if isinstance(reports, list) else [reports]
-    if sum(r["summary"]["resource_count"] for r in reports) == 0 or any(r["summary"]["parsing_errors"] for r in reports):
+    if sum(r["summary"]["resource_count"] for r in reports) == 0 or any(
+        r["summary"]["parsing_errors"] for r in reports
+    ):
         raise RuntimeError(f"checkov did not read the templates: {[r['summary'] for r in reports]}")
     results = [r["results"] for r in reports]
     return CheckovResult(
@@ -57,7 +70,9 @@ def checkov(templates: Sequence[Path]) -> CheckovResult:
 
 def asl_validate(definition: dict[str, Any]) -> tuple[bool, str]:
     """(valid, the validator's report) for one ASL document."""
-    done = subprocess.run([str(ASL_VALIDATOR), "--json-definition", json.dumps(definition)], capture_output=True, text=True)
+    done = subprocess.run(
+        [str(ASL_VALIDATOR), "--json-definition", json.dumps(definition)], capture_output=True, text=True
+    )
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
 

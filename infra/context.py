@@ -4,11 +4,13 @@ One builder module per resource group (storage, tables, ecs, ...) adds its resou
 same `Stack` and returns the handles the next builders need (a dataclass of refs), in the
 style of stacker_blueprints: small functions, every resource with an Output.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
@@ -74,7 +76,9 @@ def assume_role_policy(service: str) -> PolicyDocument:
     condition = Condition(StringEquals({"aws:SourceAccount": Ref("AWS::AccountId")}))
     return PolicyDocument(
         Version="2012-10-17",
-        Statement=[Statement(Effect=Allow, Principal=service_principal(service), Action=[AssumeRole], Condition=condition)],
+        Statement=[
+            Statement(Effect=Allow, Principal=service_principal(service), Action=[AssumeRole], Condition=condition)
+        ],
     )
 
 

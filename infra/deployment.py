@@ -11,15 +11,16 @@ Steps (each a plain `docker` / `aws` command, printed before it runs):
 5. Print the stack's outputs as JSON.
 It needs Docker, the AWS CLI v2 and credentials; nothing here runs in tests except `--dry-run`.
 """
+
 from __future__ import annotations
 
 import json
 import shlex
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from infra.context import APP
 from infra.synthesis import PROJECT_DIR, synthesize
@@ -91,11 +92,22 @@ def _deploy_stack(shell: Shell, options: DeployOptions, template: Path, image_ta
         f"ImageTag={image_tag}",
         f"NotificationEmail={options.notification_email}",
     ]
-    shell.run(_aws(
-        options, "cloudformation", "deploy", "--stack-name", options.stack_name,
-        "--template-file", str(template), "--capabilities", *CAPABILITIES,
-        "--parameter-overrides", *parameters, "--no-fail-on-empty-changeset",
-    ))
+    shell.run(
+        _aws(
+            options,
+            "cloudformation",
+            "deploy",
+            "--stack-name",
+            options.stack_name,
+            "--template-file",
+            str(template),
+            "--capabilities",
+            *CAPABILITIES,
+            "--parameter-overrides",
+            *parameters,
+            "--no-fail-on-empty-changeset",
+        )
+    )
 
 
 def _push_image(shell: Shell, options: DeployOptions, account: str, image_tag: str) -> str:
@@ -104,8 +116,12 @@ def _push_image(shell: Shell, options: DeployOptions, account: str, image_tag: s
     password = shell.run(_aws(options, "ecr", "get-login-password"), capture=True)
     shell.echo(f"+ docker login --username AWS --password-stdin {registry}")
     if not shell.dry_run:
-        subprocess.run(["docker", "login", "--username", "AWS", "--password-stdin", registry],
-                       input=password, text=True, check=True)
+        subprocess.run(
+            ["docker", "login", "--username", "AWS", "--password-stdin", registry],
+            input=password,
+            text=True,
+            check=True,
+        )
     shell.run(["docker", "build", "--platform", PLATFORM, "--file", "containers/Dockerfile", "--tag", image, "."])
     shell.run(["docker", "push", image])
     return image
@@ -117,20 +133,44 @@ def deploy(options: DeployOptions, shell: Shell) -> dict[str, str]:
     if merged is None:
         raise RuntimeError("synth did not produce the merged template")
     packaged = merged.parent.parent / "packaged.json"
-    shell.run(_aws(
-        options, "cloudformation", "package", "--template-file", str(merged),
-        "--s3-bucket", options.artifact_bucket, "--s3-prefix", options.stack_name,
-        "--output-template-file", str(packaged),
-    ))
-    account = shell.run(_aws(options, "sts", "get-caller-identity", "--query", "Account", "--output", "text"),
-                        capture=True).strip() or "<account>"
+    shell.run(
+        _aws(
+            options,
+            "cloudformation",
+            "package",
+            "--template-file",
+            str(merged),
+            "--s3-bucket",
+            options.artifact_bucket,
+            "--s3-prefix",
+            options.stack_name,
+            "--output-template-file",
+            str(packaged),
+        )
+    )
+    account = (
+        shell.run(
+            _aws(options, "sts", "get-caller-identity", "--query", "Account", "--output", "text"), capture=True
+        ).strip()
+        or "<account>"
+    )
     if not shell.succeeds(_aws(options, "ecr", "describe-repositories", "--repository-names", options.repository)):
         _deploy_stack(shell, options, packaged, image_tag)  # first deployment: creates the repository
     _push_image(shell, options, account, image_tag)
     _deploy_stack(shell, options, packaged, image_tag)
-    described = shell.run(_aws(
-        options, "cloudformation", "describe-stacks", "--stack-name", options.stack_name,
-        "--query", "Stacks[0].Outputs", "--output", "json",
-    ), capture=True)
+    described = shell.run(
+        _aws(
+            options,
+            "cloudformation",
+            "describe-stacks",
+            "--stack-name",
+            options.stack_name,
+            "--query",
+            "Stacks[0].Outputs",
+            "--output",
+            "json",
+        ),
+        capture=True,
+    )
     outputs = json.loads(described) if described.strip() else []
     return {o["OutputKey"]: o["OutputValue"] for o in outputs}

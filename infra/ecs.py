@@ -10,6 +10,7 @@ rows and recomputes the affected days from their day partitions, 16 days at a ti
 192 MiB cache (a 1 M-item file peaks under 1 GiB, docs/BENCHMARKS.md): 4 GB, the largest size
 1 vCPU allows before the vCPU would sit idle. Both are cheap to raise: change `TASK_SIZES` below.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -109,7 +110,10 @@ def _security_group(stack: Stack, vpc: Parameter) -> SecurityGroup:
         VpcId=Ref(vpc),
         SecurityGroupEgress=[
             SecurityGroupRule(
-                IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
+                IpProtocol="tcp",
+                FromPort=443,
+                ToPort=443,
+                CidrIp="0.0.0.0/0",
                 Description="HTTPS to S3, DynamoDB, ECR, CloudWatch Logs",
             )
         ],
@@ -162,10 +166,20 @@ def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: E
         ]
     kpi_tables = tables.arns_with_indexes(DAILY_KPIS) + tables.arns_with_indexes(CATEGORY_KPIS)
     return [
-        bucket_access(curated, [s3.GetObject, s3.PutObject, s3.DeleteObject], [STAGING_PREFIX, CURATED_PREFIX, INDEX_PREFIX]),
+        bucket_access(
+            curated, [s3.GetObject, s3.PutObject, s3.DeleteObject], [STAGING_PREFIX, CURATED_PREFIX, INDEX_PREFIX]
+        ),
         list_curated,
         allow(
-            [ddb.GetItem, ddb.Query, ddb.PutItem, ddb.UpdateItem, ddb.DeleteItem, ddb.ConditionCheckItem, ddb.BatchWriteItem],
+            [
+                ddb.GetItem,
+                ddb.Query,
+                ddb.PutItem,
+                ddb.UpdateItem,
+                ddb.DeleteItem,
+                ddb.ConditionCheckItem,
+                ddb.BatchWriteItem,
+            ],
             kpi_tables,
             sid="WriteKpis",
         ),
@@ -205,14 +219,26 @@ def _execution_role(stack: Stack, repository: Repository, log_groups: list[LogGr
     return stack.add(role, "Execution role of the tasks (image pull, logs)", "Arn")
 
 
-def _task(stack: Stack, task: Task, image: Sub, storage: Storage, tables: Tables, encryption: Encryption,
-          log_group: LogGroup, execution_role: Role) -> EcsTaskResources:
+def _task(
+    stack: Stack,
+    task: Task,
+    image: Sub,
+    storage: Storage,
+    tables: Tables,
+    encryption: Encryption,
+    log_group: LogGroup,
+    execution_role: Role,
+) -> EcsTaskResources:
     name = task.value
     camel = name.capitalize()
     role = Role(
         f"{camel}TaskRole",
         AssumeRolePolicyDocument=assume_role_policy("ecs-tasks"),
-        Policies=[Policy(PolicyName=f"{name}-data", PolicyDocument=policy(_task_statements(task, storage, tables, encryption)))],
+        Policies=[
+            Policy(
+                PolicyName=f"{name}-data", PolicyDocument=policy(_task_statements(task, storage, tables, encryption))
+            )
+        ],
         Tags=stack.tags("ecs"),
     )
     stack.add(role, f"Task role of the {name} task", "Arn")
@@ -268,7 +294,11 @@ def _task(stack: Stack, task: Task, image: Sub, storage: Storage, tables: Tables
 def build(stack: Stack, storage: Storage, tables: Tables, encryption: Encryption) -> Ecs:
     vpc, subnets, public_ip = _network_parameters(stack)
     image_tag = stack.template.add_parameter(
-        Parameter("ImageTag", Type="String", Description="Tag of the tasks image in the ECR repository (pushed by `shoppulse deploy`)")
+        Parameter(
+            "ImageTag",
+            Type="String",
+            Description="Tag of the tasks image in the ECR repository (pushed by `shoppulse deploy`)",
+        )
     )
     cluster = Cluster(
         "BatchCluster",
@@ -280,8 +310,13 @@ def build(stack: Stack, storage: Storage, tables: Tables, encryption: Encryption
     repository = _repository(stack, encryption)
     image = Sub("${Uri}:${ImageTag}", Uri=GetAtt(repository, "RepositoryUri"), ImageTag=Ref(image_tag))
     log_groups = {
-        task: log_group(stack, f"{task.value.capitalize()}LogGroup", f"/{stack.name('ecs')}/{task.value}", encryption,
-                        f"Log group of the {task.value} task")
+        task: log_group(
+            stack,
+            f"{task.value.capitalize()}LogGroup",
+            f"/{stack.name('ecs')}/{task.value}",
+            encryption,
+            f"Log group of the {task.value} task",
+        )
         for task in Task
     }
     execution_role = _execution_role(stack, repository, list(log_groups.values()))

@@ -6,6 +6,7 @@ policies (each role below is granted only Decrypt/GenerateDataKey); services tha
 our behalf without a role of ours (CloudWatch Logs, alarms publishing to SNS, EventBridge
 writing to its dead-letter queue) are named in the key policy, scoped to this account.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,11 +20,28 @@ from troposphere.logs import LogGroup
 from infra.context import LOG_RETENTION_DAYS, Stack, allow, arn, policy
 
 ADMIN_ACTIONS = (
-    kms.CreateAlias, kms.CreateGrant, kms.DescribeKey, kms.EnableKey, kms.EnableKeyRotation,
-    kms.ListAliases, kms.ListGrants, kms.ListKeyPolicies, kms.ListResourceTags, kms.PutKeyPolicy,
-    kms.UpdateAlias, kms.UpdateKeyDescription, kms.RevokeGrant, kms.DisableKey,
-    kms.DisableKeyRotation, kms.GetKeyPolicy, kms.GetKeyRotationStatus, kms.DeleteAlias,
-    kms.TagResource, kms.UntagResource, kms.ScheduleKeyDeletion, kms.CancelKeyDeletion,
+    kms.CreateAlias,
+    kms.CreateGrant,
+    kms.DescribeKey,
+    kms.EnableKey,
+    kms.EnableKeyRotation,
+    kms.ListAliases,
+    kms.ListGrants,
+    kms.ListKeyPolicies,
+    kms.ListResourceTags,
+    kms.PutKeyPolicy,
+    kms.UpdateAlias,
+    kms.UpdateKeyDescription,
+    kms.RevokeGrant,
+    kms.DisableKey,
+    kms.DisableKeyRotation,
+    kms.GetKeyPolicy,
+    kms.GetKeyRotationStatus,
+    kms.DeleteAlias,
+    kms.TagResource,
+    kms.UntagResource,
+    kms.ScheduleKeyDeletion,
+    kms.CancelKeyDeletion,
 )
 USE_ACTIONS = (kms.Encrypt, kms.Decrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey, kms.DescribeKey)
 # What a role needs to read and write data encrypted with the key (S3, DynamoDB, SQS, SNS).
@@ -60,9 +78,7 @@ def build(stack: Stack) -> Encryption:
                 Principal=Principal("Service", [Sub("logs.${AWS::Region}.amazonaws.com")]),
                 Action=list(USE_ACTIONS),
                 Resource=["*"],
-                Condition=Condition(
-                    ArnLike({"kms:EncryptionContext:aws:logs:arn": arn("logs", "log-group:*")})
-                ),
+                Condition=Condition(ArnLike({"kms:EncryptionContext:aws:logs:arn": arn("logs", "log-group:*")})),
             ),
             # Execution logs of the (encrypted) state machine are decrypted by the log delivery service.
             Statement(

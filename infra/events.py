@@ -4,6 +4,7 @@ The target retries for a day (EventBridge's maximum) and then dead-letters the e
 file is ever silently left unprocessed: the dead-letter queue has an alarm, and a dead-lettered
 event can be replayed by re-copying the object onto itself (a new version, a new run).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -8,10 +8,12 @@
 
 Both come from `FUNCTIONS` below, so they cannot drift apart.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import awacs.dynamodb as ddb
 import awacs.kms as kms
@@ -111,8 +113,9 @@ def named_arns(stack: Stack) -> Arns:
         return statement
 
     return Arns(
-        table=lambda spec: _with_indexes(spec, any_region("dynamodb", f"table/{stack.name(spec.default_name)}"),
-                                         lambda arn: f"{arn}/index/*"),
+        table=lambda spec: _with_indexes(
+            spec, any_region("dynamodb", f"table/{stack.name(spec.default_name)}"), lambda arn: f"{arn}/index/*"
+        ),
         topic=lambda spec: any_region("sns", stage_name(stack, spec.default_name)),
         queue=lambda spec: any_region("sqs", stage_name(stack, spec.default_name)),
         log_group=lambda function: any_region("logs", f"log-group:/aws/lambda/{function}:*"),
@@ -170,7 +173,12 @@ def overlay(stack: Stack, tables: Tables, messaging: Messaging, key_arn: Any) ->
     arns = stack_arns(stack, tables, messaging, key_arn)
     variables: dict[str, Any] = {spec.env_var: Ref(tables[spec]) for spec in ALL_TABLES}
     variables.update({spec.env_var: Ref(messaging.topic(spec)) for spec in TOPICS})
-    variables.update({p.dead_letter_queue.env_var: GetAtt(messaging.queues[p.dead_letter_queue.logical_id], "QueueName") for p in PIPES})
+    variables.update(
+        {
+            p.dead_letter_queue.env_var: GetAtt(messaging.queues[p.dead_letter_queue.logical_id], "QueueName")
+            for p in PIPES
+        }
+    )
     resources: dict[str, Any] = {}
     for access in FUNCTIONS:
         properties: dict[str, Any] = {
@@ -203,7 +211,16 @@ def overlay(stack: Stack, tables: Tables, messaging: Messaging, key_arn: Any) ->
 
 # Checks that do not fit these functions, each with the reason (read by checkov).
 LAMBDA_SKIPS = [
-    {"id": "CKV_AWS_116", "comment": "Invoked synchronously (API Gateway, Pipes) or by SQS: failures go to the pipes' and queues' own dead-letter queues, a Lambda DLQ would never receive anything."},
-    {"id": "CKV_AWS_117", "comment": "The functions call only AWS APIs over TLS with IAM auth; a VPC would add NAT cost and cold-start latency without protecting anything."},
-    {"id": "CKV_AWS_115", "comment": "Concurrency is bounded by the sources (stream shards x parallelization 1, SQS batch polling, API Gateway throttling); reserved concurrency would only take capacity from the account pool."},
+    {
+        "id": "CKV_AWS_116",
+        "comment": "Invoked synchronously (API Gateway, Pipes) or by SQS: failures go to the pipes' and queues' own dead-letter queues, a Lambda DLQ would never receive anything.",
+    },
+    {
+        "id": "CKV_AWS_117",
+        "comment": "The functions call only AWS APIs over TLS with IAM auth; a VPC would add NAT cost and cold-start latency without protecting anything.",
+    },
+    {
+        "id": "CKV_AWS_115",
+        "comment": "Concurrency is bounded by the sources (stream shards x parallelization 1, SQS batch polling, API Gateway throttling); reserved concurrency would only take capacity from the account pool.",
+    },
 ]

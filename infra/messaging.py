@@ -3,13 +3,14 @@ that hold dead letters (the pipes' and the EventBridge rule's). All encrypted wi
 
 Topic and queue definitions come from `chalicelib.messaging` and `chalicelib.pipes`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from awacs.aws import Bool, Condition, Deny, Principal, Statement
 import awacs.sns as sns
 import awacs.sqs as sqs
+from awacs.aws import Bool, Condition, Deny, Principal, Statement
 from troposphere import Equals, GetAtt, If, Not, Parameter, Ref
 from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
 from troposphere.sqs import Queue, QueuePolicy
@@ -37,7 +38,7 @@ class Messaging:
 def stage_name(stack: Stack, default_name: str) -> str:
     """`shoppulse-x` becomes `shoppulse-<stage>-x` (names in chalicelib carry the app prefix)."""
     prefix = "shoppulse-"
-    return stack.name(default_name[len(prefix):] if default_name.startswith(prefix) else default_name)
+    return stack.name(default_name[len(prefix) :] if default_name.startswith(prefix) else default_name)
 
 
 def _topic(stack: Stack, spec: TopicSpec, encryption: Encryption, email: Parameter) -> Topic:
@@ -131,11 +132,13 @@ def build(stack: Stack, encryption: Encryption) -> Messaging:
         for pipe in PIPES
     }
     queues[EVENTS_DLQ] = _queue(
-        stack, EVENTS_DLQ, stack.name("workflow-trigger-dlq"), encryption,
+        stack,
+        EVENTS_DLQ,
+        stack.name("workflow-trigger-dlq"),
+        encryption,
         "Object Created events EventBridge could not deliver to the workflow",
     )
     for logical_id, queue in queues.items():
         if logical_id != EVENTS_DLQ:  # its policy also admits EventBridge: see infra.events
             add_queue_policy(stack, queue, [])
     return Messaging(topics=topics, queues=queues)
-

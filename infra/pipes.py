@@ -4,6 +4,7 @@ Filters, batching, retries, record age, bisection and the dead-letter queue all 
 PipeSpec (one definition, also used by the local runtime). Each pipe has its own role (read the
 one stream, invoke the one function, write the one dead-letter queue) and its own log group.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,14 +40,18 @@ def function_arn(stack: Stack, chalice_name: str):
     return arn("lambda", f"function:{stack.function_name(chalice_name)}")
 
 
-def _pipe(stack: Stack, spec: PipeSpec, tables: Tables, messaging: Messaging, encryption: Encryption,
-          condition: str) -> Pipe:
+def _pipe(
+    stack: Stack, spec: PipeSpec, tables: Tables, messaging: Messaging, encryption: Encryption, condition: str
+) -> Pipe:
     table = tables[spec.source_table]
     stream_arn = GetAtt(table, "StreamArn")
     dead_letter_arn = messaging.queue_arn(spec.dead_letter_queue.logical_id)
     logs_group = log_group(
-        stack, f"{spec.logical_id}LogGroup", f"/aws/vendedlogs/pipes/{stage_name(stack, spec.default_name)}",
-        encryption, f"Log group of the {spec.key} orders pipe",
+        stack,
+        f"{spec.logical_id}LogGroup",
+        f"/aws/vendedlogs/pipes/{stage_name(stack, spec.default_name)}",
+        encryption,
+        f"Log group of the {spec.key} orders pipe",
     )
     role = Role(
         f"{spec.logical_id}Role",
@@ -61,8 +66,12 @@ def _pipe(stack: Stack, spec: PipeSpec, tables: Tables, messaging: Messaging, en
                             [stream_arn],
                             sid="ReadOrdersStream",
                         ),
-                        allow([ddb.ListStreams], [Join("", [GetAtt(table, "Arn"), "/stream/*"])], sid="ListOrdersStreams"),
-                        allow([awslambda.InvokeFunction], [function_arn(stack, spec.function_name)], sid="InvokeHandler"),
+                        allow(
+                            [ddb.ListStreams], [Join("", [GetAtt(table, "Arn"), "/stream/*"])], sid="ListOrdersStreams"
+                        ),
+                        allow(
+                            [awslambda.InvokeFunction], [function_arn(stack, spec.function_name)], sid="InvokeHandler"
+                        ),
                         allow([sqs.SendMessage], [dead_letter_arn], sid="DeadLetters"),
                         allow([logs.CreateLogStream, logs.PutLogEvents], [GetAtt(logs_group, "Arn")], sid="PipeLogs"),
                         encryption.data_statement(),

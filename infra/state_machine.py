@@ -36,10 +36,12 @@ turns exit 65 (data rejected) into a normal outcome, exit 75 or a task that neve
 Retry), anything else into `Task.Failed` (not retried). Heartbeats only exist for callback and
 activity tasks; no state here waits on a callback, so TimeoutSeconds bounds every wait instead.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from chalicelib.runs import RUN_KIND, RunStatus, Task
 from chalicelib.tables import RUNS, RUNS_BY_TIME
@@ -147,8 +149,14 @@ def _s(path: str) -> dict[str, str]:
     return {"S.$": path}
 
 
-def _api_task(resource: str, parameters: dict[str, Any], config: WorkflowConfig, next_state: str,
-              catch_to: str = RECORD_FAILURE, **extra: Any) -> dict[str, Any]:
+def _api_task(
+    resource: str,
+    parameters: dict[str, Any],
+    config: WorkflowConfig,
+    next_state: str,
+    catch_to: str = RECORD_FAILURE,
+    **extra: Any,
+) -> dict[str, Any]:
     """An AWS API call: short timeout, retried on transient faults, caught into the failure path.
 
     Inside the failure path itself the catch keeps the original `$.error` (what the run died of)
@@ -162,17 +170,22 @@ def _api_task(resource: str, parameters: dict[str, Any], config: WorkflowConfig,
         "TimeoutSeconds": API_TIMEOUT_SECONDS,
         "ResultPath": None,
         "Retry": extra.pop("retry_first", []) + [config.api_retry.retrier(TRANSIENT_API_ERRORS)],
-        "Catch": extra.pop("catch_first", []) + [
-            {"ErrorEquals": ["States.ALL"], "ResultPath": catch_result, "Next": catch_to}
-        ],
+        "Catch": extra.pop("catch_first", [])
+        + [{"ErrorEquals": ["States.ALL"], "ResultPath": catch_result, "Next": catch_to}],
         "Next": next_state,
     }
     state.update(extra)
     return state
 
 
-def _update_run(config: WorkflowConfig, expression: str, names: dict[str, str],
-                values: dict[str, Any], next_state: str, catch_to: str = RECORD_FAILURE) -> dict[str, Any]:
+def _update_run(
+    config: WorkflowConfig,
+    expression: str,
+    names: dict[str, str],
+    values: dict[str, Any],
+    next_state: str,
+    catch_to: str = RECORD_FAILURE,
+) -> dict[str, Any]:
     return _api_task(
         "arn:aws:states:::dynamodb:updateItem",
         {
@@ -188,8 +201,9 @@ def _update_run(config: WorkflowConfig, expression: str, names: dict[str, str],
     )
 
 
-def _publish(config: WorkflowConfig, subject: str, message: dict[str, Any], next_state: str,
-             catch_to: str = RECORD_FAILURE) -> dict[str, Any]:
+def _publish(
+    config: WorkflowConfig, subject: str, message: dict[str, Any], next_state: str, catch_to: str = RECORD_FAILURE
+) -> dict[str, Any]:
     return _api_task(
         "arn:aws:states:::sns:publish",
         {"TopicArn": config.alerts_topic_arn, "Subject": subject, "Message": message},
@@ -209,15 +223,21 @@ def _identify(version: str | None) -> dict[str, Any]:
     }
     if version:
         run["version.$"] = version
-        run["run_id.$"] = f"States.Format('s3://{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version})"
+        run["run_id.$"] = (
+            f"States.Format('s3://{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version})"
+        )
         run["file_id.$"] = (
             f"States.Hash(States.Format('s3://{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version}), 'SHA-256')"
         )
-        run["copy_source.$"] = f"States.Format('{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version})"
+        run["copy_source.$"] = (
+            f"States.Format('{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version})"
+        )
     else:
         run["version"] = ""
         run["run_id.$"] = "States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key)"
-        run["file_id.$"] = "States.Hash(States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key), 'SHA-256')"
+        run["file_id.$"] = (
+            "States.Hash(States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key), 'SHA-256')"
+        )
         run["copy_source.$"] = "States.Format('{}/{}', $.detail.bucket.name, $.detail.object.key)"
     return {"Type": "Pass", "Parameters": run, "ResultPath": "$.run", "Next": GUARD}
 
@@ -416,7 +436,11 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
         TRANSFORMATION_CHOICE: {
             "Type": "Choice",
             "Choices": [
-                {"Variable": "$.transformation_task.outcome", "StringEquals": OUTCOME_REJECTED, "Next": REJECTED_DESTINATION}
+                {
+                    "Variable": "$.transformation_task.outcome",
+                    "StringEquals": OUTCOME_REJECTED,
+                    "Next": REJECTED_DESTINATION,
+                }
             ],
             "Default": ARCHIVE_DESTINATION,
         },
@@ -454,7 +478,9 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
         ),
         OUTCOME_CHOICE: {
             "Type": "Choice",
-            "Choices": [{"Variable": "$.move.status", "StringEquals": RunStatus.REJECTED.value, "Next": ALERT_REJECTION}],
+            "Choices": [
+                {"Variable": "$.move.status", "StringEquals": RunStatus.REJECTED.value, "Next": ALERT_REJECTION}
+            ],
             "Default": DONE,
         },
         ALERT_REJECTION: _publish(

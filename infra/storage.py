@@ -5,13 +5,14 @@ TLS-only policy, owner-enforced object ownership, versioning, lifecycle rules. D
 encrypted with the stack's KMS key (S3 Bucket Keys cut the KMS request cost ~99 %); the
 access-log bucket uses SSE-S3 because S3 server access logging cannot deliver to SSE-KMS.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from awacs.aws import Bool, Condition, Deny, Principal, Statement, StringEquals
 import awacs.s3 as s3
+from awacs.aws import Bool, Condition, Deny, Principal, Statement, StringEquals
 from troposphere import GetAtt, Join, Ref, Sub
 from troposphere.s3 import (
     AbortIncompleteMultipartUpload,
@@ -64,7 +65,9 @@ def _bucket_name(stack: Stack, base: str) -> Sub:
     return Sub(f"{stack.name(base)}-${{AWS::AccountId}}-${{AWS::Region}}")
 
 
-def _expire(rule_id: str, prefix: str, days: int, transitions: list[LifecycleRuleTransition] | None = None) -> LifecycleRule:
+def _expire(
+    rule_id: str, prefix: str, days: int, transitions: list[LifecycleRuleTransition] | None = None
+) -> LifecycleRule:
     kwargs: dict[str, Any] = {"Id": rule_id, "Prefix": prefix, "Status": "Enabled", "ExpirationInDays": days}
     if transitions:
         kwargs["Transitions"] = transitions
@@ -118,8 +121,16 @@ def _tls_only(bucket: Bucket) -> Statement:
     )
 
 
-def _data_bucket(stack: Stack, spec: BucketSpec, base: str, encryption: Encryption, log_bucket: Bucket,
-                 rules: list[LifecycleRule], noncurrent_days: int, **extra: Any) -> Bucket:
+def _data_bucket(
+    stack: Stack,
+    spec: BucketSpec,
+    base: str,
+    encryption: Encryption,
+    log_bucket: Bucket,
+    rules: list[LifecycleRule],
+    noncurrent_days: int,
+    **extra: Any,
+) -> Bucket:
     bucket = Bucket(
         spec.logical_id,
         BucketName=_bucket_name(stack, base),
@@ -149,7 +160,9 @@ def _log_bucket(stack: Stack) -> Bucket:
         BucketName=_bucket_name(stack, "logs"),
         BucketEncryption=BucketEncryption(
             ServerSideEncryptionConfiguration=[
-                ServerSideEncryptionRule(ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(SSEAlgorithm="AES256"))
+                ServerSideEncryptionRule(
+                    ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(SSEAlgorithm="AES256")
+                )
             ]
         ),
         PublicAccessBlockConfiguration=_public_access_blocked(),
@@ -164,8 +177,14 @@ def _log_bucket(stack: Stack) -> Bucket:
         Metadata={
             "checkov": {
                 "skip": [
-                    {"id": "CKV_AWS_18", "comment": "This is the access-log bucket; logging it into itself would loop."},
-                    {"id": "CKV_AWS_145", "comment": "S3 server access logging cannot deliver to an SSE-KMS bucket; SSE-S3 is used."},
+                    {
+                        "id": "CKV_AWS_18",
+                        "comment": "This is the access-log bucket; logging it into itself would loop.",
+                    },
+                    {
+                        "id": "CKV_AWS_145",
+                        "comment": "S3 server access logging cannot deliver to an SSE-KMS bucket; SSE-S3 is used.",
+                    },
                 ]
             }
         },

@@ -7,6 +7,7 @@ Writes, for stage S:
   stack `shoppulse deploy` deploys (a SAM template: CloudFormation expands it at deploy time);
 - `.chalice/policy-S-<function>.json`: the functions' policies for plain `chalice deploy`.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,16 +54,25 @@ def chalice_package(rendered: Rendered, merge_template: Path, out_dir: Path, pro
     env = {**os.environ, **rendered.environment}
     env.setdefault("AWS_DEFAULT_REGION", PACKAGING_REGION)
     command = [
-        chalice_executable(), "--project-dir", str(project_dir), "package",
-        "--stage", rendered.stage, "--pkg-format", "cloudformation",
-        "--merge-template", str(merge_template), str(out_dir),
+        chalice_executable(),
+        "--project-dir",
+        str(project_dir),
+        "package",
+        "--stage",
+        rendered.stage,
+        "--pkg-format",
+        "cloudformation",
+        "--merge-template",
+        str(merge_template),
+        str(out_dir),
     ]
     subprocess.run(command, check=True, env=env, cwd=project_dir)
     return out_dir / "sam.json"
 
 
-def synthesize(stage: str, build_dir: Path, package: bool = True, write_policies: bool = True,
-               project_dir: Path = PROJECT_DIR) -> Synthesized:
+def synthesize(
+    stage: str, build_dir: Path, package: bool = True, write_policies: bool = True, project_dir: Path = PROJECT_DIR
+) -> Synthesized:
     """Write the stage's templates (and, unless told not to, its `.chalice` policy files)."""
     rendered = render(stage)
     stage_dir = build_dir / stage

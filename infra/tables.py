@@ -3,6 +3,7 @@
 On-demand billing (traffic is bursty: a file a few times a day, orders in waves), point-in-time
 recovery, deletion protection, encryption with the stack's KMS key, streams where the spec asks.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,7 +64,9 @@ def _table(stack: Stack, spec: TableSpec, encryption: Encryption) -> Table:
             )
         )
     if "StreamSpecification" in kwargs:
-        props["StreamSpecification"] = StreamSpecification(StreamViewType=kwargs["StreamSpecification"]["StreamViewType"])
+        props["StreamSpecification"] = StreamSpecification(
+            StreamViewType=kwargs["StreamSpecification"]["StreamViewType"]
+        )
     if spec.ttl_attribute:
         props["TimeToLiveSpecification"] = TimeToLiveSpecification(AttributeName=spec.ttl_attribute, Enabled=True)
     table = Table(spec.logical_id, DeletionPolicy="Retain", UpdateReplacePolicy="Retain", **props)

@@ -5,6 +5,7 @@
   `chalice package --merge-template` (whose output is the one stack `shoppulse deploy` deploys).
 - `.chalice/policy-<stage>-<function>.json`: the functions' policies for plain `chalice deploy`.
 """
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ The definition is rendered with `${Name}` placeholders that CloudFormation resol
 `DefinitionSubstitutions` (textual substitution in the definition): the same Python function
 builds the local runtime's definition with concrete names.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,8 +70,9 @@ class Workflow:
     log_group: LogGroup
 
 
-def _role(stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: Messaging,
-          encryption: Encryption) -> Role:
+def _role(
+    stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: Messaging, encryption: Encryption
+) -> Role:
     task_definitions = [Ref(t.task_definition) for t in ecs.tasks.values()]
     passed_roles = [GetAtt(t.task_role, "Arn") for t in ecs.tasks.values()] + [GetAtt(ecs.execution_role, "Arn")]
     run_task = allow([ecs_actions.RunTask], task_definitions, sid="RunBatchTasks")
@@ -79,27 +81,49 @@ def _role(stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: M
     pass_role.Condition = Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"}))
     statements = [
         run_task,
-        allow([ecs_actions.DescribeTasks, ecs_actions.StopTask], [task_arn_pattern(ecs.cluster)], sid="WatchAndStopTasks"),
+        allow(
+            [ecs_actions.DescribeTasks, ecs_actions.StopTask], [task_arn_pattern(ecs.cluster)], sid="WatchAndStopTasks"
+        ),
         pass_role,
-        allow([events.PutTargets, events.PutRule, events.DescribeRule], [arn("events", ECS_SYNC_RULE)], sid="EcsSyncRule"),
+        allow(
+            [events.PutTargets, events.PutRule, events.DescribeRule], [arn("events", ECS_SYNC_RULE)], sid="EcsSyncRule"
+        ),
         allow([ddb.PutItem, ddb.GetItem, ddb.UpdateItem], [tables.arn(RUNS)], sid="RunsTable"),
         allow([sns.Publish], [Ref(messaging.topic(ALERTS_TOPIC))], sid="Alerts"),
         bucket_access(
             storage.input_bucket,
-            [s3.GetObject, s3.GetObjectVersion, s3.GetObjectTagging, s3.GetObjectVersionTagging,
-             s3.DeleteObject, s3.DeleteObjectVersion],
+            [
+                s3.GetObject,
+                s3.GetObjectVersion,
+                s3.GetObjectTagging,
+                s3.GetObjectVersionTagging,
+                s3.DeleteObject,
+                s3.DeleteObjectVersion,
+            ],
             [INCOMING_PREFIX],
         ),
         bucket_access(storage.input_bucket, [s3.PutObject, s3.PutObjectTagging], [ARCHIVE_PREFIX, REJECTED_PREFIX]),
         encryption.data_statement(),
         # Log delivery and X-Ray have no resource-level permissions: "*" is the documented form.
         allow(
-            [logs.CreateLogDelivery, logs.GetLogDelivery, logs.UpdateLogDelivery, logs.DeleteLogDelivery,
-             logs.ListLogDeliveries, logs.PutResourcePolicy, logs.DescribeResourcePolicies, logs.DescribeLogGroups],
+            [
+                logs.CreateLogDelivery,
+                logs.GetLogDelivery,
+                logs.UpdateLogDelivery,
+                logs.DeleteLogDelivery,
+                logs.ListLogDeliveries,
+                logs.PutResourcePolicy,
+                logs.DescribeResourcePolicies,
+                logs.DescribeLogGroups,
+            ],
             ["*"],
             sid="DeliverExecutionLogs",
         ),
-        allow([xray.PutTraceSegments, xray.PutTelemetryRecords, xray.GetSamplingRules, xray.GetSamplingTargets], ["*"], sid="Tracing"),
+        allow(
+            [xray.PutTraceSegments, xray.PutTelemetryRecords, xray.GetSamplingRules, xray.GetSamplingTargets],
+            ["*"],
+            sid="Tracing",
+        ),
     ]
     role = Role(
         "WorkflowRole",
@@ -110,10 +134,15 @@ def _role(stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: M
     return stack.add(role, "Role of the batch workflow", "Arn")
 
 
-def build(stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: Messaging, encryption: Encryption) -> Workflow:
+def build(
+    stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: Messaging, encryption: Encryption
+) -> Workflow:
     # Step Functions log groups under /aws/vendedlogs/ avoid the resource-policy size limit.
     logs_group = log_group(
-        stack, "WorkflowLogGroup", f"/aws/vendedlogs/states/{stack.name('batch-workflow')}", encryption,
+        stack,
+        "WorkflowLogGroup",
+        f"/aws/vendedlogs/states/{stack.name('batch-workflow')}",
+        encryption,
         "Log group of the batch workflow's executions",
     )
     role = _role(stack, ecs, storage, tables, messaging, encryption)
@@ -136,7 +165,9 @@ def build(stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: M
         LoggingConfiguration=LoggingConfiguration(
             Level="ALL",
             IncludeExecutionData=True,
-            Destinations=[LogDestination(CloudWatchLogsLogGroup=CloudWatchLogsLogGroup(LogGroupArn=GetAtt(logs_group, "Arn")))],
+            Destinations=[
+                LogDestination(CloudWatchLogsLogGroup=CloudWatchLogsLogGroup(LogGroupArn=GetAtt(logs_group, "Arn")))
+            ],
         ),
         TracingConfiguration=TracingConfiguration(Enabled=True),
         EncryptionConfiguration=EncryptionConfiguration(

@@ -4,6 +4,7 @@ Each verb module exposes `register(subparsers)`, which adds its parser and sets 
 (a callable taking the parsed arguments and returning an exit code). Only the chosen verb's
 module is imported, so one verb's heavy dependencies never slow down another.
 """
+
 from __future__ import annotations
 
 import argparse

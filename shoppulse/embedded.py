@@ -2,11 +2,12 @@
 
 For `shoppulse replay` and the tests: no ports, no threads, nothing left behind.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 from unittest import mock
 
 import boto3

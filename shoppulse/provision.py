@@ -3,9 +3,11 @@
 Used wherever we stand up AWS without CloudFormation: the embedded AWS of `replay`, the
 local stack and the tests.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from chalicelib.storage_layout import INPUT_BUCKET, BucketSpec
 from chalicelib.tables import TableSpec

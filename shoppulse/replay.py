@@ -5,6 +5,7 @@ the same Runs records and the same archive layout, without Step Functions in bet
 deployed order of steps is the state machine's (infra/state_machine.py); this mirrors it
 for a quick, deterministic run on an embedded AWS.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,9 +47,7 @@ class InProcessWorkflow:
             self._runs.finish(identity.run_id, RunStatus.REJECTED, {"reason": rejected.summary["reason"]})
             return _outcome(label, RunStatus.REJECTED, rejected.summary, {})
         self._runs.record_task(identity.run_id, Task.VALIDATION, checked)
-        loaded = transform_object(
-            self._c, identity, self._curated, DAILY_KPIS.name(), CATEGORY_KPIS.name()
-        )
+        loaded = transform_object(self._c, identity, self._curated, DAILY_KPIS.name(), CATEGORY_KPIS.name())
         self._runs.record_task(identity.run_id, Task.TRANSFORMATION, loaded)
         self._move(identity, checked["archive_key"])
         self._runs.finish(identity.run_id, RunStatus.SUCCEEDED)
@@ -74,7 +73,6 @@ class InProcessWorkflow:
             "orders": sorted(daily, key=lambda r: r["order_date"]),
             "categories": sorted(categories, key=lambda r: (r["order_date"], r["category"])),
         }
-
 
 
 def scan_all(table: Any) -> list[dict[str, Any]]:

@@ -1,13 +1,15 @@
 """Shared by the API and dashboard tests: KPI items in the writer's shapes, the app served
 on an ephemeral port with moto behind it."""
+
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -47,7 +49,13 @@ def aws() -> Iterator[dict[str, Any]]:
 
 def daily_item(day: str, orders: int, revenue: str, items: int, returned: int, customers: int) -> dict[str, Any]:
     """A DailyKpis item as the writer stores it: exact components, derived values, bookkeeping."""
-    components = {"total_orders": orders, "revenue_micros": int(Decimal(revenue) * 1_000_000), "total_items_sold": items, "returned_orders": returned, "unique_customers": customers}
+    components = {
+        "total_orders": orders,
+        "revenue_micros": int(Decimal(revenue) * 1_000_000),
+        "total_items_sold": items,
+        "returned_orders": returned,
+        "unique_customers": customers,
+    }
     return {
         DAILY_KPIS.partition_key: day[:4],
         DAILY_KPIS.sort_key: day,
@@ -60,8 +68,19 @@ def daily_item(day: str, orders: int, revenue: str, items: int, returned: int, c
 
 
 def category_item(day: str, category: str, orders: int, revenue: str, items: int, returned: int) -> dict[str, Any]:
-    components = {"orders": orders, "revenue_micros": int(Decimal(revenue) * 1_000_000), "items_sold": items, "returned_orders": returned}
-    return {CATEGORY_KPIS.partition_key: day, CATEGORY_KPIS.sort_key: category, **components, **derived_category(components), "generation": 1}
+    components = {
+        "orders": orders,
+        "revenue_micros": int(Decimal(revenue) * 1_000_000),
+        "items_sold": items,
+        "returned_orders": returned,
+    }
+    return {
+        CATEGORY_KPIS.partition_key: day,
+        CATEGORY_KPIS.sort_key: category,
+        **components,
+        **derived_category(components),
+        "generation": 1,
+    }
 
 
 def put_all(table: Any, items: list[dict[str, Any]]) -> None:
@@ -81,10 +100,27 @@ def serve(app: Any) -> Iterator[str]:
         server.stop()
 
 
-CATEGORIES = ("Accessories", "Active", "Blazers & Jackets", "Dresses", "Jeans", "Outerwear & Coats", "Pants", "Shorts", "Sleep & Lounge", "Socks", "Sweaters", "Swim", "Tops & Tees", "Underwear")
+CATEGORIES = (
+    "Accessories",
+    "Active",
+    "Blazers & Jackets",
+    "Dresses",
+    "Jeans",
+    "Outerwear & Coats",
+    "Pants",
+    "Shorts",
+    "Sleep & Lounge",
+    "Socks",
+    "Sweaters",
+    "Swim",
+    "Tops & Tees",
+    "Underwear",
+)
 
 
-def synthetic_kpis(first: date, days: int, categories: tuple[str, ...] = CATEGORIES, seed: int = 7) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def synthetic_kpis(
+    first: date, days: int, categories: tuple[str, ...] = CATEGORIES, seed: int = 7
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Deterministic, plausible daily and per-category items (a weekly rhythm and some noise)."""
     rng = random.Random(seed)
     daily, per_category = [], []
@@ -97,6 +133,11 @@ def synthetic_kpis(first: date, days: int, categories: tuple[str, ...] = CATEGOR
             c_revenue = Decimal(c_items) * Decimal(rng.randint(1500, 9000)) / 100
             c_returned = sum(rng.random() < 0.09 for _ in range(c_orders))
             per_category.append(category_item(day, category, c_orders, str(c_revenue), c_items, c_returned))
-            orders, revenue, items, returned = orders + c_orders, revenue + c_revenue, items + c_items, returned + c_returned
+            orders, revenue, items, returned = (
+                orders + c_orders,
+                revenue + c_revenue,
+                items + c_items,
+                returned + c_returned,
+            )
         daily.append(daily_item(day, orders, str(revenue), items, returned, max(1, orders - rng.randint(0, 5))))
     return daily, per_category

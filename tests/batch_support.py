@@ -1,9 +1,11 @@
 """Helpers for the batch tests: CSV text from rows, and the KPI components stored in DynamoDB."""
+
 from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from chalicelib.category_registry import REGISTRY_PARTITION
 from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, has_kpis
@@ -29,7 +31,9 @@ def stored_components(resource: Any) -> tuple[dict[str, dict[str, int]], dict[tu
         if has_kpis(i)
     }
     categories = {
-        (str(i[CATEGORY_KPIS.sort_key]), str(i[CATEGORY_KPIS.partition_key])): {k: int(i[k]) for k in CATEGORY_COMPONENTS}
+        (str(i[CATEGORY_KPIS.sort_key]), str(i[CATEGORY_KPIS.partition_key])): {
+            k: int(i[k]) for k in CATEGORY_COMPONENTS
+        }
         for i in scan_all(resource.Table(CATEGORY_KPIS.name()))
         if i[CATEGORY_KPIS.partition_key] != REGISTRY_PARTITION
     }

@@ -54,18 +54,20 @@ integer >= 1 when present; sale_price required, sale_price/cost/retail_price fin
 product category non-empty. A row with the wrong number of fields is invalid. A file whose
 header matches no kind, or with more than `REJECT_THRESHOLD` invalid rows, is rejected whole.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 ORDERS = "orders"
 ITEMS = "order_items"
@@ -73,8 +75,18 @@ PRODUCTS = "products"
 
 HEADERS: dict[str, tuple[str, ...]] = {
     ORDERS: ("order_id", "user_id", "status", "created_at", "returned_at", "shipped_at", "delivered_at", "num_of_item"),
-    ITEMS: ("id", "order_id", "user_id", "product_id", "status", "created_at", "shipped_at", "delivered_at",
-            "returned_at", "sale_price"),
+    ITEMS: (
+        "id",
+        "order_id",
+        "user_id",
+        "product_id",
+        "status",
+        "created_at",
+        "shipped_at",
+        "delivered_at",
+        "returned_at",
+        "sale_price",
+    ),
     PRODUCTS: ("id", "sku", "cost", "category", "name", "brand", "retail_price", "department"),
 }
 KEYS = {ORDERS: "order_id", ITEMS: "id", PRODUCTS: "id"}
@@ -110,6 +122,7 @@ class InvalidRow(ValueError):
 
 # --------------------------------------------------------------------------- parsing values
 
+
 def parse_timestamp(text: str) -> datetime:
     """An aware UTC datetime (microseconds; extra fraction digits are truncated)."""
     m = _TIMESTAMP.fullmatch(text)
@@ -118,7 +131,7 @@ def parse_timestamp(text: str) -> datetime:
     year, month, day, hour, minute = (int(g) for g in m.group(1, 2, 3, 4, 5))
     second = int(m.group(6) or 0)
     micro = int((m.group(7) or "").ljust(6, "0")[:6])
-    value = datetime(year, month, day, hour, minute, second, micro, tzinfo=timezone.utc)
+    value = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
     if m.group(9):
         offset = timedelta(hours=int(m.group(10)), minutes=int(m.group(11)))
         value -= offset if m.group(9) == "+" else -offset
@@ -137,7 +150,7 @@ def to_micros(value: Decimal) -> int:
 
 
 def format_timestamp(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --------------------------------------------------------------------------- rows
@@ -147,7 +160,7 @@ Row = dict[str, Any]  # contract column -> int | str | datetime | None
 
 def validate_row(kind: str, raw: Mapping[str, Any], now: datetime | None = None) -> Row:
     """The typed row (contract columns only), or InvalidRow with the first broken rule."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     row: Row = {}
     for name in HEADERS[kind]:
         value = raw.get(name)
@@ -218,6 +231,7 @@ def is_returned(row: Row) -> bool:
 
 # --------------------------------------------------------------------------- KPIs
 
+
 @dataclass(frozen=True)
 class LandedFile:
     """The valid rows of one file (text values, as in the CSV), and when it landed."""
@@ -231,7 +245,7 @@ class LandedFile:
 class Components:
     """Exact KPI components, named as the KPI tables' attributes."""
 
-    daily: dict[str, dict[str, int]]                  # order_date -> components
+    daily: dict[str, dict[str, int]]  # order_date -> components
     categories: dict[tuple[str, str], dict[str, int]]  # (category, order_date) -> components
     held_items: list[int] = field(default_factory=list)  # item ids held for a missing order/product
 
@@ -308,7 +322,7 @@ def compute_components(files: Iterable[LandedFile], now: datetime | None = None)
 
 
 def order_date(order: Row) -> str:
-    return order["created_at"].astimezone(timezone.utc).date().isoformat()
+    return order["created_at"].astimezone(UTC).date().isoformat()
 
 
 def round_half_up(value: Fraction, places: int) -> float:
@@ -340,13 +354,15 @@ def public_kpis(components: Components) -> dict[str, list[dict[str, Any]]]:
     categories = []
     for (category, d), c in sorted(components.categories.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         revenue = Fraction(c["revenue_micros"], 1_000_000)
-        categories.append({
-            "category": category,
-            "order_date": d,
-            "daily_revenue": round_half_up(revenue, 2),
-            "avg_order_value": round_half_up(_share(revenue, c["orders"]), 2),
-            "avg_return_rate": round_half_up(_share(c["returned_orders"], c["orders"]), 4),
-        })
+        categories.append(
+            {
+                "category": category,
+                "order_date": d,
+                "daily_revenue": round_half_up(revenue, 2),
+                "avg_order_value": round_half_up(_share(revenue, c["orders"]), 2),
+                "avg_return_rate": round_half_up(_share(c["returned_orders"], c["orders"]), 4),
+            }
+        )
     return {"orders": orders, "categories": categories}
 
 
@@ -356,15 +372,16 @@ def compute_kpis(files: Iterable[LandedFile], now: datetime | None = None) -> di
 
 # --------------------------------------------------------------------------- CSV files
 
+
 @dataclass
 class ParsedFile:
     """One CSV file read with the data contract."""
 
     name: str
-    kind: str | None                       # None when the header matches no kind
-    valid: list[dict[str, str]]             # valid rows as text (contract columns only)
-    invalid: list[tuple[int, str]]          # (1-based data row number, reason)
-    rejected: str | None = None             # why the whole file is rejected, or None
+    kind: str | None  # None when the header matches no kind
+    valid: list[dict[str, str]]  # valid rows as text (contract columns only)
+    invalid: list[tuple[int, str]]  # (1-based data row number, reason)
+    rejected: str | None = None  # why the whole file is rejected, or None
 
     @property
     def total_rows(self) -> int:
@@ -405,8 +422,9 @@ def parse_csv(name: str, data: bytes, threshold: float = REJECT_THRESHOLD, now: 
     return parsed
 
 
-def parse_csv_files(paths: Iterable[Path | str], threshold: float = REJECT_THRESHOLD,
-                    now: datetime | None = None) -> list[ParsedFile]:
+def parse_csv_files(
+    paths: Iterable[Path | str], threshold: float = REJECT_THRESHOLD, now: datetime | None = None
+) -> list[ParsedFile]:
     return [parse_csv(Path(p).name, Path(p).read_bytes(), threshold, now) for p in paths]
 
 
@@ -415,8 +433,9 @@ def landed_files(parsed: Iterable[ParsedFile]) -> list[LandedFile]:
     return [LandedFile(p.kind, p.valid, i) for i, p in enumerate(parsed) if p.kind and not p.rejected]
 
 
-def kpis_from_csv(paths: Iterable[Path | str], threshold: float = REJECT_THRESHOLD,
-                  now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+def kpis_from_csv(
+    paths: Iterable[Path | str], threshold: float = REJECT_THRESHOLD, now: datetime | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Expected KPIs of CSV files landing in the given order."""
     return compute_kpis(landed_files(parse_csv_files(paths, threshold, now)), now)
 

@@ -4,15 +4,17 @@ Stream records are built by `chalicelib.stream_records` from typed images, exact
 Lambda/Pipes receive them; the AWS side is moto, with fault-injecting wrappers where a test
 needs AWS to fail (throttling), never fakes of our own code.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 from unittest import mock
 
 import boto3
@@ -42,12 +44,25 @@ def typed(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _SERIALIZER.serialize(v) for k, v in item.items()}
 
 
-def order_item(amount: str = "150.00", email: str = "ann@example.com", status: str = "pending",
-               order_id: str = "o-1", helpers: bool = True) -> dict[str, Any]:
+def order_item(
+    amount: str = "150.00",
+    email: str = "ann@example.com",
+    status: str = "pending",
+    order_id: str = "o-1",
+    helpers: bool = True,
+) -> dict[str, Any]:
     """An Orders item from the model; `helpers=False` is an item from a writer that lacks them."""
-    item = dict(new_order(customer_id="c-1", customer_email=email, order_id=order_id, status=status, amount=amount,
-                          line_items=[{"sku": "sku-1", "quantity": 1, "unitPrice": Decimal(amount)}],
-                          now="2026-11-23T05:00:00.000+00:00"))
+    item = dict(
+        new_order(
+            customer_id="c-1",
+            customer_email=email,
+            order_id=order_id,
+            status=status,
+            amount=amount,
+            line_items=[{"sku": "sku-1", "quantity": 1, "unitPrice": Decimal(amount)}],
+            now="2026-11-23T05:00:00.000+00:00",
+        )
+    )
     if not helpers:
         item.pop(AMOUNT_BAND)
         item.pop(EMAIL_CLASS)
@@ -58,8 +73,11 @@ class OrderStream:
     """Successive writes to the Orders table as the stream records they produce."""
 
     def __init__(self) -> None:
-        self._factory = StreamRecordFactory(stream_arn(ORDERS.default_name, "us-east-1", "123456789012", "2026-11-23T00:00:00.000"),
-                                            (ORDERS.partition_key,), clock=lambda: 1_795_000_000.0)
+        self._factory = StreamRecordFactory(
+            stream_arn(ORDERS.default_name, "us-east-1", "123456789012", "2026-11-23T00:00:00.000"),
+            (ORDERS.partition_key,),
+            clock=lambda: 1_795_000_000.0,
+        )
 
     def insert(self, new: Mapping[str, Any]) -> dict[str, Any]:
         return self._factory.record(None, typed(new))
@@ -155,8 +173,14 @@ def client(aws: StreamAws) -> Iterator[Client]:
 class Throttled:
     """Wraps a boto3 Table or client: chosen calls fail as AWS would (throttling by default)."""
 
-    def __init__(self, target: Any, method: str, when: Any = lambda kwargs: True, times: int | None = None,
-                 code: str = "ThrottlingException") -> None:
+    def __init__(
+        self,
+        target: Any,
+        method: str,
+        when: Any = lambda kwargs: True,
+        times: int | None = None,
+        code: str = "ThrottlingException",
+    ) -> None:
         self._target, self._method, self._when, self._left, self._code = target, method, when, times, code
 
     def __getattr__(self, name: str) -> Any:

@@ -1,4 +1,5 @@
 """The KPI routes over moto tables filled in the writer's shapes; assertions on HTTP bodies."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,22 +18,34 @@ CATEGORY = "Tops & Tees, Men"
 
 @pytest.fixture
 def client(aws: dict[str, Any]) -> Client:
-    put_all(aws["DailyKpisTable"], [
-        daily_item("2023-12-30", 4, "100.005", 9, 1, 3),
-        daily_item("2023-12-31", 3, "50.10", 4, 0, 3),
-        daily_item("2024-01-01", 6, "1234.5678", 12, 2, 5),
-        daily_item("2024-01-03", 3, "10", 3, 1, 2),
-        # A day whose orders all moved away keeps only its bookkeeping: never served.
-        {"year": "2024", "order_date": "2024-01-02", "requested_generation": 2, "computed_generation": 2, "updated_at": "x"},
-    ])
-    put_all(aws["CategoryKpisTable"], [
-        category_item("2024-01-01", CATEGORY, 3, "600.125", 5, 1),
-        category_item("2024-01-01", "Jeans", 4, "634.4428", 7, 1),
-        category_item("2024-01-01", "Socks", 1, "0", 0, 0),
-        category_item("2023-12-31", CATEGORY, 2, "50.10", 4, 0),
-        category_item("2024-01-03", CATEGORY, 3, "10", 3, 3),
-        category_item("2024-02-01", CATEGORY, 1, "99", 1, 0),
-    ])
+    put_all(
+        aws["DailyKpisTable"],
+        [
+            daily_item("2023-12-30", 4, "100.005", 9, 1, 3),
+            daily_item("2023-12-31", 3, "50.10", 4, 0, 3),
+            daily_item("2024-01-01", 6, "1234.5678", 12, 2, 5),
+            daily_item("2024-01-03", 3, "10", 3, 1, 2),
+            # A day whose orders all moved away keeps only its bookkeeping: never served.
+            {
+                "year": "2024",
+                "order_date": "2024-01-02",
+                "requested_generation": 2,
+                "computed_generation": 2,
+                "updated_at": "x",
+            },
+        ],
+    )
+    put_all(
+        aws["CategoryKpisTable"],
+        [
+            category_item("2024-01-01", CATEGORY, 3, "600.125", 5, 1),
+            category_item("2024-01-01", "Jeans", 4, "634.4428", 7, 1),
+            category_item("2024-01-01", "Socks", 1, "0", 0, 0),
+            category_item("2023-12-31", CATEGORY, 2, "50.10", 4, 0),
+            category_item("2024-01-03", CATEGORY, 3, "10", 3, 3),
+            category_item("2024-02-01", CATEGORY, 1, "99", 1, 0),
+        ],
+    )
     CategoryRegistry(aws["CategoryKpisTable"]).register([CATEGORY, "Jeans", "Socks", "Jeans"])
     with Client(app) as test_client:
         yield test_client
@@ -41,6 +54,7 @@ def client(aws: dict[str, Any]) -> Client:
 @pytest.fixture(autouse=True)
 def no_scans(aws: dict[str, Any]) -> None:
     """Every read the API makes must be a Query or a GetItem (moto made a new default session)."""
+
     def refuse(**_: Any) -> None:
         raise AssertionError("the API scanned a table")
 
@@ -59,10 +73,38 @@ def test_daily_range_is_ascending_across_years_rounded_and_without_bookkeeping(c
         "from": "2023-12-30",
         "to": "2024-01-03",
         "items": [
-            {"order_date": "2023-12-30", "total_orders": 4, "total_revenue": 100.01, "total_items_sold": 9, "return_rate": 0.25, "unique_customers": 3},
-            {"order_date": "2023-12-31", "total_orders": 3, "total_revenue": 50.1, "total_items_sold": 4, "return_rate": 0.0, "unique_customers": 3},
-            {"order_date": "2024-01-01", "total_orders": 6, "total_revenue": 1234.57, "total_items_sold": 12, "return_rate": 0.3333, "unique_customers": 5},
-            {"order_date": "2024-01-03", "total_orders": 3, "total_revenue": 10.0, "total_items_sold": 3, "return_rate": 0.3333, "unique_customers": 2},
+            {
+                "order_date": "2023-12-30",
+                "total_orders": 4,
+                "total_revenue": 100.01,
+                "total_items_sold": 9,
+                "return_rate": 0.25,
+                "unique_customers": 3,
+            },
+            {
+                "order_date": "2023-12-31",
+                "total_orders": 3,
+                "total_revenue": 50.1,
+                "total_items_sold": 4,
+                "return_rate": 0.0,
+                "unique_customers": 3,
+            },
+            {
+                "order_date": "2024-01-01",
+                "total_orders": 6,
+                "total_revenue": 1234.57,
+                "total_items_sold": 12,
+                "return_rate": 0.3333,
+                "unique_customers": 5,
+            },
+            {
+                "order_date": "2024-01-03",
+                "total_orders": 3,
+                "total_revenue": 10.0,
+                "total_items_sold": 3,
+                "return_rate": 0.3333,
+                "unique_customers": 2,
+            },
         ],
     }
 
@@ -120,10 +162,22 @@ def test_a_token_cannot_be_replayed_on_another_range_or_edited(client: Client) -
 
 
 def test_one_day(client: Client) -> None:
-    assert get(client, "/kpis/daily/2024-01-03") == (200, {"order_date": "2024-01-03", "total_orders": 3, "total_revenue": 10.0, "total_items_sold": 3, "return_rate": 0.3333, "unique_customers": 2})
+    assert get(client, "/kpis/daily/2024-01-03") == (
+        200,
+        {
+            "order_date": "2024-01-03",
+            "total_orders": 3,
+            "total_revenue": 10.0,
+            "total_items_sold": 3,
+            "return_rate": 0.3333,
+            "unique_customers": 2,
+        },
+    )
 
 
-@pytest.mark.parametrize(("day", "status"), [("2024-01-02", 404), ("2024-05-05", 404), ("2024-13-01", 400), ("yesterday", 400)])
+@pytest.mark.parametrize(
+    ("day", "status"), [("2024-01-02", 404), ("2024-05-05", 404), ("2024-13-01", 400), ("yesterday", 400)]
+)
 def test_one_day_absent_or_invalid(client: Client, day: str, status: int) -> None:
     code, body = get(client, f"/kpis/daily/{day}")
     assert code == status and body["parameter"] == "date"
@@ -133,9 +187,27 @@ def test_categories_of_a_day_highest_revenue_first(client: Client) -> None:
     status, body = get(client, "/kpis/categories?date=2024-01-01")
     assert status == 200 and body["date"] == "2024-01-01"
     assert body["items"] == [
-        {"category": "Jeans", "order_date": "2024-01-01", "daily_revenue": 634.44, "avg_order_value": 158.61, "avg_return_rate": 0.25},
-        {"category": CATEGORY, "order_date": "2024-01-01", "daily_revenue": 600.13, "avg_order_value": 200.04, "avg_return_rate": 0.3333},
-        {"category": "Socks", "order_date": "2024-01-01", "daily_revenue": 0.0, "avg_order_value": 0.0, "avg_return_rate": 0.0},
+        {
+            "category": "Jeans",
+            "order_date": "2024-01-01",
+            "daily_revenue": 634.44,
+            "avg_order_value": 158.61,
+            "avg_return_rate": 0.25,
+        },
+        {
+            "category": CATEGORY,
+            "order_date": "2024-01-01",
+            "daily_revenue": 600.13,
+            "avg_order_value": 200.04,
+            "avg_return_rate": 0.3333,
+        },
+        {
+            "category": "Socks",
+            "order_date": "2024-01-01",
+            "daily_revenue": 0.0,
+            "avg_order_value": 0.0,
+            "avg_return_rate": 0.0,
+        },
     ]
     assert get(client, "/kpis/categories?date=2024-01-05") == (200, {"date": "2024-01-05", "items": []})
     assert get(client, "/kpis/categories")[1]["parameter"] == "date"
@@ -155,8 +227,15 @@ def test_one_category_pages(client: Client) -> None:
     path = f"/kpis/categories/{quote(CATEGORY, safe='')}?from=2023-12-01&to=2024-03-31&limit=3"
     _, first = get(client, path)
     _, second = get(client, f"{path}&next_token={first['next_token']}")
-    assert [i["order_date"] for i in first["items"] + second["items"]] == ["2023-12-31", "2024-01-01", "2024-01-03", "2024-02-01"]
-    assert get(client, f"/kpis/categories/Jeans?from=2023-12-01&to=2024-03-31&next_token={first['next_token']}")[0] == 400
+    assert [i["order_date"] for i in first["items"] + second["items"]] == [
+        "2023-12-31",
+        "2024-01-01",
+        "2024-01-03",
+        "2024-02-01",
+    ]
+    assert (
+        get(client, f"/kpis/categories/Jeans?from=2023-12-01&to=2024-03-31&next_token={first['next_token']}")[0] == 400
+    )
 
 
 def test_unknown_category_has_no_kpis_and_bad_names_are_400(client: Client) -> None:

@@ -1,5 +1,6 @@
 """The OpenAPI document matches the routes, and schemathesis finds no server error against the
 app served over HTTP on moto (positive and negative examples, a bounded number per route)."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,10 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -17,6 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+
 # Schema-valid requests may still break rules OpenAPI cannot state (from <= to, at most 366
 # days, a token bound to its query): those get a 400, which this check would call a failure.
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -54,9 +57,13 @@ print(json.dumps({p: v["get"].get("security", []) for p, v in paths.items()}))
 @pytest.mark.parametrize(("mode", "security"), [("none", []), ("api_key", [{"api_key": []}]), ("iam", [{"sigv4": []}])])
 def test_authentication_is_chosen_per_stage_for_data_routes_only(mode: str, security: list[Any]) -> None:
     env = {**os.environ, "API_AUTH": mode}
-    done = subprocess.run([sys.executable, "-c", _SWAGGER], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _SWAGGER], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
     secured = json.loads(done.stdout.strip().splitlines()[-1])
-    assert {path: secured[path] for path in ("/kpis/daily", "/runs/{id}", "/premium-cases")} == dict.fromkeys(("/kpis/daily", "/runs/{id}", "/premium-cases"), security)
+    assert {path: secured[path] for path in ("/kpis/daily", "/runs/{id}", "/premium-cases")} == dict.fromkeys(
+        ("/kpis/daily", "/runs/{id}", "/premium-cases"), security
+    )
     assert secured["/"] == secured["/health"] == secured["/openapi.json"] == []
     document = openapi_document(mode)
     assert ("security" in document["paths"]["/kpis/daily"]["get"]) is bool(security)
@@ -98,7 +105,13 @@ def test_schemathesis_finds_no_server_error_nor_schema_violation(live_api: str, 
         operation = result.ok()
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=EXAMPLES_PER_MODE, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_MODE,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case: Any) -> None:
             case.call_and_validate(base_url=live_api, excluded_checks=[positive_data_acceptance])
 

@@ -1,4 +1,5 @@
 """Request parsing and page tokens: every client input is either understood or a BadRequest."""
+
 from __future__ import annotations
 
 import base64
@@ -13,7 +14,10 @@ from chalicelib.api.exceptions import BadRequest
 from chalicelib.api.pagination import bounded, decode_token, encode_token
 from chalicelib.api.params import DateRange, parse_date, parse_page, parse_range, path_value
 
-SHAPE = {"year": lambda y: y in {"2023", "2024"}, "order_date": DateRange(date(2023, 12, 1), date(2024, 1, 31)).contains}
+SHAPE = {
+    "year": lambda y: y in {"2023", "2024"},
+    "order_date": DateRange(date(2023, 12, 1), date(2024, 1, 31)).contains,
+}
 
 
 def forged(value: object) -> str:
@@ -79,7 +83,9 @@ def test_real_dates_parse(raw: str) -> None:
     assert parse_date(raw, "date").isoformat() == raw
 
 
-@pytest.mark.parametrize("raw", ["2023-02-29", "2024-1-01", "2024-01-01T00:00", " 2024-01-01", "２０２４-01-01", "20240101"])
+@pytest.mark.parametrize(
+    "raw", ["2023-02-29", "2024-1-01", "2024-01-01T00:00", " 2024-01-01", "２０２４-01-01", "20240101"]
+)
 def test_other_dates_do_not(raw: str) -> None:
     with pytest.raises(BadRequest):
         parse_date(raw, "date")

@@ -1,7 +1,8 @@
 """Runs, order events and premium cases over moto, written by their own repositories."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -64,13 +65,15 @@ def test_unknown_run_is_404_and_bad_paging_is_400(client: Client) -> None:
     assert get(client, "/runs?next_token=eyJhIjoiYiJ9")[1]["parameter"] == "next_token"
 
 
-def change(order: dict[str, Any], name: EventName, at: int, old_status: str | None, new_status: str, event_id: str) -> OrderChange:
+def change(
+    order: dict[str, Any], name: EventName, at: int, old_status: str | None, new_status: str, event_id: str
+) -> OrderChange:
     new = {**order, "status": new_status}
     return OrderChange(
         event_id=event_id,
         event_name=name,
         sequence_number=str(at),
-        stream_time=datetime.fromtimestamp(1_700_000_000 + at, tz=timezone.utc),
+        stream_time=datetime.fromtimestamp(1_700_000_000 + at, tz=UTC),
         order_id=order["orderId"],
         old={**order, "status": old_status} if old_status else None,
         new=new,
@@ -80,14 +83,37 @@ def change(order: dict[str, Any], name: EventName, at: int, old_status: str | No
 @pytest.fixture
 def orders(aws: dict[str, Any]) -> dict[str, dict[str, Any]]:
     repo = OrderRepository(aws["OrdersTable"])
-    premium = repo.create(new_order(order_id="order/1 & co", customer_id="c1", customer_email="a@shop.example", line_items=[{"sku": "p", "quantity": 1, "unitPrice": "1500"}]))
-    plain = repo.create(new_order(order_id="o-2", customer_id="c2", customer_email="b@shop.example", line_items=[{"sku": "p", "quantity": 1, "unitPrice": "150"}]))
-    quiet = repo.create(new_order(order_id="o-3", customer_id="c3", customer_email="c@shop.example", line_items=[{"sku": "p", "quantity": 1, "unitPrice": "5"}]))
+    premium = repo.create(
+        new_order(
+            order_id="order/1 & co",
+            customer_id="c1",
+            customer_email="a@shop.example",
+            line_items=[{"sku": "p", "quantity": 1, "unitPrice": "1500"}],
+        )
+    )
+    plain = repo.create(
+        new_order(
+            order_id="o-2",
+            customer_id="c2",
+            customer_email="b@shop.example",
+            line_items=[{"sku": "p", "quantity": 1, "unitPrice": "150"}],
+        )
+    )
+    quiet = repo.create(
+        new_order(
+            order_id="o-3",
+            customer_id="c3",
+            customer_email="c@shop.example",
+            line_items=[{"sku": "p", "quantity": 1, "unitPrice": "5"}],
+        )
+    )
     processing = ProcessingRepository(aws["OrderProcessingTable"])
     processing.record(change(premium, EventName.INSERT, 0, None, "pending", "e1"))
     processing.record(change(premium, EventName.MODIFY, 60, "pending", "shipped", "e2"))
     processing.record(change(plain, EventName.INSERT, 5, None, "pending", "e3"))
-    PremiumCaseRepository(aws["PremiumCasesTable"]).open(change(premium, EventName.MODIFY, 60, "pending", "shipped", "e2"))
+    PremiumCaseRepository(aws["PremiumCasesTable"]).open(
+        change(premium, EventName.MODIFY, 60, "pending", "shipped", "e2")
+    )
     return {"premium": premium, "plain": plain, "quiet": quiet}
 
 
@@ -111,7 +137,9 @@ def test_an_order_without_events_is_empty_and_an_unknown_order_404(client: Clien
 def test_open_premium_cases(client: Client, orders: dict[str, Any]) -> None:
     status, body = get(client, "/premium-cases")
     assert status == 200 and body["status"] == "open"
-    assert [(c["orderId"], c["case_status"], c["amount"], c["customer_email"]) for c in body["items"]] == [("order/1 & co", "OPEN", 1500.0, "a@shop.example")]
+    assert [(c["orderId"], c["case_status"], c["amount"], c["customer_email"]) for c in body["items"]] == [
+        ("order/1 & co", "OPEN", 1500.0, "a@shop.example")
+    ]
     assert get(client, "/premium-cases?status=all")[1]["items"] == body["items"]
     assert get(client, "/premium-cases?status=closed")[1]["parameter"] == "status"
     assert get(client, "/premium-cases?limit=-1")[1]["parameter"] == "limit"

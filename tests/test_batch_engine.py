@@ -1,5 +1,6 @@
 """The batch engine on the embedded AWS: held rows, moves between days and shards, re-runs,
 and the generation guard that makes concurrent recomputations converge."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -23,8 +24,15 @@ def order_row(order_id: int, created: str, status: str = "complete", user: int =
 
 
 def item_row(item_id: int, order_id: int, product_id: int, price: str, created: str, **extra: str) -> dict[str, Any]:
-    return {"id": item_id, "order_id": order_id, "product_id": product_id, "status": "complete",
-            "created_at": created, "sale_price": price, **extra}
+    return {
+        "id": item_id,
+        "order_id": order_id,
+        "product_id": product_id,
+        "status": "complete",
+        "created_at": created,
+        "sale_price": price,
+        **extra,
+    }
 
 
 @pytest.fixture()
@@ -57,8 +65,13 @@ def test_items_before_their_order_and_product_are_held_then_counted(workflow: An
     assert stored_components(workflow.clients.dynamodb_resource)[0]["2025-03-01"]["total_items_sold"] == 1
     workflow.land(ref.PRODUCTS, rows_of(ref.PRODUCTS, [(3, "S3", "1", "Socks")]))
     daily, categories = stored_components(workflow.clients.dynamodb_resource)
-    assert daily["2025-03-01"] == {"total_orders": 1, "revenue_micros": 25_000_000, "total_items_sold": 2,
-                                   "returned_orders": 0, "unique_customers": 1}
+    assert daily["2025-03-01"] == {
+        "total_orders": 1,
+        "revenue_micros": 25_000_000,
+        "total_items_sold": 2,
+        "returned_orders": 0,
+        "unique_customers": 1,
+    }
     assert categories[("Socks", "2025-03-01")]["revenue_micros"] == 5_000_000
 
 
@@ -74,8 +87,10 @@ def test_an_item_moving_to_an_order_in_another_shard_counts_once(workflow: Any) 
     assert daily["2025-03-02"]["revenue_micros"] == 30_000_000
     assert (daily, categories) == (expect(files).daily, expect(files).categories)
     # Each day alone, recomputed from its own partition, still counts the item once.
-    files += [(ref.ORDERS, [order_row(4, "2025-03-01 12:00:00", user=9)]),
-              (ref.ORDERS, [order_row(5, "2025-03-02 12:00:00", user=9)])]
+    files += [
+        (ref.ORDERS, [order_row(4, "2025-03-01 12:00:00", user=9)]),
+        (ref.ORDERS, [order_row(5, "2025-03-02 12:00:00", user=9)]),
+    ]
     for kind, rows in files[-2:]:
         workflow.land(kind, rows)
     assert stored_components(workflow.clients.dynamodb_resource) == (expect(files).daily, expect(files).categories)
@@ -94,8 +109,16 @@ def test_an_order_whose_newer_version_moves_to_another_day_leaves_the_old_day(wo
     assert "2025-03-01" not in daily
     assert daily["2025-03-02"]["returned_orders"] == 1
     assert (daily, categories) == (expect(files).daily, expect(files).categories)
-    assert workflow.kpis()["orders"] == [{"order_date": "2025-03-02", "total_orders": 1, "total_revenue": 12.5,
-                                          "total_items_sold": 1, "return_rate": 1.0, "unique_customers": 1}]
+    assert workflow.kpis()["orders"] == [
+        {
+            "order_date": "2025-03-02",
+            "total_orders": 1,
+            "total_revenue": 12.5,
+            "total_items_sold": 1,
+            "return_rate": 1.0,
+            "unique_customers": 1,
+        }
+    ]
     # The old day alone, recomputed from its own partition, still knows the order moved away.
     files.append((ref.ORDERS, [order_row(4, "2025-03-01 12:00:00", user=9)]))
     workflow.land(*files[-1])
@@ -104,7 +127,9 @@ def test_an_order_whose_newer_version_moves_to_another_day_leaves_the_old_day(wo
     assert (daily, categories) == (expect(files).daily, expect(files).categories)
 
 
-def test_a_redelivered_object_version_is_a_duplicate_and_a_new_copy_changes_nothing(workflow: Any, tmp_path: Path) -> None:
+def test_a_redelivered_object_version_is_a_duplicate_and_a_new_copy_changes_nothing(
+    workflow: Any, tmp_path: Path
+) -> None:
     workflow.land(ref.PRODUCTS, PRODUCTS)
     path = tmp_path / "orders.csv"
     path.write_bytes(csv_bytes(ref.ORDERS, [order_row(1, "2025-03-01 10:00:00")]))
@@ -169,7 +194,10 @@ def test_concurrent_files_moving_orders_and_items_between_days_converge(workflow
         outcomes = list(pool.map(workflow.ingest, paths))
     assert {o["status"] for o in outcomes} == {"SUCCEEDED"}
     everything = [(ref.PRODUCTS, PRODUCTS), *files]
-    assert stored_components(workflow.clients.dynamodb_resource) == (expect(everything).daily, expect(everything).categories)
+    assert stored_components(workflow.clients.dynamodb_resource) == (
+        expect(everything).daily,
+        expect(everything).categories,
+    )
 
 
 def test_one_more_file_for_a_day_reads_that_days_partitions_only(workflow: Any) -> None:

@@ -1,5 +1,6 @@
 """Any sequence of file arrivals — any order, re-deliveries, re-runs after a crash — ends with
 the KPIs computed once over the union of all valid rows (by the independent reference)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -62,7 +63,7 @@ def order(draw: Any) -> dict[str, Any]:
 def item(draw: Any) -> dict[str, Any]:
     return {
         "id": draw(st.sampled_from(ITEM_IDS)),
-        "order_id": draw(st.sampled_from(ORDER_IDS + [9999])),     # 9999 never arrives: held
+        "order_id": draw(st.sampled_from(ORDER_IDS + [9999])),  # 9999 never arrives: held
         "user_id": draw(st.integers(1, 3)),
         "product_id": draw(st.sampled_from(PRODUCT_IDS + [77])),  # 77 never arrives: held
         "status": draw(st.sampled_from(STATUSES)),
@@ -96,10 +97,26 @@ MOVED_ORDER = (
     [
         ref.LandedFile(ref.PRODUCTS, [{"id": 1, "category": "Jeans", "sku": "S"}], 0),
         ref.LandedFile(ref.ORDERS, [{"order_id": 1, "user_id": 1, "status": "pending", "created_at": INSTANTS[0]}], 1),
-        ref.LandedFile(ref.ORDERS, [{"order_id": 1, "user_id": 1, "status": "shipped", "created_at": INSTANTS[2],
-                                     "shipped_at": INSTANTS[4]}], 2),
-        ref.LandedFile(ref.ITEMS, [{"id": 1, "order_id": 1, "user_id": 1, "product_id": 1, "status": "shipped",
-                                    "sale_price": "10", "created_at": INSTANTS[2]}], 3),
+        ref.LandedFile(
+            ref.ORDERS,
+            [{"order_id": 1, "user_id": 1, "status": "shipped", "created_at": INSTANTS[2], "shipped_at": INSTANTS[4]}],
+            2,
+        ),
+        ref.LandedFile(
+            ref.ITEMS,
+            [
+                {
+                    "id": 1,
+                    "order_id": 1,
+                    "user_id": 1,
+                    "product_id": 1,
+                    "status": "shipped",
+                    "sale_price": "10",
+                    "created_at": INSTANTS[2],
+                }
+            ],
+            3,
+        ),
     ],
     [0, 1, 2, 3],
     [],
@@ -124,12 +141,13 @@ def test_kpis_equal_the_union_of_all_valid_rows_whatever_the_arrival_order(case:
         assert set(statuses) == {"SUCCEEDED"}
         assert workflow.process(identities[processing[0]], "again")["status"] == "DUPLICATE"
         for i in reruns:  # a transformation re-run after a crash, on its staged input
-            transform_object(
-                clients, identities[i], CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name()
-            )
+            transform_object(clients, identities[i], CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name())
         for n, day in enumerate(LONE_DAYS):  # each day recomputed alone, from its own partition
-            lone = ref.LandedFile(ref.ORDERS, [{"order_id": 90_000 + n, "user_id": 1, "status": "complete",
-                                                "created_at": day}], landing_order=len(landed))
+            lone = ref.LandedFile(
+                ref.ORDERS,
+                [{"order_id": 90_000 + n, "user_id": 1, "status": "complete", "created_at": day}],
+                landing_order=len(landed),
+            )
             assert workflow.process(land(clients.s3, lone), "lone")["status"] == "SUCCEEDED"
             landed = [*landed, lone]
         daily, categories = stored_components(clients.dynamodb_resource)

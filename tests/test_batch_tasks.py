@@ -1,4 +1,5 @@
 """The ECS tasks as processes: environment in, exit code and JSON summary out."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -48,9 +50,17 @@ def _session() -> boto3.session.Session:
 
 
 def run_task(module: str, endpoint: str, key: str, version: str) -> tuple[int, dict[str, Any]]:
-    env = {**os.environ, **EMBEDDED_ENV, "AWS_ENDPOINT_URL": endpoint,
-           "INPUT_BUCKET": INPUT_BUCKET.name(), "INPUT_KEY": key, "INPUT_VERSION": version}
-    done = subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        **EMBEDDED_ENV,
+        "AWS_ENDPOINT_URL": endpoint,
+        "INPUT_BUCKET": INPUT_BUCKET.name(),
+        "INPUT_KEY": key,
+        "INPUT_VERSION": version,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", module], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -83,16 +93,29 @@ def test_rejected_data_exits_65(endpoint: str) -> None:
 
 def test_an_unreachable_aws_is_transient_and_exits_75() -> None:
     env_endpoint = f"http://127.0.0.1:{free_port()}"
-    env = {**os.environ, **EMBEDDED_ENV, "AWS_ENDPOINT_URL": env_endpoint, "AWS_MAX_ATTEMPTS": "1",
-           "INPUT_BUCKET": "b", "INPUT_KEY": "incoming/x.csv"}
-    done = subprocess.run([sys.executable, "-m", "containers.validation"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        **EMBEDDED_ENV,
+        "AWS_ENDPOINT_URL": env_endpoint,
+        "AWS_MAX_ATTEMPTS": "1",
+        "INPUT_BUCKET": "b",
+        "INPUT_KEY": "incoming/x.csv",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "containers.validation"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == ExitCode.TRANSIENT
 
 
 def test_missing_configuration_fails_without_retry() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("INPUT_BUCKET", "INPUT_KEY")}
-    done = subprocess.run([sys.executable, "-m", "containers.transformation"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "containers.transformation"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == ExitCode.FAILED
     assert json.loads(done.stdout)["error"] == "ConfigurationError"

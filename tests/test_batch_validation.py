@@ -1,10 +1,11 @@
 """Validation of input files: the data contract, the row rules, and where rejected data goes."""
+
 from __future__ import annotations
 
 import csv
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from shoppulse.embedded import embedded_aws
 from shoppulse.replay import InProcessWorkflow
 
 ORDERS_HEADER = "order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item"
-NOW = datetime(2025, 3, 10, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 10, tzinfo=UTC)
 ORIGIN = Origin("incoming/x.csv", NOW)
 
 
@@ -53,16 +54,16 @@ def test_formats_bom_crlf_quotes_extra_columns_and_mixed_timestamps() -> None:
 
 def test_each_broken_rule_is_named_for_each_row() -> None:
     rows = [
-        "x,7,pending,2025-03-01 10:00:00,,,,1",               # 1 not an integer id
-        "2,,pending,2025-03-01 10:00:00,,,,1",                # 2 missing user
-        "3,7,lost,2025-03-01 10:00:00,,,,1",                  # 3 unknown status
-        "4,7,pending,,,,,1",                                  # 4 missing created_at
-        "5,7,pending,2025-02-30 10:00:00,,,,1",               # 5 impossible date
-        "6,7,pending,2025-03-20 10:00:00,,,,1",               # 6 in the future
-        "7,7,returned,2025-03-01 10:00:00,2025-02-01,,,1",    # 7 returned before created
+        "x,7,pending,2025-03-01 10:00:00,,,,1",  # 1 not an integer id
+        "2,,pending,2025-03-01 10:00:00,,,,1",  # 2 missing user
+        "3,7,lost,2025-03-01 10:00:00,,,,1",  # 3 unknown status
+        "4,7,pending,,,,,1",  # 4 missing created_at
+        "5,7,pending,2025-02-30 10:00:00,,,,1",  # 5 impossible date
+        "6,7,pending,2025-03-20 10:00:00,,,,1",  # 6 in the future
+        "7,7,returned,2025-03-01 10:00:00,2025-02-01,,,1",  # 7 returned before created
         "8,7,delivered,2025-03-01,,2025-03-03,2025-03-02,1",  # 8 delivered before shipped
-        "9,7,pending,2025-03-01 10:00:00,,,,0",               # 9 zero items
-        "10,7,pending,2025-03-01 10:00:00,,,,2",              # 10 valid
+        "9,7,pending,2025-03-01 10:00:00,,,,0",  # 9 zero items
+        "10,7,pending,2025-03-01 10:00:00,,,,2",  # 10 valid
     ]
     valid, rejected, _ = check((ORDERS_HEADER + "\n" + "\n".join(rows) + "\n").encode())
     assert valid["order_id"].tolist() == [10]
@@ -80,11 +81,29 @@ def test_each_broken_rule_is_named_for_each_row() -> None:
 
 
 TIMESTAMP_FORMS = [
-    "2025-01-01T00:00:00Z", "2025-01-01 00:00:00", "2025-01-01T00:00:00+02:00", "2025-01-01T00:00:00+0200",
-    "2025-01-01T00:00:00-05", "2025-01-01T00:00:00.123Z", "2025-01-01T00:00:00.1234567Z", "2025-01-01",
-    "2025-01-01T00:00", "2025-01-01T10", "2025-01-01T24:00:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
-    "2025-1-1", "2025-01-01t00:00:00z", "2025-01-01T00:00:00 +02:00", "20250101T000000Z", "2025-02-30",
-    "2025-01-01T00:00:60Z", "2025-01-01T00:00:00-00:00", "2025-W01", "2025-01-01T00:00:00,5Z", "+2025-01-01",
+    "2025-01-01T00:00:00Z",
+    "2025-01-01 00:00:00",
+    "2025-01-01T00:00:00+02:00",
+    "2025-01-01T00:00:00+0200",
+    "2025-01-01T00:00:00-05",
+    "2025-01-01T00:00:00.123Z",
+    "2025-01-01T00:00:00.1234567Z",
+    "2025-01-01",
+    "2025-01-01T00:00",
+    "2025-01-01T10",
+    "2025-01-01T24:00:00",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "2025-1-1",
+    "2025-01-01t00:00:00z",
+    "2025-01-01T00:00:00 +02:00",
+    "20250101T000000Z",
+    "2025-02-30",
+    "2025-01-01T00:00:60Z",
+    "2025-01-01T00:00:00-00:00",
+    "2025-W01",
+    "2025-01-01T00:00:00,5Z",
+    "+2025-01-01",
 ]
 
 
@@ -109,12 +128,20 @@ def test_a_column_mixing_zones_offsets_naive_times_and_nulls_parses_like_pandas(
 
 def test_money_is_exact_and_checked() -> None:
     header = "id,order_id,user_id,product_id,status,created_at,shipped_at,delivered_at,returned_at,sale_price\n"
-    rows = ["1,1,1,1,complete,2025-03-01,,,,19.99", "2,1,1,1,complete,2025-03-01,,,,0.0000005",
-            "3,1,1,1,complete,2025-03-01,,,,-1", "4,1,1,1,complete,2025-03-01,,,,abc", "5,1,1,1,complete,2025-03-01,,,,"]
+    rows = [
+        "1,1,1,1,complete,2025-03-01,,,,19.99",
+        "2,1,1,1,complete,2025-03-01,,,,0.0000005",
+        "3,1,1,1,complete,2025-03-01,,,,-1",
+        "4,1,1,1,complete,2025-03-01,,,,abc",
+        "5,1,1,1,complete,2025-03-01,,,,",
+    ]
     valid, rejected, _ = check((header + "\n".join(rows) + "\n").encode())
     assert valid["sale_price"].tolist() == [19_990_000, 0]  # half-even at the sixth decimal
-    assert reasons_of(rejected) == {3: "negative_amount:sale_price", 4: "not_a_number:sale_price",
-                                    5: "missing_value:sale_price"}
+    assert reasons_of(rejected) == {
+        3: "negative_amount:sale_price",
+        4: "not_a_number:sale_price",
+        5: "missing_value:sale_price",
+    }
 
 
 def test_a_row_with_the_wrong_number_of_fields_is_kept_verbatim() -> None:
@@ -148,13 +175,17 @@ def run_of(flow: Any, name: str) -> dict[str, Any]:
 
 def test_rejected_rows_lie_next_to_the_archived_file(flow: Any) -> None:
     good = [f"{i},7,pending,2025-03-01 10:00:00,,,,1" for i in range(1, 40)]
-    outcome = land(flow, "orders.csv", (ORDERS_HEADER + "\n" + "\n".join(good + ["bad,7,pending,2025-03-01,,,,1"]) + "\n").encode())
+    outcome = land(
+        flow, "orders.csv", (ORDERS_HEADER + "\n" + "\n".join(good + ["bad,7,pending,2025-03-01,,,,1"]) + "\n").encode()
+    )
     assert outcome["status"] == "SUCCEEDED" and outcome["rejected_rows"] == 1
     validation = run_of(flow, "orders.csv")["validation"]
     assert object_text(flow, validation["archive_key"]).count("\n") == 41
     rows = list(csv.DictReader(io.StringIO(object_text(flow, validation["rejected_rows_key"]))))
     assert validation["rejected_rows_key"] == validation["archive_key"] + ".rejected-rows.csv"
-    assert [(r["row_number"], r["reason"], r["order_id"]) for r in rows] == [("40", "not_a_non_negative_integer:order_id", "bad")]
+    assert [(r["row_number"], r["reason"], r["order_id"]) for r in rows] == [
+        ("40", "not_a_non_negative_integer:order_id", "bad")
+    ]
 
 
 def test_a_file_over_the_invalid_share_is_rejected_whole_and_nothing_loads(flow: Any) -> None:
@@ -172,10 +203,18 @@ def test_a_file_over_the_invalid_share_is_rejected_whole_and_nothing_loads(flow:
 
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [(b"", "empty_file"), (b"foo,bar\n1,2\n", "unknown_header"),
-     ((ORDERS_HEADER + "\n1,7,p\xe9nding,2025-03-01,,,,1\n").encode("latin-1"), "not_utf8")],
+    [
+        (b"", "empty_file"),
+        (b"foo,bar\n1,2\n", "unknown_header"),
+        ((ORDERS_HEADER + "\n1,7,p\xe9nding,2025-03-01,,,,1\n").encode("latin-1"), "not_utf8"),
+    ],
 )
 def test_unreadable_files_are_rejected_with_their_reason(flow: Any, body: bytes, reason: str) -> None:
     outcome = land(flow, "file.csv", body)
     assert (outcome["status"], outcome["reason"]) == ("REJECTED", reason)
-    assert RunRepository(flow.clients.dynamodb_resource.Table(RUNS.name())).get(run_of(flow, "file.csv")["run_id"])["status"] == "REJECTED"
+    assert (
+        RunRepository(flow.clients.dynamodb_resource.Table(RUNS.name())).get(run_of(flow, "file.csv")["run_id"])[
+            "status"
+        ]
+        == "REJECTED"
+    )

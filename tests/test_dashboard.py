@@ -3,15 +3,17 @@
 Chromium runs the page's script to completion (`--virtual-time-budget` lets the page's
 fetches finish first), then dumps the DOM we assert on and a screenshot for people.
 """
+
 from __future__ import annotations
 
 import shutil
 import subprocess
 import tempfile
-from datetime import date, datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -28,9 +30,22 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "test-output"
 FIRST, DAYS = date(2024, 1, 1), 91  # 2024-01-01 .. 2024-03-31
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed: run `make browser` (apt-get install chromium)")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars", "--virtual-time-budget=20000"]
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed: run `make browser` (apt-get install chromium)"
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--virtual-time-budget=20000",
+]
 
 
 class Elements(HTMLParser):
@@ -62,7 +77,9 @@ class Elements(HTMLParser):
 
 def chromium(*args: str) -> str:
     with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120
+        )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -77,19 +94,39 @@ def seed(tables: dict[str, Any]) -> None:
     crashed = RunIdentity("shoppulse-input", "incoming/orders-2024-04.csv", "v1")
     for identity in (good, bad, crashed):
         runs.start(identity, execution="arn:aws:states:us-east-1:123456789012:execution:kpis:x")
-    runs.record_task(good.run_id, Task.VALIDATION, {"rows": 1200, "valid_rows": 1197, "rejected_rows": 3, "reasons": {"bad_status": 3}})
+    runs.record_task(
+        good.run_id,
+        Task.VALIDATION,
+        {"rows": 1200, "valid_rows": 1197, "rejected_rows": 3, "reasons": {"bad_status": 3}},
+    )
     runs.record_task(good.run_id, Task.TRANSFORMATION, {"held_rows": 14, "days": 3})
     runs.finish(good.run_id, RunStatus.SUCCEEDED)
-    runs.record_task(bad.run_id, Task.VALIDATION, {"status": "REJECTED", "reason": "unknown_header", "detail": "id,name,price", "rows": 0})
+    runs.record_task(
+        bad.run_id,
+        Task.VALIDATION,
+        {"status": "REJECTED", "reason": "unknown_header", "detail": "id,name,price", "rows": 0},
+    )
     runs.finish(bad.run_id, RunStatus.REJECTED)
     runs.finish(crashed.run_id, RunStatus.FAILED, {"error": "States.TaskFailed", "cause": "transformation exited 3"})
     order = OrderRepository(tables["OrdersTable"]).create(
-        new_order(order_id="ord-1001", customer_id="c-7", customer_email="vip@shop.example", line_items=[{"sku": "coat", "quantity": 2, "unitPrice": "740"}])
+        new_order(
+            order_id="ord-1001",
+            customer_id="c-7",
+            customer_email="vip@shop.example",
+            line_items=[{"sku": "coat", "quantity": 2, "unitPrice": "740"}],
+        )
     )
-    PremiumCaseRepository(tables["PremiumCasesTable"]).open(OrderChange(
-        event_id="e-1", event_name=EventName.MODIFY, sequence_number="1", stream_time=datetime(2024, 3, 30, 12, tzinfo=timezone.utc),
-        order_id=order["orderId"], old={**order, "status": "pending"}, new={**order, "status": "shipped"},
-    ))
+    PremiumCaseRepository(tables["PremiumCasesTable"]).open(
+        OrderChange(
+            event_id="e-1",
+            event_name=EventName.MODIFY,
+            sequence_number="1",
+            stream_time=datetime(2024, 3, 30, 12, tzinfo=UTC),
+            order_id=order["orderId"],
+            old={**order, "status": "pending"},
+            new={**order, "status": "shipped"},
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +150,9 @@ def test_the_dashboard_draws_the_range_categories_runs_and_cases(site: str) -> N
     assert "Fri, Mar 15, 2024" in dom.text_of("span", id="category-day-label")
     assert dom.having("input", id="from")  # the range the page shows is the one asked for
     assert {a["data-run"] for a in dom.having("tr") if "data-run" in a} == {
-        f"s3://shoppulse-input/incoming/{name}?versionId=v1" for name in ("orders-2024-03.csv", "products broken.csv", "orders-2024-04.csv")}
+        f"s3://shoppulse-input/incoming/{name}?versionId=v1"
+        for name in ("orders-2024-03.csv", "products broken.csv", "orders-2024-04.csv")
+    }
     reasons = dom.text_of("span", class_="sub")
     assert "unknown_header: id,name,price" in reasons and "transformation exited 3" in reasons
     assert "held rows 14" in dom.text_of("td")
@@ -129,7 +168,9 @@ def test_the_dashboard_draws_the_range_categories_runs_and_cases(site: str) -> N
 def test_without_a_range_the_dashboard_finds_the_latest_data(site: str) -> None:
     dom = Elements(chromium("--dump-dom", f"{site}/"))
     assert dom.having("body", data_state="ready")
-    assert dom.having("input", id="to", value="2024-03-31") or "Mar 31, 2024" in dom.text_of("span", id="category-day-label")
+    assert dom.having("input", id="to", value="2024-03-31") or "Mar 31, 2024" in dom.text_of(
+        "span", id="category-day-label"
+    )
     assert len(dom.having("svg", data_points="90")) == 3  # the 90 days up to the latest day
 
 

@@ -1,5 +1,6 @@
 """The dead-letter functions (SQS, through Chalice's test client) and `shoppulse redrive`, on moto:
 orders written to the table, read back from its stream, failed, dead-lettered, recovered."""
+
 from __future__ import annotations
 
 import json
@@ -24,21 +25,25 @@ from tests.stream_support import OrderStream, Throttled, aws, client, order_item
 
 def dead_letter_body(records: list[dict], shard_id: str, pipe: str = "shoppulse-dev-standard-orders") -> str:
     """What Pipes put in a stream source's DLQ: the batch's coordinates, never its records."""
-    return json.dumps({
-        "context": {"partnerResourceArn": f"arn:aws:pipes:us-east-1:123456789012:pipe/{pipe}",
-                    "condition": "RetryAttemptsExhausted"},
-        "version": "1.0",
-        "timestamp": "2026-11-23T06:00:00Z",
-        "DDBStreamBatchInfo": {
-            "shardId": shard_id,
-            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
-            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
-            "approximateArrivalOfFirstRecord": "2026-11-23T05:59:00Z",
-            "approximateArrivalOfLastRecord": "2026-11-23T05:59:01Z",
-            "batchSize": len(records),
-            "streamArn": records[0]["eventSourceARN"],
-        },
-    })
+    return json.dumps(
+        {
+            "context": {
+                "partnerResourceArn": f"arn:aws:pipes:us-east-1:123456789012:pipe/{pipe}",
+                "condition": "RetryAttemptsExhausted",
+            },
+            "version": "1.0",
+            "timestamp": "2026-11-23T06:00:00Z",
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": "2026-11-23T05:59:00Z",
+                "approximateArrivalOfLastRecord": "2026-11-23T05:59:01Z",
+                "batchSize": len(records),
+                "streamArn": records[0]["eventSourceARN"],
+            },
+        }
+    )
 
 
 def sqs_event(client, bodies: list[str], ids: list[str] | None = None) -> dict:
@@ -52,23 +57,39 @@ def write_orders(aws, amounts: list[str]) -> tuple[list[dict], str]:
     """Orders written through the repository, as the stream hands them to the pipes."""
     repo = OrderRepository(aws.table(ORDERS))
     for n, amount in enumerate(amounts):
-        repo.create(new_order(customer_id=f"c-{n}", customer_email=f"c{n}@example.com", order_id=f"o-{n}", amount=amount,
-                              line_items=[{"sku": "s", "quantity": 1, "unitPrice": amount}]))
+        repo.create(
+            new_order(
+                customer_id=f"c-{n}",
+                customer_email=f"c{n}@example.com",
+                order_id=f"o-{n}",
+                amount=amount,
+                line_items=[{"sku": "s", "quantity": 1, "unitPrice": amount}],
+            )
+        )
     streams = boto3.client("dynamodbstreams")
     arn = aws.table(ORDERS).latest_stream_arn
     shard_id = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
     return [wire_stream_record(r, arn) for r in streams.get_records(ShardIterator=iterator)["Records"]], shard_id
 
 
 def test_dead_letter_recorded_queryable_and_alerted_once(aws, client, capsys):
     records, shard_id = write_orders(aws, ["150.00", "250.00"])
     body = dead_letter_body(records, shard_id)
-    response = client.lambda_.invoke(STANDARD_PIPE.dead_letter_function_name, sqs_event(client, [body, body], ["m-1", "m-2"]))
+    response = client.lambda_.invoke(
+        STANDARD_PIPE.dead_letter_function_name, sqs_event(client, [body, body], ["m-1", "m-2"])
+    )
     assert response.payload == {"batchItemFailures": []}
 
     [failure] = FailureRepository(aws.table(ORDER_FAILURES)).for_pipe("standard")
-    assert (failure["kind"], failure["status"], failure["shard_id"], failure["batch_size"]) == ("BATCH", "OPEN", shard_id, 2)
+    assert (failure["kind"], failure["status"], failure["shard_id"], failure["batch_size"]) == (
+        "BATCH",
+        "OPEN",
+        shard_id,
+        2,
+    )
     assert failure["start_sequence_number"] == records[0]["dynamodb"]["SequenceNumber"]
     assert failure["end_sequence_number"] == records[1]["dynamodb"]["SequenceNumber"]
     assert failure["condition"] == "RetryAttemptsExhausted" and failure["pipe_arn"].endswith("standard-orders")
@@ -79,7 +100,9 @@ def test_dead_letter_recorded_queryable_and_alerted_once(aws, client, capsys):
 
 
 def test_unreadable_dead_letters_are_kept_verbatim(aws, client):
-    response = client.lambda_.invoke(PREMIUM_PIPE.dead_letter_function_name, sqs_event(client, ["not json", '{"a": 1}']))
+    response = client.lambda_.invoke(
+        PREMIUM_PIPE.dead_letter_function_name, sqs_event(client, ["not json", '{"a": 1}'])
+    )
     assert response.payload == {"batchItemFailures": []}
     kept = {f["message_id"]: f for f in FailureRepository(aws.table(ORDER_FAILURES)).for_pipe("premium")}
     assert kept["m-0"]["message"] == "not json" and "not JSON" in kept["m-0"]["reason"]
@@ -101,15 +124,20 @@ def test_dead_letter_partial_failure(aws, client, monkeypatch):
 def fail_then_dead_letter(aws, client, monkeypatch, amounts: list[str]) -> tuple[list[dict], str]:
     """The pipe's story: every attempt fails (throttling), the batch is dead-lettered."""
     records, shard_id = write_orders(aws, amounts)
-    monkeypatch.setattr(services, "processing_repository",
-                        lambda: ProcessingRepository(Throttled(aws.table(ORDER_PROCESSING), "put_item")))
+    monkeypatch.setattr(
+        services,
+        "processing_repository",
+        lambda: ProcessingRepository(Throttled(aws.table(ORDER_PROCESSING), "put_item")),
+    )
     services.reset()
     delivered = [r for r in records if STANDARD_PIPE.accepts(r)]
     response = client.lambda_.invoke(STANDARD_PIPE.function_name, delivered).payload
     assert len(response["batchItemFailures"]) == len(delivered)
     monkeypatch.undo()
     services.reset()
-    client.lambda_.invoke(STANDARD_PIPE.dead_letter_function_name, sqs_event(client, [dead_letter_body(delivered, shard_id)]))
+    client.lambda_.invoke(
+        STANDARD_PIPE.dead_letter_function_name, sqs_event(client, [dead_letter_body(delivered, shard_id)])
+    )
     [batch] = [f for f in aws.items(ORDER_FAILURES) if f["kind"] == "BATCH"]
     return records, batch["failure_id"]
 
@@ -133,8 +161,11 @@ def test_redrive_recovers_a_dead_lettered_batch(aws, client, monkeypatch, capsys
 
 def test_redrive_reports_what_still_fails(aws, client, monkeypatch, capsys):
     _, failure_id = fail_then_dead_letter(aws, client, monkeypatch, ["150.00"])
-    monkeypatch.setattr(services, "processing_repository",
-                        lambda: ProcessingRepository(Throttled(aws.table(ORDER_PROCESSING), "put_item")))
+    monkeypatch.setattr(
+        services,
+        "processing_repository",
+        lambda: ProcessingRepository(Throttled(aws.table(ORDER_PROCESSING), "put_item")),
+    )
     capsys.readouterr()
     assert cli.main(["redrive", "--pipe", "standard", "--all-open"]) == 1
     line = json.loads(capsys.readouterr().out.splitlines()[-1])
@@ -179,8 +210,12 @@ def test_redrive_leaves_what_still_cannot_be_processed_open(aws, client, capsys)
 def test_redrive_falls_back_to_the_kept_records_once_the_stream_dropped_them(aws, client, monkeypatch):
     _, failure_id = fail_then_dead_letter(aws, client, monkeypatch, ["150.00", "700.00"])
     trimmed = Throttled(boto3.client("dynamodbstreams"), "get_shard_iterator", code="TrimmedDataAccessException")
-    tool = Redriver(services.failure_repository(), services.batches_for, services.order_repository(),
-                    StreamRangeReader(trimmed, wire_stream_record))
+    tool = Redriver(
+        services.failure_repository(),
+        services.batches_for,
+        services.order_repository(),
+        StreamRangeReader(trimmed, wire_stream_record),
+    )
     with pytest.raises(StreamDataGone):
         tool.redrive_failure(failure_id, Source.STREAM)
     result = tool.redrive_failure(failure_id)

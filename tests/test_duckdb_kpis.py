@@ -1,4 +1,5 @@
 """The DuckDB yardstick of the benchmark computes exactly the reference KPIs (apples to apples)."""
+
 from __future__ import annotations
 
 import csv
@@ -8,8 +9,15 @@ import pytest
 
 from benchmarks import duckdb_kpis
 from shoppulse.samples import write_bench_set
-from tests.reference_kpis import (HEADERS, compute_components, compute_kpis, landed_files, parse_csv_files, parse_number,
-                                  to_micros)
+from tests.reference_kpis import (
+    HEADERS,
+    compute_components,
+    compute_kpis,
+    landed_files,
+    parse_csv_files,
+    parse_number,
+    to_micros,
+)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_files"
 
@@ -53,13 +61,24 @@ def test_duckdb_equals_the_reference_on_the_valid_rows_of_the_sample_files(tmp_p
     _assert_same(paths, parsed)
 
 
-@pytest.mark.parametrize("price, micros", [("12.3456785", 12_345_678), ("12.3456775", 12_345_678),
-                                            ("0.0000025", 2), ("15.9899997711182", 15_990_000), ("2.5E-6", 2),
-                                            ("1.5e-6", 2), ("49.99", 49_990_000), ("7", 7_000_000)])
+@pytest.mark.parametrize(
+    "price, micros",
+    [
+        ("12.3456785", 12_345_678),
+        ("12.3456775", 12_345_678),
+        ("0.0000025", 2),
+        ("15.9899997711182", 15_990_000),
+        ("2.5E-6", 2),
+        ("1.5e-6", 2),
+        ("49.99", 49_990_000),
+        ("7", 7_000_000),
+    ],
+)
 def test_duckdb_rounds_micro_units_half_even(tmp_path, price, micros):
     (tmp_path / "p.csv").write_text("id,sku,cost,category,name,brand,retail_price,department\n1,,,Jeans,,,,\n")
     (tmp_path / "o.csv").write_text(f"{','.join(HEADERS['orders'])}\n1,1,complete,2025-03-01T00:00:00Z,,,,\n")
-    (tmp_path / "i.csv").write_text(f"{','.join(HEADERS['order_items'])}\n"
-                                    f"1,1,,1,complete,2025-03-01T00:00:00Z,,,,{price}\n")
+    (tmp_path / "i.csv").write_text(
+        f"{','.join(HEADERS['order_items'])}\n1,1,,1,complete,2025-03-01T00:00:00Z,,,,{price}\n"
+    )
     daily, _ = duckdb_kpis.components([tmp_path / "o.csv"], [tmp_path / "i.csv"], [tmp_path / "p.csv"])
     assert daily["2025-03-01"]["revenue_micros"] == micros == to_micros(parse_number(price))

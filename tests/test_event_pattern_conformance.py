@@ -6,6 +6,7 @@
 * ``dynamodb-stream-filters``: filters recorded on a real table stream; we rebuild the stream
   records the writes produce and check the filter delivers exactly the recorded positions.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,7 @@ def member_text(document: str, key: str) -> str:
     found = re.search(r'"' + re.escape(key) + r'"\s*:\s*', document)
     assert found, key
     _, end = json.JSONDecoder().raw_decode(document, found.end())
-    return document[found.end():end]
+    return document[found.end() : end]
 
 
 def load_cases() -> list[tuple[str, str, str]]:

@@ -4,13 +4,15 @@ The AWS-recorded verdicts live in test_event_pattern_conformance.py; these pin d
 behaviour the pipes rely on (typed DynamoDB values, boundaries, Pipes-only rejections, limits)
 and the documented rules the recorded cases do not reach.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.event_patterns import (
     MAX_PIPE_FILTERS,
@@ -42,6 +44,7 @@ def reason(pattern, mode: Mode = Mode.EVENT_BUS) -> str:
 
 # --- public API -----------------------------------------------------------------------------
 
+
 def test_text_and_dict_patterns_agree_and_compile_once() -> None:
     as_dict = {"detail": {"state": ["on"]}}
     compiled = compile_pattern(json.dumps(as_dict))
@@ -66,6 +69,7 @@ def test_event_must_be_a_json_object() -> None:
 
 # --- structure: duplicate keys, $or, arrays ------------------------------------------------
 
+
 def test_repeated_key_in_text_ands_different_paths() -> None:
     text = '{"detail": {"a": ["x"]}, "detail": {"b": ["y"]}}'
     assert matches(text, {"detail": {"a": "x", "b": "y"}})
@@ -87,13 +91,18 @@ def test_or_branches_share_the_surrounding_fields() -> None:
     assert not matches(pattern, {"source": "shop", "detail": {"a": "2"}})
 
 
-@pytest.mark.parametrize(("pattern", "expected"), [
-    ({"$or": [{"a": ["1"]}]}, "There must have at least 2 Objects in $or relationship."),
-    ({"$or": {"a": ["1"]}}, "It must be an Array followed with $or."),
-    ({"$or": [{"a": ["1"]}, ["b"]]}, "Only JSON object is allowed in array of $or relationship."),
-    ({"$or": [{"a": ["1"]}, {"numeric": ["2"]}]},
-     "numeric is Ruler reserved fieldName which cannot be used inside $or."),
-])
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ({"$or": [{"a": ["1"]}]}, "There must have at least 2 Objects in $or relationship."),
+        ({"$or": {"a": ["1"]}}, "It must be an Array followed with $or."),
+        ({"$or": [{"a": ["1"]}, ["b"]]}, "Only JSON object is allowed in array of $or relationship."),
+        (
+            {"$or": [{"a": ["1"]}, {"numeric": ["2"]}]},
+            "numeric is Ruler reserved fieldName which cannot be used inside $or.",
+        ),
+    ],
+)
 def test_invalid_or(pattern, expected: str) -> None:
     assert reason(pattern) == expected
 
@@ -122,18 +131,21 @@ def test_dotted_names_and_nesting_are_the_same_path() -> None:
     assert matches({"a": {"b": ["c"]}}, {"a.b": "c"})
 
 
-@pytest.mark.parametrize(("pattern", "expected"), [
-    ({}, "Empty objects are not allowed"),
-    ({"a": {}}, "Empty objects are not allowed"),
-    ({"a": []}, "Empty arrays are not allowed"),
-    ({"a": "b"}, '"a" must be an object or an array'),
-    ({"a": [["b"]]}, "Match value must be String, number, true, false, or null"),
-    ({"a": [{}]}, "Match expression name not found"),
-    ({"a": [{"prefix": "x", "suffix": "y"}]}, "Only one key allowed in match expression"),
-    ({"a": [{"exactly": "x"}]}, "Unrecognized match type exactly"),
-    ({"a": [{"exists": "yes"}]}, "exists match pattern must be either true or false."),
-    ("[1]", "Filter is not an object"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ({}, "Empty objects are not allowed"),
+        ({"a": {}}, "Empty objects are not allowed"),
+        ({"a": []}, "Empty arrays are not allowed"),
+        ({"a": "b"}, '"a" must be an object or an array'),
+        ({"a": [["b"]]}, "Match value must be String, number, true, false, or null"),
+        ({"a": [{}]}, "Match expression name not found"),
+        ({"a": [{"prefix": "x", "suffix": "y"}]}, "Only one key allowed in match expression"),
+        ({"a": [{"exactly": "x"}]}, "Unrecognized match type exactly"),
+        ({"a": [{"exists": "yes"}]}, "exists match pattern must be either true or false."),
+        ("[1]", "Filter is not an object"),
+    ],
+)
 def test_invalid_structure(pattern, expected: str) -> None:
     assert reason(pattern) == expected
 
@@ -143,6 +155,7 @@ def test_text_that_is_not_json_is_invalid() -> None:
 
 
 # --- values ----------------------------------------------------------------------------------
+
 
 def test_null_empty_and_boolean_values_match_only_themselves() -> None:
     assert matches({"a": [None]}, {"a": None})
@@ -187,20 +200,28 @@ def test_anything_but_matches_every_other_present_value() -> None:
     assert matches({"a": [{"anything-but": [100]}]}, {"a": "100"})
 
 
-@pytest.mark.parametrize(("pattern", "expected"), [
-    ({"a": [{"anything-but": ["x", 1]}]},
-     "Inside anything but list, either all values are number or string, mixed type is not supported"),
-    ({"a": [{"anything-but": []}]},
-     "Inside anything but list, either all values are number or string, mixed type is not supported"),
-    ({"a": [{"anything-but": {"exists": True}}]}, "Unsupported anything-but pattern: exists"),
-    ({"a": [{"anything-but": {"prefix": "x"}, "suffix": "y"}]}, "Too many elements in numeric expression"),
-    ({"a": [{"anything-but": [6e9]}]}, "Value must be between -5.0E9 and 5.0E9, inclusive"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (
+            {"a": [{"anything-but": ["x", 1]}]},
+            "Inside anything but list, either all values are number or string, mixed type is not supported",
+        ),
+        (
+            {"a": [{"anything-but": []}]},
+            "Inside anything but list, either all values are number or string, mixed type is not supported",
+        ),
+        ({"a": [{"anything-but": {"exists": True}}]}, "Unsupported anything-but pattern: exists"),
+        ({"a": [{"anything-but": {"prefix": "x"}, "suffix": "y"}]}, "Too many elements in numeric expression"),
+        ({"a": [{"anything-but": [6e9]}]}, "Value must be between -5.0E9 and 5.0E9, inclusive"),
+    ],
+)
 def test_invalid_anything_but(pattern, expected: str) -> None:
     assert reason(pattern) == expected
 
 
 # --- numbers ---------------------------------------------------------------------------------
+
 
 def test_numeric_matches_json_numbers_only() -> None:
     pattern = {"amount": [{"numeric": [">", 100]}]}
@@ -228,23 +249,27 @@ def test_numeric_ranges_and_equality() -> None:
     assert not matches({"account": [123456789012]}, '{"account": 123456789012.0}')
 
 
-@pytest.mark.parametrize(("terms", "expected"), [
-    ([">", 5e9 + 1], "Value must be between -5.0E9 and 5.0E9, inclusive"),
-    (["<", -6e9], "Value must be between -5.0E9 and 5.0E9, inclusive"),
-    ([">", 10, "<", 10], "Bottom must be less than top"),
-    (["=", 1, "<", 2], "Too many elements in numeric expression"),
-    ([">", 1, "<", 2, "<", 3], "Too many terms in numeric range expression"),
-    (["!=", 1], "Unrecognized numeric range operator: !="),
-    (["=", "1"], "Value of equals must be numeric"),
-    ([], "Invalid member in numeric match: ]"),
-    ([1, ">"], "Invalid member in numeric match: 1"),
-    ([">", 1, 2], "Bad value in numeric range: 2"),
-])
+@pytest.mark.parametrize(
+    ("terms", "expected"),
+    [
+        ([">", 5e9 + 1], "Value must be between -5.0E9 and 5.0E9, inclusive"),
+        (["<", -6e9], "Value must be between -5.0E9 and 5.0E9, inclusive"),
+        ([">", 10, "<", 10], "Bottom must be less than top"),
+        (["=", 1, "<", 2], "Too many elements in numeric expression"),
+        ([">", 1, "<", 2, "<", 3], "Too many terms in numeric range expression"),
+        (["!=", 1], "Unrecognized numeric range operator: !="),
+        (["=", "1"], "Value of equals must be numeric"),
+        ([], "Invalid member in numeric match: ]"),
+        ([1, ">"], "Invalid member in numeric match: 1"),
+        ([">", 1, 2], "Bad value in numeric range: 2"),
+    ],
+)
 def test_invalid_numeric(terms, expected: str) -> None:
     assert reason({"n": [{"numeric": terms}]}) == expected
 
 
 # --- wildcard and cidr ---------------------------------------------------------------------------
+
 
 def test_wildcard_matching_and_escapes() -> None:
     assert matches({"f": [{"wildcard": "*.png"}]}, {"f": ".png"})
@@ -254,13 +279,19 @@ def test_wildcard_matching_and_escapes() -> None:
     assert not matches({"f": [{"wildcard": "*"}]}, {"f": 1})
 
 
-@pytest.mark.parametrize(("operand", "expected"), [
-    ("a\\b", "Invalid escape character at pos 2"),
-    ("ab\\", "Invalid escape character at pos 3"),
-    ("x**", "Consecutive wildcard characters at pos 2"),
-    ("*a*a*a*a*", "Rule is too complex - try using fewer wildcard characters or fewer repeating "
-                  "character sequences after a wildcard character"),
-])
+@pytest.mark.parametrize(
+    ("operand", "expected"),
+    [
+        ("a\\b", "Invalid escape character at pos 2"),
+        ("ab\\", "Invalid escape character at pos 3"),
+        ("x**", "Consecutive wildcard characters at pos 2"),
+        (
+            "*a*a*a*a*",
+            "Rule is too complex - try using fewer wildcard characters or fewer repeating "
+            "character sequences after a wildcard character",
+        ),
+    ],
+)
 def test_invalid_wildcard(operand: str, expected: str) -> None:
     assert reason({"f": [{"wildcard": operand}]}) == expected
 
@@ -274,42 +305,52 @@ def test_cidr_and_ip_strings() -> None:
     assert matches({"ip": ["2001:db8::1"]}, {"ip": "2001:0db8:0:0:0:0:0:1"})
 
 
-@pytest.mark.parametrize(("operand", "expected"), [
-    ("10.0.0.0/32", "IPv4 mask bits must be < 32"),
-    ("::/128", "IPv6 mask bits must be < 128"),
-    ("10.0.0.0/-1", "Malformed CIDR, mask bits must not be negative"),
-    ("999.0.0.0/8", "Invalid IP address: 999.0.0.0"),
-    ("10.0.0.0", "Malformed CIDR, one '/' required"),
-])
+@pytest.mark.parametrize(
+    ("operand", "expected"),
+    [
+        ("10.0.0.0/32", "IPv4 mask bits must be < 32"),
+        ("::/128", "IPv6 mask bits must be < 128"),
+        ("10.0.0.0/-1", "Malformed CIDR, mask bits must not be negative"),
+        ("999.0.0.0/8", "Invalid IP address: 999.0.0.0"),
+        ("10.0.0.0", "Malformed CIDR, one '/' required"),
+    ],
+)
 def test_invalid_cidr(operand: str, expected: str) -> None:
     assert reason({"ip": [{"cidr": operand}]}) == expected
 
 
 # --- Pipes mode --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("operand", [
-    {"anything-but": {"prefix": "x"}},
-    {"anything-but": {"suffix": "x"}},
-    {"anything-but": {"wildcard": "*x*"}},
-    {"anything-but": {"equals-ignore-case": "x"}},
-    {"wildcard": "*x*"},
-])
+
+@pytest.mark.parametrize(
+    "operand",
+    [
+        {"anything-but": {"prefix": "x"}},
+        {"anything-but": {"suffix": "x"}},
+        {"anything-but": {"wildcard": "*x*"}},
+        {"anything-but": {"equals-ignore-case": "x"}},
+        {"wildcard": "*x*"},
+    ],
+)
 def test_pipes_reject_what_event_buses_accept(operand) -> None:
     pattern = {"a": [operand]}
     compile_pattern(pattern)
     assert "not supported in EventBridge Pipes filters" in reason(pattern, Mode.PIPES)
 
 
-@pytest.mark.parametrize("operand", [
-    {"anything-but": ["x"]},
-    {"anything-but": 5},
-    {"prefix": {"equals-ignore-case": "x"}},
-    {"suffix": {"equals-ignore-case": "x"}},
-    {"equals-ignore-case": "x"},
-    {"numeric": [">", 1]},
-    {"exists": False},
-    {"cidr": "10.0.0.0/8"},
-])
+@pytest.mark.parametrize(
+    "operand",
+    [
+        {"anything-but": ["x"]},
+        {"anything-but": 5},
+        {"prefix": {"equals-ignore-case": "x"}},
+        {"suffix": {"equals-ignore-case": "x"}},
+        {"equals-ignore-case": "x"},
+        {"numeric": [">", 1]},
+        {"exists": False},
+        {"cidr": "10.0.0.0/8"},
+    ],
+)
 def test_pipes_accept_shared_operators(operand) -> None:
     assert compile_pattern({"a": [operand], "$or": [{"b": ["1"]}, {"c": ["2"]}]}, Mode.PIPES).rules
 
@@ -326,11 +367,16 @@ def test_pipes_pattern_length_limit() -> None:
 
 # --- stream records ------------------------------------------------------------------------------
 
+
 def test_stream_record_wire_format() -> None:
     image = {"orderId": {"S": "o-1"}, "amount": {"N": "500"}}
     record = build_stream_record(
-        event_name=StreamEventName.INSERT, keys={"orderId": image["orderId"]}, old_image=None,
-        new_image=image, sequence_number="111", approximate_creation_time=1_700_000_000.9,
+        event_name=StreamEventName.INSERT,
+        keys={"orderId": image["orderId"]},
+        old_image=None,
+        new_image=image,
+        sequence_number="111",
+        approximate_creation_time=1_700_000_000.9,
         stream_arn=ARN,
     )
     assert record == {
@@ -371,8 +417,13 @@ def test_factory_derives_event_names_and_orders_records() -> None:
 def test_view_types_and_event_names() -> None:
     keys_only = StreamRecordFactory(stream_arn=ARN, key_attributes=("k",), view_type=StreamViewType.KEYS_ONLY)
     record = keys_only.record({"k": {"S": "1"}, "v": {"S": "a"}}, {"k": {"S": "1"}, "v": {"S": "b"}})
-    assert set(record["dynamodb"]) == {"ApproximateCreationDateTime", "Keys", "SequenceNumber", "SizeBytes",
-                                       "StreamViewType"}
+    assert set(record["dynamodb"]) == {
+        "ApproximateCreationDateTime",
+        "Keys",
+        "SequenceNumber",
+        "SizeBytes",
+        "StreamViewType",
+    }
     assert event_name_for_write(None, None) is None
 
 
@@ -387,12 +438,30 @@ def test_typed_stream_filters_match_records() -> None:
 
 # --- robustness: any JSON pattern is either valid or refused with AWS's exception --------------
 
-_OPERATOR_NAMES = st.sampled_from([
-    "prefix", "suffix", "equals-ignore-case", "anything-but", "numeric", "exists", "cidr",
-    "wildcard", "$or", "a", "b", "S", "=", "<", ">=",
-])
+_OPERATOR_NAMES = st.sampled_from(
+    [
+        "prefix",
+        "suffix",
+        "equals-ignore-case",
+        "anything-but",
+        "numeric",
+        "exists",
+        "cidr",
+        "wildcard",
+        "$or",
+        "a",
+        "b",
+        "S",
+        "=",
+        "<",
+        ">=",
+    ]
+)
 _SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from(["", "a", "*a*", "10.0.0.0/8", "::1", "a\\*", ">", "<=", "="]),
 )
 _JSON = st.recursive(

@@ -5,14 +5,16 @@ runtime's moto fixes, `shoppulse.local.moto_fixes`): each simulated container wr
 summary into the Runs item as the real tasks do and exits with the code under test. Everything
 else is the real definition acting on (moto's) DynamoDB, S3 and SNS.
 """
+
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 import pytest
@@ -45,24 +47,38 @@ def validation(status: str, exit_code: int) -> Behaviour:
     def run(environment: dict[str, str], runs: RunRepository) -> int:
         identity = _identity(environment)
         rejected = status == "REJECTED"
-        runs.record_task(identity.run_id, Task.VALIDATION, {
-            "status": status, "kind": "orders", "rows": 1, "valid_rows": 0 if rejected else 1,
-            "rejected_rows": 1 if rejected else 0, "held_rows": 0,
-            "reasons": {"status_unknown": 1} if rejected else {},
-            "archive_key": identity.archive_key, "rejected_key": identity.rejected_key,
-            # As the real task: None when no row was rejected.
-            "rejected_rows_key": identity.rejected_rows_key(rejected) if rejected else None,
-        })
+        runs.record_task(
+            identity.run_id,
+            Task.VALIDATION,
+            {
+                "status": status,
+                "kind": "orders",
+                "rows": 1,
+                "valid_rows": 0 if rejected else 1,
+                "rejected_rows": 1 if rejected else 0,
+                "held_rows": 0,
+                "reasons": {"status_unknown": 1} if rejected else {},
+                "archive_key": identity.archive_key,
+                "rejected_key": identity.rejected_key,
+                # As the real task: None when no row was rejected.
+                "rejected_rows_key": identity.rejected_rows_key(rejected) if rejected else None,
+            },
+        )
         return exit_code
+
     return run
 
 
 def transformation(exit_code: int) -> Behaviour:
     def run(environment: dict[str, str], runs: RunRepository) -> int:
         if exit_code == 0:
-            runs.record_task(_identity(environment).run_id, Task.TRANSFORMATION,
-                             {"status": "LOADED", "held_rows": 0, "affected_dates": ["2024-01-01"], "rows_loaded": 1})
+            runs.record_task(
+                _identity(environment).run_id,
+                Task.TRANSFORMATION,
+                {"status": "LOADED", "held_rows": 0, "affected_dates": ["2024-01-01"], "rows_loaded": 1},
+            )
         return exit_code
+
     return run
 
 
@@ -87,7 +103,9 @@ class SimulatedEcs:
 
         def run() -> None:
             code = behaviour(dict(launch.environment), self.runs)
-            outcome = TaskOutcome(code, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", Path("/dev/null"))
+            outcome = TaskOutcome(
+                code, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", Path("/dev/null")
+            )
             self.outcomes[launch.task_arn] = outcome
             on_exit(outcome)
             self._done[launch.task_arn].set()
@@ -142,7 +160,10 @@ class Workflow:
         if versioned:
             obj["version-id"] = put["VersionId"]
         event = {
-            "version": "0", "detail-type": "Object Created", "source": "aws.s3", "region": REGION,
+            "version": "0",
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "region": REGION,
             "detail": {"bucket": {"name": BUCKET}, "object": obj, "reason": "PutObject"},
         }
         return self.run(event), put.get("VersionId", "")
@@ -178,10 +199,19 @@ def _workflow(script: dict[str, list[Behaviour]], versioned: bool = True) -> Wor
     ecs.create_cluster(clusterName=CLUSTER)
     for task in Task:
         ecs.register_task_definition(
-            family=f"shoppulse-{task.value}", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
-            cpu="1024", memory="2048",
-            containerDefinitions=[{"name": task.value, "image": "shoppulse-tasks:test",
-                                   "command": ["python", "-m", f"containers.{task.value}"], "essential": True}],
+            family=f"shoppulse-{task.value}",
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="1024",
+            memory="2048",
+            containerDefinitions=[
+                {
+                    "name": task.value,
+                    "image": "shoppulse-tasks:test",
+                    "command": ["python", "-m", f"containers.{task.value}"],
+                    "essential": True,
+                }
+            ],
         )
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -201,7 +231,8 @@ def _workflow(script: dict[str, list[Behaviour]], versioned: bool = True) -> Wor
     )
     sfn = boto3.client("stepfunctions", region_name=REGION)
     machine_arn = sfn.create_state_machine(
-        name="batch-workflow", definition=json.dumps(build_definition(config)),
+        name="batch-workflow",
+        definition=json.dumps(build_definition(config)),
         roleArn="arn:aws:iam::123456789012:role/workflow",
     )["stateMachineArn"]
     runs = RunRepository(table)
@@ -262,10 +293,12 @@ def test_rejected_file_is_kept_under_rejected_recorded_and_alerted_without_trans
 
 
 def test_transient_exit_is_retried_then_succeeds(make_workflow):
-    workflow = make_workflow({
-        "validation": [validation("VALID", ExitCode.TRANSIENT), validation("VALID", 0)],
-        "transformation": [transformation(ExitCode.TRANSIENT), transformation(0)],
-    })
+    workflow = make_workflow(
+        {
+            "validation": [validation("VALID", ExitCode.TRANSIENT), validation("VALID", 0)],
+            "transformation": [transformation(ExitCode.TRANSIENT), transformation(0)],
+        }
+    )
     execution, _ = workflow.start()
 
     assert execution["status"] == "SUCCEEDED", execution
@@ -310,7 +343,9 @@ def test_same_object_version_announced_twice_is_processed_once(make_workflow):
 
 
 def test_unversioned_bucket_runs_are_keyed_by_object_and_archived(make_workflow):
-    workflow = make_workflow({"validation": [validation("VALID", 0)], "transformation": [transformation(0)]}, versioned=False)
+    workflow = make_workflow(
+        {"validation": [validation("VALID", 0)], "transformation": [transformation(0)]}, versioned=False
+    )
     execution, _ = workflow.start(versioned=False)
 
     assert execution["status"] == "SUCCEEDED", execution

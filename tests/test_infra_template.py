@@ -4,13 +4,15 @@ Golden file: `tests/golden/merge-dev.json` is the stage `dev` merge template (th
 stack plus the Chalice overlay). After an intended change, regenerate it and review the diff:
     SHOPPULSE_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_infra_template.py -k golden
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -29,9 +31,18 @@ GOLDEN = ROOT / "tests" / "golden" / "merge-dev.json"
 # The only actions allowed on "*": AWS offers no resource-level permission for them.
 ACTIONS_WITHOUT_RESOURCE_SCOPE = {
     "ecr:GetAuthorizationToken",
-    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
-    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
 }
 
 
@@ -100,8 +111,12 @@ def scans(synthesized, rendered, tmp_path_factory: pytest.TempPathFactory) -> di
     with ThreadPoolExecutor(max_workers=2) as pool:
         lint = pool.submit(checks.cfn_lint, [*ours, broken])
         scan = pool.submit(checks.checkov, [*ours, open_bucket]) if checks.CHECKOV.exists() else None
-        return {"broken": broken, "open_bucket": open_bucket, "cfn_lint": lint.result(),
-                "checkov": scan.result() if scan else None}
+        return {
+            "broken": broken,
+            "open_bucket": open_bucket,
+            "cfn_lint": lint.result(),
+            "checkov": scan.result() if scan else None,
+        }
 
 
 def test_cfn_lint_finds_nothing_in_either_template_and_does_report_a_broken_one(scans):
@@ -123,17 +138,24 @@ def test_checkov_fails_no_check_every_skip_has_a_reason_and_it_does_report_an_op
 @pytest.fixture(scope="module")
 def asl_validator_available():
     if not checks.ASL_VALIDATOR.exists():
-        pytest.skip(f"asl-validator is not installed at {checks.ASL_VALIDATOR}: run `make infra-tools` (make test does)")
+        pytest.skip(
+            f"asl-validator is not installed at {checks.ASL_VALIDATOR}: run `make infra-tools` (make test does)"
+        )
 
 
 def test_state_machine_definitions_are_valid_asl(rendered, asl_validator_available):
     deployed = rendered.infra["Resources"]["BatchWorkflow"]["Properties"]["Definition"]
-    local = build_definition(WorkflowConfig(
-        runs_table="Runs", cluster="shoppulse", alerts_topic_arn="arn:aws:sns:us-east-1:123456789012:shoppulse-alerts",
-        validation=EcsTask("shoppulse-validation", "validation", 900),
-        transformation=EcsTask("shoppulse-transformation", "transformation", 1800),
-        subnets=["subnet-1"], security_groups=[],
-    ))
+    local = build_definition(
+        WorkflowConfig(
+            runs_table="Runs",
+            cluster="shoppulse",
+            alerts_topic_arn="arn:aws:sns:us-east-1:123456789012:shoppulse-alerts",
+            validation=EcsTask("shoppulse-validation", "validation", 900),
+            transformation=EcsTask("shoppulse-transformation", "transformation", 1800),
+            subnets=["subnet-1"],
+            security_groups=[],
+        )
+    )
     for definition in (deployed, local):
         valid, report = checks.asl_validate(definition)
         assert valid, report
@@ -158,7 +180,9 @@ def test_every_task_has_a_timeout_and_a_catch_and_the_execution_a_timeout(render
     assert len(tasks) >= 10
     for name, state in tasks.items():
         assert state["TimeoutSeconds"] > 0, name
-        assert any("States.ALL" in c["ErrorEquals"] or "States.TaskFailed" in c["ErrorEquals"] for c in state["Catch"]), name
+        assert any(
+            "States.ALL" in c["ErrorEquals"] or "States.TaskFailed" in c["ErrorEquals"] for c in state["Catch"]
+        ), name
     retried = [r for _, s in states(definition) for r in s.get("Retry", []) if r.get("MaxAttempts", 3) > 0]
     assert retried and all(r["JitterStrategy"] == "FULL" for r in retried)
     assert not any("States.TaskFailed" in r["ErrorEquals"] or "States.ALL" in r["ErrorEquals"] for r in retried)
@@ -202,8 +226,10 @@ def test_tables_are_rendered_from_their_specs_with_protection_and_encryption(ren
 def test_buckets_block_public_access_require_tls_and_encrypt(rendered):
     buckets = _resources(rendered.infra, "AWS::S3::Bucket")
     assert {b.logical_id for b in BUCKETS} <= set(buckets)
-    policies = {p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]
-                for p in _resources(rendered.infra, "AWS::S3::BucketPolicy").values()}
+    policies = {
+        p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]
+        for p in _resources(rendered.infra, "AWS::S3::BucketPolicy").values()
+    }
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
         assert all(props["PublicAccessBlockConfiguration"].values()), logical_id
@@ -211,7 +237,9 @@ def test_buckets_block_public_access_require_tls_and_encrypt(rendered):
         assert props["LifecycleConfiguration"]["Rules"], logical_id
         deny = [s for s in _statements(policies[logical_id]) if s["Effect"] == "Deny"]
         assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, logical_id
-    assert buckets["InputBucket"]["Properties"]["NotificationConfiguration"]["EventBridgeConfiguration"] == {"EventBridgeEnabled": True}
+    assert buckets["InputBucket"]["Properties"]["NotificationConfiguration"]["EventBridgeConfiguration"] == {
+        "EventBridgeEnabled": True
+    }
 
 
 def test_rule_starts_the_workflow_for_incoming_objects_with_retries_and_dead_letters(rendered):
@@ -246,6 +274,7 @@ def test_chalice_policy_files_and_config_are_in_sync_with_the_stack(rendered):
     # The stack's names (the app may add settings of its own, e.g. the API's auth mode).
     assert rendered.environment.items() <= stage["environment_variables"].items()
     from infra.context import Stack
+
     assert {name: entry["iam_policy_file"] for name, entry in stage["lambda_functions"].items()} == {
         access.name: policy_file_name(Stack("dev"), access) for access in FUNCTIONS
     }
@@ -269,14 +298,28 @@ def test_merged_template_holds_the_app_functions_with_stack_names_and_policies(s
 
 def test_deploy_dry_run_plans_image_package_stack_and_outputs(tmp_path):
     printed: list[str] = []
-    options = DeployOptions(stage="dev", artifact_bucket="artifacts", vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"],
-                            region="eu-west-1", image_tag="abc123", build_dir=tmp_path)
+    options = DeployOptions(
+        stage="dev",
+        artifact_bucket="artifacts",
+        vpc_id="vpc-1",
+        subnet_ids=["subnet-a", "subnet-b"],
+        region="eu-west-1",
+        image_tag="abc123",
+        build_dir=tmp_path,
+    )
     shell = Shell(dry_run=True, echo=printed.append)
     assert deploy(options, shell) == {}
     verbs = [" ".join(c[:2]) if c[0] == "docker" else " ".join(c[3:5]) for c in shell.log]
-    assert verbs == ["cloudformation package", "sts get-caller-identity", "ecr describe-repositories",
-                     "ecr get-login-password", "docker build", "docker push", "cloudformation deploy",
-                     "cloudformation describe-stacks"]
+    assert verbs == [
+        "cloudformation package",
+        "sts get-caller-identity",
+        "ecr describe-repositories",
+        "ecr get-login-password",
+        "docker build",
+        "docker push",
+        "cloudformation deploy",
+        "cloudformation describe-stacks",
+    ]
     deploy_command = shell.log[-2]
     assert "SubnetIds=subnet-a,subnet-b" in deploy_command and "ImageTag=abc123" in deploy_command
     assert (tmp_path / "dev" / "package" / "sam.json").exists()

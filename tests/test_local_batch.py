@@ -6,6 +6,7 @@ independent reference computation (tests/reference_kpis.py) over the same files 
 order. A rejected file ends REJECTED with its reasons and rows kept and an alert published; a
 task that keeps crashing is retried and the run ends FAILED, recorded and alerted.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,9 @@ def alerts(stack):
     sqs = stack.client("sqs")
     url = sqs.create_queue(QueueName="test-alerts")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    stack.client("sns").subscribe(TopicArn=ALERTS_TOPIC.arn(), Protocol="sqs", Endpoint=arn,
-                                  Attributes={"RawMessageDelivery": "true"})
+    stack.client("sns").subscribe(
+        TopicArn=ALERTS_TOPIC.arn(), Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+    )
 
     def received() -> list[dict]:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
@@ -108,8 +110,9 @@ def test_a_rejected_file_keeps_its_reasons_and_rows_and_alerts(stack, ingestor, 
     run = api(stack, "/runs/" + urllib.parse.quote(result["run_id"], safe=""))
     assert run["status"] == RunStatus.REJECTED.value
     s3 = stack.client("s3")
-    summary = stack.client("dynamodb").get_item(TableName=RUNS.name(),
-                                                Key={"run_id": {"S": result["run_id"]}})["Item"][Task.VALIDATION.value]["M"]
+    summary = stack.client("dynamodb").get_item(TableName=RUNS.name(), Key={"run_id": {"S": result["run_id"]}})["Item"][
+        Task.VALIDATION.value
+    ]["M"]
     kept = s3.get_object(Bucket=stack.resources.input_bucket, Key=summary["rejected_key"]["S"])["Body"].read()
     assert kept == REJECTED_FILE.read_bytes()
     rows = s3.get_object(Bucket=stack.resources.input_bucket, Key=summary["rejected_rows_key"]["S"])["Body"].read()

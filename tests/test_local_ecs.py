@@ -5,6 +5,7 @@ the state (0 succeeds, anything else fails with States.TaskFailed and the task d
 cause), a retried task is really run again (no false States.Timeout), a state timeout kills
 the process, and every task's output is kept in the data directory.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,17 +47,32 @@ def run_workflow(aws, name: str, script: str, *, timeout: int = 30, retries: int
     """One Task state running `python -c script`, caught into a Pass state; returns the execution."""
     ecs, sfn = aws.client("ecs"), aws.client("stepfunctions")
     task_definition = ecs.register_task_definition(
-        family=name, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
-        containerDefinitions=[{"name": "main", "image": "toy", "command": ["python", "-c", script],
-                               "environment": [{"name": "FROM_DEFINITION", "value": "definition"}], "stopTimeout": 2}],
+        family=name,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": "main",
+                "image": "toy",
+                "command": ["python", "-c", script],
+                "environment": [{"name": "FROM_DEFINITION", "value": "definition"}],
+                "stopTimeout": 2,
+            }
+        ],
     )["taskDefinition"]["taskDefinitionArn"]
     run_task = {
         "Type": "Task",
         "Resource": "arn:aws:states:::ecs:runTask.sync",
         "Parameters": {
-            "Cluster": "toy", "TaskDefinition": task_definition, "LaunchType": "FARGATE",
+            "Cluster": "toy",
+            "TaskDefinition": task_definition,
+            "LaunchType": "FARGATE",
             "NetworkConfiguration": {"AwsvpcConfiguration": {"Subnets": [aws.subnet]}},
-            "Overrides": {"ContainerOverrides": [{"Name": "main", "Environment": [{"Name": "FROM_INPUT", "Value.$": "$.value"}]}]},
+            "Overrides": {
+                "ContainerOverrides": [{"Name": "main", "Environment": [{"Name": "FROM_INPUT", "Value.$": "$.value"}]}]
+            },
         },
         "TimeoutSeconds": timeout,
         "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
@@ -107,7 +123,9 @@ def test_a_state_timeout_stops_the_task_and_kills_its_process(aws):
     ecs = aws.client("ecs")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        [task] = ecs.describe_tasks(cluster="toy", tasks=ecs.list_tasks(cluster="toy", family="hangs")["taskArns"])["tasks"]
+        [task] = ecs.describe_tasks(cluster="toy", tasks=ecs.list_tasks(cluster="toy", family="hangs")["taskArns"])[
+            "tasks"
+        ]
         if task["lastStatus"] == "STOPPED":
             break
         time.sleep(0.1)
@@ -121,11 +139,19 @@ def test_a_state_timeout_stops_the_task_and_kills_its_process(aws):
 def test_a_task_that_cannot_start_reports_no_exit_code(aws):
     ecs = aws.client("ecs")
     arn = ecs.register_task_definition(
-        family="missing", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        family="missing",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
         containerDefinitions=[{"name": "main", "image": "toy", "command": ["/nonexistent/binary"]}],
     )["taskDefinition"]["taskDefinitionArn"]
-    task_arn = ecs.run_task(cluster="toy", taskDefinition=arn, launchType="FARGATE",
-                            networkConfiguration={"awsvpcConfiguration": {"subnets": [aws.subnet]}})["tasks"][0]["taskArn"]
+    task_arn = ecs.run_task(
+        cluster="toy",
+        taskDefinition=arn,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [aws.subnet]}},
+    )["tasks"][0]["taskArn"]
     ecs.get_waiter("tasks_stopped").wait(cluster="toy", tasks=[task_arn], WaiterConfig={"Delay": 1, "MaxAttempts": 10})
     [task] = ecs.describe_tasks(cluster="toy", tasks=[task_arn])["tasks"]
     assert task["stopCode"] == "TaskFailedToStart"

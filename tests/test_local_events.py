@@ -5,6 +5,7 @@ pattern, matched by the project's matcher); the execution's input is the event i
 an event the target cannot take is retried per the target's policy, then dead-lettered with
 EventBridge's attributes.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,7 +63,9 @@ def test_an_event_the_target_cannot_take_is_dead_lettered_with_its_reason(stack)
     deadline = time.monotonic() + 30
     messages: list[dict] = []
     while not messages and time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"], WaitTimeSeconds=1).get(
+            "Messages", []
+        )
     [message] = messages
     assert json.loads(message["Body"])["detail"]["object"]["key"] == f"{INCOMING_PREFIX}lost.csv"
     attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}

@@ -4,13 +4,15 @@ A pipe poller reads a real (moto) Orders stream and invokes a scripted target: t
 the pipe's function, the thing under test is the poller. Batching (size and window), partial
 batch failures, bisection on errors, retries, the dead-letter message, and maximum record age.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 import pytest
@@ -55,21 +57,40 @@ def orders_table(aws: EmbeddedAws, name: str, count: int) -> str:
     dynamodb.create_table(**ORDERS.create_table_kwargs(name))
     repository = OrderRepository(boto3.session.Session().resource("dynamodb", endpoint_url=aws.endpoint).Table(name))
     for n in range(1, count + 1):
-        repository.create(new_order(order_id=f"o{n}", customer_id="c", customer_email="a@example.com",
-                                    line_items=[{"sku": "S", "quantity": 1, "unitPrice": Decimal("150.00")}]))
+        repository.create(
+            new_order(
+                order_id=f"o{n}",
+                customer_id="c",
+                customer_email="a@example.com",
+                line_items=[{"sku": "S", "quantity": 1, "unitPrice": Decimal("150.00")}],
+            )
+        )
     return dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
 
 
-def run_pipe(aws: EmbeddedAws, name: str, target: Target, count: int, settle: Callable[[], bool], delay: float = 0.0,
-             **spec_changes: Any) -> list[dict]:
+def run_pipe(
+    aws: EmbeddedAws,
+    name: str,
+    target: Target,
+    count: int,
+    settle: Callable[[], bool],
+    delay: float = 0.0,
+    **spec_changes: Any,
+) -> list[dict]:
     """Run a poller until `settle()`; returns the dead-letter messages it sent."""
     stream_arn = orders_table(aws, name, count)
     sqs = aws.client("sqs")
     dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     time.sleep(delay)
-    poller = PipePoller(replace(STANDARD_PIPE, **spec_changes), streams_client=aws.client("dynamodbstreams"),
-                        sqs_client=sqs, stream_arn=stream_arn, dead_letter_queue_url=dlq, pipe_arn=PIPE_ARN,
-                        invoke=target)
+    poller = PipePoller(
+        replace(STANDARD_PIPE, **spec_changes),
+        streams_client=aws.client("dynamodbstreams"),
+        sqs_client=sqs,
+        stream_arn=stream_arn,
+        dead_letter_queue_url=dlq,
+        pipe_arn=PIPE_ARN,
+        invoke=target,
+    )
     poller.start()
     try:
         deadline = time.monotonic() + 30
@@ -85,8 +106,9 @@ def run_pipe(aws: EmbeddedAws, name: str, target: Target, count: int, settle: Ca
 def test_a_full_batch_goes_at_once_and_the_rest_after_the_batching_window(aws):
     target = Target()
     started = time.monotonic()
-    dead = run_pipe(aws, "window", target, 4, lambda: len(target.calls) == 2, batch_size=3,
-                    maximum_batching_window_seconds=1)
+    dead = run_pipe(
+        aws, "window", target, 4, lambda: len(target.calls) == 2, batch_size=3, maximum_batching_window_seconds=1
+    )
     assert target.calls == [["o1", "o2", "o3"], ["o4"]]
     assert time.monotonic() - started >= 1
     assert dead == []

@@ -6,6 +6,7 @@ the table's stream, filter with the pipes' own patterns, invoke the Chalice func
 effects are read back through the REST API. A failing handler's batch is retried, bisected and
 dead-lettered; the dead-letter handler records and alerts; `shoppulse redrive` recovers it.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,12 +45,21 @@ def api(stack, path: str) -> dict:
 
 
 def place(orders, order_id: str, amount: str, email: str, status: OrderStatus = OrderStatus.PENDING) -> None:
-    orders.create(new_order(order_id=order_id, customer_id="c-1", customer_email=email, status=status,
-                            line_items=[{"sku": "SKU-1", "quantity": 1, "unitPrice": Decimal(amount)}]))
+    orders.create(
+        new_order(
+            order_id=order_id,
+            customer_id="c-1",
+            customer_email=email,
+            status=status,
+            line_items=[{"sku": "SKU-1", "quantity": 1, "unitPrice": Decimal(amount)}],
+        )
+    )
 
 
 def standard_events(stack, order_id: str) -> list[str]:
-    return sorted(e["event_name"] for e in api(stack, f"/orders/{order_id}/events")["items"] if e["pipeline"] == "standard")
+    return sorted(
+        e["event_name"] for e in api(stack, f"/orders/{order_id}/events")["items"] if e["pipeline"] == "standard"
+    )
 
 
 def test_each_order_event_reaches_exactly_the_handlers_its_rules_select(stack, orders):
@@ -67,17 +77,36 @@ def test_each_order_event_reaches_exactly_the_handlers_its_rules_select(stack, o
     # Another writer: no helper attributes; the pipe passes it on and the handler decides.
     raw = stack.client("dynamodb")
     for order_id, amount in (("p-legacy-300", "300"), ("p-legacy-50", "50")):
-        raw.put_item(TableName=ORDERS.name(), Item={
-            "orderId": {"S": order_id}, "status": {"S": "pending"}, "amount": {"N": amount},
-            "customerEmail": {"S": "legacy@example.com"}, "customerId": {"S": "c-9"},
-            "createdAt": {"S": "2025-03-01T10:00:00Z"}, "updatedAt": {"S": "2025-03-01T10:00:00Z"},
-            "lineItems": {"L": []},
-        })
+        raw.put_item(
+            TableName=ORDERS.name(),
+            Item={
+                "orderId": {"S": order_id},
+                "status": {"S": "pending"},
+                "amount": {"N": amount},
+                "customerEmail": {"S": "legacy@example.com"},
+                "customerId": {"S": "c-9"},
+                "createdAt": {"S": "2025-03-01T10:00:00Z"},
+                "updatedAt": {"S": "2025-03-01T10:00:00Z"},
+                "lineItems": {"L": []},
+            },
+        )
     stack.wait_for_pipes()
 
-    assert {order_id: standard_events(stack, order_id) for order_id in (
-        "p-over-100", "p-exactly-100", "p-just-over-100", "p-test-domain", "p-processing", "p-premium",
-        "p-exactly-1000", "p-premium-test-domain", "p-legacy-300", "p-legacy-50")} == {
+    assert {
+        order_id: standard_events(stack, order_id)
+        for order_id in (
+            "p-over-100",
+            "p-exactly-100",
+            "p-just-over-100",
+            "p-test-domain",
+            "p-processing",
+            "p-premium",
+            "p-exactly-1000",
+            "p-premium-test-domain",
+            "p-legacy-300",
+            "p-legacy-50",
+        )
+    } == {
         "p-over-100": ["INSERT"],  # its REMOVE reaches no handler
         "p-exactly-100": [],
         "p-just-over-100": ["INSERT"],
@@ -97,8 +126,9 @@ def test_a_failing_handler_dead_letters_its_batch_and_redrive_recovers_it(stack,
     sqs, sns = stack.client("sqs"), stack.client("sns")
     inbox = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
     inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=ALERTS_TOPIC.arn(), Protocol="sqs", Endpoint=inbox_arn,
-                  Attributes={"RawMessageDelivery": "true"})
+    sns.subscribe(
+        TopicArn=ALERTS_TOPIC.arn(), Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"}
+    )
     dynamodb = stack.client("dynamodb")
     dynamodb.delete_table(TableName=ORDER_PROCESSING.name())  # the standard handler's writes now fail
 
@@ -121,7 +151,9 @@ def test_a_failing_handler_dead_letters_its_batch_and_redrive_recovers_it(stack,
 
 
 def dead_lettered_batches(dynamodb) -> list[dict]:
-    return [f for f in dynamodb.scan(TableName=ORDER_FAILURES.name())["Items"] if f["kind"]["S"] == FailureKind.BATCH.value]
+    return [
+        f for f in dynamodb.scan(TableName=ORDER_FAILURES.name())["Items"] if f["kind"]["S"] == FailureKind.BATCH.value
+    ]
 
 
 def _wait_for(read, timeout: float = 30.0):

@@ -3,6 +3,7 @@
 A stack with `persist` saves on stop and restores on start; restored orders are data, not
 events: the pipes do not process them again.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,17 @@ from shoppulse.local.stack import LocalStack, StackSettings
 def test_tables_and_buckets_survive_a_restart_and_restored_orders_are_not_events_again(tmp_path):
     settings = StackSettings(aws_port=0, api_port=0, data_dir=tmp_path, persist=True, serve_api=False)
     with LocalStack(settings) as first:
-        orders = OrderRepository(boto3.session.Session().resource("dynamodb", endpoint_url=first.endpoint).Table(ORDERS.name()))
-        orders.create(new_order(order_id="kept", customer_id="c", customer_email="k@example.com",
-                                line_items=[{"sku": "S", "quantity": 1, "unitPrice": Decimal("120.00")}]))
+        orders = OrderRepository(
+            boto3.session.Session().resource("dynamodb", endpoint_url=first.endpoint).Table(ORDERS.name())
+        )
+        orders.create(
+            new_order(
+                order_id="kept",
+                customer_id="c",
+                customer_email="k@example.com",
+                line_items=[{"sku": "S", "quantity": 1, "unitPrice": Decimal("120.00")}],
+            )
+        )
         first.client("s3").put_object(Bucket=CURATED_BUCKET.name(), Key="curated/x.bin", Body=b"\x00\x01kept")
         first.wait_for_pipes()
         processed = first.client("dynamodb").scan(TableName=ORDER_PROCESSING.name())["Items"]

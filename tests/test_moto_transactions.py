@@ -1,5 +1,6 @@
 """The transaction fix for moto (shoppulse/local/moto_fixes.py, fix 10) keeps AWS semantics:
 all or nothing, a failed transaction leaves every item as it was."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,7 +21,9 @@ def test_a_cancelled_transaction_changes_nothing_and_a_good_one_everything() -> 
             {"Delete": {"TableName": table, "Key": key("B")}},
             {"Put": {"TableName": table, "Item": {**key("C"), "n": {"N": "2"}}}},
         ]
-        failing = {"ConditionCheck": {"TableName": table, "Key": key("D"), "ConditionExpression": "attribute_exists(n)"}}
+        failing = {
+            "ConditionCheck": {"TableName": table, "Key": key("D"), "ConditionExpression": "attribute_exists(n)"}
+        }
         with pytest.raises(ClientError, match="TransactionCanceled"):
             db.transact_write_items(TransactItems=[*writes, failing])
         items = {i["category"]["S"]: i["n"]["N"] for i in db.scan(TableName=table)["Items"]}

@@ -1,4 +1,5 @@
 """The order model and repository on moto: items, helper attributes, transitions, errors."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -11,7 +12,10 @@ from chalicelib.orders.repository import OrderRepository
 from chalicelib.tables import ORDERS
 from tests.stream_support import stream_aws
 
-LINES = [{"sku": "sku-1", "quantity": 2, "unitPrice": Decimal("60.00")}, {"sku": "sku-2", "quantity": 1, "unitPrice": "5.5"}]
+LINES = [
+    {"sku": "sku-1", "quantity": 2, "unitPrice": Decimal("60.00")},
+    {"sku": "sku-2", "quantity": 1, "unitPrice": "5.5"},
+]
 
 
 @pytest.fixture
@@ -21,7 +25,9 @@ def repo():
 
 
 def test_new_order_item_shape():
-    order = new_order(customer_id="c-1", customer_email="Ann@Example.com", line_items=LINES, now="2026-11-23T05:00:00.000+00:00")
+    order = new_order(
+        customer_id="c-1", customer_email="Ann@Example.com", line_items=LINES, now="2026-11-23T05:00:00.000+00:00"
+    )
     assert order["amount"] == Decimal("125.50")  # the line items' total by default
     assert order["status"] == "pending" and order["createdAt"] == order["updatedAt"]
     assert (order["amountBand"], order["emailClass"]) == ("gt100le1000", "customer")
@@ -29,8 +35,10 @@ def test_new_order_item_shape():
     assert order["orderId"]
 
 
-@pytest.mark.parametrize(("amount", "band"), [("0", "le100"), ("100", "le100"), ("100.01", "gt100le1000"),
-                                              ("1000", "gt100le1000"), ("1000.01", "gt1000")])
+@pytest.mark.parametrize(
+    ("amount", "band"),
+    [("0", "le100"), ("100", "le100"), ("100.01", "gt100le1000"), ("1000", "gt100le1000"), ("1000.01", "gt1000")],
+)
 def test_amount_bands_at_the_boundaries(amount, band):
     assert new_order(customer_id="c", customer_email="a@b.c", line_items=LINES, amount=amount)["amountBand"] == band
 
@@ -40,16 +48,19 @@ def test_test_emails_in_any_case(email):
     assert new_order(customer_id="c", customer_email=email, line_items=LINES)["emailClass"] == "test"
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"amount": "-1"}, "amount"),
-    ({"amount": "1.001"}, "2 decimals"),
-    ({"amount": "NaN"}, "amount"),
-    ({"customer_email": "nobody"}, "e-mail"),
-    ({"status": "lost"}, "status"),
-    ({"line_items": []}, "line item"),
-    ({"line_items": [{"sku": "s", "quantity": 0, "unitPrice": "1"}]}, "quantity"),
-    ({"customer_id": ""}, "customerId"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"amount": "-1"}, "amount"),
+        ({"amount": "1.001"}, "2 decimals"),
+        ({"amount": "NaN"}, "amount"),
+        ({"customer_email": "nobody"}, "e-mail"),
+        ({"status": "lost"}, "status"),
+        ({"line_items": []}, "line item"),
+        ({"line_items": [{"sku": "s", "quantity": 0, "unitPrice": "1"}]}, "quantity"),
+        ({"customer_id": ""}, "customerId"),
+    ],
+)
 def test_invalid_orders_say_why(kwargs, message):
     args = {"customer_id": "c", "customer_email": "a@b.c", "line_items": LINES, **kwargs}
     with pytest.raises(InvalidOrder, match=message):

@@ -1,4 +1,5 @@
 """The Lambda package stays small: nothing heavy on its import path or in its requirements."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """`shoppulse replay` over the shipped sample files gives the reference KPIs."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The benchmark set: valid through and through, and the increment lands on a day already filled."""
+
 from __future__ import annotations
 
 from shoppulse.cli import main
@@ -37,8 +38,13 @@ def test_the_benchmark_measurements_run_and_agree_on_a_small_set(tmp_path):
     ours = pipeline.run(files)
     assert ours["kpis"] == duckdb_kpis.run_with_increment(files)["kpis"]
     assert [p["name"].split(" (")[0] for p in ours["phases"]] == [
-        "land products", "land orders", "land order_items", "land increment_orders", "land increment_items",
-        "read the KPI tables"]
+        "land products",
+        "land orders",
+        "land order_items",
+        "land increment_orders",
+        "land increment_items",
+        "read the KPI tables",
+    ]
     floor = aws_floor.run(files)
     days, categories = len(ours["kpis"]["orders"]), len({c["category"] for c in ours["kpis"]["categories"]})
     assert floor["phases"][2]["name"] == f"store the KPIs ({days} days, {days * categories} category-days)"

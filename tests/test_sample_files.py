@@ -1,4 +1,5 @@
 """The committed sample set: regenerated identically, and every fault it claims is really there."""
+
 from __future__ import annotations
 
 import re
@@ -57,8 +58,16 @@ def test_every_invalid_row_and_the_one_rejected_file_are_as_declared(sample_set,
         assert bool(found.rejected) == bool(declared.rejected), found.name
     assert [p.name for p in parsed if p.rejected] == ["2025-03-03T1300_items_marketplace.csv"]
     reasons = {reason.split(":")[0] for p in parsed if not p.rejected for _, reason in p.invalid}
-    assert reasons >= {"bad_status", "missing", "negative", "not_integer", "before_created", "wrong_field_count",
-                       "bad_timestamp", "delivered_before_shipped"}
+    assert reasons >= {
+        "bad_status",
+        "missing",
+        "negative",
+        "not_integer",
+        "before_created",
+        "wrong_field_count",
+        "bad_timestamp",
+        "delivered_before_shipped",
+    }
     for p in parsed:
         if not p.rejected:
             assert len(p.invalid) <= 0.04 * p.total_rows, p.name
@@ -87,8 +96,20 @@ def test_the_formats_the_contract_allows_are_all_exercised():
     assert any(b.startswith(b"\xef\xbb\xbf") for b in data.values())
     assert any(b"\r\n" in b for b in data.values()) and any(b"\r\n" not in b for b in data.values())
     text = b"".join(data.values()).decode("utf-8-sig")
-    for needle in ('"Shirts, Polos & Henleys"', '""', "+02:00", "-05:00", "Z,", ".000000+00:00", "gender",
-                   "inventory_item_id", "distribution_center_id", "Shipped", "shipped", "SHIPPED"):
+    for needle in (
+        '"Shirts, Polos & Henleys"',
+        '""',
+        "+02:00",
+        "-05:00",
+        "Z,",
+        ".000000+00:00",
+        "gender",
+        "inventory_item_id",
+        "distribution_center_id",
+        "Shipped",
+        "shipped",
+        "SHIPPED",
+    ):
         assert needle in text, needle
     for spelling in (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,", r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3},"):
         assert re.search(spelling, text), spelling  # space or T, naive (UTC)

@@ -1,5 +1,6 @@
 """The pipes' Lambda functions through Chalice's test client, on moto: effects, partial
 failures, idempotency, rejection, premium notifications, logs and metrics."""
+
 from __future__ import annotations
 
 import json
@@ -27,6 +28,7 @@ def emf_documents(out: str) -> list[dict]:
 
 # --- standard processing ----------------------------------------------------------------------
 
+
 def test_standard_records_each_processed_event(aws, client, capsys, caplog):
     stream = OrderStream()
     a, b = order_item(order_id="o-1", amount="150.00"), order_item(order_id="o-2", amount="2500.00", status="shipped")
@@ -35,7 +37,9 @@ def test_standard_records_each_processed_event(aws, client, capsys, caplog):
 
     events, _ = ProcessingRepository(aws.table(ORDER_PROCESSING)).events_for_order("o-1")
     assert [(e["event_name"], e["status"], e["amount"], e["pipeline"]) for e in events] == [
-        ("INSERT", "pending", 150.0, "standard"), ("MODIFY", "shipped", 150.0, "standard")]
+        ("INSERT", "pending", 150.0, "standard"),
+        ("MODIFY", "shipped", 150.0, "standard"),
+    ]
     assert [e["event_id"] for e in events] == [records[0]["eventID"], records[1]["eventID"]]
     assert all(e["processed_at"] and e["stream_time"] and e["customer_id"] == "c-1" for e in events)
     assert len(aws.items(ORDER_PROCESSING)) == 3
@@ -58,9 +62,11 @@ def test_standard_is_idempotent(aws, client):
 def test_standard_guard_skips_what_the_rule_refuses(aws, client):
     """Legacy items (no helpers) reach the handler; the typed rule decides."""
     stream = OrderStream()
-    records = [stream.insert(order_item(order_id="cheap", amount="100.00", helpers=False)),
-               stream.insert(order_item(order_id="tester", amount="900.00", email="x@TEST.com", helpers=False)),
-               stream.insert(order_item(order_id="real", amount="100.01", helpers=False))]
+    records = [
+        stream.insert(order_item(order_id="cheap", amount="100.00", helpers=False)),
+        stream.insert(order_item(order_id="tester", amount="900.00", email="x@TEST.com", helpers=False)),
+        stream.insert(order_item(order_id="real", amount="100.01", helpers=False)),
+    ]
     assert all(STANDARD_PIPE.accepts(r) for r in records)
     assert invoke(client, STANDARD_PIPE, records) == {"batchItemFailures": []}
     assert [i["orderId"] for i in aws.items(ORDER_PROCESSING)] == ["real"]
@@ -76,7 +82,12 @@ def test_partial_failure_reports_only_the_failed_record(aws, client, monkeypatch
     assert invoke(client, STANDARD_PIPE, records) == {"batchItemFailures": [{"itemIdentifier": records[1]["eventID"]}]}
     assert sorted(i["orderId"] for i in aws.items(ORDER_PROCESSING)) == ["o-1", "o-3"]
     [kept] = aws.items(ORDER_FAILURES)  # the failing record is kept, with why, for redrive
-    assert (kept["kind"], kept["status"], kept["event_id"], kept["attempts"]) == ("RECORD", "RETRYING", records[1]["eventID"], 1)
+    assert (kept["kind"], kept["status"], kept["event_id"], kept["attempts"]) == (
+        "RECORD",
+        "RETRYING",
+        records[1]["eventID"],
+        1,
+    )
     assert "ThrottlingException" in kept["reason"] and json.loads(kept["record"]) == records[1]
 
     # The pipe retries from the failed record on; once AWS recovers, one effect per event.
@@ -96,7 +107,9 @@ def test_unreadable_records_are_rejected_kept_and_alerted(aws, client):
 
     failures = {i["event_id"]: i for i in aws.items(ORDER_FAILURES)}
     assert set(failures) == {records[0]["eventID"], "x-1"}
-    assert failures[records[0]["eventID"]]["order_id"] == "bad" and "amount" in failures[records[0]["eventID"]]["reason"]
+    assert (
+        failures[records[0]["eventID"]]["order_id"] == "bad" and "amount" in failures[records[0]["eventID"]]["reason"]
+    )
     assert all(f["status"] == "OPEN" and f["retryable"] is False for f in failures.values())
     alerts = aws.inboxes[ALERTS_TOPIC.logical_id].messages()
     assert sorted(a["message"]["event_id"] for a in alerts) == sorted(failures)
@@ -108,14 +121,18 @@ def test_unreadable_records_are_rejected_kept_and_alerted(aws, client):
 def test_a_crashing_dependency_fails_every_record(aws, client, monkeypatch):
     stream = OrderStream()
     records = [stream.insert(order_item(order_id=f"o-{n}")) for n in range(2)]
-    monkeypatch.setattr(services, "processing_repository",
-                        lambda: ProcessingRepository(Throttled(aws.table(ORDER_PROCESSING), "put_item")))
+    monkeypatch.setattr(
+        services,
+        "processing_repository",
+        lambda: ProcessingRepository(Throttled(aws.table(ORDER_PROCESSING), "put_item")),
+    )
     services.reset()
     response = invoke(client, STANDARD_PIPE, records)
     assert response["batchItemFailures"] == [{"itemIdentifier": r["eventID"]} for r in records]
 
 
 # --- premium service --------------------------------------------------------------------------
+
 
 def premium_record(stream, order_id="p-1", amount="1500.00"):
     before = order_item(order_id=order_id, amount=amount, email="vip@example.com")
@@ -128,8 +145,12 @@ def test_premium_opens_one_case_and_notifies_the_team(aws, client):
     assert invoke(client, PREMIUM_PIPE, [record]) == {"batchItemFailures": []}
 
     case = PremiumCaseRepository(aws.table(PREMIUM_CASES)).get("p-1")
-    assert (case["customer_id"], case["customer_email"], case["amount"], case["transition"]) == \
-        ("c-1", "vip@example.com", 1500.0, "pending -> shipped")
+    assert (case["customer_id"], case["customer_email"], case["amount"], case["transition"]) == (
+        "c-1",
+        "vip@example.com",
+        1500.0,
+        "pending -> shipped",
+    )
     assert case["case_status"] == "OPEN" and case["notified_at"]
     [note] = aws.inboxes[PREMIUM_TEAM_TOPIC.logical_id].messages()
     assert note["message"]["type"] == "PremiumCaseOpened" and note["message"]["orderId"] == "p-1"
@@ -168,8 +189,9 @@ def test_a_failure_that_cannot_be_kept_is_retried(aws, client, monkeypatch):
     """A rejected record whose failure item cannot be written is not lost: the pipe retries it."""
     stream = OrderStream()
     bad = stream.insert({**order_item(helpers=False), "amount": "n/a"})
-    monkeypatch.setattr(services, "failure_repository",
-                        lambda: FailureRepository(Throttled(aws.table(ORDER_FAILURES), "put_item")))
+    monkeypatch.setattr(
+        services, "failure_repository", lambda: FailureRepository(Throttled(aws.table(ORDER_FAILURES), "put_item"))
+    )
     services.reset()
     assert invoke(client, STANDARD_PIPE, [bad]) == {"batchItemFailures": [{"itemIdentifier": bad["eventID"]}]}
 
@@ -180,7 +202,10 @@ def test_a_pipe_payload_must_be_a_list(client):
 
 
 def test_topics_must_be_configured_in_lambda():
-    assert ALERTS_TOPIC.arn({"ALERTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:x"}) == "arn:aws:sns:eu-west-1:111122223333:x"
+    assert (
+        ALERTS_TOPIC.arn({"ALERTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:x"})
+        == "arn:aws:sns:eu-west-1:111122223333:x"
+    )
     assert ALERTS_TOPIC.arn({"AWS_REGION": "eu-west-1"}) == "arn:aws:sns:eu-west-1:123456789012:shoppulse-alerts"
     with pytest.raises(RuntimeError, match="ALERTS_TOPIC_ARN"):
         ALERTS_TOPIC.arn({"AWS_LAMBDA_FUNCTION_NAME": "shoppulse-dev-standard_order_processing"})

@@ -1,13 +1,17 @@
 """Reading DynamoDB pages the way the API serves them."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 Item = dict[str, Any]
 
 
-def query_page(table: Any, limit: int | None, start_key: Mapping[str, Any] | None = None, **kwargs: Any) -> tuple[list[Item], Item | None]:
+def query_page(
+    table: Any, limit: int | None, start_key: Mapping[str, Any] | None = None, **kwargs: Any
+) -> tuple[list[Item], Item | None]:
     """Up to `limit` items (all when None), following DynamoDB's 1 MB pages; the key to resume at."""
     items: list[Item] = []
     while True:

@@ -3,6 +3,7 @@
 They derive from ChaliceUnhandledError, the one kind Chalice lets propagate from a view to
 its middleware (any other exception becomes a 500 before middleware could see it).
 """
+
 from __future__ import annotations
 
 from chalice import ChaliceUnhandledError

@@ -4,13 +4,15 @@ Chalice reads route options when it imports app.py, and `chalice deploy/package`
 with the stage's `environment_variables` from .chalice/config.json already set: so
 `API_AUTH` chosen per stage there decides how API Gateway protects the data routes.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from enum import Enum
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from chalice import Chalice, CORSConfig, IAMAuthorizer, Response
@@ -22,9 +24,9 @@ logger = Logger(service="kpi-api")
 
 
 class AuthMode(str, Enum):
-    NONE = "none"        # local stack and tests: API Gateway checks nothing
+    NONE = "none"  # local stack and tests: API Gateway checks nothing
     API_KEY = "api_key"  # clients send `x-api-key` (a usage plan binds keys to the stage)
-    IAM = "iam"          # clients sign with SigV4 and need execute-api:Invoke
+    IAM = "iam"  # clients sign with SigV4 and need execute-api:Invoke
 
 
 def auth_mode() -> AuthMode:
@@ -78,4 +80,6 @@ def client_errors_as_json(request: Any, get_response: Callable[[Any], Response])
 
 
 def html(page: str) -> Response:
-    return Response(body=page, status_code=200, headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"})
+    return Response(
+        body=page, status_code=200, headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"}
+    )

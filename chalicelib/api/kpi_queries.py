@@ -1,4 +1,5 @@
 """The KPI tables as the API reads them: every date range is a Query, never a Scan."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -43,7 +44,8 @@ class KpiQueries:
                 self._daily,
                 page.limit - len(items),
                 start if start and start[YEAR] == f"{year:04d}" else None,
-                KeyConditionExpression=Key(YEAR).eq(f"{year:04d}") & Key(DAY).between(days.start.isoformat(), days.end.isoformat()),
+                KeyConditionExpression=Key(YEAR).eq(f"{year:04d}")
+                & Key(DAY).between(days.start.isoformat(), days.end.isoformat()),
                 **DAILY_READ,
             )
             items += got
@@ -61,7 +63,8 @@ class KpiQueries:
             page.limit,
             start,
             IndexName=CATEGORY_KPIS_BY_CATEGORY.name,
-            KeyConditionExpression=Key(CATEGORY).eq(category) & Key(DAY).between(days.start.isoformat(), days.end.isoformat()),
+            KeyConditionExpression=Key(CATEGORY).eq(category)
+            & Key(DAY).between(days.start.isoformat(), days.end.isoformat()),
             **CATEGORY_READ,
         )
         resume = {CATEGORY: category, DAY: items[-1][DAY]} if last and items else None
@@ -69,10 +72,14 @@ class KpiQueries:
 
     def categories_of_day(self, day: date) -> dict[str, Any]:
         """Every category of one day (its base-table partition), highest revenue first."""
-        items, _ = query_page(self._categories, None, KeyConditionExpression=Key(CATEGORY_KPIS.partition_key).eq(day.isoformat()), **CATEGORY_READ)
+        items, _ = query_page(
+            self._categories,
+            None,
+            KeyConditionExpression=Key(CATEGORY_KPIS.partition_key).eq(day.isoformat()),
+            **CATEGORY_READ,
+        )
         items.sort(key=lambda i: (-int(i["revenue_micros"]), str(i[CATEGORY])))
         return {"date": day.isoformat(), "items": [public_category(i) for i in items]}
 
     def known_categories(self) -> dict[str, list[str]]:
         return {"items": self._registry.names()}
-

@@ -3,6 +3,7 @@
 app.py takes each route's options from here, and a test checks that the paths here are
 exactly Chalice's routes, so the document cannot drift from what is served.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,26 +31,73 @@ def _obj(required: dict[str, Any], optional: dict[str, Any] | None = None, extra
 
 
 def _page(item: str, header: dict[str, Any] | None = None) -> dict[str, Any]:
-    return _obj({**(header or {}), "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}}, {"next_token": {"type": "string"}})
+    return _obj(
+        {**(header or {}), "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}},
+        {"next_token": {"type": "string"}},
+    )
 
 
 SCHEMAS: dict[str, Any] = {
-    "DailyKpis": _obj({"order_date": _DATE, "total_orders": _COUNT, "total_revenue": _MONEY, "total_items_sold": _COUNT, "return_rate": _RATE, "unique_customers": _COUNT}),
-    "CategoryKpis": _obj({"category": {"type": "string"}, "order_date": _DATE, "daily_revenue": _MONEY, "avg_order_value": _MONEY, "avg_return_rate": _RATE}),
+    "DailyKpis": _obj(
+        {
+            "order_date": _DATE,
+            "total_orders": _COUNT,
+            "total_revenue": _MONEY,
+            "total_items_sold": _COUNT,
+            "return_rate": _RATE,
+            "unique_customers": _COUNT,
+        }
+    ),
+    "CategoryKpis": _obj(
+        {
+            "category": {"type": "string"},
+            "order_date": _DATE,
+            "daily_revenue": _MONEY,
+            "avg_order_value": _MONEY,
+            "avg_return_rate": _RATE,
+        }
+    ),
     "DailyKpisPage": _page("DailyKpis", {"from": _DATE, "to": _DATE}),
     "CategoryKpisPage": _page("CategoryKpis", {"category": {"type": "string"}, "from": _DATE, "to": _DATE}),
-    "CategoriesOfDay": _obj({"date": _DATE, "items": {"type": "array", "items": {"$ref": "#/components/schemas/CategoryKpis"}}}),
+    "CategoriesOfDay": _obj(
+        {"date": _DATE, "items": {"type": "array", "items": {"$ref": "#/components/schemas/CategoryKpis"}}}
+    ),
     "Categories": _obj({"items": {"type": "array", "items": {"type": "string"}}}),
-    "Run": _obj({"run_id": {"type": "string"}, "status": {"type": "string"}, "started_at": {"type": "string"}}, extra=True),
+    "Run": _obj(
+        {"run_id": {"type": "string"}, "status": {"type": "string"}, "started_at": {"type": "string"}}, extra=True
+    ),
     "RunPage": _page("Run"),
     "OrderEvent": _obj(
-        {"orderId": {"type": "string"}, "pipeline": {"type": "string", "enum": ["standard", "premium"]}, "event_id": {"type": "string"}, "event_name": {"type": "string", "enum": ["INSERT", "MODIFY", "REMOVE"]}, "status": {"type": "string"}, "amount": {"type": "number"}, "time": {"type": "string"}},
+        {
+            "orderId": {"type": "string"},
+            "pipeline": {"type": "string", "enum": ["standard", "premium"]},
+            "event_id": {"type": "string"},
+            "event_name": {"type": "string", "enum": ["INSERT", "MODIFY", "REMOVE"]},
+            "status": {"type": "string"},
+            "amount": {"type": "number"},
+            "time": {"type": "string"},
+        },
         extra=True,
     ),
-    "OrderEvents": _obj({"orderId": {"type": "string"}, "items": {"type": "array", "items": {"$ref": "#/components/schemas/OrderEvent"}}}),
-    "PremiumCase": _obj({"orderId": {"type": "string"}, "case_status": {"type": "string"}, "amount": {"type": "number"}, "opened_at": {"type": "string"}}, extra=True),
+    "OrderEvents": _obj(
+        {
+            "orderId": {"type": "string"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/OrderEvent"}},
+        }
+    ),
+    "PremiumCase": _obj(
+        {
+            "orderId": {"type": "string"},
+            "case_status": {"type": "string"},
+            "amount": {"type": "number"},
+            "opened_at": {"type": "string"},
+        },
+        extra=True,
+    ),
     "PremiumCasePage": _page("PremiumCase", {"status": {"type": "string", "enum": ["open", "all"]}}),
-    "Health": _obj({"status": {"type": "string", "enum": ["ok"]}, "service": {"type": "string"}, "auth": {"type": "string"}}),
+    "Health": _obj(
+        {"status": {"type": "string", "enum": ["ok"]}, "service": {"type": "string"}, "auth": {"type": "string"}}
+    ),
     "Error": _obj({"Code": {"type": "string"}, "Message": {"type": "string"}}, {"parameter": {"type": "string"}}),
 }
 
@@ -63,11 +111,19 @@ class Param:
     required: bool = False
 
     def document(self) -> dict[str, Any]:
-        return {"name": self.name, "in": self.where, "required": self.required or self.where == "path", "description": self.description, "schema": self.schema}
+        return {
+            "name": self.name,
+            "in": self.where,
+            "required": self.required or self.where == "path",
+            "description": self.description,
+            "schema": self.schema,
+        }
 
 
 def _limit(default: int, maximum: int) -> Param:
-    return Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": maximum, "default": default}, "Page size.")
+    return Param(
+        "limit", "query", {"type": "integer", "minimum": 1, "maximum": maximum, "default": default}, "Page size."
+    )
 
 
 _TOKEN = Param("next_token", "query", {"type": "string"}, "The `next_token` of the previous page (opaque).")
@@ -91,14 +147,23 @@ class Operation:
         if self.response == "text/html":
             ok = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
         else:
-            ok = {"description": "OK", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{self.response}"}}}}
+            ok = {
+                "description": "OK",
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{self.response}"}}},
+            }
         responses: dict[str, Any] = {"200": ok}
         error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         if self.params:
             responses["400"] = {"description": "A parameter is missing or invalid", **error}
         if self.not_found:
             responses["404"] = {"description": "No such resource", **error}
-        doc: dict[str, Any] = {"summary": self.summary, "operationId": _operation_id(self.path), "tags": list(self.tags), "parameters": [p.document() for p in self.params], "responses": responses}
+        doc: dict[str, Any] = {
+            "summary": self.summary,
+            "operationId": _operation_id(self.path),
+            "tags": list(self.tags),
+            "parameters": [p.document() for p in self.params],
+            "responses": responses,
+        }
         if not self.public and secured:
             doc["security"] = [{"stage_auth": []}]
         return doc
@@ -108,24 +173,81 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("/", "The dashboard", "text/html", public=True, tags=("dashboard",)),
     Operation("/health", "Liveness of the API", "Health", public=True, tags=("meta",)),
     Operation("/openapi.json", "This document", "OpenApi", public=True, tags=("meta",)),
-    Operation("/kpis/daily", "Daily KPIs over a date range, ascending", "DailyKpisPage", (*_RANGE, _limit(DAILY_PAGE_MAX, DAILY_PAGE_MAX), _TOKEN)),
-    Operation("/kpis/daily/{date}", "The KPIs of one day", "DailyKpis", (Param("date", "path", _DATE, "Order date."),), not_found=True),
-    Operation("/kpis/categories", "Every category of one day, highest revenue first", "CategoriesOfDay", (Param("date", "query", _DATE, "Order date.", True),)),
+    Operation(
+        "/kpis/daily",
+        "Daily KPIs over a date range, ascending",
+        "DailyKpisPage",
+        (*_RANGE, _limit(DAILY_PAGE_MAX, DAILY_PAGE_MAX), _TOKEN),
+    ),
+    Operation(
+        "/kpis/daily/{date}",
+        "The KPIs of one day",
+        "DailyKpis",
+        (Param("date", "path", _DATE, "Order date."),),
+        not_found=True,
+    ),
+    Operation(
+        "/kpis/categories",
+        "Every category of one day, highest revenue first",
+        "CategoriesOfDay",
+        (Param("date", "query", _DATE, "Order date.", True),),
+    ),
     Operation(
         "/kpis/categories/{category}",
         "One category's daily KPIs over a date range, ascending",
         "CategoryKpisPage",
-        (Param("category", "path", {"type": "string", "minLength": 1}, "Category name, percent-encoded."), *_RANGE, _limit(DAILY_PAGE_MAX, DAILY_PAGE_MAX), _TOKEN),
+        (
+            Param("category", "path", {"type": "string", "minLength": 1}, "Category name, percent-encoded."),
+            *_RANGE,
+            _limit(DAILY_PAGE_MAX, DAILY_PAGE_MAX),
+            _TOKEN,
+        ),
     ),
     Operation("/categories", "The known categories, by name", "Categories"),
-    Operation("/runs", "Processed files and their outcomes, newest first", "RunPage", (_limit(RUNS_PAGE_DEFAULT, RUNS_PAGE_MAX), _TOKEN), tags=("runs",)),
-    Operation("/runs/{id}", "One processed file's outcome", "Run", (Param("id", "path", {"type": "string", "minLength": 1}, "The run id, percent-encoded once (e.g. `s3%3A%2F%2Fbucket%2Fincoming%2Ff.csv`)."),), not_found=True, tags=("runs",)),
-    Operation("/orders/{orderId}/events", "The stream events processed for one order, oldest first", "OrderEvents", (Param("orderId", "path", {"type": "string", "minLength": 1}, "Order id, percent-encoded."),), not_found=True, tags=("orders",)),
+    Operation(
+        "/runs",
+        "Processed files and their outcomes, newest first",
+        "RunPage",
+        (_limit(RUNS_PAGE_DEFAULT, RUNS_PAGE_MAX), _TOKEN),
+        tags=("runs",),
+    ),
+    Operation(
+        "/runs/{id}",
+        "One processed file's outcome",
+        "Run",
+        (
+            Param(
+                "id",
+                "path",
+                {"type": "string", "minLength": 1},
+                "The run id, percent-encoded once (e.g. `s3%3A%2F%2Fbucket%2Fincoming%2Ff.csv`).",
+            ),
+        ),
+        not_found=True,
+        tags=("runs",),
+    ),
+    Operation(
+        "/orders/{orderId}/events",
+        "The stream events processed for one order, oldest first",
+        "OrderEvents",
+        (Param("orderId", "path", {"type": "string", "minLength": 1}, "Order id, percent-encoded."),),
+        not_found=True,
+        tags=("orders",),
+    ),
     Operation(
         "/premium-cases",
         "Premium customer-service cases, newest first",
         "PremiumCasePage",
-        (Param("status", "query", {"type": "string", "enum": ["open", "all"], "default": "open"}, "`open` (default) or `all`."), _limit(CASES_PAGE_DEFAULT, CASES_PAGE_MAX), _TOKEN),
+        (
+            Param(
+                "status",
+                "query",
+                {"type": "string", "enum": ["open", "all"], "default": "open"},
+                "`open` (default) or `all`.",
+            ),
+            _limit(CASES_PAGE_DEFAULT, CASES_PAGE_MAX),
+            _TOKEN,
+        ),
         tags=("orders",),
     ),
 )
@@ -145,12 +267,22 @@ def openapi_document(auth: str) -> dict[str, Any]:
     """The document for the stage's authentication mode (`none`, `api_key` or `iam`)."""
     schemes = {
         "api_key": {"type": "apiKey", "in": "header", "name": "x-api-key"},
-        "iam": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "AWS Signature Version 4 (execute-api:Invoke)", "x-amazon-apigateway-authtype": "awsSigv4"},
+        "iam": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "AWS Signature Version 4 (execute-api:Invoke)",
+            "x-amazon-apigateway-authtype": "awsSigv4",
+        },
     }
     secured = auth in schemes
     return {
         "openapi": "3.0.3",
-        "info": {"title": "ShopPulse KPI API", "version": "1.0.0", "description": "Daily and per-category KPIs, file runs and order events. Money has 2 decimals, rates are 0..1 with 4 decimals."},
+        "info": {
+            "title": "ShopPulse KPI API",
+            "version": "1.0.0",
+            "description": "Daily and per-category KPIs, file runs and order events. Money has 2 decimals, rates are 0..1 with 4 decimals.",
+        },
         "paths": {op.path: {"get": op.document(secured)} for op in OPERATIONS},
         "components": {
             "schemas": {**SCHEMAS, "OpenApi": {"type": "object", "required": ["openapi", "paths"]}},

@@ -1,4 +1,5 @@
 """What the stream handlers did for an order, and the premium cases, as the API serves them."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -3,13 +3,15 @@
 A token a client edits or invents is refused with a 400 unless it names a key the query
 could itself have returned, so it can never widen a query or reach another partition.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import json
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from chalicelib.api.exceptions import BadRequest
 

@@ -1,10 +1,11 @@
 """Request parameters, parsed and bounded: every client mistake becomes a BadRequest here."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Mapping
 from urllib.parse import unquote
 
 from chalicelib.api.exceptions import BadRequest
@@ -66,7 +67,9 @@ def parse_range(params: Params) -> DateRange:
     if start > end:
         raise BadRequest(f"'from' ({start}) is after 'to' ({end})", "from")
     if end - start >= timedelta(days=MAX_RANGE_DAYS):
-        raise BadRequest(f"the range spans {(end - start).days + 1} days; at most {MAX_RANGE_DAYS} are served at once", "to")
+        raise BadRequest(
+            f"the range spans {(end - start).days + 1} days; at most {MAX_RANGE_DAYS} are served at once", "to"
+        )
     return DateRange(start, end)
 
 

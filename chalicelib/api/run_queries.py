@@ -1,4 +1,5 @@
 """Processed files and their outcomes, as the API serves them (newest first)."""
+
 from __future__ import annotations
 
 from typing import Any

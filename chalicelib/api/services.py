@@ -3,6 +3,7 @@
 They take their tables in the constructor; `reset()` is the one place tests swap them
 (e.g. after entering moto, or pointing at another endpoint via AWS_ENDPOINT_URL).
 """
+
 from __future__ import annotations
 
 from functools import cache

@@ -9,15 +9,16 @@ Lambda and in the local runtime.
     compiled = compile_pattern(pattern_text_or_dict, Mode.PIPES)   # InvalidEventPattern if AWS would refuse it
     compiled.matches(event_dict_or_text)                           # would AWS deliver it?
 """
+
 from .exceptions import InvalidEventPattern
 from .modes import MAX_PIPE_FILTERS, MAX_PIPE_PATTERN_CHARS, Mode
 from .pattern import CompiledPattern, compile_pattern, matches, pattern_text
 
 __all__ = [
-    "CompiledPattern",
-    "InvalidEventPattern",
     "MAX_PIPE_FILTERS",
     "MAX_PIPE_PATTERN_CHARS",
+    "CompiledPattern",
+    "InvalidEventPattern",
     "Mode",
     "compile_pattern",
     "matches",

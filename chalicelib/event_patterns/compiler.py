@@ -6,10 +6,12 @@ one AWS reports, worded as AWS words it. The result is a list of alternatives (o
 path written twice in the same alternative keeps its last value list, as in AWS; different
 paths are ANDed.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 from . import ip, matchers, wildcard
 from .event_fields import Kind
@@ -20,12 +22,34 @@ from .number_keys import comparable, required_comparable
 
 OR_KEY = "$or"
 #: Operator names AWS refuses as field names inside ``$or`` (its reserved-word list).
-RESERVED_IN_OR = frozenset({
-    "exactly", "equals-ignore-case", "prefix", "suffix", "anything-but", "exists", "wildcard",
-    "numeric", "cidr", "=", "<", "<=", ">", ">=", "regex", "not-wildcard",
-    "not-equals-ignore-case", "date-after", "date-on-or-after", "date-before",
-    "date-on-or-before", "in-date-range", "ip-address-in-range", "ip-address-not-in-range",
-})
+RESERVED_IN_OR = frozenset(
+    {
+        "exactly",
+        "equals-ignore-case",
+        "prefix",
+        "suffix",
+        "anything-but",
+        "exists",
+        "wildcard",
+        "numeric",
+        "cidr",
+        "=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "regex",
+        "not-wildcard",
+        "not-equals-ignore-case",
+        "date-after",
+        "date-on-or-after",
+        "date-before",
+        "date-on-or-before",
+        "in-date-range",
+        "ip-address-in-range",
+        "ip-address-not-in-range",
+    }
+)
 _TOO_MANY = "Too many elements in numeric expression"
 _ONE_KEY = "Only one key allowed in match expression"
 _NUMERIC_OPERATORS = ("=", ">", ">=", "<", "<=")
@@ -104,8 +128,10 @@ class _Compiler:
             if not isinstance(branch, Pairs):
                 _fail(f"Only JSON object is allowed in array of {OR_KEY} relationship.")
             if len(rules) + max(len(before), 1) > MAX_ALTERNATIVES:
-                _fail(f"$or combinations expand to more than {MAX_ALTERNATIVES} alternatives "
-                      "(a limit of this validator, not of AWS)")
+                _fail(
+                    f"$or combinations expand to more than {MAX_ALTERNATIVES} alternatives "
+                    "(a limit of this validator, not of AWS)"
+                )
             forked = [dict(rule) for rule in before] or [{}]
             self._object(forked, path, branch, in_or=True)
             rules.extend(forked)
@@ -132,8 +158,7 @@ class _Compiler:
             elif isinstance(value, JsonNumber):
                 tests.append(matchers.ExactNumber(value.text, comparable(value.text)))
             elif value is None or isinstance(value, bool):
-                tests.append(matchers.ExactLiteral(
-                    Kind.NULL if value is None else Kind.TRUE if value else Kind.FALSE))
+                tests.append(matchers.ExactLiteral(Kind.NULL if value is None else Kind.TRUE if value else Kind.FALSE))
             else:
                 _fail("Match value must be String, number, true, false, or null")
         if not values:
@@ -317,17 +342,18 @@ class _Compiler:
             elif listed:
                 _fail("Inside anything but list, start|null|boolean is not supported.")
         if bool(strings) == bool(numbers):  # only reachable for lists: empty or mixed
-            _fail("Inside anything but list, either all values are number or string, "
-                  "mixed type is not supported")
+            _fail("Inside anything but list, either all values are number or string, mixed type is not supported")
         return matchers.AnythingBut(frozenset(strings), frozenset(numbers))
 
     def _anything_but_test(self, variant: str, value: Any) -> matchers.StringTest | wildcard.Wildcard:
         if not isinstance(value, str):
-            _fail({
-                "equals-ignore-case": "Inside anything-but/equals-ignore-case list, "
-                                      "number|start|null|boolean is not supported.",
-                "wildcard": "wildcard match pattern must be a string",
-            }.get(variant, "prefix/suffix match pattern must be a string"))
+            _fail(
+                {
+                    "equals-ignore-case": "Inside anything-but/equals-ignore-case list, "
+                    "number|start|null|boolean is not supported.",
+                    "wildcard": "wildcard match pattern must be a string",
+                }.get(variant, "prefix/suffix match pattern must be a string")
+            )
         if variant in ("prefix", "suffix") and not value:
             _fail("Null prefix/suffix not allowed")
         if variant == "wildcard":

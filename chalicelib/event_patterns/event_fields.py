@@ -5,14 +5,16 @@ field, as AWS treats them); arrays contribute each element to the same path and 
 element it came from, so that one rule's fields must all come from the same array element
 ("array consistency"). Empty arrays and empty objects contribute nothing.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from . import json_text
 from .number_keys import comparable

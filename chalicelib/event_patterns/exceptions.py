@@ -1,4 +1,5 @@
 """The one error a pattern can raise: it mirrors AWS's InvalidEventPatternException."""
+
 from __future__ import annotations
 
 #: AWS prefixes every reason with this sentence; we keep it so messages compare 1:1.

@@ -5,6 +5,7 @@ is never looked up), compares addresses as 4- or 16-byte numbers, and matches an
 string that is an IP against any spelling of the same address. A CIDR's range starts at the
 address as written (AWS does not clear the host bits) and ends at the last address of the mask.
 """
+
 from __future__ import annotations
 
 import ipaddress

@@ -5,11 +5,13 @@
 * Numbers keep their literal text: AWS matches a number both by its literal text and by its
   numeric value, and ``1e2`` is not the same literal as ``100``.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 
 class Pairs:

@@ -5,6 +5,7 @@ only ever match JSON strings; ``numeric`` only JSON numbers; an exact number mat
 literal or the same comparable value; ``anything-but`` matches any present leaf of any type
 (null, booleans and numbers included) except the excluded strings/numbers.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,9 +50,7 @@ class ExactNumber:
     def matches(self, leaf: Leaf) -> bool:
         if leaf.kind is not Kind.NUMBER:
             return False
-        return leaf.text == self.text or (
-            self.number_key is not None and leaf.number_key == self.number_key
-        )
+        return leaf.text == self.text or (self.number_key is not None and leaf.number_key == self.number_key)
 
 
 @dataclass(frozen=True)
@@ -160,6 +159,5 @@ class AnythingButTest:
         if leaf.kind is not Kind.STRING:
             return True
         return not any(
-            test.matches(leaf.text) if isinstance(test, Wildcard) else test.test(leaf.text)
-            for test in self.excluded
+            test.matches(leaf.text) if isinstance(test, Wildcard) else test.test(leaf.text) for test in self.excluded
         )

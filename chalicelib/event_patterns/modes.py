@@ -1,4 +1,5 @@
 """Where a pattern is used decides what AWS accepts: event-bus rules or Pipes filters."""
+
 from __future__ import annotations
 
 from enum import Enum

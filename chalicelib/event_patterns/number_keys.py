@@ -4,6 +4,7 @@ AWS turns a number into a fixed-point key ``floor((5e9 + value) * 1e6)``; two nu
 equal for matching when their keys are equal, and a number outside the range has no key (it
 can then only match by literal text). Decimal arithmetic keeps the six places exact.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation

@@ -1,9 +1,11 @@
 """Compiled patterns and matching (with AWS's array consistency)."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from . import json_text
 from .compiler import FieldTest, Rule, compile_rules
@@ -51,8 +53,9 @@ def _merge(membership: Membership, leaf: Leaf) -> Membership | None:
     return merged
 
 
-def _rule_matches(rule: tuple[tuple[str, FieldTest], ...], fields: dict[str, list[Leaf]],
-                  position: int, membership: Membership) -> bool:
+def _rule_matches(
+    rule: tuple[tuple[str, FieldTest], ...], fields: dict[str, list[Leaf]], position: int, membership: Membership
+) -> bool:
     """Backtracking over the rule's paths; every pick must come from consistent array elements."""
     if position == len(rule):
         return True
@@ -77,8 +80,8 @@ def compile_pattern(pattern: str | Mapping[str, Any], mode: Mode = Mode.EVENT_BU
     text = pattern_text(pattern)
     if mode is Mode.PIPES and len(text) > MAX_PIPE_PATTERN_CHARS:
         raise InvalidEventPattern(
-            f"Pipes filter patterns are at most {MAX_PIPE_PATTERN_CHARS} characters, "
-            f"this one has {len(text)}")
+            f"Pipes filter patterns are at most {MAX_PIPE_PATTERN_CHARS} characters, this one has {len(text)}"
+        )
     if isinstance(pattern, str):
         try:
             decoded = json_text.loads(pattern)
@@ -95,7 +98,8 @@ def compile_pattern(pattern: str | Mapping[str, Any], mode: Mode = Mode.EVENT_BU
     )
 
 
-def matches(pattern: str | Mapping[str, Any], event: Mapping[str, Any] | str | bytes,
-            mode: Mode = Mode.EVENT_BUS) -> bool:
+def matches(
+    pattern: str | Mapping[str, Any], event: Mapping[str, Any] | str | bytes, mode: Mode = Mode.EVENT_BUS
+) -> bool:
     """Compile and match in one call (compile once with ``compile_pattern`` in hot paths)."""
     return compile_pattern(pattern, mode).matches(event)

@@ -10,11 +10,12 @@ the pattern's automaton: the most states any input can keep active on one field,
 wildcard operands used on that field. The limit is calibrated on AWS-recorded verdicts
 (``*:*:*:*:*:event-bus/*`` is refused; ``/Users/*/dir/dir/dir/dir/dir/doc.txt`` is accepted).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 _STAR = -1
 COMPLEXITY_LIMIT = 10

@@ -4,12 +4,14 @@ Pipes deliver records in Lambda's wire format (images in DynamoDB JSON, numbers 
 Parsing here is the one place that turns that into Python values; anything unreadable raises
 InvalidOrderEvent, which the handlers keep with its reason instead of retrying.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
@@ -37,7 +39,7 @@ def _image(data: Mapping[str, Any], name: str) -> dict[str, Any] | None:
 
 def _stream_time(value: Any) -> datetime:
     try:
-        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        return datetime.fromtimestamp(float(value), tz=UTC)
     except (TypeError, ValueError, OverflowError) as err:
         raise InvalidOrderEvent(f"ApproximateCreationDateTime {value!r} is not an epoch time") from err
 
@@ -61,7 +63,9 @@ class OrderChange:
         Stream time has whole seconds only, so the sequence number (increasing along an item's
         shard lineage; zero-padded to its 40-digit maximum) orders events within a second.
         """
-        sequence = self.sequence_number.zfill(SEQUENCE_DIGITS) if self.sequence_number.isdigit() else self.sequence_number
+        sequence = (
+            self.sequence_number.zfill(SEQUENCE_DIGITS) if self.sequence_number.isdigit() else self.sequence_number
+        )
         return f"{self.stream_time.isoformat(timespec='milliseconds')}#{sequence}#{self.event_id}"
 
     def new_value(self, name: str) -> Any:

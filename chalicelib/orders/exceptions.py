@@ -1,4 +1,5 @@
 """Narrow errors of the orders model; AWS errors are chained (`raise ... from err`)."""
+
 from __future__ import annotations
 
 
@@ -30,4 +31,3 @@ class InvalidTransition(OrderError):
 
 class InvalidOrderEvent(OrderError, ValueError):
     """A stream record that cannot be read as an order change (retrying will not fix it)."""
-

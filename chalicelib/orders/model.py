@@ -2,12 +2,14 @@
 
 Attribute names are camelCase because other writers and the stream filters see them as-is.
 """
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, Iterable, Mapping, TypedDict
+from typing import Any, TypedDict
 
 from chalicelib.orders.exceptions import InvalidOrder
 from chalicelib.orders.routing import routing_attributes
@@ -95,7 +97,12 @@ def parse_line_items(items: Iterable[Mapping[str, Any]]) -> list[LineItem]:
         sku, quantity = item.get("sku"), item.get("quantity")
         if not isinstance(sku, str) or not sku:
             raise InvalidOrder(f"line item {position}: sku is required")
-        if isinstance(quantity, bool) or not isinstance(quantity, (int, Decimal)) or int(quantity) != quantity or quantity < 1:
+        if (
+            isinstance(quantity, bool)
+            or not isinstance(quantity, (int, Decimal))
+            or int(quantity) != quantity
+            or quantity < 1
+        ):
             raise InvalidOrder(f"line item {position}: quantity must be a whole number >= 1")
         parsed.append(LineItem(sku=sku, quantity=int(quantity), unitPrice=parse_amount(item.get("unitPrice"))))
     if not parsed:

@@ -3,9 +3,11 @@
 Status changes are checked in DynamoDB (a condition on the current status), so two writers
 racing cannot make an order jump along a transition the model forbids.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -37,8 +39,9 @@ class OrderRepository:
 
     def create(self, order: Order) -> Order:
         try:
-            self._table.put_item(Item=dict(order), ConditionExpression="attribute_not_exists(#k)",
-                                 ExpressionAttributeNames={"#k": KEY})
+            self._table.put_item(
+                Item=dict(order), ConditionExpression="attribute_not_exists(#k)", ExpressionAttributeNames={"#k": KEY}
+            )
         except ClientError as err:
             if _condition_failed(err):
                 raise OrderAlreadyExists(order["orderId"]) from err
@@ -103,8 +106,9 @@ class OrderRepository:
 
     def delete(self, order_id: str) -> None:
         try:
-            self._table.delete_item(Key={KEY: order_id}, ConditionExpression="attribute_exists(#k)",
-                                    ExpressionAttributeNames={"#k": KEY})
+            self._table.delete_item(
+                Key={KEY: order_id}, ConditionExpression="attribute_exists(#k)", ExpressionAttributeNames={"#k": KEY}
+            )
         except ClientError as err:
             if _condition_failed(err):
                 raise OrderNotFound(order_id) from err

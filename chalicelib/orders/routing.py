@@ -13,6 +13,7 @@ An item without them (written by another writer) is let through the pipes and ju
 handlers on its typed values (chalicelib/orders/rules.py), so it is never silently dropped.
 A writer that changes amount or customerEmail without recomputing these must remove them.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal

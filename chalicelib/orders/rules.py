@@ -3,6 +3,7 @@
 The pipes' filters (chalicelib/pipes.py) express the same rules on the stream's JSON; these are
 the reference the pattern tests compare the filters with.
 """
+
 from __future__ import annotations
 
 from chalicelib.orders.events import EventName, OrderChange

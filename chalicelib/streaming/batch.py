@@ -4,11 +4,13 @@ Pipes invoke the function with a JSON list of records and read back
 {"batchItemFailures": [{"itemIdentifier": <eventID>}]}: only those records (and, for a stream,
 the ones after the first of them) are retried, so one bad record never replays its batch.
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence, TypedDict
+from typing import Any, TypedDict
 
 from chalicelib.orders.events import OrderChange, parse_record
 from chalicelib.orders.exceptions import InvalidOrderEvent
@@ -44,7 +46,9 @@ class BatchReport:
     def response(self) -> BatchResponse:
         # An empty identifier (a record without eventID) makes the pipe retry the whole batch:
         # the only safe answer when the record cannot be named.
-        return BatchResponse(batchItemFailures=[BatchItemFailure(itemIdentifier=i) for i in self.having(Outcome.FAILED)])
+        return BatchResponse(
+            batchItemFailures=[BatchItemFailure(itemIdentifier=i) for i in self.having(Outcome.FAILED)]
+        )
 
 
 def _as_record(raw: Any) -> Mapping[str, Any]:
@@ -52,7 +56,9 @@ def _as_record(raw: Any) -> Mapping[str, Any]:
 
 
 class StreamBatchProcessor:
-    def __init__(self, pipe: PipeSpec, handle: RecordHandler, failures: FailureRepository, alerts: FailureAlerts) -> None:
+    def __init__(
+        self, pipe: PipeSpec, handle: RecordHandler, failures: FailureRepository, alerts: FailureAlerts
+    ) -> None:
         self.pipe = pipe
         self._handle = handle
         self._failures = failures
@@ -69,11 +75,14 @@ class StreamBatchProcessor:
         for raw in records:
             record = _as_record(raw)
             report.add(str(record.get("eventID") or ""), self._process_one(record))
-        counts = Counter({outcome: 0 for outcome in Outcome})
+        counts = Counter(dict.fromkeys(Outcome, 0))
         counts.update(outcome for _, outcome in report.outcomes)
         summary = {outcome.value: n for outcome, n in counts.items()}
         logger.info("batch processed", extra={"pipe": self.pipe.key, "records": len(records), "outcomes": summary})
-        publish_counts(self.pipe.function_name, {"Records": len(records), **{f"Records{o.name.title()}": n for o, n in counts.items()}})
+        publish_counts(
+            self.pipe.function_name,
+            {"Records": len(records), **{f"Records{o.name.title()}": n for o, n in counts.items()}},
+        )
         return report
 
     def _process_one(self, record: Mapping[str, Any]) -> Outcome:
@@ -86,21 +95,34 @@ class StreamBatchProcessor:
         except InvalidOrderEvent as err:
             return self._reject(record, str(err))
         except Exception as err:  # noqa: BLE001 - whatever the cause, only this record fails and is retried
-            logger.exception("record failed", extra={"pipe": self.pipe.key, "event_id": change.event_id, "order_id": change.order_id})
+            logger.exception(
+                "record failed", extra={"pipe": self.pipe.key, "event_id": change.event_id, "order_id": change.order_id}
+            )
             self._note_attempt(record, f"{type(err).__name__}: {err}")
             return Outcome.FAILED
-        logger.debug("record handled", extra={"pipe": self.pipe.key, "event_id": change.event_id,
-                                              "order_id": change.order_id, "outcome": outcome.value})
+        logger.debug(
+            "record handled",
+            extra={
+                "pipe": self.pipe.key,
+                "event_id": change.event_id,
+                "order_id": change.order_id,
+                "outcome": outcome.value,
+            },
+        )
         return outcome
 
     def _reject(self, record: Mapping[str, Any], reason: str) -> Outcome:
         """Unreadable data: retrying cannot help, so keep it with its reason and alert once."""
-        logger.warning("record rejected", extra={"pipe": self.pipe.key, "event_id": record.get("eventID"), "reason": reason})
+        logger.warning(
+            "record rejected", extra={"pipe": self.pipe.key, "event_id": record.get("eventID"), "reason": reason}
+        )
         try:
             item, _ = self._failures.record_rejected(self.pipe.key, record, reason)
             self._alerts.send(item)
         except Exception:  # noqa: BLE001 - not kept yet: let the pipe retry, then dead-letter it
-            logger.exception("could not keep a rejected record", extra={"pipe": self.pipe.key, "event_id": record.get("eventID")})
+            logger.exception(
+                "could not keep a rejected record", extra={"pipe": self.pipe.key, "event_id": record.get("eventID")}
+            )
             return Outcome.FAILED
         return Outcome.REJECTED
 
@@ -109,4 +131,6 @@ class StreamBatchProcessor:
         try:
             self._failures.record_attempt(self.pipe.key, record, reason)
         except Exception:  # noqa: BLE001 - the record is reported failed either way
-            logger.exception("could not record a failed attempt", extra={"pipe": self.pipe.key, "event_id": record.get("eventID")})
+            logger.exception(
+                "could not record a failed attempt", extra={"pipe": self.pipe.key, "event_id": record.get("eventID")}
+            )

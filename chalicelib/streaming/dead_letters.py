@@ -3,9 +3,10 @@
 For a DynamoDB stream source a dead-letter message names a batch (stream, shard, sequence
 range), never its records; `shoppulse redrive` turns it back into records.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from chalicelib.pipes import PipeSpec
 from chalicelib.streaming.batch import BatchItemFailure, BatchResponse
@@ -31,10 +32,20 @@ class DeadLetterHandler:
                 failed.append(BatchItemFailure(itemIdentifier=message_id))
                 continue
             recorded += 1
-            logger.error("order events dead-lettered", extra={
-                "pipe": pipe.key, "failure_id": item["failure_id"], "kind": item["kind"], "first_delivery": created,
-                "shard_id": item.get("shard_id"), "start_sequence_number": item.get("start_sequence_number"),
-                "end_sequence_number": item.get("end_sequence_number"), "batch_size": item.get("batch_size"),
-            })
-        publish_counts(pipe.dead_letter_function_name, {"DeadLettersRecorded": recorded, "DeadLettersFailed": len(failed)})
+            logger.error(
+                "order events dead-lettered",
+                extra={
+                    "pipe": pipe.key,
+                    "failure_id": item["failure_id"],
+                    "kind": item["kind"],
+                    "first_delivery": created,
+                    "shard_id": item.get("shard_id"),
+                    "start_sequence_number": item.get("start_sequence_number"),
+                    "end_sequence_number": item.get("end_sequence_number"),
+                    "batch_size": item.get("batch_size"),
+                },
+            )
+        publish_counts(
+            pipe.dead_letter_function_name, {"DeadLettersRecorded": recorded, "DeadLettersFailed": len(failed)}
+        )
         return BatchResponse(batchItemFailures=failed)

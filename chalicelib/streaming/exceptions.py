@@ -1,4 +1,5 @@
 """Narrow errors of the real-time flow's tooling."""
+
 from __future__ import annotations
 
 

@@ -9,12 +9,14 @@ Three kinds of items, one per thing that can go wrong:
 - MESSAGE: a dead-letter message that is not the documented shape, kept verbatim.
 Keys are derived from what was delivered, so a replayed delivery finds its item.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Mapping
 from enum import Enum
-from typing import Any, Iterator, Mapping, TypedDict
+from typing import Any, TypedDict
 
 from boto3.dynamodb.conditions import Key
 
@@ -109,7 +111,11 @@ class FailureRepository:
     @staticmethod
     def record_failure_id(pipe_key: str, record: Mapping[str, Any]) -> str:
         event_id = record.get("eventID")
-        ident = event_id if isinstance(event_id, str) and event_id else _digest(json.dumps(record, sort_keys=True, default=str))
+        ident = (
+            event_id
+            if isinstance(event_id, str) and event_id
+            else _digest(json.dumps(record, sort_keys=True, default=str))
+        )
         return f"record#{pipe_key}#{ident}"
 
     @staticmethod
@@ -142,11 +148,31 @@ class FailureRepository:
         by sequence number, which is how the record survives the stream's 24 h retention.
         """
         base = self._base(pipe_key, self.record_failure_id(pipe_key, record), FailureKind.RECORD, reason)
-        first_time = {k: v for k, v in {**base, **self._record_fields(record)}.items() if k not in (FAILURE_KEY, "reason", "status")}
+        first_time = {
+            k: v
+            for k, v in {**base, **self._record_fields(record)}.items()
+            if k not in (FAILURE_KEY, "reason", "status")
+        }
         names = {f"#f{i}": name for i, name in enumerate(first_time)}
         values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(first_time.values())}
-        values.update({":reason": base["reason"], ":retrying": FailureStatus.RETRYING.value, ":one": 1, ":now": utc_now(), ":retry": True})
-        names.update({"#reason": "reason", "#status": "status", "#attempts": "attempts", "#last": "last_attempt_at", "#retry": "retryable"})
+        values.update(
+            {
+                ":reason": base["reason"],
+                ":retrying": FailureStatus.RETRYING.value,
+                ":one": 1,
+                ":now": utc_now(),
+                ":retry": True,
+            }
+        )
+        names.update(
+            {
+                "#reason": "reason",
+                "#status": "status",
+                "#attempts": "attempts",
+                "#last": "last_attempt_at",
+                "#retry": "retryable",
+            }
+        )
         sets = [f"#f{i} = if_not_exists(#f{i}, :f{i})" for i in range(len(first_time))]
         sets += ["#reason = :reason", "#status = :retrying", "#last = :now", "#retry = :retry"]
         self._table.update_item(
@@ -161,8 +187,12 @@ class FailureRepository:
         try:
             message = parse_dead_letter(body)
         except ValueError as err:
-            item = self._base(pipe_key, f"message#{pipe_key}#{message_id}", FailureKind.MESSAGE,
-                              f"unreadable dead-letter message: {err}")
+            item = self._base(
+                pipe_key,
+                f"message#{pipe_key}#{message_id}",
+                FailureKind.MESSAGE,
+                f"unreadable dead-letter message: {err}",
+            )
             item.update(message_id=message_id, message=body[:100_000])
             return put_once(self._table, item, (FAILURE_KEY,))
         info = message["DDBStreamBatchInfo"]
@@ -208,11 +238,13 @@ class FailureRepository:
         """The RECORD failures that fall in a dead-lettered batch's shard range, oldest first."""
         start, end = batch["start_sequence_number"], batch["end_sequence_number"]
         found = [
-            item for item in self.for_pipe(batch["pipe"])
+            item
+            for item in self.for_pipe(batch["pipe"])
             if item.get("kind") == FailureKind.RECORD.value
             and item.get("status") == FailureStatus.RETRYING.value
             and item.get("stream_arn") in (None, batch.get("stream_arn"))
-            and "sequence_number" in item and "record" in item
+            and "sequence_number" in item
+            and "record" in item
             and sequence_in(item["sequence_number"], start, end)
         ]
         return sorted(found, key=lambda item: int(item["sequence_number"]))

@@ -4,10 +4,12 @@ The item is written first (a conditional put: the idempotency guard), then publi
 marked. A replay finds the mark and publishes nothing; a crash between publish and mark
 publishes again on the retry: notifications are at least once, effects exactly once.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 

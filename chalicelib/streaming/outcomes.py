@@ -1,4 +1,5 @@
 """What happened to one stream record: the handlers' vocabulary for logs, metrics and retries."""
+
 from __future__ import annotations
 
 from enum import Enum

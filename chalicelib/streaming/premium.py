@@ -1,7 +1,9 @@
 """Premium customer service: one case per order that ships over 1000, and the team notified once."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping, TypedDict
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from boto3.dynamodb.conditions import Key
 
@@ -71,7 +73,9 @@ class PremiumCaseRepository:
         item = self._table.get_item(Key={PREMIUM_CASES.partition_key: order_id}, ConsistentRead=True).get("Item")
         return public_case(item) if item else None
 
-    def recent(self, limit: int = 50, start_key: Mapping[str, Any] | None = None) -> tuple[list[PremiumCase], dict[str, Any] | None]:
+    def recent(
+        self, limit: int = 50, start_key: Mapping[str, Any] | None = None
+    ) -> tuple[list[PremiumCase], dict[str, Any] | None]:
         """Newest cases first, a page at a time (a Query on the index, never a Scan)."""
         kwargs: dict[str, Any] = {
             "IndexName": PREMIUM_CASES_BY_TIME.name,

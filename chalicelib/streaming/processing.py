@@ -1,7 +1,9 @@
 """Standard order processing: one processing record per order event, queryable per order."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping, TypedDict
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from boto3.dynamodb.conditions import Key
 
@@ -65,7 +67,9 @@ class ProcessingRepository:
         }
         return put_once(self._table, item, (ORDER_PROCESSING.partition_key, ORDER_PROCESSING.sort_key))[1]
 
-    def events_for_order(self, order_id: str, limit: int = 100, start_key: Mapping[str, Any] | None = None) -> tuple[list[ProcessingEvent], dict[str, Any] | None]:
+    def events_for_order(
+        self, order_id: str, limit: int = 100, start_key: Mapping[str, Any] | None = None
+    ) -> tuple[list[ProcessingEvent], dict[str, Any] | None]:
         """One order's processed events, oldest first, a page at a time (a Query, never a Scan)."""
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": Key(ORDER_PROCESSING.partition_key).eq(order_id),

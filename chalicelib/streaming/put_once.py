@@ -1,7 +1,9 @@
 """The idempotency guard of every stream effect: a put that only the first delivery wins."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 

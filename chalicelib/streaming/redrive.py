@@ -10,13 +10,15 @@ Where the records come from, best first:
   premium rule needs the old image, which the table no longer has).
 Processing is idempotent, so redriving what was partly processed already has one effect.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
@@ -73,7 +75,10 @@ class StreamRangeReader:
     def read(self, stream_arn: str, shard_id: str, start: str, end: str) -> list[StreamRecord]:
         try:
             iterator = self._streams.get_shard_iterator(
-                StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=start,
+                StreamArn=stream_arn,
+                ShardId=shard_id,
+                ShardIteratorType="AT_SEQUENCE_NUMBER",
+                SequenceNumber=start,
             )["ShardIterator"]
             records: list[StreamRecord] = []
             empty_pages = 0
@@ -100,7 +105,7 @@ def current_item_record(item: Mapping[str, Any]) -> StreamRecord:
     try:
         when = datetime.fromisoformat(updated.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        when = datetime.now(timezone.utc).timestamp()
+        when = datetime.now(UTC).timestamp()
     order_id = str(item[ORDERS.partition_key])
     return build_stream_record(
         event_name=EventName.MODIFY,
@@ -115,8 +120,13 @@ def current_item_record(item: Mapping[str, Any]) -> StreamRecord:
 
 
 class Redriver:
-    def __init__(self, failures: FailureRepository, batches: Callable[[str], StreamBatchProcessor],
-                 orders: OrderRepository, stream: StreamRangeReader) -> None:
+    def __init__(
+        self,
+        failures: FailureRepository,
+        batches: Callable[[str], StreamBatchProcessor],
+        orders: OrderRepository,
+        stream: StreamRangeReader,
+    ) -> None:
         self._failures = failures
         self._batches = batches
         self._orders = orders
@@ -138,7 +148,9 @@ class Redriver:
         else:
             records, used = self._batch_records(failure, source)
             if not records:
-                raise RedriveError(f"{failure_id}: the stream no longer holds the batch and no handler kept its records")
+                raise RedriveError(
+                    f"{failure_id}: the stream no longer holds the batch and no handler kept its records"
+                )
         result = self._process(failure_id, failure["pipe"], used, records)
         if result.ok:
             covered = self._failures.records_of_batch(failure) if kind is FailureKind.BATCH else []
@@ -146,7 +158,9 @@ class Redriver:
                 self._failures.mark_redriven(item[FAILURE_KEY], result.as_dict())
         return result
 
-    def redrive_open(self, pipe_key: str, source: Source = Source.AUTO) -> list[tuple[str, RedriveResult | RedriveError]]:
+    def redrive_open(
+        self, pipe_key: str, source: Source = Source.AUTO
+    ) -> list[tuple[str, RedriveResult | RedriveError]]:
         """Every OPEN failure of the pipe, oldest first; errors are returned, not raised."""
         results: list[tuple[str, RedriveResult | RedriveError]] = []
         for failure in reversed(list(self._failures.for_pipe(pipe_key, FailureStatus.OPEN))):
@@ -158,8 +172,10 @@ class Redriver:
 
     def redrive_order(self, pipe_key: str, order_id: str) -> RedriveResult:
         if pipe_key != STANDARD_PIPE.key:
-            raise RedriveError("only the standard pipe can be redriven from the Orders table: the premium "
-                               "rule needs the order's old image, which only the stream holds")
+            raise RedriveError(
+                "only the standard pipe can be redriven from the Orders table: the premium "
+                "rule needs the order's old image, which only the stream holds"
+            )
         item = self._orders.get(order_id)
         if item is None:
             raise OrderNotFound(order_id)
@@ -168,8 +184,12 @@ class Redriver:
     def _batch_records(self, failure: Mapping[str, Any], source: Source) -> tuple[list[Any], Source]:
         if source in (Source.AUTO, Source.STREAM):
             try:
-                records = self._stream.read(failure["stream_arn"], failure["shard_id"],
-                                            failure["start_sequence_number"], failure["end_sequence_number"])
+                records = self._stream.read(
+                    failure["stream_arn"],
+                    failure["shard_id"],
+                    failure["start_sequence_number"],
+                    failure["end_sequence_number"],
+                )
                 return records, Source.STREAM
             except StreamDataGone:
                 if source is Source.STREAM:
@@ -183,6 +203,10 @@ class Redriver:
         passed = [r for r in records if pipe.accepts(r)]
         report = self._batches(pipe_key).run(passed) if passed else BatchReport()
         return RedriveResult(
-            target=target, pipe=pipe_key, source=source.value, records=len(records), passed_filters=len(passed),
+            target=target,
+            pipe=pipe_key,
+            source=source.value,
+            records=len(records),
+            passed_filters=len(passed),
             still_failing=report.having(Outcome.FAILED, Outcome.REJECTED),
         )

@@ -3,6 +3,7 @@
 The accessors are the one place the app gets them and the one place tests swap them
 (`reset()` after pointing boto3 somewhere else, e.g. inside moto).
 """
+
 from __future__ import annotations
 
 from functools import cache
@@ -84,8 +85,18 @@ def batches_for(pipe_key: str) -> StreamBatchProcessor:
 
 
 # Captured here, so that reset() still reaches them while a test has replaced an accessor.
-_CACHED = (_dynamodb, _sns, order_repository, processing_repository, premium_cases, failure_repository,
-           _failure_alerts, standard_batches, premium_batches, dead_letters)
+_CACHED = (
+    _dynamodb,
+    _sns,
+    order_repository,
+    processing_repository,
+    premium_cases,
+    failure_repository,
+    _failure_alerts,
+    standard_batches,
+    premium_batches,
+    dead_letters,
+)
 
 
 def reset() -> None:

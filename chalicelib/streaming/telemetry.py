@@ -1,7 +1,8 @@
 """Structured logs and EMF metrics for the real-time flow (aws-lambda-powertools)."""
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit

@@ -17,13 +17,15 @@ adding. A run keeps what it wrote or read (`FrameCache`) instead of reading it a
 it recomputes, it forgets what others wrote (a re-run of theirs may have rewritten it since).
 Listings are never cached: they are how a run sees the others.
 """
+
 from __future__ import annotations
 
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -37,7 +39,7 @@ from containers.engine.kpis import day_label
 # only add allocator arenas and buffers in flight (measured: 8 threads peaked ~60 MiB higher).
 IO_THREADS = 4
 IO_POOL = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="curated-io")  # shared: threads outlive one file
-LIST_EACH_DIR_UP_TO = 16   # more partitions than this: one listing of the whole prefix is cheaper
+LIST_EACH_DIR_UP_TO = 16  # more partitions than this: one listing of the whole prefix is cheaper
 CACHE_BYTES = 192 << 20
 MARKERS = "item_markers"
 
@@ -119,7 +121,7 @@ class CuratedStore:
         if len(wanted) > LIST_EACH_DIR_UP_TO:
             found: dict[str, list[str]] = {d: [] for d in wanted}
             for key in self._keys(root):
-                found.get(key[len(root):].split("/", 1)[0], []).append(key)
+                found.get(key[len(root) :].split("/", 1)[0], []).append(key)
             return found
         return dict(zip(wanted, IO_POOL.map(self._keys, [f"{root}{d}/" for d in wanted])))
 

@@ -8,15 +8,17 @@ an earlier one saw, and every write is guarded so that the highest generation wi
   our generation, so a superseded recomputation cannot add or delete anything after a newer
   one has taken over.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from chalicelib.kpis import DAILY_COMPONENTS, CATEGORY_COMPONENTS, derived_category, derived_daily
+from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, derived_category, derived_daily
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
 
 TRANSACTION_LIMIT = 100
@@ -75,7 +77,7 @@ class KpiTables:
             values.update({k: int(daily[k]) for k in DAILY_COMPONENTS})
             values.update(derived_daily(daily))
         else:
-            removed = [*DAILY_COMPONENTS, *derived_daily({c: 0 for c in DAILY_COMPONENTS})]
+            removed = [*DAILY_COMPONENTS, *derived_daily(dict.fromkeys(DAILY_COMPONENTS, 0))]
         names = {f"#a{i}": k for i, k in enumerate([*values, *removed])}
         index = {v: k for k, v in names.items()}
         expression = "SET " + ", ".join(f"{index[k]} = :v{i}" for i, k in enumerate(values))
@@ -157,4 +159,4 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -3,6 +3,7 @@
 Column roles drive both validation and typing, so a rule is stated once per role rather
 than once per column.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,11 +17,11 @@ class FileKind(str, Enum):
 
 
 class Role(str, Enum):
-    ID = "id"                # integer key or reference
-    STATUS = "status"        # one of STATUSES, case-insensitive
+    ID = "id"  # integer key or reference
+    STATUS = "status"  # one of STATUSES, case-insensitive
     TIMESTAMP = "timestamp"  # ISO-8601, naive means UTC
-    COUNT = "count"          # integer >= 1
-    MONEY = "money"          # number >= 0, kept exactly in micro-units
+    COUNT = "count"  # integer >= 1
+    MONEY = "money"  # number >= 0, kept exactly in micro-units
     TEXT = "text"
 
 

@@ -4,12 +4,14 @@ The header is peeked to pick the schema before parsing, so every contract column
 text (validation decides what a value means, not the CSV parser) and extra columns are
 never materialised. Rows with the wrong number of fields are captured, not lost.
 """
+
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -103,7 +105,7 @@ def open_source(stream: BinaryIO) -> CsvSource:
     """Strip a UTF-8 BOM, read the header, pick the schema; the body is parsed lazily."""
     head = stream.read(HEADER_PEEK)
     if head.startswith(BOM):
-        head = head[len(BOM):]
+        head = head[len(BOM) :]
     first_line = head.split(b"\n", 1)[0].rstrip(b"\r")
     if not first_line.strip():
         raise UnreadableFile("empty_file", "the file has no header line")

@@ -2,6 +2,7 @@
 of days and added up; customers are kept as distinct (day, user) pairs. The formulas that
 turn components into KPIs live in `chalicelib.kpis`, shared with the API.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,9 +45,8 @@ def components(
     orders = orders.assign(day=order_day(orders["created_at"]))
     orders = orders[orders["day"].isin(days)]
     orders = orders.assign(returned=_returned(orders))
-    counted = (
-        items.merge(orders[["order_id", "day"]], on="order_id", how="inner")
-        .merge(categories.rename(columns={"id": "product_id"}), on="product_id", how="inner")
+    counted = items.merge(orders[["order_id", "day"]], on="order_id", how="inner").merge(
+        categories.rename(columns={"id": "product_id"}), on="product_id", how="inner"
     )
     counted = counted.assign(returned=_returned(counted))
 
@@ -57,12 +57,16 @@ def components(
     by_order = counted.groupby(["day", "category", "order_id"]).agg(
         revenue_micros=("sale_price", "sum"), items_sold=("id", "size"), returned=("returned", "any")
     )
-    category = by_order.groupby(level=["day", "category"]).agg(
-        orders=("items_sold", "size"),
-        returned_orders=("returned", "sum"),
-        revenue_micros=("revenue_micros", "sum"),
-        items_sold=("items_sold", "sum"),
-    ).astype("int64")[CATEGORY_SUMS]
+    category = (
+        by_order.groupby(level=["day", "category"])
+        .agg(
+            orders=("items_sold", "size"),
+            returned_orders=("returned", "sum"),
+            revenue_micros=("revenue_micros", "sum"),
+            items_sold=("items_sold", "sum"),
+        )
+        .astype("int64")[CATEGORY_SUMS]
+    )
 
     customers = orders[["day", "user_id"]].drop_duplicates()
     return daily, category, customers

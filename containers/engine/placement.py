@@ -1,5 +1,6 @@
 """Where a validated file's rows go in the curated store: pure functions over DataFrames
 (the transformation task does the I/O)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,8 @@ import pandas as pd
 from containers.engine.kpis import order_day
 from containers.engine.rules import VERSION
 
-ORDER_SHARD_SIZE = 4096     # order ids per shard of the order-days index and of pending items
-ITEM_SHARD_SIZE = 16384     # item ids per shard of the item-version index
+ORDER_SHARD_SIZE = 4096  # order ids per shard of the order-days index and of pending items
+ITEM_SHARD_SIZE = 16384  # item ids per shard of the item-version index
 MARKER_COLUMNS = ["id", "order_id", VERSION]
 
 

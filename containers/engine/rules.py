@@ -3,11 +3,11 @@
 Pure DataFrame-in/DataFrame-out. Every rule has a name; a rejected row keeps all the rules
 it broke, so a person fixing the data sees everything at once.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import pandas as pd
@@ -16,15 +16,15 @@ import pyarrow.compute as pc
 
 from containers.engine.contract import LIFECYCLE, STATUSES, FileKind, Role, Schema
 
-VERSION = "_version_ts"   # micros: when this version of the row was last true (latest wins)
-SOURCE = "_source"        # products: the key of their file (orders product files landing the same second)
-ROW = "_row"              # 1-based position in its file: the last tie-break for products
+VERSION = "_version_ts"  # micros: when this version of the row was last true (latest wins)
+SOURCE = "_source"  # products: the key of their file (orders product files landing the same second)
+ROW = "_row"  # 1-based position in its file: the last tie-break for products
 FUTURE_TOLERANCE = timedelta(days=1)
 INTEGER = r"\+?\d{1,18}"
 NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 MAX_MICROS = 2**63 - 1
 TRAILING_UTC = r"\s*UTC$"
-OFFSET = r":\d{2}(?:\.\d+)?[+-]\d{2}(?::?\d{2})?$"   # a time with an offset (or a trailing Z): an instant
+OFFSET = r":\d{2}(?:\.\d+)?[+-]\d{2}(?::?\d{2})?$"  # a time with an offset (or a trailing Z): an instant
 
 # Reasons, each named once (documented in docs/validation.md).
 MISSING = "missing_value"
@@ -42,8 +42,8 @@ MALFORMED = "malformed_row"
 
 @dataclass
 class Validated:
-    valid: pd.DataFrame      # typed rows of the schema, plus VERSION and ROW
-    rejected: pd.DataFrame   # row_number, reason, and the row's original text
+    valid: pd.DataFrame  # typed rows of the schema, plus VERSION and ROW
+    rejected: pd.DataFrame  # row_number, reason, and the row's original text
 
 
 def _to_micros(text: str) -> int | None:
@@ -175,7 +175,7 @@ def validate(text: pd.DataFrame, schema: Schema, origin: Origin, now: datetime |
     Products carry no timestamps, so their version is the moment their file landed (files
     landing within the same second are ordered by key), then their position in the file.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     check = _Checker(text)
     typed = pd.DataFrame(index=text.index)
     for column in schema.columns:

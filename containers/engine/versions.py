@@ -8,6 +8,7 @@ replica of the computation picks the same winner:
   `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC, money in integer micro-units, null as "");
 - products: the file with the greater key, then the later row of the file.
 """
+
 from __future__ import annotations
 
 import pandas as pd

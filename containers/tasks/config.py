@@ -1,9 +1,11 @@
 """Task configuration from the environment (the ECS task definition and its overrides)."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import boto3
 
@@ -29,7 +31,7 @@ class TaskConfig:
     max_invalid_ratio: float
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "TaskConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TaskConfig:
         env = os.environ if environ is None else environ
         missing = [n for n in ("INPUT_BUCKET", "INPUT_KEY") if not env.get(n)]
         if missing:
@@ -66,5 +68,5 @@ class AwsClients:
     dynamodb_resource: Any
 
     @classmethod
-    def from_session(cls, session: boto3.session.Session) -> "AwsClients":
+    def from_session(cls, session: boto3.session.Session) -> AwsClients:
         return cls(session.client("s3"), session.client("dynamodb"), session.resource("dynamodb"))

@@ -1,8 +1,10 @@
 """The shared entry point of both tasks: configuration, clients, run, record, exit code."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 

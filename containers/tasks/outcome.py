@@ -3,28 +3,39 @@
 The exit code is the contract with Step Functions: rejected data must never be retried,
 transient faults must be. The summary goes to stdout (last line) and to the Runs table.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from collections.abc import Callable, Mapping
 from enum import IntEnum
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 TRANSIENT_CODES = {
-    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling", "RequestLimitExceeded",
-    "InternalServerError", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
-    "TransactionConflictException", "TransactionInProgressException",
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "Throttling",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "InternalError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "RequestTimeout",
+    "TransactionConflictException",
+    "TransactionInProgressException",
 }
 
 
 class ExitCode(IntEnum):
     OK = 0
-    FAILED = 1          # a bug or a permanent fault: fails the workflow without retry
-    REJECTED = 65       # EX_DATAERR: the data is bad; retrying cannot help
-    TRANSIENT = 75      # EX_TEMPFAIL: try again later
+    FAILED = 1  # a bug or a permanent fault: fails the workflow without retry
+    REJECTED = 65  # EX_DATAERR: the data is bad; retrying cannot help
+    TRANSIENT = 75  # EX_TEMPFAIL: try again later
 
 
 class DataRejected(Exception):
@@ -37,7 +48,12 @@ class DataRejected(Exception):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"level": record.levelname, "logger": record.name, "message": record.getMessage(), "time": self.formatTime(record)}
+        entry = {
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "time": self.formatTime(record),
+        }
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -71,7 +87,11 @@ def run_task(name: str, body: Callable[[], dict[str, Any]], record: Callable[[di
     except Exception as err:  # the edge: every failure becomes an exit code and a summary
         transient = is_transient(err)
         code = ExitCode.TRANSIENT if transient else ExitCode.FAILED
-        summary = {"status": "TRANSIENT_FAILURE" if transient else "FAILED", "error": type(err).__name__, "reason": str(err)}
+        summary = {
+            "status": "TRANSIENT_FAILURE" if transient else "FAILED",
+            "error": type(err).__name__,
+            "reason": str(err),
+        }
         log.exception("task failed", extra={"fields": {"task": name, "exit_code": int(code)}})
     try:
         record(summary)

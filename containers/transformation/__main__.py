@@ -1,4 +1,5 @@
 """`python -m containers.transformation`: the transformation ECS task."""
+
 import sys
 
 from chalicelib.runs import Task

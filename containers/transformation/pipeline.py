@@ -12,11 +12,12 @@ concurrent loads at least one sees the other and completes the invariants for bo
 takes a generation for every day it wrote into or found affected, and only after that reads
 the data it aggregates: the latest generation of a day saw everything, and wins.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -28,8 +29,8 @@ from containers.engine.kpis import DayTotals, components, day_label
 from containers.engine.rules import VERSION
 from containers.engine.versions import globally_latest, latest
 
-FLUSH_ROWS = 1_000_000      # rows loaded per chunk: bounds memory whatever the file size
-DAYS_PER_FOLD = 16          # day partitions folded in one vectorised pass
+FLUSH_ROWS = 1_000_000  # rows loaded per chunk: bounds memory whatever the file size
+DAYS_PER_FOLD = 16  # day partitions folded in one vectorised pass
 ORDERS_PART, ITEMS_PART = FileKind.ORDERS.value, FileKind.ORDER_ITEMS.value
 
 
@@ -110,8 +111,9 @@ class Transformer:
             return pd.DataFrame({"order_id": pd.Series(dtype="int64"), "day": pd.Series(dtype="int64")})
         return found[found["order_id"].isin(order_ids)].drop_duplicates(ignore_index=True)
 
-    def _put_into_days(self, key: Callable[[int], str], rows: pd.DataFrame, days: pd.DataFrame, on: str,
-                       outcome: LoadOutcome) -> list[tuple[int, pd.DataFrame]]:
+    def _put_into_days(
+        self, key: Callable[[int], str], rows: pd.DataFrame, days: pd.DataFrame, on: str, outcome: LoadOutcome
+    ) -> list[tuple[int, pd.DataFrame]]:
         """Each row into every day its `on` value has in `days`; those days are affected."""
         parts = placement.into_days(rows, days, on)
         self._store.put_many((key(day), part) for day, part in parts)

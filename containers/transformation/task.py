@@ -4,10 +4,12 @@ every day it touched.
 The staged rows are left in place (a lifecycle rule expires them) so that a re-run after a
 crash finds its input again and ends in the same state.
 """
+
 from __future__ import annotations
 
 import io
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -48,4 +50,3 @@ def transform_object(
         "days_written": refreshed.days_written,
         "days_superseded": refreshed.days_superseded,
     }
-

@@ -1,5 +1,6 @@
 """`python -m containers.validation`: the validation ECS task (AWS_ENDPOINT_URL, honoured by
 boto3, points it at a local AWS)."""
+
 import sys
 
 from chalicelib.runs import Task
@@ -8,5 +9,8 @@ from containers.validation.task import validate_object
 
 if __name__ == "__main__":
     sys.exit(
-        main(Task.VALIDATION, lambda config, aws, run: validate_object(aws.s3, run, config.curated_bucket, config.max_invalid_ratio))
+        main(
+            Task.VALIDATION,
+            lambda config, aws, run: validate_object(aws.s3, run, config.curated_bucket, config.max_invalid_ratio),
+        )
     )

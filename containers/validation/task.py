@@ -3,6 +3,7 @@ rejected row with its reasons, and reject the whole file when too much of it is 
 
 Nothing of a rejected file is loaded: its staged rows are removed before the verdict.
 """
+
 from __future__ import annotations
 
 import json

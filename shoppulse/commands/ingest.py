@@ -4,6 +4,7 @@ Each file goes to the input bucket under incoming/, its workflow is followed to 
 JSON line is printed per file: file, status (SUCCEEDED, REJECTED, FAILED or DUPLICATE), row
 counts. Exit 1 if any file ended FAILED.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 
-
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("ingest", help="upload files to the running local stack and follow their workflows",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "ingest",
+        help="upload files to the running local stack and follow their workflows",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("files", nargs="+", type=_existing_file, help="CSV files, uploaded in the given order")
     parser.add_argument("--endpoint", default="http://127.0.0.1:4566", help="the local stack's AWS endpoint")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each file's workflow")
@@ -45,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
     session = boto3.session.Session(region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     failed = False
     try:
-        ingestor = Ingestor(session, args.endpoint, discover(session.client("stepfunctions", endpoint_url=args.endpoint)),
-                            args.timeout)
+        ingestor = Ingestor(
+            session, args.endpoint, discover(session.client("stepfunctions", endpoint_url=args.endpoint)), args.timeout
+        )
         for path in args.files:
             result = ingestor.ingest(path)
             failed |= result["status"] == RunStatus.FAILED.value

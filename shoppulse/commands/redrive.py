@@ -7,6 +7,7 @@
 Records come from the stream while it retains them, else from the records the handlers kept
 (`--source` forces one). Prints one JSON line per failure; exit 1 if any still fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,15 +28,23 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("redrive", help="re-process failed order events through the pipes' processing",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "redrive",
+        help="re-process failed order events through the pipes' processing",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--pipe", choices=sorted(PIPES_BY_KEY), help="the pipe (required with --all-open / --order-id)")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--failure-id", action="append", help="a failure to redrive (repeatable)")
     what.add_argument("--all-open", action="store_true", help="every OPEN failure of --pipe, oldest first")
     what.add_argument("--order-id", action="append", help="re-process an order's current item (repeatable)")
-    parser.add_argument("--source", choices=[s.value for s in Source if s is not Source.ORDERS], default=Source.AUTO.value,
-                        help="where a failure's records come from (default: the stream if still retained)")
+    parser.add_argument(
+        "--source",
+        choices=[s.value for s in Source if s is not Source.ORDERS],
+        default=Source.AUTO.value,
+        help="where a failure's records come from (default: the stream if still retained)",
+    )
     parser.add_argument("--endpoint", help="an AWS endpoint, e.g. the local stack's http://127.0.0.1:4566")
     parser.set_defaults(func=run)
 

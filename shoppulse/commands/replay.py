@@ -1,5 +1,6 @@
 """`shoppulse replay [--kpis-json OUT] FILE...`: run the batch workflow over files, in order,
 on an embedded AWS, and print each file's outcome as a JSON line."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("replay", help="validate and transform files in-process on an embedded AWS")
     parser.add_argument("files", nargs="+", type=Path, help="CSV files, processed in the given order")
     parser.add_argument("--kpis-json", type=Path, help="write the final KPIs to this JSON file")
-    parser.add_argument("--max-invalid-ratio", type=float, default=0.05, help="reject a file above this share of bad rows")
+    parser.add_argument(
+        "--max-invalid-ratio", type=float, default=0.05, help="reject a file above this share of bad rows"
+    )
     parser.set_defaults(func=run)
 
 

@@ -1,4 +1,5 @@
 """`shoppulse sample`: write a realistic sample set, or a large one for benchmarks."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,13 +14,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sample",
         help="generate sample CSV files",
         description="Write a TheLook-like set of order, item and product files with the faults real feeds "
-                    "have (see the README it writes beside them), or with --bench a large all-valid set.",
+        "have (see the README it writes beside them), or with --bench a large all-valid set.",
     )
     parser.add_argument("--out", type=Path, required=True, help="directory to write to")
     parser.add_argument("--orders", type=int, help="number of orders (realistic set)")
     parser.add_argument("--days", type=int, default=5, help="days the orders span (default 5)")
-    parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 3, 1),
-                        help="first day, YYYY-MM-DD (default 2025-03-01)")
+    parser.add_argument(
+        "--start", type=date.fromisoformat, default=date(2025, 3, 1), help="first day, YYYY-MM-DD (default 2025-03-01)"
+    )
     parser.add_argument("--seed", type=int, default=7, help="random seed: same seed, same files (default 7)")
     parser.add_argument("--overwrite", action="store_true", help="replace CSV files already in --out")
     parser.add_argument("--bench", action="store_true", help="write the benchmark set instead")

@@ -1,4 +1,5 @@
 """`shoppulse synth`: write the CloudFormation templates of a stage to build/."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,9 @@ from infra.synthesis import synthesize
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("synth", help="write the stack's templates (troposphere part and merged with Chalice) to build/")
+    parser = subparsers.add_parser(
+        "synth", help="write the stack's templates (troposphere part and merged with Chalice) to build/"
+    )
     parser.add_argument("--stage", default="dev", help="stage whose names the templates use (default: dev)")
     parser.add_argument("--build-dir", type=Path, default=Path("build"), help="output folder (default: build)")
     parser.add_argument("--no-package", action="store_true", help="skip `chalice package` (troposphere part only)")

@@ -5,6 +5,7 @@
 Prints both addresses and every resource name (JSON) on stdout; the tables and buckets are
 saved to DIR/state on stop and restored on the next start (--fresh: start empty).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,15 +23,28 @@ from shoppulse.local import DEFAULT_DATA_DIR
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("up", help="run the whole pipeline locally (embedded AWS, workflow, pipes, API)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "up",
+        help="run the whole pipeline locally (embedded AWS, workflow, pipes, API)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--aws-port", type=int, default=4566, help="port of the embedded AWS endpoint (default 4566)")
     parser.add_argument("--api-port", type=int, default=8000, help="port of the REST API and dashboard (default 8000)")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                        help=f"where task logs and the saved tables and buckets live (default {DEFAULT_DATA_DIR})")
-    parser.add_argument("--demo", action="store_true", help="ingest sample_files/ and write sample orders, then keep serving")
-    parser.add_argument("--fresh", action="store_true",
-                        help="start from an empty account: discard the tables and buckets saved by the last run")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help=f"where task logs and the saved tables and buckets live (default {DEFAULT_DATA_DIR})",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="ingest sample_files/ and write sample orders, then keep serving"
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start from an empty account: discard the tables and buckets saved by the last run",
+    )
     parser.set_defaults(func=run)
 
 
@@ -67,8 +81,19 @@ def run(args: argparse.Namespace) -> int:
         return 130
     try:
         assert stack.resources is not None
-        print(json.dumps({"aws_endpoint": stack.endpoint, "api": stack.api_url, "data_dir": str(data_dir),
-                          "restored": stack.restored, "resources": stack.resources.summary()}, indent=2), flush=True)
+        print(
+            json.dumps(
+                {
+                    "aws_endpoint": stack.endpoint,
+                    "api": stack.api_url,
+                    "data_dir": str(data_dir),
+                    "restored": stack.restored,
+                    "resources": stack.resources.summary(),
+                },
+                indent=2,
+            ),
+            flush=True,
+        )
         _say(f"Embedded AWS: {stack.endpoint}   API and dashboard: {stack.api_url}   (Ctrl-C stops)")
         if args.demo and stack.restored:
             _say(f"demo: data restored from {data_dir / 'state'} (use --fresh to start over)")

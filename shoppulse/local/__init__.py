@@ -2,6 +2,7 @@
 
 `shoppulse up` builds a `stack.LocalStack`; every adaptation of moto is in `moto_fixes`.
 """
+
 from pathlib import Path
 
 # Where `shoppulse up` keeps task logs and the saved tables and buckets (relative to the

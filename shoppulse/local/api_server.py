@@ -3,6 +3,7 @@
 Same app object, same routes and middleware as API Gateway + Lambda in the cloud; the app's
 clients talk to the embedded AWS through AWS_ENDPOINT_URL.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,9 @@ def stage_environment(project_dir: Path, stage: str = STAGE) -> dict[str, str]:
 class ApiServer:
     def __init__(self, app: Any, project_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
         config_from_disk = json.loads((project_dir / ".chalice" / "config.json").read_text())
-        config = Config.create(chalice_stage=STAGE, project_dir=str(project_dir), config_from_disk=config_from_disk,
-                               app_name=app.app_name)
+        config = Config.create(
+            chalice_stage=STAGE, project_dir=str(project_dir), config_from_disk=config_from_disk, app_name=app.app_name
+        )
         # create_local_server turns the app into a local one; an app already turned (a second
         # stack in this process) is served as it is.
         try:
@@ -37,8 +39,9 @@ class ApiServer:
             else:
                 self._server = create_local_server(app, config, host, port)
         except OSError as err:
-            raise OSError(f"cannot serve the API on {host}:{port} ({err.strerror}); "
-                          "--api-port chooses another port") from err
+            raise OSError(
+                f"cannot serve the API on {host}:{port} ({err.strerror}); --api-port chooses another port"
+            ) from err
         self._thread = threading.Thread(target=self._server.server.serve_forever, name="api", daemon=True)
 
     @property

@@ -5,12 +5,14 @@ rule (event pattern, retry policy) are defined in troposphere by `infra`; rather
 restating them, the local stack renders the same template and resolves the intrinsic
 functions it meets (Ref, Fn::GetAtt, Fn::Sub, Fn::Join) with the embedded AWS's names.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.messaging import LOCAL_ACCOUNT_ID
 
@@ -66,7 +68,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (name, argument), = value.items()
+            ((name, argument),) = value.items()
             if name == "Ref":
                 return self._ref(argument)
             if name == "Fn::GetAtt":

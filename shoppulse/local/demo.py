@@ -5,12 +5,14 @@ Orders are written with the orders repository, the way the app writes them: a mi
 pipe must pass or drop (amounts around 100 and 1000, test.com e-mails, statuses), and some
 pending orders shipped afterwards (the premium transition).
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 

@@ -6,6 +6,7 @@ environment plus the run's overrides, the real exit code, a stop that kills the 
 output kept in a log file per task. The runner knows nothing of moto: `moto_fixes` turns
 moto's task model into a `TaskLaunch` and applies the `TaskOutcome` back.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,11 +15,12 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import IO, Callable, Mapping, Sequence, Union
+from typing import IO, Union
 
 from shoppulse.local.warm_start import WarmProcess, WarmStarter
 
@@ -65,7 +67,7 @@ class _Running:
     launch: TaskLaunch
     log_path: Path
     on_exit: Callable[[TaskOutcome], None]
-    process: "Process | None" = None
+    process: Process | None = None
     stop_reason: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
     outcome: TaskOutcome | None = None
@@ -158,27 +160,38 @@ class LocalEcsRunner:
             try:
                 running.process = self._spawn(command, self._environment(launch), log, running.log_path)
             except (OSError, ValueError) as err:
-                outcome = TaskOutcome(None, StopCode.TASK_FAILED_TO_START, f"CannotStartContainerError: {err}", running.log_path)
+                outcome = TaskOutcome(
+                    None, StopCode.TASK_FAILED_TO_START, f"CannotStartContainerError: {err}", running.log_path
+                )
             else:
                 if running.stop_reason is not None:  # stopped before it got going
                     self.stop(launch.task_arn, running.stop_reason)
                 exit_code = running.process.wait()
                 outcome = self._outcome(running, exit_code)
-            log.write(f"# {_now()} stopped: exit code {outcome.exit_code}, {outcome.stop_code.value}: {outcome.reason}\n".encode())
+            log.write(
+                f"# {_now()} stopped: exit code {outcome.exit_code}, {outcome.stop_code.value}: {outcome.reason}\n".encode()
+            )
         running.outcome = outcome
         try:
             running.on_exit(outcome)
         finally:
             running.done.set()
 
-    def _spawn(self, command: list[str], environment: dict[str, str], log: "IO[bytes]", log_path: Path) -> Process:
+    def _spawn(self, command: list[str], environment: dict[str, str], log: IO[bytes], log_path: Path) -> Process:
         """A warm start for `python -m module ...` when enabled, else a plain child process."""
         if not command:
             raise ValueError("the task definition's container has no command")
         if self._warm is not None and len(command) >= 3 and command[0] == sys.executable and command[1] == "-m":
             return self._warm.start(command[2], command[3:], environment, self._workdir, log_path)
-        return subprocess.Popen(command, cwd=self._workdir, env=environment, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            command,
+            cwd=self._workdir,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     @staticmethod
     def _outcome(running: _Running, exit_code: int) -> TaskOutcome:
@@ -186,11 +199,13 @@ class LocalEcsRunner:
         code = 128 - exit_code if exit_code < 0 else exit_code
         if running.stop_reason is not None:
             return TaskOutcome(code, StopCode.USER_INITIATED, running.stop_reason, running.log_path)
-        return TaskOutcome(code, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", running.log_path)
+        return TaskOutcome(
+            code, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", running.log_path
+        )
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _signal_group(process: Process, sig: signal.Signals) -> None:

@@ -4,6 +4,7 @@ In-process (not `moto_server` in a subprocess) so that the local runtime can hoo
 it falls short (`moto_fixes`) and run the Chalice functions next to it. Everything lives in
 memory: a restart starts from an empty account.
 """
+
 from __future__ import annotations
 
 import logging
@@ -86,8 +87,10 @@ def _check_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as err:
-            raise OSError(f"cannot serve the embedded AWS on {host}:{port} ({err.strerror}); "
-                          "is another `shoppulse up` running? (--aws-port chooses another port)") from err
+            raise OSError(
+                f"cannot serve the embedded AWS on {host}:{port} ({err.strerror}); "
+                "is another `shoppulse up` running? (--aws-port chooses another port)"
+            ) from err
 
 
 def apply_environment(environment: dict[str, str]) -> dict[str, str | None]:

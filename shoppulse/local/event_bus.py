@@ -6,6 +6,7 @@ matches the rule's own pattern with the project's matcher (event-bus semantics) 
 the target state machine as EventBridge does: asynchronously, target by target, with the
 target's retry policy, and to the target's dead-letter queue when delivery keeps failing.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -84,7 +86,8 @@ class LocalEventBus:
                 break
             try:
                 self._sfn.start_execution(
-                    stateMachineArn=delivery.target["Arn"], input=json.dumps(target_input(delivery.target, delivery.event))
+                    stateMachineArn=delivery.target["Arn"],
+                    input=json.dumps(target_input(delivery.target, delivery.event)),
                 )
             except (ClientError, BotoCoreError) as err:
                 error = err

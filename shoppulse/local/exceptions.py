@@ -1,4 +1,5 @@
 """Errors of the local runtime, each with a message a user can act on."""
+
 from __future__ import annotations
 
 

@@ -4,14 +4,16 @@ The app is loaded from the repository's `app.py` (the artifact we deploy); funct
 found by the names Chalice registers: `@app.lambda_function(name=...)` for the pipes'
 targets, `@app.on_sqs_message(queue=...)` for the dead-letter handlers.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from chalice.app import Chalice, SQSEventConfig
 from chalice.local import LambdaContext
@@ -60,7 +62,10 @@ class ChaliceFunctions:
 
     def sqs_handler(self, queue_name: str) -> Invoke:
         for source in self.app.event_sources:
-            if isinstance(source, SQSEventConfig) and queue_name in (source.queue, (source.queue_arn or "").rsplit(":", 1)[-1]):
+            if isinstance(source, SQSEventConfig) and queue_name in (
+                source.queue,
+                (source.queue_arn or "").rsplit(":", 1)[-1],
+            ):
                 handler = getattr(self.module, source.handler_string.rsplit(".", 1)[-1])
                 return self._with_context(source.name, handler)
         raise LocalStackError(f"app.py has no @app.on_sqs_message for queue {queue_name!r}")

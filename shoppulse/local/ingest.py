@@ -4,13 +4,15 @@ A file is put under `incoming/` in the input bucket (any S3 client would do the 
 bucket's Object Created event starts the workflow; the workflow's execution is found by its
 input (bucket, key, version) and followed to its end; the Runs item gives the counts.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from chalicelib.runs import RunRepository, RunStatus, Task
 from chalicelib.storage_layout import INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
@@ -20,8 +22,10 @@ from shoppulse.local.provision import STATE_MACHINE_NAME, LocalResources
 
 POLL_SECONDS = 0.1
 # Row counts of the outcome line, from each task's summary in the Runs item.
-COUNT_FIELDS = {Task.VALIDATION: ("rows", "valid_rows", "rejected_rows"),
-                Task.TRANSFORMATION: ("rows_loaded", "held_rows")}
+COUNT_FIELDS = {
+    Task.VALIDATION: ("rows", "valid_rows", "rejected_rows"),
+    Task.TRANSFORMATION: ("rows_loaded", "held_rows"),
+}
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,9 @@ def discover(sfn: Any) -> IngestTarget:
 
 
 class Ingestor:
-    def __init__(self, session: Any, endpoint: str | None, target: IngestTarget, timeout_seconds: float = 600.0) -> None:
+    def __init__(
+        self, session: Any, endpoint: str | None, target: IngestTarget, timeout_seconds: float = 600.0
+    ) -> None:
         self._s3 = session.client("s3", endpoint_url=endpoint)
         self._sfn = session.client("stepfunctions", endpoint_url=endpoint)
         self._runs = RunRepository(session.resource("dynamodb", endpoint_url=endpoint).Table(target.runs_table))
@@ -82,10 +88,15 @@ class Ingestor:
                 if arn in seen:
                     continue
                 seen.add(arn)
-                detail = json.loads(self._sfn.describe_execution(executionArn=arn).get("input") or "{}").get("detail", {})
+                detail = json.loads(self._sfn.describe_execution(executionArn=arn).get("input") or "{}").get(
+                    "detail", {}
+                )
                 obj = detail.get("object", {})
-                if detail.get("bucket", {}).get("name") == self._target.bucket and obj.get("key") == key \
-                        and (obj.get("version-id") or "") == version:
+                if (
+                    detail.get("bucket", {}).get("name") == self._target.bucket
+                    and obj.get("key") == key
+                    and (obj.get("version-id") or "") == version
+                ):
                     return arn
             time.sleep(POLL_SECONDS)
         raise IngestError(f"no workflow started for s3://{self._target.bucket}/{key} within {self._timeout:.0f} s")

@@ -49,6 +49,7 @@ patches or works around moto.
    embedded AWS compute checksums only where an API requires one
    (`AWS_REQUEST_CHECKSUM_CALCULATION=when_required`), so bodies go plain.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,14 +58,14 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from moto.core.config import default_user_config
 
 from chalicelib.stream_records import StreamEventName, StreamRecord, StreamViewType, build_stream_record
-
 from shoppulse.local.ecs_runner import LocalEcsRunner, StopCode, TaskLaunch, TaskOutcome
 
 LOG = logging.getLogger(__name__)
@@ -156,21 +157,30 @@ def _fix_sfn_ecs_integration() -> None:
         name = "".join(part[:1].upper() + part[1:] for part in action.split("_"))
         return ecs_model.operation_model(name)
 
-    def normalise_parameters(self: Any, parameters: dict, boto_service_name: str | None = None,
-                             service_action_name: str | None = None) -> None:
+    def normalise_parameters(
+        self: Any, parameters: dict, boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
         self._to_boto_request(parameters, operation(self, service_action_name).input_shape)
 
-    def normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
-                           service_action_name: str | None = None) -> None:
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
         self._from_boto_response(response, operation(self, service_action_name).output_shape)
 
-    def build_sync_resolver(self: Any, env: Any, resource_runtime_part: Any,
-                            normalised_parameters: dict, state_credentials: Any) -> "_EcsTaskWatch":
+    def build_sync_resolver(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+    ) -> _EcsTaskWatch:
         submitted = env.stack.pop()["Tasks"][0]
         return _EcsTaskWatch(self, resource_runtime_part.region, submitted["ClusterArn"], submitted["TaskArn"])
 
-    def eval_sync(self: Any, env: Any, sync_resolver: "_EcsTaskWatch", timeout_seconds: int | None,
-                  callback_endpoint: Any, heartbeat_endpoint: Any) -> Any:
+    def eval_sync(
+        self: Any,
+        env: Any,
+        sync_resolver: _EcsTaskWatch,
+        timeout_seconds: int | None,
+        callback_endpoint: Any,
+        heartbeat_endpoint: Any,
+    ) -> Any:
         # Fix 6: no task-token listener. Fix 5: fail on exit code, stop the task when abandoned.
         description = None
         try:
@@ -295,7 +305,7 @@ def _fix_sfn_executions() -> None:
 
 
 def _iso_millis(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 # --- 4: ECS tasks run as local processes --------------------------------------------------------
@@ -304,18 +314,38 @@ def _iso_millis(moment: datetime) -> str:
 def _fix_ecs_tasks() -> None:
     from moto.ecs.models import EC2ContainerServiceBackend
 
-
     original_run_task = EC2ContainerServiceBackend.run_task
     original_stop_task = EC2ContainerServiceBackend.stop_task
 
-    def run_task(self: Any, cluster_str: str, task_definition_str: str, count: int, overrides: Any,
-                 started_by: str, tags: Any, launch_type: str | None,
-                 networking_configuration: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> list[Any]:
+    def run_task(
+        self: Any,
+        cluster_str: str,
+        task_definition_str: str,
+        count: int,
+        overrides: Any,
+        started_by: str,
+        tags: Any,
+        launch_type: str | None,
+        networking_configuration: dict[str, Any] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> list[Any]:
         vpc = (networking_configuration or {}).get("awsvpcConfiguration")
         if vpc is not None:
             vpc.setdefault("securityGroups", [])
-        tasks = original_run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags,
-                                  launch_type, networking_configuration, *args, **kwargs)
+        tasks = original_run_task(
+            self,
+            cluster_str,
+            task_definition_str,
+            count,
+            overrides,
+            started_by,
+            tags,
+            launch_type,
+            networking_configuration,
+            *args,
+            **kwargs,
+        )
         runner = _HOOKS.ecs
         if runner is not None:
             for task in tasks:
@@ -339,8 +369,12 @@ def _fix_ecs_tasks() -> None:
         if all(c.get("memory") or c.get("memoryReservation") for c in containers):
             return original_requirements(task_definition)
         # Fargate: sizes are the task's; only EC2 placement would use these numbers.
-        return {"CPU": int(task_definition.cpu or 0), "MEMORY": int(task_definition.memory or 0),
-                "PORTS": [], "PORTS_UDP": []}
+        return {
+            "CPU": int(task_definition.cpu or 0),
+            "MEMORY": int(task_definition.memory or 0),
+            "PORTS": [],
+            "PORTS_UDP": [],
+        }
 
     EC2ContainerServiceBackend.run_task = run_task
     EC2ContainerServiceBackend.stop_task = stop_task
@@ -398,7 +432,7 @@ def _task_stopped(task: Any, outcome: TaskOutcome) -> None:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- 7: EventBridge ---------------------------------------------------------------------------
@@ -454,7 +488,7 @@ def aws_event(event: Mapping[str, Any]) -> dict[str, Any]:
         fixed["id"] = str(uuid.uuid4())
     when = fixed.get("time")
     if isinstance(when, (int, float)) or (isinstance(when, str) and _is_number(when)):
-        fixed["time"] = datetime.fromtimestamp(float(when), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        fixed["time"] = datetime.fromtimestamp(float(when), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     elif not when:
         fixed["time"] = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
     return fixed

@@ -12,6 +12,7 @@ invokes the function synchronously in-process and then applies the pipe's failur
   (shard, sequence numbers; not the records, as for every stream source) goes to the DLQ.
 A shard's records are handled in order: one batch in flight per shard (ParallelizationFactor 1).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,10 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib.pipes import PipeSpec
 from chalicelib.stream_records import StreamRecord
@@ -51,8 +53,18 @@ RECORD_TOO_OLD = "MaximumRecordAgeExceeded"
 class PipePoller(BackgroundPoller):
     """Runs one pipe on a background thread until `stop()`."""
 
-    def __init__(self, spec: PipeSpec, *, streams_client: Any, sqs_client: Any, stream_arn: str,
-                 dead_letter_queue_url: str, pipe_arn: str, invoke: Invoke, skip_existing: bool = False) -> None:
+    def __init__(
+        self,
+        spec: PipeSpec,
+        *,
+        streams_client: Any,
+        sqs_client: Any,
+        stream_arn: str,
+        dead_letter_queue_url: str,
+        pipe_arn: str,
+        invoke: Invoke,
+        skip_existing: bool = False,
+    ) -> None:
         self.spec = spec
         self._streams = streams_client
         self._sqs = sqs_client
@@ -97,7 +109,7 @@ class PipePoller(BackgroundPoller):
                         pending.append(record)
             window = self.spec.maximum_batching_window_seconds
             while pending and (len(pending) >= self.spec.batch_size or time.monotonic() - first_buffered >= window):
-                batch, pending = pending[: self.spec.batch_size], pending[self.spec.batch_size:]
+                batch, pending = pending[: self.spec.batch_size], pending[self.spec.batch_size :]
                 first_buffered = time.monotonic()
                 try:
                     self._process(batch)
@@ -145,7 +157,7 @@ class PipePoller(BackgroundPoller):
             self._dead_letter(expired, RECORD_TOO_OLD)
         return [r for r in records if r not in expired]
 
-    def _attempt(self, records: list[StreamRecord]) -> "_Retry | None":
+    def _attempt(self, records: list[StreamRecord]) -> _Retry | None:
         """Invoke once; None when every record is done, else what to retry and how to split it."""
         self.invocations += 1
         try:
@@ -160,7 +172,7 @@ class PipePoller(BackgroundPoller):
         known = [i for i in failed_ids if i in ids]
         if len(known) != len(failed_ids):  # an unknown identifier fails the whole batch, as in AWS
             return _Retry(records, self._halves(records))
-        rest = records[min(ids.index(i) for i in known):]
+        rest = records[min(ids.index(i) for i in known) :]
         return _Retry(rest, [rest])
 
     def _halves(self, records: list[StreamRecord]) -> list[list[StreamRecord]]:
@@ -171,8 +183,9 @@ class PipePoller(BackgroundPoller):
 
     def _dead_letter(self, records: Sequence[StreamRecord], condition: str) -> None:
         self.dead_lettered_batches += 1
-        message = dead_letter_message(records, condition, stream_arn=self._stream_arn, pipe_arn=self._pipe_arn,
-                                      shard_id=self._shard_id())
+        message = dead_letter_message(
+            records, condition, stream_arn=self._stream_arn, pipe_arn=self._pipe_arn, shard_id=self._shard_id()
+        )
         LOG.error("pipe %s: dead-lettering %d record(s): %s", self.spec.key, len(records), condition)
         self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=json.dumps(message))
 
@@ -195,11 +208,12 @@ def _failed_ids(response: Any) -> list[str]:
 
 
 def _iso(epoch_seconds: float) -> str:
-    return datetime.fromtimestamp(epoch_seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def dead_letter_message(records: Sequence[StreamRecord], condition: str, *, stream_arn: str,
-                        pipe_arn: str, shard_id: str) -> PipeDeadLetterMessage:
+def dead_letter_message(
+    records: Sequence[StreamRecord], condition: str, *, stream_arn: str, pipe_arn: str, shard_id: str
+) -> PipeDeadLetterMessage:
     """What a pipe sends its dead-letter queue for a stream source: the batch, not its records."""
     times = [r["dynamodb"]["ApproximateCreationDateTime"] for r in records]
     batch: DDBStreamBatchInfo = {

@@ -1,4 +1,5 @@
 """A poller's life cycle: one daemon thread running `_run` until `stop()` is asked for."""
+
 from __future__ import annotations
 
 import threading

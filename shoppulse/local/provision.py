@@ -7,11 +7,13 @@ definitions), the state machine (infra.state_machine.build_definition, the very 
 cloud stack deploys) and the two pipes (chalicelib.pipes: stored in moto's Pipes for `aws pipes
 describe-pipe`; run by shoppulse.local.pipes).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from chalicelib.messaging import ALERTS_TOPIC, LOCAL_ACCOUNT_ID, TOPICS
 from chalicelib.pipes import PIPES, PipeSpec
@@ -91,7 +93,9 @@ def provision(clients: Clients, region: str, tuning: WorkflowTuning = WorkflowTu
     clients("s3").put_bucket_notification_configuration(
         Bucket=resources.input_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
-    resources.topics = {spec.logical_id: clients("sns").create_topic(Name=spec.default_name)["TopicArn"] for spec in TOPICS}
+    resources.topics = {
+        spec.logical_id: clients("sns").create_topic(Name=spec.default_name)["TopicArn"] for spec in TOPICS
+    }
     sqs = clients("sqs")
     queue_names = {p.dead_letter_queue.logical_id: p.dead_letter_queue.name() for p in PIPES}
     queue_names[EVENTS_DLQ] = WORKFLOW_TRIGGER_DLQ
@@ -100,7 +104,9 @@ def provision(clients: Clients, region: str, tuning: WorkflowTuning = WorkflowTu
     network = _network(clients("ec2"))
     tasks = _ecs(clients("ecs"), resources, resolve)
     resources.state_machine_arn = _state_machine(clients("stepfunctions"), resources, tasks, network, tuning)
-    resources.rule_name = _rule(clients("events"), resources, workflow_rule(resolve), _queue_arn(sqs, resources.queues[EVENTS_DLQ]))
+    resources.rule_name = _rule(
+        clients("events"), resources, workflow_rule(resolve), _queue_arn(sqs, resources.queues[EVENTS_DLQ])
+    )
     resources.pipes = {p.key: _pipe(clients, p, resources) for p in PIPES}
     return resources
 
@@ -132,7 +138,9 @@ def _network(ec2: Any) -> _Network:
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="shoppulse-tasks", Description="ShopPulse batch tasks", VpcId=vpc)["GroupId"]
+    group = ec2.create_security_group(GroupName="shoppulse-tasks", Description="ShopPulse batch tasks", VpcId=vpc)[
+        "GroupId"
+    ]
     return _Network([subnet], [group])
 
 
@@ -166,8 +174,9 @@ def _ecs(ecs: Any, resources: LocalResources, resolve: Resolver) -> dict[Task, E
     return tasks
 
 
-def _state_machine(sfn: Any, resources: LocalResources, tasks: Mapping[Task, EcsTask], network: _Network,
-                   tuning: WorkflowTuning) -> str:
+def _state_machine(
+    sfn: Any, resources: LocalResources, tasks: Mapping[Task, EcsTask], network: _Network, tuning: WorkflowTuning
+) -> str:
     config = WorkflowConfig(
         runs_table=resources.tables[RUNS.logical_id],
         cluster=resources.cluster,
@@ -192,8 +201,12 @@ def _queue_arn(sqs: Any, url: str) -> str:
 
 
 def _rule(events: Any, resources: LocalResources, rule: RuleSpec, dead_letter_arn: str) -> str:
-    events.put_rule(Name=RULE_NAME, EventPattern=json.dumps(rule.event_pattern), State="ENABLED",
-                    Description="Object Created under incoming/ in the input bucket: start the batch workflow")
+    events.put_rule(
+        Name=RULE_NAME,
+        EventPattern=json.dumps(rule.event_pattern),
+        State="ENABLED",
+        Description="Object Created under incoming/ in the input bucket: start the batch workflow",
+    )
     target = {
         "Id": "batch-workflow",
         "Arn": resources.state_machine_arn,
@@ -207,7 +220,9 @@ def _rule(events: Any, resources: LocalResources, rule: RuleSpec, dead_letter_ar
 
 
 def _pipe(clients: Clients, spec: PipeSpec, resources: LocalResources) -> PipeResources:
-    stream_arn = clients("dynamodb").describe_table(TableName=resources.tables[ORDERS.logical_id])["Table"]["LatestStreamArn"]
+    stream_arn = clients("dynamodb").describe_table(TableName=resources.tables[ORDERS.logical_id])["Table"][
+        "LatestStreamArn"
+    ]
     sqs = clients("sqs")
     dlq_url = resources.queues[spec.dead_letter_queue.logical_id]
     dlq_arn = _queue_arn(sqs, dlq_url)

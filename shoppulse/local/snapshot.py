@@ -7,14 +7,16 @@ What is not kept: workflow executions and their history, queue messages, topic s
 object versions other than the current one (restored objects get new version ids).
 Restored Orders items are not events: the pipes start after them (see `LocalStack`).
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import shutil
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from chalicelib.storage_layout import CURATED_LAYOUT
 
@@ -94,7 +96,7 @@ def save(state_dir: Path, dynamodb: Any, s3: Any, tables: Iterable[str], buckets
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         counts[bucket] = len(keys)
-    manifest = {"saved_at": datetime.now(timezone.utc).isoformat(), "curated_layout": CURATED_LAYOUT, "counts": counts}
+    manifest = {"saved_at": datetime.now(UTC).isoformat(), "curated_layout": CURATED_LAYOUT, "counts": counts}
     (staging / MANIFEST).write_text(json.dumps(manifest))
     shutil.rmtree(state_dir, ignore_errors=True)
     staging.rename(state_dir)
@@ -109,7 +111,7 @@ def restore(state_dir: Path, dynamodb: Any, s3: Any) -> Mapping[str, int] | None
     for path in sorted((state_dir / "dynamodb").glob("*.jsonl")):
         items = [_decode(json.loads(line)) for line in path.read_text().splitlines() if line]
         for start in range(0, len(items), 25):
-            batch = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
+            batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
             while batch:
                 unprocessed = dynamodb.batch_write_item(RequestItems={path.stem: batch}).get("UnprocessedItems", {})
                 batch = unprocessed.get(path.stem, [])

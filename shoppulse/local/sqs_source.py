@@ -5,11 +5,13 @@ Used for the pipes' dead-letter queues. Semantics of a mapping with
 queue (visible again after the visibility timeout), the others are deleted; if the function
 raises, the whole batch stays.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from shoppulse.local.polling import BackgroundPoller
 
@@ -19,8 +21,17 @@ Invoke = Callable[[Mapping[str, Any]], Any]
 
 
 class SqsEventSource(BackgroundPoller):
-    def __init__(self, *, sqs_client: Any, queue_url: str, queue_arn: str, region: str, invoke: Invoke,
-                 batch_size: int = 10, wait_seconds: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        sqs_client: Any,
+        queue_url: str,
+        queue_arn: str,
+        region: str,
+        invoke: Invoke,
+        batch_size: int = 10,
+        wait_seconds: int = 1,
+    ) -> None:
         self._sqs = sqs_client
         self._url = queue_url
         self._arn = queue_arn
@@ -35,8 +46,11 @@ class SqsEventSource(BackgroundPoller):
         while not self._stop.is_set():
             try:
                 messages = self._sqs.receive_message(
-                    QueueUrl=self._url, MaxNumberOfMessages=self._batch_size, WaitTimeSeconds=self._wait,
-                    AttributeNames=["All"], MessageAttributeNames=["All"],
+                    QueueUrl=self._url,
+                    MaxNumberOfMessages=self._batch_size,
+                    WaitTimeSeconds=self._wait,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
                 ).get("Messages", [])
             except Exception:
                 if not self._stop.is_set():
@@ -53,12 +67,16 @@ class SqsEventSource(BackgroundPoller):
         except Exception:
             LOG.exception("function failed on %d message(s) from %s; they stay in the queue", len(messages), self._arn)
             return
-        failed = {f.get("itemIdentifier") for f in (response or {}).get("batchItemFailures", []) if isinstance(f, Mapping)}
+        failed = {
+            f.get("itemIdentifier") for f in (response or {}).get("batchItemFailures", []) if isinstance(f, Mapping)
+        }
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):
             self._sqs.delete_message_batch(
                 QueueUrl=self._url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
             )
 
     def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,13 +4,15 @@ Start order matters: moto is configured (state-machine execution on) before anyt
 created; the fixes are installed before provisioning; pollers start after their queues and
 streams exist; the API comes last. Stop runs in reverse and kills task processes still alive.
 """
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.api.http import AuthMode
 from shoppulse.local import DEFAULT_DATA_DIR, moto_fixes, snapshot
@@ -60,13 +62,13 @@ class LocalStack:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         try:
             self._start()
         except BaseException:
@@ -94,7 +96,9 @@ class LocalStack:
         self.restored = self._restore() if self.settings.persist else None
         # chalice.local enforces no API keys or IAM: say so, rather than advertise the stage's auth.
         local_api = {"API_AUTH": AuthMode.NONE.value}
-        previous = apply_environment({**stage_environment(PROJECT_DIR), **resource_environment(self.resources), **local_api})
+        previous = apply_environment(
+            {**stage_environment(PROJECT_DIR), **resource_environment(self.resources), **local_api}
+        )
         for name, value in previous.items():
             self._previous_env.setdefault(name, value)
         functions = self._functions()
@@ -155,8 +159,13 @@ class LocalStack:
     def _save(self) -> None:
         assert self.resources is not None
         try:
-            snapshot.save(self.state_dir, self.client("dynamodb"), self.client("s3"),
-                          self.resources.tables.values(), self.resources.buckets.values())
+            snapshot.save(
+                self.state_dir,
+                self.client("dynamodb"),
+                self.client("s3"),
+                self.resources.tables.values(),
+                self.resources.buckets.values(),
+            )
         except Exception:  # never lose the previous snapshot to a failed save
             LOG.exception("could not save the local state to %s", self.state_dir)
 

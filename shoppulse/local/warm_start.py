@@ -12,6 +12,7 @@ Protocol (JSON lines): the runner writes {"id", "module", "args", "env", "cwd", 
 helper answers {"id", "pid"} when the child runs, {"id", "error"} if it could not fork, and
 {"pid", "exit_code"} when a child ends (negative: killed by that signal).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -23,8 +24,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Mapping, Sequence
+from typing import IO, Any
 
 # What the tasks' image holds that is slow to import; importing has no side effect.
 WARM_IMPORTS = ("boto3", "botocore.session", "numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.csv")
@@ -63,7 +65,12 @@ class WarmStarter:
     def __init__(self, environment: Mapping[str, str], cwd: Path) -> None:
         self._helper = subprocess.Popen(
             [sys.executable, "-m", __name__],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(environment), cwd=cwd, text=True, bufsize=1,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=dict(environment),
+            cwd=cwd,
+            text=True,
+            bufsize=1,
         )
         self._lock = threading.Lock()
         self._next_id = 0
@@ -78,7 +85,14 @@ class WarmStarter:
             request_id = self._next_id
             answered: tuple[threading.Event, list[Any]] = (threading.Event(), [])
             self._started[request_id] = answered
-            request = {"id": request_id, "module": module, "args": list(args), "env": dict(env), "cwd": str(cwd), "log": str(log)}
+            request = {
+                "id": request_id,
+                "module": module,
+                "args": list(args),
+                "env": dict(env),
+                "cwd": str(cwd),
+                "log": str(log),
+            }
             assert self._helper.stdin is not None
             self._helper.stdin.write(json.dumps(request) + "\n")
             self._helper.stdin.flush()

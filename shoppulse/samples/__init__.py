@@ -3,6 +3,7 @@
 
 Not on the Lambda path: the CLI and the benchmarks import it.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -12,15 +13,22 @@ from shoppulse.samples.bench import write_bench_set
 from shoppulse.samples.readme import render
 from shoppulse.samples.story import SampleSet
 
-__all__ = ["write_bench_set", "write_sample_set", "SampleSet"]
+__all__ = ["SampleSet", "write_bench_set", "write_sample_set"]
 
 
 class OutputNotEmpty(FileExistsError):
     """The output directory already holds CSV files that are not ours to replace."""
 
 
-def write_sample_set(out_dir: Path, orders: int, days: int = 5, start: date = date(2025, 3, 1), seed: int = 7,
-                     overwrite: bool = False, command: str | None = None) -> list[Path]:
+def write_sample_set(
+    out_dir: Path,
+    orders: int,
+    days: int = 5,
+    start: date = date(2025, 3, 1),
+    seed: int = 7,
+    overwrite: bool = False,
+    command: str | None = None,
+) -> list[Path]:
     """Write the files and their README; CSV files already in `out_dir` are replaced only when
     `overwrite` (a stale file left beside a new set would be replayed with it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -31,7 +39,8 @@ def write_sample_set(out_dir: Path, orders: int, days: int = 5, start: date = da
         path.unlink()
     sample = SampleSet(orders, days, start, seed)
     files = sample.build()
-    command = command or (f"shoppulse sample --orders {orders} --days {days} --start {start.isoformat()} "
-                          f"--seed {seed} --out {out_dir}")
+    command = command or (
+        f"shoppulse sample --orders {orders} --days {days} --start {start.isoformat()} --seed {seed} --out {out_dir}"
+    )
     (out_dir / "README.md").write_text(render(files, command, sample.still_held), encoding="utf-8")
     return [f.write(out_dir) for f in files]

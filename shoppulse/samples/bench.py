@@ -4,6 +4,7 @@ One products, one orders and one items file (about four items per order), plus a
 (a small orders file and its items file, for a day the base files already fill) to measure the
 cost of adding one more file to a day that already holds data.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -57,8 +58,16 @@ def _products(rng: np.random.Generator, count: int) -> tuple[dict[str, pa.Array]
     return columns, retail
 
 
-def _orders_and_items(rng: np.random.Generator, n_orders: int, n_items: int, first_order: int, first_item: int,
-                      start: np.datetime64, seconds: int, retail: np.ndarray) -> tuple[dict, dict]:
+def _orders_and_items(
+    rng: np.random.Generator,
+    n_orders: int,
+    n_items: int,
+    first_order: int,
+    first_item: int,
+    start: np.datetime64,
+    seconds: int,
+    retail: np.ndarray,
+) -> tuple[dict, dict]:
     order_ids = np.arange(first_order, first_order + n_orders)
     # Order ids do not follow creation time (TheLook assigns them per user): every day's orders
     # spread over the whole id range, the hard case for a store keyed by id.
@@ -108,11 +117,21 @@ def write_bench_set(out_dir: Path, items: int = 1_000_000, seed: int = 0) -> dic
     n_orders = max(1, items // ITEMS_PER_ORDER)
     products, retail = _products(rng, min(MAX_PRODUCTS, max(100, items // 100)))
     start = np.datetime64(BENCH_START.isoformat(), "s")
-    orders, order_items = _orders_and_items(rng, n_orders, max(items, n_orders), 1, 1, start, BENCH_DAYS * 86_400, retail)
+    orders, order_items = _orders_and_items(
+        rng, n_orders, max(items, n_orders), 1, 1, start, BENCH_DAYS * 86_400, retail
+    )
     middle_day = start + np.timedelta64(BENCH_DAYS // 2, "D")
     inc_orders = min(INCREMENT_ORDERS, n_orders)
-    more_orders, more_items = _orders_and_items(rng, inc_orders, inc_orders * ITEMS_PER_ORDER, n_orders + 1,
-                                                max(items, n_orders) + 1, middle_day, 86_400, retail)
+    more_orders, more_items = _orders_and_items(
+        rng,
+        inc_orders,
+        inc_orders * ITEMS_PER_ORDER,
+        n_orders + 1,
+        max(items, n_orders) + 1,
+        middle_day,
+        86_400,
+        retail,
+    )
     return {
         "products": _write(out_dir / "products.csv", FileKind.PRODUCTS, products),
         "orders": _write(out_dir / "orders.csv", FileKind.ORDERS, orders),

@@ -3,6 +3,7 @@
 TheLook (Google's public e-commerce data set) has 26 categories, some with spaces and `&`.
 One category with a comma is added on purpose: it must survive CSV quoting and KPI keys.
 """
+
 from __future__ import annotations
 
 import random
@@ -10,22 +11,74 @@ import struct
 from dataclasses import dataclass
 
 THELOOK_CATEGORIES = (
-    "Accessories", "Active", "Blazers & Jackets", "Clothing Sets", "Dresses",
-    "Fashion Hoodies & Sweatshirts", "Intimates", "Jeans", "Jumpsuits & Rompers", "Leggings",
-    "Maternity", "Outerwear & Coats", "Pants", "Pants & Capris", "Plus", "Shorts", "Skirts",
-    "Sleep & Lounge", "Socks", "Socks & Hosiery", "Suits", "Suits & Sport Coats", "Sweaters",
-    "Swim", "Tops & Tees", "Underwear",
+    "Accessories",
+    "Active",
+    "Blazers & Jackets",
+    "Clothing Sets",
+    "Dresses",
+    "Fashion Hoodies & Sweatshirts",
+    "Intimates",
+    "Jeans",
+    "Jumpsuits & Rompers",
+    "Leggings",
+    "Maternity",
+    "Outerwear & Coats",
+    "Pants",
+    "Pants & Capris",
+    "Plus",
+    "Shorts",
+    "Skirts",
+    "Sleep & Lounge",
+    "Socks",
+    "Socks & Hosiery",
+    "Suits",
+    "Suits & Sport Coats",
+    "Sweaters",
+    "Swim",
+    "Tops & Tees",
+    "Underwear",
 )
 COMMA_CATEGORY = "Shirts, Polos & Henleys"
 CATEGORIES = THELOOK_CATEGORIES + (COMMA_CATEGORY,)
 
 BRANDS = (
-    "Levi's", "Calvin Klein", "Carhartt", "Columbia", "Hanes", "Nike", "adidas", "Tommy Hilfiger",
-    "Allegra K", "Ray-Ban", "Dockers", "Wrangler", "Quiksilver", "Champion", "Under Armour",
-    "Volcom", "Jockey", "Lucky Brand", "Diesel", "Patagonia", "The North Face", "Speedo",
+    "Levi's",
+    "Calvin Klein",
+    "Carhartt",
+    "Columbia",
+    "Hanes",
+    "Nike",
+    "adidas",
+    "Tommy Hilfiger",
+    "Allegra K",
+    "Ray-Ban",
+    "Dockers",
+    "Wrangler",
+    "Quiksilver",
+    "Champion",
+    "Under Armour",
+    "Volcom",
+    "Jockey",
+    "Lucky Brand",
+    "Diesel",
+    "Patagonia",
+    "The North Face",
+    "Speedo",
 )
-ADJECTIVES = ("Classic", "Slim Fit", "Relaxed", "Vintage", "Essential", "Premium", "Stretch",
-              "Heathered", "Organic Cotton", "Lightweight", "Quilted", "Ribbed")
+ADJECTIVES = (
+    "Classic",
+    "Slim Fit",
+    "Relaxed",
+    "Vintage",
+    "Essential",
+    "Premium",
+    "Stretch",
+    "Heathered",
+    "Organic Cotton",
+    "Lightweight",
+    "Quilted",
+    "Ribbed",
+)
 DEPARTMENTS = ("Women", "Men")
 DISTRIBUTION_CENTERS = 10
 

@@ -3,15 +3,16 @@
 Every style of a timestamp denotes the same instant (sample times are whole seconds), so one
 row version written in two files stays one version.
 """
+
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Callable
 
 BOM = "\ufeff"
 
@@ -61,7 +62,7 @@ class SampleFile:
     """One CSV file of a sample set, and what it is there to exercise."""
 
     name: str
-    kind: str                                   # orders, order_items, products
+    kind: str  # orders, order_items, products
     header: list[str]
     spelling: Spelling = field(default_factory=Spelling)
     rows: list[tuple[list[str], str | None]] = field(default_factory=list)  # (fields, why invalid)
@@ -69,8 +70,8 @@ class SampleFile:
     crlf: bool = False
     bom: bool = False
     rejected: str | None = None
-    held: int = 0                               # rows held for a missing reference on landing
-    released: int = 0                           # earlier held rows this file completes
+    held: int = 0  # rows held for a missing reference on landing
+    released: int = 0  # earlier held rows this file completes
 
     def add(self, values: dict[str, str], invalid: str | None = None, position: int | None = None) -> None:
         row = ([values.get(name, "") for name in self.header], invalid)

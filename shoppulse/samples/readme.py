@@ -2,6 +2,7 @@
 
 Generated with the files, so it can never drift from them.
 """
+
 from __future__ import annotations
 
 from shoppulse.samples.formats import SampleFile
@@ -44,9 +45,13 @@ def render(files: list[SampleFile], command: str, still_held: list[str]) -> str:
     lines = [INTRO.format(command=command)]
     for f in files:
         outcome = f"rejected: {f.rejected}" if f.rejected else "loaded"
-        lines.append(f"| `{f.name}` | {f.kind} | {len(f.rows)} | {len(f.invalid)} | {f.held} | {f.released} | {outcome} |\n")
-    lines.append(f"\nItems still held after the last file (their order or product never came): "
-                 f"{', '.join(still_held) or 'none'}.\n")
+        lines.append(
+            f"| `{f.name}` | {f.kind} | {len(f.rows)} | {len(f.invalid)} | {f.held} | {f.released} | {outcome} |\n"
+        )
+    lines.append(
+        f"\nItems still held after the last file (their order or product never came): "
+        f"{', '.join(still_held) or 'none'}.\n"
+    )
     for f in files:
         lines.append(f"\n## `{f.name}`\n\n")
         lines.extend(f"- {note}\n" for note in f.notes)

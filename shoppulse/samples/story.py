@@ -7,11 +7,12 @@ On top of that come the faults the pipeline must survive, each placed on purpose
 in the file's notes: late orders (items held), late products, orphans, stale and re-delivered
 rows, an equal-timestamp conflict, a handful of invalid rows and one file rejected whole.
 """
+
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from containers.engine.contract import SCHEMAS, FileKind
@@ -29,12 +30,41 @@ ROWS_PER_INVALID = 25
 EXTRACT_TIMES = (time(10), time(18))
 ITEMS_LAG = timedelta(minutes=5)
 # TheLook's own column order (extra columns in the middle): files are matched by column name.
-THELOOK_ORDERS = ["order_id", "user_id", "status", "gender", "created_at", "returned_at", "shipped_at",
-                  "delivered_at", "num_of_item"]
-THELOOK_ITEMS = ["id", "order_id", "user_id", "product_id", "inventory_item_id", "status", "created_at",
-                 "shipped_at", "delivered_at", "returned_at", "sale_price"]
-THELOOK_PRODUCTS = ["id", "cost", "category", "name", "brand", "retail_price", "department", "sku",
-                    "distribution_center_id"]
+THELOOK_ORDERS = [
+    "order_id",
+    "user_id",
+    "status",
+    "gender",
+    "created_at",
+    "returned_at",
+    "shipped_at",
+    "delivered_at",
+    "num_of_item",
+]
+THELOOK_ITEMS = [
+    "id",
+    "order_id",
+    "user_id",
+    "product_id",
+    "inventory_item_id",
+    "status",
+    "created_at",
+    "shipped_at",
+    "delivered_at",
+    "returned_at",
+    "sale_price",
+]
+THELOOK_PRODUCTS = [
+    "id",
+    "cost",
+    "category",
+    "name",
+    "brand",
+    "retail_price",
+    "department",
+    "sku",
+    "distribution_center_id",
+]
 
 
 @dataclass
@@ -54,7 +84,7 @@ class Order:
     user_id: int
     gender: str
     created: datetime
-    opening_status: str                 # pending or processing
+    opening_status: str  # pending or processing
     cancelled: bool = False
     shipped: datetime | None = None
     delivered: datetime | None = None
@@ -101,7 +131,7 @@ class SampleSet:
             raise ValueError("a sample set needs at least one order and one day")
         self.rng = random.Random(seed)
         self.n_orders, self.days = orders, days
-        self.start = datetime.combine(start, time(), tzinfo=timezone.utc)
+        self.start = datetime.combine(start, time(), tzinfo=UTC)
         self.files: list[SampleFile] = []
         self.still_held: list[str] = []
         self.products = [make_product(self.rng, i) for i in range(1, PRODUCT_COUNT + 1)]
@@ -111,8 +141,9 @@ class SampleSet:
         self._next_extra_item = 0
         self.orders = self._simulate()
         self.extract_times = [
-            datetime.combine(self.start.date() + timedelta(days=d), t, tzinfo=timezone.utc)
-            for d in range(days) for t in EXTRACT_TIMES
+            datetime.combine(self.start.date() + timedelta(days=d), t, tzinfo=UTC)
+            for d in range(days)
+            for t in EXTRACT_TIMES
         ] + [self.start + timedelta(days=days, hours=10)]
 
     # ------------------------------------------------------------------ the shop's truth
@@ -121,7 +152,9 @@ class SampleSet:
         rng = self.rng
         users = rng.sample(range(1, 100_000), max(5, self.n_orders * 3 // 4))
         genders = {u: rng.choice("FM") for u in users}
-        created = sorted(self.start + timedelta(seconds=rng.randrange(self.days * 86_400)) for _ in range(self.n_orders))
+        created = sorted(
+            self.start + timedelta(seconds=rng.randrange(self.days * 86_400)) for _ in range(self.n_orders)
+        )
         if self.days > 1:  # an order just before midnight whose items are stamped after it
             created[0] = self.start + timedelta(days=1, seconds=-25)
             created.sort()
@@ -137,8 +170,15 @@ class SampleSet:
             lag = 40 if at.time() >= time(23, 59) else rng.randrange(0, 90)
             for _ in range(rng.choices((1, 2, 3, 4), weights=(55, 25, 13, 7))[0]):
                 product = self._pick_product(at)
-                order.items.append(Item(next_item, product.id, at + timedelta(seconds=lag), product.retail_price,
-                                        rng.randrange(1, 500_000)))
+                order.items.append(
+                    Item(
+                        next_item,
+                        product.id,
+                        at + timedelta(seconds=lag),
+                        product.retail_price,
+                        rng.randrange(1, 500_000),
+                    )
+                )
                 next_item += 1
             orders.append(order)
         self._first_extra_item = next_item + 1000
@@ -168,9 +208,15 @@ class SampleSet:
         status, shipped, delivered, returned = order.state(at)
         s = self.vary(spelling)
         return {
-            "order_id": str(order.id), "user_id": str(order.user_id), "status": s.status(status),
-            "gender": order.gender, "created_at": s.ts(order.created), "returned_at": s.ts(returned),
-            "shipped_at": s.ts(shipped), "delivered_at": s.ts(delivered), "num_of_item": str(len(order.items)),
+            "order_id": str(order.id),
+            "user_id": str(order.user_id),
+            "status": s.status(status),
+            "gender": order.gender,
+            "created_at": s.ts(order.created),
+            "returned_at": s.ts(returned),
+            "shipped_at": s.ts(shipped),
+            "delivered_at": s.ts(delivered),
+            "num_of_item": str(len(order.items)),
         }
 
     def item_row(self, order: Order, item: Item, at: datetime, spelling: Spelling) -> dict[str, str]:
@@ -182,24 +228,37 @@ class SampleSet:
             status = order.delivered_status
         s = self.vary(spelling)
         return {
-            "id": str(item.id), "order_id": str(order.id), "user_id": str(order.user_id),
-            "product_id": str(item.product_id), "inventory_item_id": str(item.inventory_item_id),
-            "status": s.status(status), "created_at": s.ts(item.created), "shipped_at": s.ts(shipped),
-            "delivered_at": s.ts(delivered), "returned_at": s.ts(returned), "sale_price": item.price,
+            "id": str(item.id),
+            "order_id": str(order.id),
+            "user_id": str(order.user_id),
+            "product_id": str(item.product_id),
+            "inventory_item_id": str(item.inventory_item_id),
+            "status": s.status(status),
+            "created_at": s.ts(item.created),
+            "shipped_at": s.ts(shipped),
+            "delivered_at": s.ts(delivered),
+            "returned_at": s.ts(returned),
+            "sale_price": item.price,
         }
 
     def new_file(self, at: datetime, suffix: str, kind: FileKind, thelook: bool, spelling: Spelling) -> SampleFile:
-        header = {
-            FileKind.ORDERS: THELOOK_ORDERS,
-            FileKind.ORDER_ITEMS: THELOOK_ITEMS,
-            FileKind.PRODUCTS: THELOOK_PRODUCTS,
-        }[kind] if thelook else list(SCHEMAS[kind].names)
+        header = (
+            {
+                FileKind.ORDERS: THELOOK_ORDERS,
+                FileKind.ORDER_ITEMS: THELOOK_ITEMS,
+                FileKind.PRODUCTS: THELOOK_PRODUCTS,
+            }[kind]
+            if thelook
+            else list(SCHEMAS[kind].names)
+        )
         f = SampleFile(f"{stamp(at)}_{suffix}.csv", kind.value, header, spelling)
         if kind is not FileKind.PRODUCTS:  # products carry no timestamps or statuses
             f.notes.append(f"timestamps mostly {spelling.timestamps}, statuses mostly {spelling.statuses.value}")
         if thelook:
-            f.notes.append("TheLook's column order with its extra column(s) "
-                           f"{', '.join(c for c in header if c not in SCHEMAS[kind].names)} (ignored)")
+            f.notes.append(
+                "TheLook's column order with its extra column(s) "
+                f"{', '.join(c for c in header if c not in SCHEMAS[kind].names)} (ignored)"
+            )
         self.files.append(f)
         return f
 
@@ -230,8 +289,10 @@ class SampleSet:
     def _catalogue(self) -> None:
         f = self.new_file(self.start + timedelta(hours=6), "products", FileKind.PRODUCTS, True, Spelling())
         f.bom = True
-        f.notes.append(f"the catalogue: {len(self.products)} products in {len(set(p.category for p in self.products))} "
-                       "categories (one with a comma); UTF-8 with a BOM; names with quoted commas and inch marks")
+        f.notes.append(
+            f"the catalogue: {len(self.products)} products in {len(set(p.category for p in self.products))} "
+            "categories (one with a comma); UTF-8 with a BOM; names with quoted commas and inch marks"
+        )
         for product in self.products:
             f.add(product.as_row())
         junk = make_product(self.rng, PRODUCT_COUNT + LATE_PRODUCTS + 1)
@@ -242,7 +303,9 @@ class SampleSet:
     def _batches(self) -> list[Batch]:
         """The regular extracts: new orders and their items, status changes in the morning."""
         styles = sorted(TIMESTAMP_STYLES)
-        late_candidates = [o for o in self.orders if o.created <= self.extract_times[-2]] if len(self.extract_times) > 1 else []
+        late_candidates = (
+            [o for o in self.orders if o.created <= self.extract_times[-2]] if len(self.extract_times) > 1 else []
+        )
         late = {o.id for o in late_candidates if self.rng.random() < LATE_ORDER_SHARE}
         written: dict[int, tuple] = {}
         self.first_rows: dict[int, dict[str, str]] = {}
@@ -251,8 +314,13 @@ class SampleSet:
         for b, at in enumerate(self.extract_times):
             spelling = Spelling(styles[b % len(styles)], StatusCase.LOWER if b % 3 == 1 else StatusCase.TITLE)
             orders_file = self.new_file(at, "orders", FileKind.ORDERS, b % 2 == 0, spelling)
-            items_file = self.new_file(at + ITEMS_LAG, "items", FileKind.ORDER_ITEMS, b % 2 == 0,
-                                       Spelling(styles[(b + 1) % len(styles)], spelling.statuses))
+            items_file = self.new_file(
+                at + ITEMS_LAG,
+                "items",
+                FileKind.ORDER_ITEMS,
+                b % 2 == 0,
+                Spelling(styles[(b + 1) % len(styles)], spelling.statuses),
+            )
             new = [o for o in self.orders if (previous is None or previous < o.created) and o.created <= at]
             updated = []
             if at.time() == EXTRACT_TIMES[0]:
@@ -266,20 +334,29 @@ class SampleSet:
                 for item in order.items:
                     items_file.add(self.item_row(order, item, at, items_file.spelling))
                 if order in new and order.created.date() != order.items[0].created.date():
-                    items_file.notes.append(f"order {order.id} was created at {order.created:%Y-%m-%d %H:%M:%S}, its "
-                                            f"items at {order.items[0].created:%Y-%m-%d %H:%M:%S}: they count on the "
-                                            "order's day")
-            orders_file.notes.append(f"{len(new) - len(late & {o.id for o in new}) + len(carry)} new orders"
-                                     + (f", {len(updated)} orders whose status changed" if updated else ""))
-            items_file.notes.append(f"the items of {len(new)} new orders"
-                                    + (f" and of {len(updated)} updated orders" if updated else ""))
+                    items_file.notes.append(
+                        f"order {order.id} was created at {order.created:%Y-%m-%d %H:%M:%S}, its "
+                        f"items at {order.items[0].created:%Y-%m-%d %H:%M:%S}: they count on the "
+                        "order's day"
+                    )
+            orders_file.notes.append(
+                f"{len(new) - len(late & {o.id for o in new}) + len(carry)} new orders"
+                + (f", {len(updated)} orders whose status changed" if updated else "")
+            )
+            items_file.notes.append(
+                f"the items of {len(new)} new orders" + (f" and of {len(updated)} updated orders" if updated else "")
+            )
             if carry:
-                orders_file.notes.append("late orders (their items came in the previous batch, held until now): "
-                                         + ", ".join(str(o.id) for o in carry))
+                orders_file.notes.append(
+                    "late orders (their items came in the previous batch, held until now): "
+                    + ", ".join(str(o.id) for o in carry)
+                )
             carry = [o for o in new if o.id in late]
             if carry:
-                items_file.notes.append("items of orders whose rows only come in the next batch (held): orders "
-                                        + ", ".join(str(o.id) for o in carry))
+                items_file.notes.append(
+                    "items of orders whose rows only come in the next batch (held): orders "
+                    + ", ".join(str(o.id) for o in carry)
+                )
             batches.append(Batch(at, orders_file, items_file))
             previous = at
         return batches
@@ -291,17 +368,21 @@ class SampleSet:
             f.add(product.as_row())
         late_ids = {p.id for p in self.late_products}
         sold_early = sum(i.product_id in late_ids for o in self.orders for i in o.items)
-        f.notes.append(f"CRLF line ends; {len(self.late_products)} new products of a new category "
-                       f"'{LATE_CATEGORY}' (ids {min(late_ids)}-{max(late_ids)}), {sold_early} of their items sold "
-                       "before this file landed: held until now")
+        f.notes.append(
+            f"CRLF line ends; {len(self.late_products)} new products of a new category "
+            f"'{LATE_CATEGORY}' (ids {min(late_ids)}-{max(late_ids)}), {sold_early} of their items sold "
+            "before this file landed: held until now"
+        )
         sold = self.orders[0].items[0].product_id
         moved = next(p for p in self.products if p.id == sold)
         first, final = [c for c in self.rng.sample(CATEGORIES, 3) if c != moved.category][:2]
         for category in (first, final):
             moved.category = category
             f.add(moved.as_row())
-        f.notes.append(f"product {moved.id} (already sold) appears twice, moved to '{first}' then to '{final}': "
-                       f"the last row of the last file wins, so its items, on every day, count under '{final}'")
+        f.notes.append(
+            f"product {moved.id} (already sold) appears twice, moved to '{first}' then to '{final}': "
+            f"the last row of the last file wins, so its items, on every day, count under '{final}'"
+        )
         repriced = self.products[1]
         repriced.retail_price = f"{Decimal(repriced.retail_price) * Decimal('1.1'):.2f}"
         f.add(repriced.as_row())
@@ -316,7 +397,9 @@ class SampleSet:
             return batches[min(n, len(batches) - 1)]
 
         f = batch(4).orders
-        if f.rows and self.inject(f, {**dict(zip(f.header, f.rows[0][0])), "status": "Lost"}, "status 'Lost' is not in the contract"):
+        if f.rows and self.inject(
+            f, {**dict(zip(f.header, f.rows[0][0])), "status": "Lost"}, "status 'Lost' is not in the contract"
+        ):
             f.notes.append("a second row for one order with status 'Lost': invalid, the valid row stands")
         f = batch(2).orders
         f.crlf = True
@@ -327,26 +410,48 @@ class SampleSet:
         f = batch(2).items
         order = self.orders[0]
         extra = Item(self.extra_item_id(), self.products[2].id, order.created, "19.99", 1)
-        if self.inject(f, {**self.item_row(order, extra, batch(2).at, f.spelling), "created_at": ""}, "created_at missing"):
+        if self.inject(
+            f, {**self.item_row(order, extra, batch(2).at, f.spelling), "created_at": ""}, "created_at missing"
+        ):
             f.notes.append(f"item {extra.id} has no created_at: invalid, never counted")
         orphan_order = self.orders[-1].id + 1000
         f = batch(3).items
         for _ in range(2):
             ghost = Order(orphan_order, 1, "F", batch(3).at - timedelta(hours=1), "processing")
-            f.add(self.item_row(ghost, Item(self.extra_item_id(), self.products[3].id, ghost.created, "24.50", 2),
-                                batch(3).at, f.spelling))
+            f.add(
+                self.item_row(
+                    ghost,
+                    Item(self.extra_item_id(), self.products[3].id, ghost.created, "24.50", 2),
+                    batch(3).at,
+                    f.spelling,
+                )
+            )
         f.notes.append(f"2 items of order {orphan_order}, which never arrives: held to the end")
         f = batch(5).orders
-        stale = [o for o in self.orders if o.id in self.first_rows and o.state(batch(5).at) != o.state(o.created)
-                 and o.created < batch(4).at][:4]
+        stale = [
+            o
+            for o in self.orders
+            if o.id in self.first_rows and o.state(batch(5).at) != o.state(o.created) and o.created < batch(4).at
+        ][:4]
         for order in stale:
             f.add(self.first_rows[order.id], position=rng.randrange(len(f.rows) + 1))
         if stale:
-            f.notes.append("stale copies (first versions) of orders " + ", ".join(str(o.id) for o in stale)
-                           + " that have moved on since: older lifecycle, they lose")
+            f.notes.append(
+                "stale copies (first versions) of orders "
+                + ", ".join(str(o.id) for o in stale)
+                + " that have moved on since: older lifecycle, they lose"
+            )
         f = batch(5).items
-        if self.inject(f, self.item_row(order, Item(self.extra_item_id(), self.products[4].id, order.created,
-                                                    "-15.00", 3), batch(5).at, f.spelling), "negative sale_price"):
+        if self.inject(
+            f,
+            self.item_row(
+                order,
+                Item(self.extra_item_id(), self.products[4].id, order.created, "-15.00", 3),
+                batch(5).at,
+                f.spelling,
+            ),
+            "negative sale_price",
+        ):
             f.notes.append("one item with a negative sale_price: invalid")
         self._equal_timestamps(batch(6).items, batch(6).at)
         f = batch(6).items
@@ -370,15 +475,20 @@ class SampleSet:
         item = order.items[0]
         corrected = f"{Decimal(item.price) * Decimal('0.8'):.2f}"
         winner = max((item.price, corrected), key=lambda p: str(micros(p)))
-        f.notes.append(f"item {item.id} again with the same timestamps but sale_price {corrected} (first sent as "
-                       f"{item.price}): equal lifecycle, so the greater normalised row wins, here {winner} "
-                       f"(sale_price compared as the text of its micro-units, {micros(item.price)} vs {micros(corrected)})")
+        f.notes.append(
+            f"item {item.id} again with the same timestamps but sale_price {corrected} (first sent as "
+            f"{item.price}): equal lifecycle, so the greater normalised row wins, here {winner} "
+            f"(sale_price compared as the text of its micro-units, {micros(item.price)} vs {micros(corrected)})"
+        )
         item.price = corrected
         f.add(self.item_row(order, item, at, f.spelling), position=self.rng.randrange(len(f.rows) + 1))
         item.price = winner
 
     def _delivered_before_shipped(self, f: SampleFile) -> None:
-        row = next((dict(zip(f.header, fields)) for fields, why in f.rows if not why and fields[f.header.index("shipped_at")]), None)
+        row = next(
+            (dict(zip(f.header, fields)) for fields, why in f.rows if not why and fields[f.header.index("shipped_at")]),
+            None,
+        )
         if row is None:
             return
         shipped = parse_utc(row["shipped_at"])
@@ -395,14 +505,25 @@ class SampleSet:
             order = self.rng.choice(sold)
             product = self.rng.choice(self.products)
             price = product.retail_price if n % 3 else self.rng.choice(("$12.00", "12,50", "N/A"))
-            row = self.item_row(order, Item(self.extra_item_id(), product.id, order.created, price, 4), order.created, f.spelling)
+            row = self.item_row(
+                order, Item(self.extra_item_id(), product.id, order.created, price, 4), order.created, f.spelling
+            )
             f.add(row, None if n % 3 else f"sale_price '{price}' is not a number")
-        f.notes.append("a marketplace partner's items with malformed prices in 8 of 24 rows: the file is rejected "
-                       "whole and none of its 16 valid rows may count")
+        f.notes.append(
+            "a marketplace partner's items with malformed prices in 8 of 24 rows: the file is rejected "
+            "whole and none of its 16 valid rows may count"
+        )
 
     def _resend(self, original: SampleFile, at: datetime) -> None:
-        copy = SampleFile(f"{stamp(at)}_items_resend.csv", original.kind, original.header, original.spelling,
-                          list(original.rows), crlf=original.crlf, bom=original.bom)
+        copy = SampleFile(
+            f"{stamp(at)}_items_resend.csv",
+            original.kind,
+            original.header,
+            original.spelling,
+            list(original.rows),
+            crlf=original.crlf,
+            bom=original.bom,
+        )
         copy.notes.append(f"byte-identical re-delivery of {original.name}: changes nothing")
         self.files.append(copy)
 
@@ -430,12 +551,14 @@ class SampleSet:
                 full.append(order)
         if full:
             full[0].quirk_status = full[0].delivered_status
-            orders_file.notes.append(f"order {full[0].id} has returned_at set but status '{full[0].quirk_status}': "
-                                     "it counts as returned")
+            orders_file.notes.append(
+                f"order {full[0].id} has returned_at set but status '{full[0].quirk_status}': it counts as returned"
+            )
         if partial:
             partial[0].items[0].quirk_status = "complete"
-            items_file.notes.append(f"item {partial[0].items[0].id} has returned_at set but status 'complete': "
-                                    "it counts as returned")
+            items_file.notes.append(
+                f"item {partial[0].items[0].id} has returned_at set but status 'complete': it counts as returned"
+            )
         for order in full:
             orders_file.add(self.order_row(order, at, orders_file.spelling))
         for order in full + partial:
@@ -443,22 +566,28 @@ class SampleSet:
                 if item.returned:
                     items_file.add(self.item_row(order, item, at, items_file.spelling))
         orders_file.notes.append(f"{len(full)} orders returned whole")
-        items_file.notes.append(f"the returned items: all items of {len(full)} orders; one item of each of "
-                                f"{len(partial)} orders returned in part (those orders stay not returned, "
-                                "but count as returned in the item's category)")
+        items_file.notes.append(
+            f"the returned items: all items of {len(full)} orders; one item of each of "
+            f"{len(partial)} orders returned in part (those orders stay not returned, "
+            "but count as returned in the item's category)"
+        )
         kept = next((o for o in candidates if o not in chosen), None)
         if kept is not None:
             item = kept.items[0]
-            row = {**self.item_row(kept, item, at, items_file.spelling), "status": "Returned",
-                   "returned_at": items_file.spelling.ts(item.created - timedelta(days=2))}
+            row = {
+                **self.item_row(kept, item, at, items_file.spelling),
+                "status": "Returned",
+                "returned_at": items_file.spelling.ts(item.created - timedelta(days=2)),
+            }
             if self.inject(items_file, row, "returned_at before created_at"):
-                items_file.notes.append(f"a version of item {item.id} returned before it was created: invalid, "
-                                        "the item stays not returned")
+                items_file.notes.append(
+                    f"a version of item {item.id} returned before it was created: invalid, the item stays not returned"
+                )
 
 
 def parse_utc(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def annotate_holds(files: list[SampleFile]) -> list[str]:
@@ -479,7 +608,8 @@ def annotate_holds(files: list[SampleFile]) -> list[str]:
                     f.held += 1
             continue
         (orders if f.kind == FileKind.ORDERS.value else products).update(
-            row["order_id" if f.kind == FileKind.ORDERS.value else "id"] for row in rows)
+            row["order_id" if f.kind == FileKind.ORDERS.value else "id"] for row in rows
+        )
         released = [i for i, (o, p) in held.items() if o in orders and p in products]
         f.released = len(released)
         for i in released:
