@@ -21,7 +21,6 @@ import awacs.logs as logs
 import awacs.s3 as s3
 from awacs.aws import Condition, StringLike
 from troposphere import GetAtt, Parameter, Ref, Sub
-from troposphere.ec2 import SecurityGroup, SecurityGroupRule
 from troposphere.ecr import EncryptionConfiguration, ImageScanningConfiguration, LifecyclePolicy, Repository
 from troposphere.ecs import (
     Cluster,
@@ -51,6 +50,7 @@ from chalicelib.storage_layout import (
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
 from infra.context import Stack, allow, assume_role_policy, policy
 from infra.encryption import Encryption, log_group
+from infra.network import Network
 from infra.storage import Storage, bucket_access
 from infra.tables import Tables
 
@@ -75,51 +75,8 @@ class Ecs:
     cluster: Cluster
     repository: Repository
     execution_role: Role
-    security_group: SecurityGroup
+    network: Network
     tasks: dict[Task, EcsTaskResources]
-    subnets: Parameter
-    assign_public_ip: Parameter
-
-
-def _network_parameters(stack: Stack) -> tuple[Parameter, Parameter, Parameter]:
-    t = stack.template
-    vpc = t.add_parameter(Parameter("VpcId", Type="AWS::EC2::VPC::Id", Description="VPC the Fargate tasks run in"))
-    subnets = t.add_parameter(
-        Parameter(
-            "SubnetIds",
-            Type="List<AWS::EC2::Subnet::Id>",
-            Description="Subnets of the Fargate tasks (private subnets with a NAT or VPC endpoints for S3, DynamoDB, ECR, Logs)",
-        )
-    )
-    public_ip = t.add_parameter(
-        Parameter(
-            "AssignPublicIp",
-            Type="String",
-            Default="DISABLED",
-            AllowedValues=["DISABLED", "ENABLED"],
-            Description="ENABLED only for public subnets without a NAT (the tasks need outbound HTTPS)",
-        )
-    )
-    return vpc, subnets, public_ip
-
-
-def _security_group(stack: Stack, vpc: Parameter) -> SecurityGroup:
-    group = SecurityGroup(
-        "TaskSecurityGroup",
-        GroupDescription="ShopPulse batch tasks: no inbound, outbound HTTPS to AWS APIs only",
-        VpcId=Ref(vpc),
-        SecurityGroupEgress=[
-            SecurityGroupRule(
-                IpProtocol="tcp",
-                FromPort=443,
-                ToPort=443,
-                CidrIp="0.0.0.0/0",
-                Description="HTTPS to S3, DynamoDB, ECR, CloudWatch Logs",
-            )
-        ],
-        Tags=stack.tags("ecs"),
-    )
-    return stack.add(group, "Security group of the batch tasks", "GroupId")
 
 
 def _repository(stack: Stack, encryption: Encryption) -> Repository:
@@ -135,6 +92,10 @@ def _repository(stack: Stack, encryption: Encryption) -> Repository:
         ImageScanningConfiguration=ImageScanningConfiguration(ScanOnPush=True),
         EncryptionConfiguration=EncryptionConfiguration(EncryptionType="KMS", KmsKey=encryption.key_arn),
         LifecyclePolicy=LifecyclePolicy(LifecyclePolicyText=lifecycle),
+        # Images are build output (rebuilt from git by `shoppulse deploy`), not data: deleting the
+        # stack deletes them, where a non-empty repository would otherwise fail the delete.
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecr-repository.html
+        EmptyOnDelete=True,
         Tags=stack.tags("ecs"),
     )
     stack.add(repository, "ECR repository of the tasks image (one image, two commands)")
@@ -291,8 +252,7 @@ def _task(
     return EcsTaskResources(definition, role, log_group, name)
 
 
-def build(stack: Stack, storage: Storage, tables: Tables, encryption: Encryption) -> Ecs:
-    vpc, subnets, public_ip = _network_parameters(stack)
+def build(stack: Stack, network: Network, storage: Storage, tables: Tables, encryption: Encryption) -> Ecs:
     image_tag = stack.template.add_parameter(
         Parameter(
             "ImageTag",
@@ -327,10 +287,8 @@ def build(stack: Stack, storage: Storage, tables: Tables, encryption: Encryption
         cluster=cluster,
         repository=repository,
         execution_role=execution_role,
-        security_group=_security_group(stack, vpc),
+        network=network,
         tasks=tasks,
-        subnets=subnets,
-        assign_public_ip=public_ip,
     )
 
 
