@@ -95,10 +95,9 @@ def references(value: Any) -> set[str]:
             elif key == "Fn::GetAtt":
                 found.add(inner[0] if isinstance(inner, list) else str(inner).split(".")[0])
             elif key == "Fn::Sub":
-                text = inner[0] if isinstance(inner, list) else inner
-                found.update(_SUB_NAME.findall(text))
-                if isinstance(inner, list):
-                    found.update(references(inner[1:]))
+                text, variables = (inner[0], inner[1]) if isinstance(inner, list) else (inner, {})
+                found.update(set(_SUB_NAME.findall(text)) - set(variables))
+                found.update(references(variables))
             else:
                 found.update(references(inner))
     elif isinstance(value, list):
