@@ -113,8 +113,10 @@ def build(stack: Stack, encryption: Encryption) -> ApiLogging:
     stack.add(role, "Role API Gateway writes logs with", "Arn")
     account = Account("ApiGatewayAccount", Condition=SET_ACCOUNT_ROLE, CloudWatchRoleArn=GetAtt(role, "Arn"))
     stack.add(account, "API Gateway account setting (logging role) of the region")
-    # A DependsOn cannot name a resource that may not exist: the handle refers to the account
-    # setting only when it is created, and the API depends on the handle.
+    # A DependsOn cannot name a resource that may not exist ("Unresolved resource dependencies"):
+    # the handle refers to the account setting only when it is created (an implicit dependency,
+    # the way SAM itself makes conditional dependencies), and the API depends on the handle.
+    # https://github.com/aws/serverless-application-model/pull/653
     ready = WaitConditionHandle(
         "ApiGatewayAccountReady", Metadata={"AccountSetting": If(SET_ACCOUNT_ROLE, Ref(account), "not managed")}
     )
