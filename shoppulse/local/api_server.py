@@ -3,7 +3,7 @@
 Same app object, same routes and middleware as API Gateway + Lambda in the cloud; the app's
 clients talk to the embedded AWS through AWS_ENDPOINT_URL. The HTTP server's own answers (a
 malformed request line, a URI over 64 KiB, a fault below the app) are JSON like the app's, and
-its access lines go to the `shoppulse.access` log, not the console.
+its access lines go to the `api.access` log, not the console.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
 
 STAGE = "dev"
-ACCESS_LOG = logging.getLogger("shoppulse.access")
+# Not under "shoppulse": the Chalice app (app_name "shoppulse") sets that logger to ERROR.
+ACCESS_LOG = logging.getLogger("api.access")
 # The error codes the app itself answers with (chalicelib.api.exceptions), by HTTP status.
 _ERROR_CODES = {
     HTTPStatus.BAD_REQUEST: "BadRequestError",
