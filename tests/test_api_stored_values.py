@@ -19,8 +19,7 @@ import pytest
 from boto3.dynamodb.types import Binary
 
 from app import app
-from chalicelib.tables import PREMIUM_CASES, PREMIUM_CASES_BY_TIME
-from tests.api_support import daily_item, moto_tables, serve
+from tests.api_support import case_item, daily_item, moto_tables, serve
 
 # DynamoDB numbers: 38 significant digits, magnitudes up to 9.99...E+125
 # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html).
@@ -41,23 +40,6 @@ def fetch(url: str) -> tuple[int, str, str]:
             return response.status, response.headers["Content-Type"], response.read().decode()
     except HTTPError as err:
         return err.code, err.headers["Content-Type"], err.read().decode()
-
-
-def case_item(order_id: str, amount: Any, opened_at: str, **extra: Any) -> dict[str, Any]:
-    return {
-        PREMIUM_CASES.partition_key: order_id,
-        PREMIUM_CASES_BY_TIME.partition_key: "PREMIUM",
-        PREMIUM_CASES_BY_TIME.sort_key: opened_at,
-        "case_status": "OPEN",
-        "customer_id": "c-1",
-        "customer_email": "a@shop.example",
-        "amount": amount,
-        "from_status": "pending",
-        "to_status": "shipped",
-        "event_id": f"ev-{order_id}",
-        "stream_time": opened_at,
-        **extra,
-    }
 
 
 def test_a_38_digit_amount_is_served_digit_for_digit(served: tuple[str, dict[str, Any]]) -> None:

@@ -149,6 +149,13 @@ def test_up_on_a_terminal_says_little_and_logs_to_files(terminal: tuple[Terminal
     assert [line.split()[:2] for line in file_lines] == [["SUCCEEDED", f.name] for f in FILES]
     assert "201 rows (1 rejected), 0 held" in file_lines[0]
 
+    status = subprocess.run(
+        [*SHOPPULSE, "status", "--endpoint", endpoint, "--json"], check=False, capture_output=True, text=True, env=env
+    )
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["runs_by_status"] == {"SUCCEEDED": 2}
+    assert json.loads(status.stdout)["last_file"] == FILES[-1].name
+
     with urlopen(f"{api}/health", timeout=10) as response:
         assert json.loads(response.read())["status"] == "ok"
 
