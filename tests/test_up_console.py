@@ -166,3 +166,24 @@ def test_up_on_a_terminal_says_little_and_logs_to_files(terminal: tuple[Terminal
     assert len(lines) <= FIXED_LINES + len(FILES), "\n".join(lines)
     assert not [line for line in lines if line.lstrip().startswith("{") or "Traceback" in line]
     assert '"GET /health HTTP/1.1\\" 200' in (data_dir / "logs" / "shoppulse-up.log").read_text()  # access lines
+
+
+def test_the_functions_emf_becomes_one_stream_line_and_stays_in_the_log(tmp_path: Path) -> None:
+    from chalicelib.streaming.telemetry import publish_counts
+    from shoppulse.local.console import LambdaOutput, stream_line
+    from shoppulse.stdout import diverted_stdout
+
+    output = LambdaOutput(tmp_path / "lambda.jsonl")
+    with diverted_stdout(output):
+        publish_counts("standard_order_processing", {"Records": 3, "RecordsProcessed": 2, "RecordsSkipped": 1})
+        publish_counts("standard_order_processing", {"Records": 2, "RecordsProcessed": 2, "RecordsSkipped": 0})
+        publish_counts("premium_order_service", {"Records": 5, "RecordsProcessed": 1, "RecordsSkipped": 4})
+        print("not json at all")
+    assert stream_line(output.take()) == (
+        "stream: premium_order_service 5 records (1 processed, 4 skipped); "
+        "standard_order_processing 5 records (4 processed, 1 skipped)"
+    )
+    assert stream_line(output.take()) is None  # each minute's line counts that minute only
+    output.close()
+    logged = (tmp_path / "lambda.jsonl").read_text().splitlines()
+    assert len(logged) == 4 and sum('"_aws"' in line for line in logged) == 3
