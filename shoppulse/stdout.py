@@ -7,11 +7,12 @@ lines to stderr or a log file, so its stdout holds only what it means to print.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import TextIO, cast
 
 
 def _stream_handlers() -> list[logging.StreamHandler[TextIO]]:
@@ -20,14 +21,15 @@ def _stream_handlers() -> list[logging.StreamHandler[TextIO]]:
 
 
 @contextmanager
-def diverted_stdout(target: TextIO) -> Iterator[TextIO]:
+def diverted_stdout(target: TextIO | io.TextIOBase) -> Iterator[TextIO]:
     """Within the block, print(), EMF and log handlers bound to stdout write to `target`
     (handlers made later bind to it too); yields the real stdout, for the results."""
     real = sys.stdout
+    stream = cast(TextIO, target)  # a text stream either way (LambdaOutput is an io.TextIOBase)
     moved = [h for h in _stream_handlers() if h.stream is real]
     for handler in moved:
-        handler.setStream(target)
-    sys.stdout = target
+        handler.setStream(stream)
+    sys.stdout = stream
     try:
         yield real
     finally:

@@ -20,8 +20,8 @@ logger = Logger(service="kpi-api")
 class Listing:
     """Converts a listing's items one by one, keeping the ones that fail aside."""
 
-    def __init__(self, key_names: Iterable[str]) -> None:
-        self._keys = tuple(key_names)
+    def __init__(self, key_names: Iterable[str | None]) -> None:
+        self._keys = tuple(name for name in key_names if name)
         self.unreadable: list[dict[str, Any]] = []
 
     def convert(self, items: Iterable[Mapping[str, Any]], public: Callable[[Mapping[str, Any]], T]) -> list[T]:

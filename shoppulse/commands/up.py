@@ -22,9 +22,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shoppulse.local import DEFAULT_DATA_DIR
+
+if TYPE_CHECKING:
+    from shoppulse.local.console import HumanUp
 
 HUMAN, JSON = "human", "json"
 
@@ -80,67 +83,20 @@ def run(args: argparse.Namespace) -> int:
     _configure_logging(data_dir / "logs")
     if args.log_console == JSON:
         return _serve(args, data_dir, None)
-    from shoppulse.local.console import LambdaOutput
+    from shoppulse.local.console import HumanUp, LambdaOutput
     from shoppulse.stdout import diverted_stdout
 
+    logging.captureWarnings(True)  # to the log file, not the console
     output = LambdaOutput(data_dir / "logs" / "lambda.jsonl")
     try:
         with diverted_stdout(output) as console:
-            return _serve(args, data_dir, _HumanUp(console, output))
+            return _serve(args, data_dir, HumanUp(console, output))
     finally:
         output.close()
 
 
-class _HumanUp:
-    """The short console of `up` on a terminal (see shoppulse.local.console)."""
-
-    def __init__(self, console: Any, output: Any) -> None:
-        self._console_stream = console
-        self.output = output
-        self.background: Any = None
-
-    def say(self, message: str) -> None:
-        print(message, file=self._console_stream, flush=True)
-
-    def started(self, stack: Any, data_dir: Path, seconds: float) -> None:
-        import boto3
-
-        from chalicelib.runs import RunRepository
-        from chalicelib.tables import RUNS
-        from shoppulse.local.console import HumanConsole, RunWatcher
-
-        assert stack.resources is not None
-        (data_dir / "logs" / "startup.json").write_text(json.dumps(_startup_document(stack, data_dir), indent=2))
-        self.say(f"shoppulse up: ready in {seconds:.1f} s")
-        self.say(f"  AWS endpoint  {stack.endpoint}   (any AWS client: --endpoint-url)")
-        self.say(f"  REST API      {stack.api_url}")
-        self.say(f"  logs          {data_dir / 'logs'}/   (resource names: logs/startup.json)")
-        if stack.restored:
-            self.say(f"  restored      {sum(stack.restored.values())} items from {data_dir / 'state'}")
-        table = boto3.session.Session().resource("dynamodb", endpoint_url=stack.endpoint)
-        runs = RunRepository(table.Table(stack.resources.tables[RUNS.logical_id]))
-        self.background = HumanConsole(self.say, RunWatcher(runs, self.say), self.output)
-
-    def ready(self, stack: Any) -> None:
-        self.say(f"Dashboard: {stack.api_url}/   (Ctrl-C stops)")
-        self.background.start()
-
-    def stop(self) -> None:
-        if self.background is not None:
-            self.background.stop()
-
-
-def _startup_document(stack: Any, data_dir: Path) -> dict[str, Any]:
-    return {
-        "aws_endpoint": stack.endpoint,
-        "api": stack.api_url,
-        "data_dir": str(data_dir),
-        "restored": stack.restored,
-        "resources": stack.resources.summary(),
-    }
-
-
-def _serve(args: argparse.Namespace, data_dir: Path, human: _HumanUp | None) -> int:
+def _serve(args: argparse.Namespace, data_dir: Path, human: HumanUp | None) -> int:
+    from shoppulse.local.console import startup_document
     from shoppulse.local.snapshot import IncompatibleState
     from shoppulse.local.stack import LocalStack, StackSettings  # moto is heavy: only for this verb
 
@@ -163,7 +119,7 @@ def _serve(args: argparse.Namespace, data_dir: Path, human: _HumanUp | None) -> 
         if human:
             human.started(stack, data_dir, time.monotonic() - started)
         else:
-            print(json.dumps(_startup_document(stack, data_dir), indent=2), flush=True)
+            print(json.dumps(startup_document(stack, data_dir), indent=2), flush=True)
             _say(f"Embedded AWS: {stack.endpoint}   API and dashboard: {stack.api_url}   (Ctrl-C stops)")
         if args.demo and stack.restored:
             say(f"demo: data restored from {data_dir / 'state'} (use --fresh to start over)")
@@ -182,7 +138,7 @@ def _serve(args: argparse.Namespace, data_dir: Path, human: _HumanUp | None) -> 
     return 0
 
 
-def _demo(stack: Any, human: _HumanUp | None) -> None:
+def _demo(stack: Any, human: HumanUp | None) -> None:
     from shoppulse.local.demo import ingest_samples, sample_files, write_demo_orders
     from shoppulse.local.ingest import target_of
     from shoppulse.progress import summary_line
@@ -191,13 +147,13 @@ def _demo(stack: Any, human: _HumanUp | None) -> None:
     say = human.say if human else _say
     say(f"demo: ingesting the {len(sample_files())} files of sample_files/, one after the other ...")
     # On the human console each file's line comes from the run watcher, in the order they end.
-    progress = (lambda _: human.background.watcher.poll()) if human else _say
+    progress = human.runs_finished if human else _say
     started = time.monotonic()
     results = ingest_samples(stack.endpoint, target_of(stack.resources), progress)
     say(summary_line("demo", results, time.monotonic() - started))
     write_demo_orders(stack.endpoint, lambda line: say(f"demo: {line}"))
     if human:
         stack.wait_for_pipes()
-        human.background.say_stream()
+        human.stream_so_far()
     else:
         _say(f"demo: done; try {stack.api_url}/kpis/daily?from=2025-03-01&to=2025-03-07")

@@ -17,9 +17,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+
+import boto3
 
 from chalicelib.runs import RunRepository, RunStatus, Task
+from chalicelib.tables import RUNS
 
 LOG = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -187,3 +190,57 @@ class HumanConsole:
                     self.say_stream()
             except Exception:  # the console must never stop the stack; the log says why
                 LOG.exception("console update failed")
+
+
+class HumanUp:
+    """The short console of `up` on a terminal (see shoppulse.local.console)."""
+
+    def __init__(self, console: TextIO, output: LambdaOutput) -> None:
+        self._console_stream = console
+        self.output = output
+        self.background: HumanConsole | None = None
+
+    def say(self, message: str) -> None:
+        print(message, file=self._console_stream, flush=True)
+
+    def started(self, stack: Any, data_dir: Path, seconds: float) -> None:
+        assert stack.resources is not None
+        (data_dir / "logs" / "startup.json").write_text(json.dumps(startup_document(stack, data_dir), indent=2))
+        self.say(f"shoppulse up: ready in {seconds:.1f} s")
+        self.say(f"  AWS endpoint  {stack.endpoint}   (any AWS client: --endpoint-url)")
+        self.say(f"  REST API      {stack.api_url}")
+        self.say(f"  logs          {data_dir / 'logs'}/   (resource names: logs/startup.json)")
+        if stack.restored:
+            self.say(f"  restored      {sum(stack.restored.values())} items from {data_dir / 'state'}")
+        table = boto3.session.Session().resource("dynamodb", endpoint_url=stack.endpoint)
+        runs = RunRepository(table.Table(stack.resources.tables[RUNS.logical_id]))
+        self.background = HumanConsole(self.say, RunWatcher(runs, self.say), self.output)
+
+    def runs_finished(self, _: str = "") -> None:
+        """Say the runs that finished since the last look (the demo calls it after each file)."""
+        assert self.background is not None
+        self.background.watcher.poll()
+
+    def stream_so_far(self) -> None:
+        assert self.background is not None
+        self.background.say_stream()
+
+    def ready(self, stack: Any) -> None:
+        self.say(f"Dashboard: {stack.api_url}/   (Ctrl-C stops)")
+        assert self.background is not None
+        self.background.start()
+
+    def stop(self) -> None:
+        if self.background is not None:
+            self.background.stop()
+
+
+def startup_document(stack: Any, data_dir: Path) -> dict[str, Any]:
+    """Both addresses and every resource name (stdout with --log-console json, else logs/startup.json)."""
+    return {
+        "aws_endpoint": stack.endpoint,
+        "api": stack.api_url,
+        "data_dir": str(data_dir),
+        "restored": stack.restored,
+        "resources": stack.resources.summary(),
+    }
