@@ -209,9 +209,9 @@ class HumanUp:
         self.say(f"shoppulse up: ready in {seconds:.1f} s")
         self.say(f"  AWS endpoint  {stack.endpoint}   (any AWS client: --endpoint-url)")
         self.say(f"  REST API      {stack.api_url}")
-        self.say(f"  logs          {data_dir / 'logs'}/   (resource names: logs/startup.json)")
+        self.say(f"  logs          {shown(data_dir / 'logs')}/   (resource names: logs/startup.json)")
         if stack.restored:
-            self.say(f"  restored      {sum(stack.restored.values())} items from {data_dir / 'state'}")
+            self.say(f"  restored      {sum(stack.restored.values())} items from {shown(data_dir / 'state')}")
         table = boto3.session.Session().resource("dynamodb", endpoint_url=stack.endpoint)
         runs = RunRepository(table.Table(stack.resources.tables[RUNS.logical_id]))
         self.background = HumanConsole(self.say, RunWatcher(runs, self.say), self.output)
@@ -233,6 +233,14 @@ class HumanUp:
     def stop(self) -> None:
         if self.background is not None:
             self.background.stop()
+
+
+def shown(path: Path) -> str:
+    """A path as a person would type it: relative to the working directory when under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def startup_document(stack: Any, data_dir: Path) -> dict[str, Any]:
