@@ -70,6 +70,15 @@ def _file(run: Mapping[str, Any]) -> str:
     return str(run.get("key", run.get("run_id", "?"))).rsplit("/", 1)[-1]
 
 
+def _time(value: Any, default: datetime) -> datetime:
+    """A stored ISO time (`+00:00` or `Z`), or `default` when it cannot be read."""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return default
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def gather(
     dynamodb: Any, sqs: Any, stuck_after: timedelta = timedelta(minutes=15), now: datetime | None = None
 ) -> StackStatus:
@@ -82,8 +91,7 @@ def gather(
         counts[state] += 1
         if number == 0:  # newest first
             status.last_file, status.last_file_at = _file(run), str(run.get("started_at"))
-        started = datetime.fromisoformat(str(run.get("started_at")))
-        if state == RunStatus.RUNNING.value and now - started > stuck_after:
+        if state == RunStatus.RUNNING.value and now - _time(run.get("started_at"), now) > stuck_after:
             status.stuck.append({"file": _file(run), "run_id": run["run_id"], "started_at": run.get("started_at")})
         elif state == RunStatus.FAILED.value:
             status.failed.append({"file": _file(run), "run_id": run["run_id"], "cause": cause_of(run)})
