@@ -142,8 +142,9 @@ def raw_request(url: str, request: bytes) -> tuple[int, dict[str, str], Any]:
         (b"GET /health HTTP/1.1\r\nX-Big: " + b"b" * 70_000 + b"\r\n\r\n", 431, "HeadersTooLargeError"),
         (b'BREW "/" HTTP/1.1\r\nHost: x\r\n\r\n', 501, "NotImplementedError"),
         (b"GET /runs/" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "UriTooLongError"),
+        (b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "BadRequestError"),
     ],
-    ids=["raw-space", "header-70KB", "unknown-method", "uri-100KB"],
+    ids=["raw-space", "header-70KB", "unknown-method", "uri-100KB", "bad-content-length"],
 )
 def test_the_local_servers_own_errors_are_json(
     served: tuple[str, dict[str, Any]], request_bytes: bytes, status: int, code: str

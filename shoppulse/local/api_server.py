@@ -53,6 +53,10 @@ class JsonErrorRequestHandler(ChaliceRequestHandler):
             self.end_headers()
 
     def _generic_handle(self) -> None:
+        length = self.headers.get("Content-Length", "0").strip()
+        if not (length.isascii() and length.isdigit()):
+            self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length must be a non-negative integer")
+            return
         try:
             super()._generic_handle()
         except Exception:  # noqa: BLE001 (a fault below the app: answer, log, keep serving)
