@@ -30,7 +30,17 @@
     const body = await response.json().catch(() => null);
     if (response.status === 401 || response.status === 403) $("key-field").hidden = false;
     if (!response.ok) throw new ApiError(response.status, body);
+    if (body && body.unreadable) showUnreadable(body.unreadable);
     return body;
+  }
+
+  // Items the API could not serve (docs/api.md, "unreadable"): named, never silently dropped.
+  const unreadable = new Map();
+  function showUnreadable(items) {
+    for (const item of items) unreadable.set(JSON.stringify(item.key), `${Object.values(item.key).join(" / ")} (${item.reason})`);
+    const box = $("unreadable");
+    box.hidden = false;
+    box.textContent = `${unreadable.size === 1 ? "1 stored item" : `${unreadable.size} stored items`} could not be shown: ${[...unreadable.values()].slice(0, 3).join("; ")}${unreadable.size > 3 ? "; …" : ""}`;
   }
 
   async function allPages(path) {
