@@ -167,6 +167,7 @@ class HumanConsole:
         self._output = output
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="console", daemon=True)
+        self._next_stream = time.monotonic() + STREAM_INTERVAL_SECONDS
 
     def start(self) -> None:
         self._thread.start()
@@ -176,17 +177,18 @@ class HumanConsole:
         self._thread.join(timeout=5)
 
     def say_stream(self) -> None:
+        """The stream line of what happened since the last one (none when nothing did); the
+        next one comes a minute later at the earliest."""
+        self._next_stream = time.monotonic() + STREAM_INTERVAL_SECONDS
         line = stream_line(self._output.take())
         if line:
             self._say(line)
 
     def _loop(self) -> None:
-        next_stream = time.monotonic() + STREAM_INTERVAL_SECONDS
         while not self._stop.wait(RUNS_POLL_SECONDS):
             try:
                 self.watcher.poll()
-                if time.monotonic() >= next_stream:
-                    next_stream = time.monotonic() + STREAM_INTERVAL_SECONDS
+                if time.monotonic() >= self._next_stream:
                     self.say_stream()
             except Exception:  # the console must never stop the stack; the log says why
                 LOG.exception("console update failed")
