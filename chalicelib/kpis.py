@@ -7,13 +7,17 @@ precision; rounding happens only here, at the edge (money to 2 decimals, rates t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Any, TypedDict
 
 MONEY_PLACES = Decimal("0.01")
 RATE_PLACES = Decimal("0.0001")
 # Exact sums are kept in micro-units (1e-6) as integers, so they add without rounding error.
 MICROS = Decimal(1_000_000)
+# Any DynamoDB number (38 significant digits, magnitudes up to 1E+126) divided by MICROS or
+# quantized to cents stays exact within this precision: no InvalidOperation, no silent rounding.
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
+EXACT = Context(prec=200)
 
 # Attributes of a DailyKpis item (besides its keys).
 DAILY_COMPONENTS = ("total_orders", "revenue_micros", "total_items_sold", "returned_orders", "unique_customers")
@@ -24,18 +28,18 @@ CATEGORY_COMPONENTS = ("orders", "revenue_micros", "items_sold", "returned_order
 class DailyKpis(TypedDict):
     order_date: str
     total_orders: int
-    total_revenue: float
+    total_revenue: float | Decimal
     total_items_sold: int
-    return_rate: float
+    return_rate: float | Decimal
     unique_customers: int
 
 
 class CategoryKpis(TypedDict):
     category: str
     order_date: str
-    daily_revenue: float
-    avg_order_value: float
-    avg_return_rate: float
+    daily_revenue: float | Decimal
+    avg_order_value: float | Decimal
+    avg_return_rate: float | Decimal
 
 
 def ratio(numerator: int | Decimal, denominator: int | Decimal) -> Decimal:
@@ -49,7 +53,7 @@ def ratio(numerator: int | Decimal, denominator: int | Decimal) -> Decimal:
 
 def money(micros: int | Decimal) -> Decimal:
     """Micro-units to currency, exactly."""
-    return Decimal(int(micros)) / MICROS
+    return EXACT.divide(Decimal(int(micros)), MICROS)
 
 
 def derived_daily(c: Mapping[str, Any]) -> dict[str, Decimal]:
@@ -70,12 +74,19 @@ def derived_category(c: Mapping[str, Any]) -> dict[str, Decimal]:
     }
 
 
-def round_money(value: Decimal) -> float:
-    return float(Decimal(value).quantize(MONEY_PLACES, rounding=ROUND_HALF_UP))
+def round_money(value: Decimal) -> float | Decimal:
+    return json_number(Decimal(value).quantize(MONEY_PLACES, rounding=ROUND_HALF_UP, context=EXACT))
 
 
-def round_rate(value: Decimal) -> float:
-    return float(Decimal(value).quantize(RATE_PLACES, rounding=ROUND_HALF_UP))
+def round_rate(value: Decimal) -> float | Decimal:
+    return json_number(Decimal(value).quantize(RATE_PLACES, rounding=ROUND_HALF_UP, context=EXACT))
+
+
+def json_number(value: Decimal) -> float | Decimal:
+    """The float when it is the same number (what clients and `json.dumps` expect), else the
+    Decimal, which the API serializes digit for digit (chalicelib.api.json_body)."""
+    as_float = float(value)
+    return as_float if Decimal(repr(as_float)) == value else value
 
 
 def public_daily(item: Mapping[str, Any]) -> DailyKpis:

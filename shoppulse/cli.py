@@ -17,6 +17,7 @@ VERBS = {
     "redrive": "shoppulse.commands.redrive",
     "up": "shoppulse.commands.up",
     "ingest": "shoppulse.commands.ingest",
+    "status": "shoppulse.commands.status",
     "synth": "shoppulse.commands.synth",
     "deploy": "shoppulse.commands.deploy",
 }

@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from chalicelib.api import services
 from chalicelib.kpis import derived_category, derived_daily
-from chalicelib.tables import ALL_TABLES, CATEGORY_KPIS, DAILY_KPIS
+from chalicelib.tables import ALL_TABLES, CATEGORY_KPIS, DAILY_KPIS, PREMIUM_CASES, PREMIUM_CASES_BY_TIME
 from shoppulse.local.api_server import ApiServer, stage_environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +80,24 @@ def category_item(day: str, category: str, orders: int, revenue: str, items: int
         **components,
         **derived_category(components),
         "generation": 1,
+    }
+
+
+def case_item(order_id: str, amount: Any, opened_at: str, **extra: Any) -> dict[str, Any]:
+    """A PremiumCases item as the premium handler stores it."""
+    return {
+        PREMIUM_CASES.partition_key: order_id,
+        PREMIUM_CASES_BY_TIME.partition_key: "PREMIUM",
+        PREMIUM_CASES_BY_TIME.sort_key: opened_at,
+        "case_status": "OPEN",
+        "customer_id": "c-1",
+        "customer_email": "a@shop.example",
+        "amount": amount,
+        "from_status": "pending",
+        "to_status": "shipped",
+        "event_id": f"ev-{order_id}",
+        "stream_time": opened_at,
+        **extra,
     }
 
 

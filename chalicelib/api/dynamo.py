@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.kpis import json_number
+
 Item = dict[str, Any]
 
 
@@ -34,9 +36,10 @@ def projection(names: Iterable[str]) -> dict[str, Any]:
 
 
 def plain(value: Any) -> Any:
-    """DynamoDB values as JSON wants them: whole numbers as int, others as float, sets as sorted lists."""
+    """DynamoDB values as JSON wants them: whole numbers as int, others kept exact (`json_number`),
+    sets as sorted lists."""
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return int(value) if value == value.to_integral_value() else json_number(value)
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

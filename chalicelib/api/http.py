@@ -1,4 +1,5 @@
-"""The API's HTTP edge in one place: authentication per stage, CORS, client errors as JSON.
+"""The API's HTTP edge in one place: authentication per stage, CORS, exact JSON bodies, client
+errors as JSON.
 
 Chalice reads route options when it imports app.py, and `chalice deploy/package` imports it
 with the stage's `environment_variables` from .chalice/config.json already set: so
@@ -7,7 +8,6 @@ with the stage's `environment_variables` from .chalice/config.json already set: 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from enum import Enum
@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from chalice import Chalice, CORSConfig, IAMAuthorizer, Response
 
+from chalicelib.api import json_body
 from chalicelib.api.exceptions import ApiError
 from chalicelib.api.openapi import operation
 
@@ -67,16 +68,21 @@ def route(path: str) -> dict[str, Any]:
 
 
 def client_errors_as_json(request: Any, get_response: Callable[[Any], Response]) -> Response:
-    """Chalice middleware body: an ApiError raised anywhere below becomes its 4xx answer."""
+    """Chalice middleware body: an ApiError raised anywhere below becomes its 4xx answer, and
+    every JSON body is written exactly (Decimals digit for digit, see json_body)."""
     try:
-        return get_response(request)
+        response = get_response(request)
     except ApiError as err:
         logger.info("client error", status=err.status, path=request.path, parameter=err.parameter, reason=err.message)
         return Response(
-            body=json.dumps(err.body()),
+            body=json_body.dumps(err.body()),
             status_code=err.status,
             headers={"Content-Type": "application/json", **cors().get_access_control_headers()},
         )
+    if not isinstance(response.body, (str, bytes)):
+        response.body = json_body.dumps(response.body)
+        response.headers.setdefault("Content-Type", "application/json")
+    return response
 
 
 def html(page: str) -> Response:

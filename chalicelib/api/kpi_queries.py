@@ -11,6 +11,7 @@ from chalicelib.api.dynamo import Item, projection, query_page
 from chalicelib.api.exceptions import NotFound
 from chalicelib.api.pagination import decode_token, page_body
 from chalicelib.api.params import DateRange, PageRequest
+from chalicelib.api.readable import Listing
 from chalicelib.category_registry import CategoryRegistry
 from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, DailyKpis, has_kpis, public_category, public_daily
 from chalicelib.tables import CATEGORY_KPIS, CATEGORY_KPIS_BY_CATEGORY, DAILY_KPIS
@@ -53,7 +54,9 @@ class KpiQueries:
                 if last or year < days.end.year:
                     resume = {YEAR: f"{year:04d}", DAY: items[-1][DAY]}
                 break
-        return page_body([public_daily(i) for i in items if has_kpis(i)], resume, **days.public())
+        listing = Listing((YEAR, DAY))
+        served = listing.convert((i for i in items if has_kpis(i)), public_daily)
+        return page_body(served, resume, **days.public(), **listing.header())
 
     def category(self, category: str, days: DateRange, page: PageRequest) -> dict[str, Any]:
         """One category over a range: one Query on the `by_category` index."""
@@ -68,7 +71,9 @@ class KpiQueries:
             **CATEGORY_READ,
         )
         resume = {CATEGORY: category, DAY: items[-1][DAY]} if last and items else None
-        return page_body([public_category(i) for i in items], resume, category=category, **days.public())
+        listing = Listing((CATEGORY, DAY))
+        served = listing.convert(items, public_category)
+        return page_body(served, resume, category=category, **days.public(), **listing.header())
 
     def categories_of_day(self, day: date) -> dict[str, Any]:
         """Every category of one day (its base-table partition), highest revenue first."""
@@ -78,8 +83,10 @@ class KpiQueries:
             KeyConditionExpression=Key(CATEGORY_KPIS.partition_key).eq(day.isoformat()),
             **CATEGORY_READ,
         )
-        items.sort(key=lambda i: (-int(i["revenue_micros"]), str(i[CATEGORY])))
-        return {"date": day.isoformat(), "items": [public_category(i) for i in items]}
+        listing = Listing((CATEGORY_KPIS.partition_key, CATEGORY_KPIS.sort_key))
+        served = listing.convert(items, public_category)
+        served.sort(key=lambda c: (-c["daily_revenue"], c["category"]))
+        return {"date": day.isoformat(), "items": served, **listing.header()}
 
     def known_categories(self) -> dict[str, list[str]]:
         return {"items": self._registry.names()}

@@ -30,10 +30,19 @@ def _obj(required: dict[str, Any], optional: dict[str, Any] | None = None, extra
     }
 
 
+# Items a listing could not serve (chalicelib.api.readable): their keys and why.
+_UNREADABLE = {
+    "unreadable": {
+        "type": "array",
+        "items": _obj({"key": {"type": "object"}, "reason": {"type": "string"}}),
+    }
+}
+
+
 def _page(item: str, header: dict[str, Any] | None = None) -> dict[str, Any]:
     return _obj(
         {**(header or {}), "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}},
-        {"next_token": {"type": "string"}},
+        {"next_token": {"type": "string"}, **_UNREADABLE},
     )
 
 
@@ -60,7 +69,8 @@ SCHEMAS: dict[str, Any] = {
     "DailyKpisPage": _page("DailyKpis", {"from": _DATE, "to": _DATE}),
     "CategoryKpisPage": _page("CategoryKpis", {"category": {"type": "string"}, "from": _DATE, "to": _DATE}),
     "CategoriesOfDay": _obj(
-        {"date": _DATE, "items": {"type": "array", "items": {"$ref": "#/components/schemas/CategoryKpis"}}}
+        {"date": _DATE, "items": {"type": "array", "items": {"$ref": "#/components/schemas/CategoryKpis"}}},
+        _UNREADABLE,
     ),
     "Categories": _obj({"items": {"type": "array", "items": {"type": "string"}}}),
     "Run": _obj(
@@ -83,7 +93,8 @@ SCHEMAS: dict[str, Any] = {
         {
             "orderId": {"type": "string"},
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/OrderEvent"}},
-        }
+        },
+        _UNREADABLE,
     ),
     "PremiumCase": _obj(
         {

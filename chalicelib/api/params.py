@@ -13,6 +13,8 @@ from chalicelib.api.exceptions import BadRequest
 # A leap year: one calendar year always fits in one range (and, by default, in one page).
 MAX_RANGE_DAYS = 366
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A `%` not followed by two hex digits is no percent-encoding (RFC 3986 section 2.1).
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # DynamoDB keys are at most 1024 bytes (sort keys) or 2048 (partition keys): refuse before.
 MAX_NAME_BYTES = 512
 MAX_ID_BYTES = 1024
@@ -84,6 +86,8 @@ def parse_page(params: Params, default: int, maximum: int) -> PageRequest:
 
 def path_value(raw: str, name: str, max_bytes: int = MAX_NAME_BYTES) -> str:
     """A path parameter, percent-decoded exactly once (clients encode `/`, `?`, `&`, spaces)."""
+    if _BAD_ESCAPE.search(raw):
+        raise BadRequest(f"'{name}' is not valid percent-encoded UTF-8 (a '%' must start %XX)", name)
     try:
         value = unquote(raw, errors="strict")
     except UnicodeDecodeError as err:

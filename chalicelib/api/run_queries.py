@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.api.dynamo import plain
 from chalicelib.api.exceptions import NotFound
 from chalicelib.api.pagination import bounded, decode_token, page_body
 from chalicelib.api.params import MAX_ID_BYTES, PageRequest
+from chalicelib.api.readable import Listing
 from chalicelib.runs import RUN_KIND, RunRepository
 from chalicelib.tables import RUNS, RUNS_BY_TIME
 
@@ -26,7 +28,8 @@ class RunQueries:
 
     def recent(self, page: PageRequest) -> dict[str, Any]:
         items, last = self._runs.recent(page.limit, decode_token(page.token, _TOKEN_SHAPE))
-        return page_body([public_run(i) for i in items], last)
+        listing = Listing((RUNS.partition_key,))
+        return page_body(listing.convert(items, public_run), last, **listing.header())
 
     def get(self, run_id: str) -> dict[str, Any]:
         item = self._runs.get(run_id)
@@ -35,5 +38,5 @@ class RunQueries:
         return public_run(item)
 
 
-def public_run(item: dict[str, Any]) -> dict[str, Any]:
+def public_run(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: plain(v) for k, v in item.items() if k not in _HIDDEN}

@@ -30,7 +30,17 @@
     const body = await response.json().catch(() => null);
     if (response.status === 401 || response.status === 403) $("key-field").hidden = false;
     if (!response.ok) throw new ApiError(response.status, body);
+    if (body && body.unreadable) showUnreadable(body.unreadable);
     return body;
+  }
+
+  // Items the API could not serve (docs/api.md, "unreadable"): named, never silently dropped.
+  const unreadable = new Map();
+  function showUnreadable(items) {
+    for (const item of items) unreadable.set(JSON.stringify(item.key), `${Object.values(item.key).join(" / ")} (${item.reason})`);
+    const box = $("unreadable");
+    box.hidden = false;
+    box.textContent = `${unreadable.size === 1 ? "1 stored item" : `${unreadable.size} stored items`} could not be shown: ${[...unreadable.values()].slice(0, 3).join("; ")}${unreadable.size > 3 ? "; …" : ""}`;
   }
 
   async function allPages(path) {
@@ -64,12 +74,16 @@
     return today;
   }
 
-  // The default range: up to 90 days before `to`, cut to where the data starts (a week at least).
+  // The default range: up to 90 days before `to`, cut to where the data starts, so the page
+  // opens on the days that hold data (a week ending `to` when there is none).
   async function firstDayNear(to) {
     const recent = await api(`kpis/daily?from=${addDays(to, -89)}&to=${to}`);
-    const first = recent.items.length ? recent.items[0].order_date : addDays(to, -89);
-    return first < addDays(to, -6) ? first : addDays(to, -6);
+    return recent.items.length ? recent.items[0].order_date : addDays(to, -6);
   }
+
+  // A day's numbers are incomplete while some of its order items wait for their order or product
+  // (`items_waiting` of /kpis/daily, see docs/api.md): they count once that file arrives.
+  const waiting = (d) => Number(d.items_waiting) || 0;
 
   // ---- SVG helpers -----------------------------------------------------------------------
   function el(name, attrs = {}, text) {
@@ -138,10 +152,14 @@
       if (points.length <= 62) for (const p of points) series.append(el("circle", { class: "dot", cx: x(p.x), cy: y(p.y), r: 2.5, fill: color }));
     }
     g.append(series);
+    for (const p of points.filter((q) => q.waiting)) {
+      g.append(el("rect", { class: "incomplete-day", x: x(p.x) - slot / 2, y: 0, width: slot, height: 4, "data-day": p.x }));
+    }
     if (state.day && state.day >= state.from && state.day <= state.to) g.append(el("line", { class: "selected-day", x1: x(state.day), x2: x(state.day), y1: 0, y2: h }));
     for (const p of points) {
       const hit = el("rect", { class: "day-hit", x: x(p.x) - slot / 2, y: 0, width: slot, height: h, "data-day": p.x });
-      hit.append(el("title", {}, `${longDate(p.x)}: ${format(p.y)}`));
+      const incomplete = p.waiting ? ` (incomplete: ${count.format(p.waiting)} items waiting)` : "";
+      hit.append(el("title", {}, `${longDate(p.x)}: ${format(p.y)}${incomplete}`));
       hit.addEventListener("click", () => selectDay(p.x));
       g.append(hit);
     }
@@ -193,19 +211,33 @@
     for (const [k, v] of Object.entries(totals)) document.querySelector(`[data-total="${k}"]`).textContent = v;
   }
 
+  function showIncomplete(days) {
+    const partial = days.filter(waiting);
+    const box = $("incomplete");
+    box.hidden = !partial.length;
+    const items = partial.reduce((s, d) => s + waiting(d), 0);
+    const names = partial.slice(0, 5).map((d) => shortDate(d.order_date)).join(", ") + (partial.length > 5 ? ", …" : "");
+    box.textContent = partial.length
+      ? `Incomplete: ${partial.length === 1 ? "1 day" : `${partial.length} days`} (${names}) with ${count.format(items)} order items waiting for their order or product file; their numbers grow when it arrives.`
+      : "";
+  }
+
   function drawDaily() {
     const days = state.days;
     showTotals(days);
-    timeChart($("chart-revenue"), days.map((d) => ({ x: d.order_date, y: d.total_revenue })), { color: "var(--revenue)", kind: "area", format: money.format, axisFormat: moneyShort.format });
-    timeChart($("chart-orders"), days.map((d) => ({ x: d.order_date, y: d.total_orders })), { color: "var(--orders)", kind: "bar", format: count.format, axisFormat: count.format });
+    showIncomplete(days);
+    const points = (value) => days.map((d) => ({ x: d.order_date, y: value(d), waiting: waiting(d) }));
+    timeChart($("chart-revenue"), points((d) => d.total_revenue), { color: "var(--revenue)", kind: "area", format: money.format, axisFormat: moneyShort.format });
+    timeChart($("chart-orders"), points((d) => d.total_orders), { color: "var(--orders)", kind: "bar", format: count.format, axisFormat: count.format });
     const worst = Math.max(0, ...days.map((d) => d.return_rate));
-    timeChart($("chart-returns"), days.map((d) => ({ x: d.order_date, y: d.return_rate })), { color: "var(--returns)", kind: "line", format: percent.format, axisFormat: percentAxis.format, max: Math.min(1, niceMax(worst || 0.04)) });
+    timeChart($("chart-returns"), points((d) => d.return_rate), { color: "var(--returns)", kind: "line", format: percent.format, axisFormat: percentAxis.format, max: Math.min(1, niceMax(worst || 0.04)) });
   }
 
   async function selectDay(day) {
     state.day = day;
     $("category-day").value = day;
-    $("category-day-label").textContent = longDate(day);
+    const shown = state.days.find((d) => d.order_date === day);
+    $("category-day-label").textContent = longDate(day) + (shown && waiting(shown) ? ` (incomplete: ${count.format(waiting(shown))} items waiting)` : "");
     drawDaily();
     const body = await api(`kpis/categories?date=${day}`);
     categoryChart($("category-chart"), body.items);
@@ -256,8 +288,10 @@
   async function loadRange(from, to) {
     state.from = from;
     state.to = to;
-    $("from").value = from;
-    $("to").value = to;
+    for (const [id, value] of [["from", from], ["to", to]]) {
+      $(id).value = value;
+      $(id).setAttribute("value", value); // the range shown stays visible in the document too
+    }
     history.replaceState(null, "", `?${new URLSearchParams({ ...Object.fromEntries(page), from, to })}`);
     state.days = await allPages(`kpis/daily?from=${from}&to=${to}`);
     drawDaily();

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, TypedDict
 
 from boto3.dynamodb.conditions import Key
@@ -26,7 +27,7 @@ class PremiumCase(TypedDict):
     orderId: str
     customer_id: str
     customer_email: str
-    amount: float
+    amount: float | Decimal
     transition: str
     case_status: str
     opened_at: str
@@ -70,13 +71,20 @@ class PremiumCaseRepository:
         return put_once(self._table, item, (PREMIUM_CASES.partition_key,))
 
     def get(self, order_id: str) -> PremiumCase | None:
-        item = self._table.get_item(Key={PREMIUM_CASES.partition_key: order_id}, ConsistentRead=True).get("Item")
+        item = self.get_item(order_id)
         return public_case(item) if item else None
+
+    def get_item(self, order_id: str) -> dict[str, Any] | None:
+        """The case as stored (the API converts it with `public_case`, item by item)."""
+        item: dict[str, Any] | None = self._table.get_item(
+            Key={PREMIUM_CASES.partition_key: order_id}, ConsistentRead=True
+        ).get("Item")
+        return item
 
     def recent(
         self, limit: int = 50, start_key: Mapping[str, Any] | None = None
-    ) -> tuple[list[PremiumCase], dict[str, Any] | None]:
-        """Newest cases first, a page at a time (a Query on the index, never a Scan)."""
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Newest cases first as stored, a page at a time (a Query on the index, never a Scan)."""
         kwargs: dict[str, Any] = {
             "IndexName": PREMIUM_CASES_BY_TIME.name,
             "KeyConditionExpression": Key(PREMIUM_CASES_BY_TIME.partition_key).eq(CASE_KIND),
@@ -86,7 +94,7 @@ class PremiumCaseRepository:
         if start_key:
             kwargs["ExclusiveStartKey"] = dict(start_key)
         page = self._table.query(**kwargs)
-        return [public_case(i) for i in page.get("Items", [])], page.get("LastEvaluatedKey")
+        return page.get("Items", []), page.get("LastEvaluatedKey")
 
 
 class PremiumService:

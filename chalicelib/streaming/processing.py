@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, TypedDict
 
 from boto3.dynamodb.conditions import Key
@@ -26,7 +27,7 @@ class ProcessingEvent(TypedDict):
     event_id: str
     event_name: str
     status: str
-    amount: float
+    amount: float | Decimal
     customer_id: str
     stream_time: str
     processed_at: str
@@ -71,6 +72,13 @@ class ProcessingRepository:
         self, order_id: str, limit: int = 100, start_key: Mapping[str, Any] | None = None
     ) -> tuple[list[ProcessingEvent], dict[str, Any] | None]:
         """One order's processed events, oldest first, a page at a time (a Query, never a Scan)."""
+        items, last = self.items_for_order(order_id, limit, start_key)
+        return [public_event(i) for i in items], last
+
+    def items_for_order(
+        self, order_id: str, limit: int = 100, start_key: Mapping[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """`events_for_order` as stored (the API converts them with `public_event`, item by item)."""
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": Key(ORDER_PROCESSING.partition_key).eq(order_id),
             "Limit": limit,
@@ -78,7 +86,7 @@ class ProcessingRepository:
         if start_key:
             kwargs["ExclusiveStartKey"] = dict(start_key)
         page = self._table.query(**kwargs)
-        return [public_event(i) for i in page.get("Items", [])], page.get("LastEvaluatedKey")
+        return page.get("Items", []), page.get("LastEvaluatedKey")
 
 
 class StandardProcessing:

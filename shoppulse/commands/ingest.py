@@ -2,7 +2,8 @@
 
 Each file goes to the input bucket under incoming/, its workflow is followed to the end, and one
 JSON line is printed per file: file, status (SUCCEEDED, REJECTED, FAILED or DUPLICATE), row
-counts. Exit 1 if any file ended FAILED.
+counts; on a terminal a progress bar, and a one-line summary on stderr at the end. Exit 1 if
+any file ended FAILED.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +46,25 @@ def run(args: argparse.Namespace) -> int:
     from shoppulse.local.exceptions import IngestError
     from shoppulse.local.ingest import Ingestor, discover
     from shoppulse.local.moto_fixes import CLIENT_ENVIRONMENT
+    from shoppulse.progress import FileProgress, summary_line
 
     for name, value in {**CREDENTIALS, **CLIENT_ENVIRONMENT}.items():
         os.environ.setdefault(name, value)
     session = boto3.session.Session(region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-    failed = False
+    started, results = time.monotonic(), []
     try:
         ingestor = Ingestor(
             session, args.endpoint, discover(session.client("stepfunctions", endpoint_url=args.endpoint)), args.timeout
         )
-        for path in args.files:
-            result = ingestor.ingest(path)
-            failed |= result["status"] == RunStatus.FAILED.value
-            print(json.dumps(result), flush=True)
+        with FileProgress("ingest", args.files) as progress:
+            for number, path in enumerate(args.files, start=1):
+                progress.starting(path)
+                results.append(ingestor.ingest(path))
+                print(json.dumps(results[-1]), flush=True)
+                progress.done(number, results[-1])
     except (IngestError, ClientError, BotoCoreError) as err:
         print(json.dumps({"error": str(err), "endpoint": args.endpoint}))
         return 2
-    return 1 if failed else 0
+    finally:
+        print(summary_line("ingest", results, time.monotonic() - started), file=sys.stderr)
+    return 1 if any(r["status"] == RunStatus.FAILED.value for r in results) else 0

@@ -5,7 +5,8 @@
     shoppulse redrive --pipe standard --order-id o-1      # an order's current item (standard only)
 
 Records come from the stream while it retains them, else from the records the handlers kept
-(`--source` forces one). Prints one JSON line per failure; exit 1 if any still fails.
+(`--source` forces one). Prints one JSON line per failure on stdout (the handlers' logs and
+metrics go to stderr); exit 1 if any still fails.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 
@@ -23,6 +24,7 @@ from chalicelib.pipes import PIPES_BY_KEY
 from chalicelib.streaming import services
 from chalicelib.streaming.exceptions import RedriveError
 from chalicelib.streaming.redrive import Redriver, RedriveResult, Source, StreamRangeReader
+from shoppulse.stdout import diverted_stdout
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -69,11 +71,11 @@ def redriver() -> Redriver:
     return Redriver(services.failure_repository(), services.batches_for, services.order_repository(), stream)
 
 
-def _emit(outcome: RedriveResult | Exception, target: str = "") -> bool:
+def _emit(results: TextIO, outcome: RedriveResult | Exception, target: str = "") -> bool:
     if isinstance(outcome, RedriveResult):
-        print(json.dumps(outcome.as_dict()))
+        print(json.dumps(outcome.as_dict()), file=results, flush=True)
         return outcome.ok
-    print(json.dumps({"target": target, "status": "ERROR", "error": str(outcome)}))
+    print(json.dumps({"target": target, "status": "ERROR", "error": str(outcome)}), file=results, flush=True)
     return False
 
 
@@ -81,20 +83,25 @@ def run(args: argparse.Namespace) -> int:
     if (args.all_open or args.order_id) and not args.pipe:
         print("shoppulse redrive: --pipe is required with --all-open and --order-id", file=sys.stderr)
         return 2
+    with diverted_stdout(sys.stderr) as results:
+        return _redrive(args, results)
+
+
+def _redrive(args: argparse.Namespace, results: TextIO) -> int:
     _use_endpoint(args.endpoint)
     tool, source = redriver(), Source(args.source)
     ok = True
     if args.all_open:
         for failure_id, outcome in tool.redrive_open(args.pipe, source):
-            ok &= _emit(outcome, failure_id)
+            ok &= _emit(results, outcome, failure_id)
     for failure_id in args.failure_id or ():
         try:
-            ok &= _emit(tool.redrive_failure(failure_id, source))
+            ok &= _emit(results, tool.redrive_failure(failure_id, source))
         except RedriveError as err:
-            ok &= _emit(err, failure_id)
+            ok &= _emit(results, err, failure_id)
     for order_id in args.order_id or ():
         try:
-            ok &= _emit(tool.redrive_order(args.pipe, order_id))
+            ok &= _emit(results, tool.redrive_order(args.pipe, order_id))
         except (RedriveError, OrderNotFound) as err:
-            ok &= _emit(err, f"order:{order_id}")
+            ok &= _emit(results, err, f"order:{order_id}")
     return 0 if ok else 1

@@ -1,13 +1,17 @@
 """`shoppulse replay [--kpis-json OUT] FILE...`: run the batch workflow over files, in order,
-on an embedded AWS, and print each file's outcome as a JSON line."""
+on an embedded AWS, and print each file's outcome as a JSON line (progress and the closing
+summary on stderr)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
 
 from shoppulse.embedded import embedded_aws
+from shoppulse.progress import FileProgress, summary_line
 from shoppulse.replay import InProcessWorkflow
 
 
@@ -26,11 +30,16 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(json.dumps({"error": "no such file", "files": missing}))
         return 2
-    with embedded_aws() as clients:
+    started, results = time.monotonic(), []
+    with embedded_aws() as clients, FileProgress("replay", args.files) as progress:
         workflow = InProcessWorkflow(clients, args.max_invalid_ratio)
-        for path in args.files:
-            print(json.dumps(workflow.ingest(path)), flush=True)
+        for number, path in enumerate(args.files, start=1):
+            progress.starting(path)
+            results.append(workflow.ingest(path))
+            print(json.dumps(results[-1]), flush=True)
+            progress.done(number, results[-1])
         if args.kpis_json:
             args.kpis_json.parent.mkdir(parents=True, exist_ok=True)
             args.kpis_json.write_text(json.dumps(workflow.kpis(), indent=2) + "\n")
+    print(summary_line("replay", results, time.monotonic() - started), file=sys.stderr)
     return 0

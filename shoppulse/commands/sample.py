@@ -31,20 +31,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: numpy and pyarrow are not needed by the other verbs.
+    from shoppulse.progress import working
     from shoppulse.samples import OutputNotEmpty, write_bench_set, write_sample_set
 
-    started = time.perf_counter()
-    if args.bench:
-        paths = list(write_bench_set(args.out, items=args.items, seed=args.seed).values())
-    elif args.orders is None:
+    if not args.bench and args.orders is None:
         print("shoppulse sample: --orders N is required (or --bench)", file=sys.stderr)
         return 2
-    else:
-        try:
-            paths = write_sample_set(args.out, args.orders, args.days, args.start, args.seed, args.overwrite)
-        except (OutputNotEmpty, ValueError) as err:
-            print(f"shoppulse sample: {err}", file=sys.stderr)
-            return 2
+    started = time.perf_counter()
+    what = f"{args.items:,} order items" if args.bench else f"{args.orders:,} orders over {args.days} days"
+    with working(f"sample: generating {what} into {args.out}"):
+        if args.bench:
+            paths = list(write_bench_set(args.out, items=args.items, seed=args.seed).values())
+        else:
+            try:
+                paths = write_sample_set(args.out, args.orders, args.days, args.start, args.seed, args.overwrite)
+            except (OutputNotEmpty, ValueError) as err:
+                print(f"shoppulse sample: {err}", file=sys.stderr)
+                return 2
+    seconds = time.perf_counter() - started
     size = sum(p.stat().st_size for p in paths)
-    print(f"wrote {len(paths)} files ({size / 1024:.0f} KiB) to {args.out} in {time.perf_counter() - started:.1f} s")
+    lines = sum(_lines(p) for p in paths)
+    print(
+        f"wrote {len(paths)} files ({size / 1024:.0f} KiB, {lines:,} lines) to {args.out} in {seconds:.1f} s"
+        f" ({lines / max(seconds, 1e-9):,.0f} lines/s)"
+    )
     return 0
+
+
+def _lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
