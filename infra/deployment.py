@@ -10,9 +10,13 @@ Both ways to ship a stage (docs/deployment.md; one stage uses one of them):
 2. Deploy the bootstrap stack (`infra.bootstrap`: ECR repository, artifact bucket), read its outputs.
 3. Probe the image tag; if absent, build the tasks image (linux/amd64) and push it.
 4. `aws cloudformation package` (Lambda bundle to the artifact bucket), then
-   `aws cloudformation deploy --s3-bucket`: the merged template is over the 51,200 bytes the CLI
-   accepts inline ("--s3-bucket ... required for the deployments of templates sized greater than
-   51,200 bytes": https://docs.aws.amazon.com/cli/latest/reference/cloudformation/deploy/index.html).
+   `aws cloudformation deploy --s3-bucket`: the merged template is over 51,200 bytes, and the CLI
+   refuses such a template without a bucket ("--s3-bucket: ... This is required the deployments of
+   templates sized greater than 51,200 bytes",
+   https://docs.aws.amazon.com/cli/latest/reference/cloudformation/deploy/index.html; the CLI
+   raises DeployBucketRequiredError, awscli/customizations/cloudformation/deploy.py). The CLI
+   also drops, silently, an override that names no template parameter and keeps the previous
+   value of one not given on an update: `parameter_overrides` refuses unknown names instead.
 5. Print the stack's outputs.
 
 `--app chalice`: the troposphere stack `shoppulse-<stage>` + `chalice deploy --stage <stage>`.

@@ -161,8 +161,8 @@ def overlay(stack: Stack, tables: Tables, messaging: Messaging, key_arn: Any) ->
         if access.consumes:
             properties["Events"] = {
                 f"{access.logical_id}SqsEventSource": {
-                    # The queue ARN is Chalice's (from the queue name in the environment at
-                    # packaging time: `infra.functions.environment`); only the response type is added.
+                    # The queue ARN is Chalice's (from the queue name in the generated stage block,
+                    # `infra.chalice_stage`, at packaging time); only the response type is added.
                     "Properties": {"FunctionResponseTypes": list(DEAD_LETTER_FUNCTION_RESPONSE_TYPES)}
                 }
             }
