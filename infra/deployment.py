@@ -32,6 +32,7 @@ Both ways to ship a stage (docs/deployment.md; one stage uses one of them):
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import time
@@ -44,7 +45,7 @@ from infra import bootstrap, chalice_stage
 from infra.context import APP, Stack
 from infra.functions import FUNCTIONS, FunctionAccess
 from infra.synthesis import PROJECT_DIR, chalice_executable, synthesize, write_json
-from infra.template import PIPES_CONDITION, Rendered
+from infra.template import PIPES_CONDITION, Rendered, render
 
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 PLATFORM = "linux/amd64"  # matches the task definitions' RuntimePlatform (X86_64)
@@ -87,12 +88,19 @@ class Shell:
     log: list[list[str]] = field(default_factory=list)
     cwd: Path = PROJECT_DIR
 
-    def run(self, command: list[str], capture: bool = False, stdin: str | None = None) -> str:
+    def run(
+        self, command: list[str], capture: bool = False, stdin: str | None = None, env: Mapping[str, str] | None = None
+    ) -> str:
+        """`env`: variables added for this command (printed in front of it)."""
         self.log.append(command)
-        self.echo("+ " + shlex.join(command))
+        prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in (env or {}).items())
+        self.echo("+ " + prefix + shlex.join(command))
         if self.dry_run:
             return ""
-        done = subprocess.run(command, check=True, text=True, capture_output=capture, input=stdin, cwd=self.cwd)
+        environment = {**os.environ, **env} if env else None
+        done = subprocess.run(
+            command, check=True, text=True, capture_output=capture, input=stdin, cwd=self.cwd, env=environment
+        )
         return done.stdout if capture else ""
 
     def probe(self, command: list[str]) -> bool:
@@ -228,6 +236,9 @@ def deploy(options: DeployOptions, shell: Shell) -> dict[str, str]:
     chalice_stage.check_shipping(options.stage, options.project_dir, way)
     api = options.api or chalice_stage.api_options(options.stage, options.project_dir)
     image_tag = options.image_tag or default_image_tag()
+    rendered = render(options.stage)
+    # Refused before anything is written or run: a parameter the template lacks or needs.
+    parameter_overrides(options, rendered.merge if options.app == MERGED else rendered.infra, ImageTag=image_tag)
     shell.note(f"shoppulse synth --stage {options.stage} (in-process: {options.build_dir / options.stage}/)")
     synthesized = synthesize(
         options.stage,
@@ -236,6 +247,7 @@ def deploy(options: DeployOptions, shell: Shell) -> dict[str, str]:
         write_config=options.app == MERGED,
         project_dir=options.project_dir,
         api=api,
+        rendered=rendered,
     )
     boot = _bootstrap(shell, options)
     bucket = options.artifact_bucket or boot[bootstrap.ARTIFACT_BUCKET]
@@ -305,7 +317,10 @@ def _deploy_with_chalice(
     config = chalice_stage.generate(options.stage, rendered.merge, api, chalice_stage.CHALICE, values)
     written = chalice_stage.write(config, target)
     shell.note(f"stage block and policy files from the stack's outputs: {', '.join(str(p) for p in written)}")
-    shell.run([chalice_executable(), "--project-dir", str(options.project_dir), "deploy", "--stage", options.stage])
+    shell.run(
+        [chalice_executable(), "--project-dir", str(options.project_dir), "deploy", "--stage", options.stage],
+        env={"AWS_DEFAULT_REGION": options.region},  # chalice has no --region
+    )
     for access in (a for a in FUNCTIONS if a.consumes):
         uuid = shell.run(
             _aws(

@@ -80,11 +80,12 @@ def synthesize(
     write_config: bool = True,
     project_dir: Path = PROJECT_DIR,
     api: chalice_stage.ApiOptions | None = None,
+    rendered: Rendered | None = None,
 ) -> Synthesized:
     """Write the stage's templates and (unless told not to) its generated `.chalice` stage block.
 
     `api`: the API options; by default the ones the stage's block recorded (a new stage must choose)."""
-    rendered = render(stage)
+    rendered = rendered or render(stage)
     stage_dir = build_dir / stage
     infra_template = write_json(stage_dir / "infra.json", rendered.infra)
     merge_template = write_json(stage_dir / "merge.json", rendered.merge)

@@ -22,6 +22,7 @@ from infra.deployment import DeployError, DeployOptions, Shell, deploy, dry_run_
 from infra.functions import FUNCTIONS
 from infra.synthesis import chalice_package
 from infra.template import render
+from shoppulse.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 FRESH = "qa"
@@ -275,3 +276,16 @@ def test_the_app_does_not_start_in_lambda_with_a_variable_missing():
     assert failed.returncode != 0 and "PREMIUM_ORDERS_DLQ" in failed.stderr
     unauthenticated = _import_app({**LAMBDA, **full, "API_AUTH": "none"})
     assert unauthenticated.returncode != 0 and "API_ALLOW_UNAUTHENTICATED" in unauthenticated.stderr
+
+
+def test_the_verbs_refuse_before_writing_anything(tmp_path):
+    config = (ROOT / ".chalice" / "config.json").read_text()
+    base = ["--stage", "brandnew", "--region", "eu-west-1", "--build-dir", str(tmp_path), "--dry-run"]
+    with pytest.raises(SystemExit, match="--api-auth"):
+        main(["deploy", *base])
+    with pytest.raises(SystemExit, match="no parameter Nope"):
+        main(["deploy", *base, "--api-auth", "iam", "--parameter", "Nope=1"])
+    with pytest.raises(SystemExit, match="--allow-unauthenticated-api"):
+        main(["synth", "--stage", "brandnew", "--api-auth", "none", "--build-dir", str(tmp_path)])
+    assert (ROOT / ".chalice" / "config.json").read_text() == config
+    assert not list(tmp_path.iterdir())
