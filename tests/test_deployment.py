@@ -17,7 +17,7 @@ import pytest
 from chalicelib import settings
 from chalicelib.app_environment import required_variables
 from containers.tasks.config import ConfigurationError, TaskConfig
-from infra import chalice_stage
+from infra import bootstrap, chalice_stage, checks
 from infra.deployment import DeployError, DeployOptions, Shell, deploy, dry_run_project, parameter_overrides
 from infra.functions import FUNCTIONS
 from infra.synthesis import chalice_package
@@ -289,3 +289,20 @@ def test_the_verbs_refuse_before_writing_anything(tmp_path):
         main(["synth", "--stage", "brandnew", "--api-auth", "none", "--build-dir", str(tmp_path)])
     assert (ROOT / ".chalice" / "config.json").read_text() == config
     assert not list(tmp_path.iterdir())
+
+
+def test_the_bootstrap_template_is_clean_and_keeps_what_it_creates(tmp_path):
+    template = bootstrap.render(FRESH)
+    path = tmp_path / "bootstrap.json"
+    path.write_text(json.dumps(template))
+    assert checks.cfn_lint([path]) == []
+    assert len(path.read_bytes()) < 51_200  # deployed inline, before the artifact bucket exists
+    resources = template["Resources"]
+    assert {r["DeletionPolicy"] for r in resources.values() if "Policy" not in r["Type"]} == {"RetainExceptOnCreate"}
+    repository = resources[bootstrap.REPOSITORY]["Properties"]
+    assert repository["RepositoryName"] == "shoppulse-qa-tasks" and repository["ImageTagMutability"] == "IMMUTABLE"
+    # The main stack's tasks pull from exactly that repository.
+    definition = render(FRESH).infra["Resources"]["ValidationTaskDefinition"]["Properties"]
+    uri, variables = definition["ContainerDefinitions"][0]["Image"]["Fn::Sub"]
+    assert uri == "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${Repository}:${ImageTag}"
+    assert variables["Repository"] == repository["RepositoryName"]
