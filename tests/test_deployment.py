@@ -296,6 +296,10 @@ def test_the_bootstrap_template_is_clean_and_keeps_what_it_creates(tmp_path):
     path = tmp_path / "bootstrap.json"
     path.write_text(json.dumps(template))
     assert checks.cfn_lint([path]) == []
+    if checks.CHECKOV.exists():  # installed by `make infra-tools` (make test)
+        report = checks.checkov([path])
+        assert report.failed == [] and report.passed > 5
+        assert all(len(c["check_result"].get("suppress_comment", "")) > 20 for c in report.skipped)
     assert len(path.read_bytes()) < 51_200  # deployed inline, before the artifact bucket exists
     resources = template["Resources"]
     assert {r["DeletionPolicy"] for r in resources.values() if "Policy" not in r["Type"]} == {"RetainExceptOnCreate"}
