@@ -6,18 +6,13 @@ functions, the local stack creates them by their default names, the app and test
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from chalicelib.resource_spec import ResourceSpec
-from chalicelib.settings import setting
+from chalicelib.settings import environment, setting
 
 # moto's (and LocalStack's) fixed account: used only when no ARN is configured (local runs).
 LOCAL_ACCOUNT_ID = "123456789012"
-
-
-def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
-    return environ if environ is not None else os.environ
 
 
 def _region(environ: Mapping[str, str]) -> str:
@@ -29,7 +24,7 @@ class TopicSpec(ResourceSpec):
 
     def arn(self, environ: Mapping[str, str] | None = None) -> str:
         """The configured ARN (required in the cloud); locally the embedded AWS's topic."""
-        env = _environ(environ)
+        env = environment(environ)
         return setting(self.env_var, f"arn:aws:sns:{_region(env)}:{LOCAL_ACCOUNT_ID}:{self.default_name}", env)
 
 

@@ -61,6 +61,11 @@ def require(names: Iterable[str], environ: Mapping[str, str] | None = None) -> N
         raise MissingSettingError(f"missing environment variables: {', '.join(missing)}")
 
 
+def unauthenticated_api_allowed(environ: Mapping[str, str] | None = None) -> bool:
+    """A deployed API may go without auth only when its stage said so explicitly."""
+    return environment(environ).get(API_ALLOW_UNAUTHENTICATED) == "true"
+
+
 def valid_cors_origin(origin: str) -> bool:
     return origin == SAME_ORIGIN or bool(ORIGIN_PATTERN.match(origin))
 

@@ -8,7 +8,6 @@ with the stage's `environment_variables` from .chalice/config.json already set: 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from enum import Enum
 from functools import cache
@@ -37,7 +36,7 @@ def auth_mode() -> AuthMode:
         mode = AuthMode(raw)
     except ValueError as err:
         raise ValueError(f"API_AUTH must be one of {[m.value for m in AuthMode]}, got {raw!r}") from err
-    if mode is AuthMode.NONE and settings.in_cloud() and os.environ.get(settings.API_ALLOW_UNAUTHENTICATED) != "true":
+    if mode is AuthMode.NONE and settings.in_cloud() and not settings.unauthenticated_api_allowed():
         raise settings.MissingSettingError("API_AUTH=none in the cloud needs API_ALLOW_UNAUTHENTICATED=true")
     return mode
 
