@@ -178,7 +178,17 @@ def _deploy_stack(
 def _describe(shell: Shell, options: DeployOptions, name: str, keys: Sequence[str]) -> tuple[dict[str, str], str]:
     """The stack's outputs and id; dry: `<Key>` for each of `keys`."""
     described = shell.run(
-        _aws(options, "cloudformation", "describe-stacks", "--stack-name", name, "--query", "Stacks[0]"),
+        _aws(
+            options,
+            "cloudformation",
+            "describe-stacks",
+            "--stack-name",
+            name,
+            "--query",
+            "Stacks[0]",
+            "--output",
+            "json",
+        ),
         capture=True,
     )
     if not described.strip():

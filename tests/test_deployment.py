@@ -111,6 +111,8 @@ def test_merged_dry_run_bootstraps_pushes_packages_to_s3_and_deploys_with_templa
     assert _flag(package, "--s3-bucket") == _flag(main, "--s3-bucket") == "<ArtifactBucket>"
     assert _flag(main, "--template-file") == _flag(package, "--output-template-file")
     assert {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"} <= set(main)
+    # Outputs are parsed as JSON whatever the user's CLI default output is.
+    assert all(_flag(c, "--output") == "json" for c in shell.log if _step(c) == "cloudformation describe-stacks")
     overrides = _overrides(main)
     assert set(overrides) <= set(sam["Parameters"])
     assert {n for n, p in sam["Parameters"].items() if "Default" not in p} <= set(overrides)
