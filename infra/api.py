@@ -1,8 +1,16 @@
 """The REST API's logging, tracing and throttling (the API itself is Chalice's `RestAPI`).
 
-Access logs need the region's API Gateway account setting to name a CloudWatch role; the stack
-sets it (one per region and account: a second stack in the same region sets the same kind of
-role, which is harmless).
+API Gateway writes access and execution logs only once the region's account setting names a
+CloudWatch role; a stage that asks for logs before then is rejected ("CloudWatch Logs role ARN
+must be set in account settings to enable logging"). That setting is one per account and region,
+shared by every API there, so changing it is a side effect beyond this app, and opt-in: parameter
+`ApiGatewayLogging`:
+- `off` (default): no access or execution logs (metrics and X-Ray traces stay on);
+- `account-role-exists`: the region already has the role (set by another stack or by hand): logs on;
+- `set-account-role`: this stack creates the role and sets the account setting (overwriting any
+  other role set there), then logs on.
+https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html
+https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-apigateway-account.html
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import awacs.logs as logs
-from troposphere import GetAtt, Ref
+from troposphere import Equals, GetAtt, If, Not, NoValue, Parameter, Ref
 from troposphere.apigateway import Account
+from troposphere.cloudformation import WaitConditionHandle
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 
@@ -44,22 +53,44 @@ ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
+API_LOGGING = "ApiLogging"
+SET_ACCOUNT_ROLE = "SetApiGatewayAccountRole"
+
+
 @dataclass(frozen=True)
 class ApiLogging:
     log_group: LogGroup
-    account: Account
+    # Created after the account setting when the stack sets it: the API waits for it.
+    account_ready: WaitConditionHandle
+
+
+def _logging_choice(stack: Stack) -> None:
+    choice = stack.template.add_parameter(
+        Parameter(
+            "ApiGatewayLogging",
+            Type="String",
+            Default="off",
+            AllowedValues=["off", "account-role-exists", "set-account-role"],
+            Description="REST API logs: off; on, the region's API Gateway logging role being set; or set it (region-wide)",
+        )
+    )
+    stack.template.add_condition(API_LOGGING, Not(Equals(Ref(choice), "off")))
+    stack.template.add_condition(SET_ACCOUNT_ROLE, Equals(Ref(choice), "set-account-role"))
 
 
 def build(stack: Stack, encryption: Encryption) -> ApiLogging:
+    _logging_choice(stack)
     access_logs = log_group(
         stack,
         "ApiAccessLogGroup",
         f"/aws/apigateway/{stack.name('api')}/access",
         encryption,
         "Access log group of the REST API",
+        API_LOGGING,
     )
     role = Role(
         "ApiGatewayLoggingRole",
+        Condition=SET_ACCOUNT_ROLE,
         AssumeRolePolicyDocument=assume_role_policy("apigateway"),
         Policies=[
             Policy(
@@ -67,16 +98,12 @@ def build(stack: Stack, encryption: Encryption) -> ApiLogging:
                 PolicyDocument=policy(
                     [
                         allow(
-                            [
-                                logs.CreateLogGroup,
-                                logs.CreateLogStream,
-                                logs.DescribeLogGroups,
-                                logs.DescribeLogStreams,
-                                logs.PutLogEvents,
-                            ],
+                            [logs.CreateLogGroup, logs.CreateLogStream, logs.DescribeLogStreams, logs.PutLogEvents],
                             [GetAtt(access_logs, "Arn"), arn("logs", "log-group:API-Gateway-Execution-Logs_*")],
                             sid="ApiLogs",
-                        )
+                        ),
+                        # Lists the account's groups: no resource type, "*" only (infra.template_rules).
+                        allow([logs.DescribeLogGroups], ["*"], sid="FindLogGroups"),
                     ]
                 ),
             )
@@ -84,9 +111,17 @@ def build(stack: Stack, encryption: Encryption) -> ApiLogging:
         Tags=stack.tags("api"),
     )
     stack.add(role, "Role API Gateway writes logs with", "Arn")
-    account = Account("ApiGatewayAccount", CloudWatchRoleArn=GetAtt(role, "Arn"))
+    account = Account("ApiGatewayAccount", Condition=SET_ACCOUNT_ROLE, CloudWatchRoleArn=GetAtt(role, "Arn"))
     stack.add(account, "API Gateway account setting (logging role) of the region")
-    return ApiLogging(access_logs, account)
+    # A DependsOn cannot name a resource that may not exist ("Unresolved resource dependencies"):
+    # the handle refers to the account setting only when it is created (an implicit dependency,
+    # the way SAM itself makes conditional dependencies), and the API depends on the handle.
+    # https://github.com/aws/serverless-application-model/pull/653
+    ready = WaitConditionHandle(
+        "ApiGatewayAccountReady", Metadata={"AccountSetting": If(SET_ACCOUNT_ROLE, Ref(account), "not managed")}
+    )
+    stack.add(ready, "Ordering only: the REST API is created after the account setting, if the stack sets it")
+    return ApiLogging(access_logs, ready)
 
 
 def api_stage(stage: str) -> str:
@@ -101,15 +136,19 @@ def overlay(stack: Stack, api: ApiLogging) -> dict[str, Any]:
     stage_name = api_stage(stack.stage)
     return {
         REST_API: {
-            "DependsOn": [api.account.title],
+            "DependsOn": [api.account_ready.title],
             "Properties": {
                 "TracingEnabled": True,
-                "AccessLogSetting": {"DestinationArn": GetAtt(api.log_group, "Arn"), "Format": ACCESS_LOG_FORMAT},
+                "AccessLogSetting": If(
+                    API_LOGGING,
+                    {"DestinationArn": GetAtt(api.log_group, "Arn"), "Format": ACCESS_LOG_FORMAT},
+                    NoValue,
+                ),
                 "MethodSettings": [
                     {
                         "ResourcePath": "/*",
                         "HttpMethod": "*",
-                        "LoggingLevel": "ERROR",
+                        "LoggingLevel": If(API_LOGGING, "ERROR", "OFF"),
                         "MetricsEnabled": True,
                         "ThrottlingRateLimit": THROTTLE_RATE,
                         "ThrottlingBurstLimit": THROTTLE_BURST,
@@ -120,9 +159,13 @@ def overlay(stack: Stack, api: ApiLogging) -> dict[str, Any]:
                 "checkov": {
                     "skip": [
                         {
+                            "id": "CKV_AWS_76",
+                            "comment": "Access logs are on unless ApiGatewayLogging=off, the default: they need the region-wide API Gateway logging role, an account setting this stack changes only when asked (set-account-role).",
+                        },
+                        {
                             "id": "CKV_AWS_120",
                             "comment": "No cache: KPIs change whenever a file is processed and a cache cluster bills by the hour; DynamoDB answers in milliseconds.",
-                        }
+                        },
                     ]
                 }
             },

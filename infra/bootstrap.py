@@ -11,8 +11,10 @@ main stack can be packaged and deployed.
   `aws cloudformation deploy --s3-bucket` uploads the template to (the merged template is over
   the 51,200 bytes a template passed inline may have: see `infra.deployment`).
 
-Deploying it is idempotent (`--no-fail-on-empty-changeset`); both resources outlive the stack
-(`DeletionPolicy: RetainExceptOnCreate`: kept once created, removed if the first create fails,
+Deploying it is idempotent (`--no-fail-on-empty-changeset`). Deleting it deletes the repository
+with its images (`EmptyOnDelete`) and keeps the bucket (`DeletionPolicy: RetainExceptOnCreate`:
+kept once created, removed if the first create fails; CloudFormation cannot delete a bucket that
+holds objects,
 https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html).
 """
 
@@ -75,8 +77,10 @@ def _repository(stack: Stack) -> Repository:
         # server-side encryption with S3-managed keys) protects the image, which holds code, no data.
         EncryptionConfiguration=EncryptionConfiguration(EncryptionType="AES256"),
         LifecyclePolicy=LifecyclePolicy(LifecyclePolicyText=json.dumps(lifecycle, separators=(",", ":"))),
-        DeletionPolicy=RETAIN,
-        UpdateReplacePolicy="Retain",
+        # Images are build output (rebuilt from git by `shoppulse deploy`), not data: deleting the
+        # stack deletes them, where a non-empty repository would otherwise fail the delete.
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecr-repository.html
+        EmptyOnDelete=True,
         Tags=stack.tags("bootstrap"),
         Metadata=_skips(
             (

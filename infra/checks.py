@@ -1,6 +1,10 @@
-"""The stack's static checks, shared by `make lint` and the tests: cfn-lint, checkov, ASL.
+"""The stack's static checks, shared by `make lint` and the tests: SAM translation, cfn-lint,
+deployment rules, checkov, ASL.
 
-- cfn-lint (project venv): no error and no warning on the troposphere and merged templates.
+- SAM translation (`infra.sam_translation`, aws-sam-translator): the merged template expanded
+  offline into the plain CloudFormation that a deployment creates (`package/translated.json`).
+- cfn-lint (project venv): no error and no warning on the troposphere, merged and translated templates.
+- `infra.template_rules` on the translated template: no violation (IAM, retention, tagging, tracing).
 - checkov (its own venv, `.venv/tools/checkov`): no failed check; every skip carries a reason
   in the template's `Metadata.checkov.skip`.
 - asl-validator (npm, `.venv/tools/asl-validator`): the state machine definition.
@@ -19,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra import template_rules
+from infra.sam_translation import write_translated
 from infra.synthesis import PROJECT_DIR, synthesize
 
 TOOLS = PROJECT_DIR / ".venv" / "tools"
@@ -82,12 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
     args = parser.parse_args(argv)
     result = synthesize(args.stage, args.build_dir)
+    if result.merged_template is None:
+        raise RuntimeError("synth did not produce the merged template")
+    translated = write_translated(result.merged_template)
     templates = [result.infra_template, result.merged_template]
     failures = 0
-    findings = cfn_lint([t for t in templates if t])
+    findings = cfn_lint([*templates, translated])
     print(f"cfn-lint: {len(findings)} finding(s)", *findings, sep="\n  ")
     failures += bool(findings)
-    report = checkov([t for t in templates if t])
+    violations = template_rules.check(json.loads(translated.read_text()))
+    print(f"deployment rules: {len(violations)} violation(s)", *violations, sep="\n  ")
+    failures += bool(violations)
+    report = checkov(templates)
     print(f"checkov: {report.passed} passed, {len(report.skipped)} skipped (with reasons), {len(report.failed)} failed")
     for check in report.failed:
         print(f"  {check['check_id']} {check['resource']}: {check['check_name']}")

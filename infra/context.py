@@ -22,6 +22,16 @@ STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,14}$")
 LOG_RETENTION_DAYS = 90
 
 
+# Fixed-name data (tables, buckets) and the key that encrypts it. `RetainExceptOnCreate`: kept when
+# the stack is deleted or the resource is removed, but deleted when the stack operation that
+# created it rolls back, so a failed first create leaves nothing behind that would make the next
+# create fail with "already exists". UpdateReplacePolicy has no such option (Delete, Retain,
+# Snapshot); a fixed-name resource cannot be replaced anyway (the new name would collide).
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-updatereplacepolicy.html
+RETAINED_DATA: dict[str, str] = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
+
+
 @dataclass
 class Stack:
     """The template being built for one stage."""

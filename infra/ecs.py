@@ -22,7 +22,6 @@ import awacs.logs as logs
 import awacs.s3 as s3
 from awacs.aws import Condition, StringLike
 from troposphere import GetAtt, Parameter, Ref, Sub
-from troposphere.ec2 import SecurityGroup, SecurityGroupRule
 from troposphere.ecs import (
     Cluster,
     ClusterSetting,
@@ -52,6 +51,7 @@ from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
 from infra import bootstrap
 from infra.context import Stack, allow, arn, assume_role_policy, policy
 from infra.encryption import Encryption, log_group
+from infra.network import Network
 from infra.storage import Storage, bucket_access
 from infra.tables import Tables
 
@@ -74,51 +74,8 @@ class EcsTaskResources:
 class Ecs:
     cluster: Cluster
     execution_role: Role
-    security_group: SecurityGroup
+    network: Network
     tasks: dict[Task, EcsTaskResources]
-    subnets: Parameter
-    assign_public_ip: Parameter
-
-
-def _network_parameters(stack: Stack) -> tuple[Parameter, Parameter, Parameter]:
-    t = stack.template
-    vpc = t.add_parameter(Parameter("VpcId", Type="AWS::EC2::VPC::Id", Description="VPC the Fargate tasks run in"))
-    subnets = t.add_parameter(
-        Parameter(
-            "SubnetIds",
-            Type="List<AWS::EC2::Subnet::Id>",
-            Description="Subnets of the Fargate tasks (private subnets with a NAT or VPC endpoints for S3, DynamoDB, ECR, Logs)",
-        )
-    )
-    public_ip = t.add_parameter(
-        Parameter(
-            "AssignPublicIp",
-            Type="String",
-            Default="DISABLED",
-            AllowedValues=["DISABLED", "ENABLED"],
-            Description="ENABLED only for public subnets without a NAT (the tasks need outbound HTTPS)",
-        )
-    )
-    return vpc, subnets, public_ip
-
-
-def _security_group(stack: Stack, vpc: Parameter) -> SecurityGroup:
-    group = SecurityGroup(
-        "TaskSecurityGroup",
-        GroupDescription="ShopPulse batch tasks: no inbound, outbound HTTPS to AWS APIs only",
-        VpcId=Ref(vpc),
-        SecurityGroupEgress=[
-            SecurityGroupRule(
-                IpProtocol="tcp",
-                FromPort=443,
-                ToPort=443,
-                CidrIp="0.0.0.0/0",
-                Description="HTTPS to S3, DynamoDB, ECR, CloudWatch Logs",
-            )
-        ],
-        Tags=stack.tags("ecs"),
-    )
-    return stack.add(group, "Security group of the batch tasks", "GroupId")
 
 
 def _repository_arn(stack: Stack) -> Sub:
@@ -275,8 +232,7 @@ def _task(
     return EcsTaskResources(definition, role, log_group, name)
 
 
-def build(stack: Stack, storage: Storage, tables: Tables, encryption: Encryption) -> Ecs:
-    vpc, subnets, public_ip = _network_parameters(stack)
+def build(stack: Stack, network: Network, storage: Storage, tables: Tables, encryption: Encryption) -> Ecs:
     image_tag = stack.template.add_parameter(
         Parameter(
             "ImageTag",
@@ -313,10 +269,8 @@ def build(stack: Stack, storage: Storage, tables: Tables, encryption: Encryption
     return Ecs(
         cluster=cluster,
         execution_role=execution_role,
-        security_group=_security_group(stack, vpc),
+        network=network,
         tasks=tasks,
-        subnets=subnets,
-        assign_public_ip=public_ip,
     )
 
 

@@ -17,7 +17,7 @@ from troposphere import GetAtt, Ref, Sub
 from troposphere.kms import Alias, Key
 from troposphere.logs import LogGroup
 
-from infra.context import LOG_RETENTION_DAYS, Stack, allow, arn, policy
+from infra.context import LOG_RETENTION_DAYS, RETAINED_DATA, Stack, allow, arn, policy
 
 ADMIN_ACTIONS = (
     kms.CreateAlias,
@@ -106,6 +106,9 @@ def build(stack: Stack) -> Encryption:
         PendingWindowInDays=30,
         KeyPolicy=key_policy,
         Tags=stack.tags("encryption"),
+        # The retained tables and buckets stay encrypted with this key: it must outlive them
+        # (a deleted stack would otherwise schedule the key for deletion under retained data).
+        **RETAINED_DATA,
     )
     stack.add(key, "KMS key encrypting the stack's data at rest", "Arn")
     stack.add(
@@ -115,7 +118,9 @@ def build(stack: Stack) -> Encryption:
     return Encryption(key)
 
 
-def log_group(stack: Stack, logical_id: str, name: str, encryption: Encryption, description: str) -> LogGroup:
+def log_group(
+    stack: Stack, logical_id: str, name: str, encryption: Encryption, description: str, condition: str | None = None
+) -> LogGroup:
     """A log group of the stack: encrypted with the stack key, kept `LOG_RETENTION_DAYS`."""
     group = LogGroup(
         logical_id,
@@ -124,4 +129,6 @@ def log_group(stack: Stack, logical_id: str, name: str, encryption: Encryption, 
         KmsKeyId=encryption.key_arn,
         Tags=stack.tags("logs"),
     )
+    if condition:
+        group.Condition = condition
     return stack.add(group, description)

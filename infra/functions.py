@@ -18,6 +18,7 @@ import awacs.kms as kms
 import awacs.logs as logs
 import awacs.sns as sns
 import awacs.sqs as sqs
+import awacs.xray as xray
 from awacs.aws import PolicyDocument
 from chalice.utils import to_cfn_resource_name
 from troposphere import GetAtt, Ref
@@ -43,6 +44,8 @@ from infra.tables import Tables
 API_HANDLER = "api_handler"
 READ = (ddb.GetItem, ddb.Query)
 WRITE = (ddb.GetItem, ddb.Query, ddb.PutItem, ddb.UpdateItem)
+# What a function with active tracing needs to send its segments (the Lambda runtime sends them).
+TRACING = (xray.PutTraceSegments, xray.PutTelemetryRecords)
 CONSUME = (sqs.ReceiveMessage, sqs.DeleteMessage, sqs.GetQueueAttributes, sqs.ChangeMessageVisibility)
 
 
@@ -131,6 +134,11 @@ def function_policy(stack: Stack, access: FunctionAccess, arns: Arns) -> PolicyD
     if access.consumes:
         statements.append(allow(CONSUME, [arns.queue(access.consumes)], sid="ConsumeDeadLetters"))
     statements.append(arns.key_statement())
+    # `Tracing: Active` (see `overlay`): SAM adds these rights only to roles it creates, and every
+    # role here is explicit. They have no resource-level permission: "*" is the only form.
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html
+    # https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSXRayDaemonWriteAccess.html
+    statements.append(allow(TRACING, ["*"], sid="WriteTraces"))
     return policy(statements)
 
 

@@ -13,7 +13,7 @@ import awacs.awslambda as awslambda
 import awacs.dynamodb as ddb
 import awacs.logs as logs
 import awacs.sqs as sqs
-from troposphere import GetAtt, Join
+from troposphere import GetAtt
 from troposphere.iam import Policy, Role
 from troposphere.pipes import (
     CloudwatchLogsLogDestination,
@@ -66,9 +66,12 @@ def _pipe(
                             [stream_arn],
                             sid="ReadOrdersStream",
                         ),
-                        allow(
-                            [ddb.ListStreams], [Join("", [GetAtt(table, "Arn"), "/stream/*"])], sid="ListOrdersStreams"
-                        ),
+                        # ListStreams lists the account's streams: the Service Authorization Reference
+                        # gives it no resource type, so an ARN would match nothing (some DynamoDB guide
+                        # examples scope it to a stream ARN). "*" is right under either reading and it
+                        # reveals only stream ARNs. https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html
+                        # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-dynamodb.html
+                        allow([ddb.ListStreams], ["*"], sid="ListStreams"),
                         allow(
                             [awslambda.InvokeFunction], [function_arn(stack, spec.function_name)], sid="InvokeHandler"
                         ),

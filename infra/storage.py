@@ -42,7 +42,7 @@ from chalicelib.storage_layout import (
     STAGING_PREFIX,
     BucketSpec,
 )
-from infra.context import Stack, allow, policy
+from infra.context import RETAINED_DATA, Stack, allow, policy
 from infra.encryption import Encryption
 
 ABORT_MULTIPART_DAYS = 7
@@ -141,8 +141,7 @@ def _data_bucket(
         LoggingConfiguration=LoggingConfiguration(DestinationBucketName=Ref(log_bucket), LogFilePrefix=f"{base}/"),
         LifecycleConfiguration=LifecycleConfiguration(Rules=rules + _common_rules(noncurrent_days)),
         Tags=stack.tags("storage"),
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
+        **RETAINED_DATA,
         **extra,
     )
     stack.add(bucket, f"{spec.default_name}: name ({spec.env_var})")
@@ -172,8 +171,7 @@ def _log_bucket(stack: Stack) -> Bucket:
             Rules=[_expire("expire-access-logs", "", 365)] + _common_rules(30)
         ),
         Tags=stack.tags("storage"),
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
+        **RETAINED_DATA,
         Metadata={
             "checkov": {
                 "skip": [

@@ -1,7 +1,7 @@
 """DynamoDB: every table of `chalicelib.tables`, rendered from its TableSpec (never redefined).
 
 On-demand billing (traffic is bursty: a file a few times a day, orders in waves), point-in-time
-recovery, deletion protection, encryption with the stack's KMS key, streams where the spec asks.
+recovery, retained on stack deletion (not on a failed create), encryption with the stack's KMS key, streams where the spec asks.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from troposphere.dynamodb import (
 )
 
 from chalicelib.tables import ALL_TABLES, TableSpec
-from infra.context import Stack
+from infra.context import RETAINED_DATA, Stack
 from infra.encryption import Encryption
 
 
@@ -51,7 +51,11 @@ def _table(stack: Stack, spec: TableSpec, encryption: Encryption) -> Table:
         "KeySchema": [KeySchema(**k) for k in kwargs["KeySchema"]],
         "AttributeDefinitions": [AttributeDefinition(**a) for a in kwargs["AttributeDefinitions"]],
         "PointInTimeRecoverySpecification": PointInTimeRecoverySpecification(PointInTimeRecoveryEnabled=True),
-        "DeletionProtectionEnabled": True,
+        # No DeletionProtectionEnabled: a protected table cannot be deleted by anyone, CloudFormation
+        # included, so the rollback of a failed first create would leave it behind and the next
+        # create would fail on its name. RETAINED_DATA keeps it from stack deletes instead, and
+        # deleting a table with PITR on leaves a 35-day system backup.
+        # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/PointInTimeRecovery_Howitworks.html#howitworks-pitr-deleting-table
         "SSESpecification": SSESpecification(SSEEnabled=True, SSEType="KMS", KMSMasterKeyId=encryption.key_arn),
         "Tags": stack.tags("tables"),
     }
@@ -69,7 +73,7 @@ def _table(stack: Stack, spec: TableSpec, encryption: Encryption) -> Table:
         )
     if spec.ttl_attribute:
         props["TimeToLiveSpecification"] = TimeToLiveSpecification(AttributeName=spec.ttl_attribute, Enabled=True)
-    table = Table(spec.logical_id, DeletionPolicy="Retain", UpdateReplacePolicy="Retain", **props)
+    table = Table(spec.logical_id, **RETAINED_DATA, **props)
     stack.add(table, f"{spec.default_name}: table name ({spec.env_var})")
     stack.output(f"{spec.logical_id}Arn", GetAtt(table, "Arn"), f"{spec.default_name}: table ARN")
     if spec.stream_view_type:

@@ -15,7 +15,20 @@ from typing import Any
 from troposphere import Equals, Parameter, Ref, Template
 
 from chalicelib.pipes import PIPES_BY_KEY
-from infra import api, ecs, encryption, events, functions, messaging, monitoring, pipes, storage, tables, workflow
+from infra import (
+    api,
+    ecs,
+    encryption,
+    events,
+    functions,
+    messaging,
+    monitoring,
+    network,
+    pipes,
+    storage,
+    tables,
+    workflow,
+)
 from infra.context import Stack
 
 PIPES_CONDITION = "CreatePipes"
@@ -48,7 +61,7 @@ def build_stack(stage: str) -> tuple[Stack, dict[str, Any]]:
     buckets = storage.build(stack, key)
     all_tables = tables.build(stack, key)
     topics_and_queues = messaging.build(stack, key)
-    batch = ecs.build(stack, buckets, all_tables, key)
+    batch = ecs.build(stack, network.build(stack), buckets, all_tables, key)
     machine = workflow.build(stack, batch, buckets, all_tables, topics_and_queues, key)
     events.build(stack, buckets, machine, topics_and_queues)
     order_pipes = pipes.build(stack, all_tables, topics_and_queues, key, PIPES_CONDITION)

@@ -18,7 +18,7 @@ import awacs.s3 as s3
 import awacs.sns as sns
 import awacs.xray as xray
 from awacs.aws import Condition, StringEquals
-from troposphere import GetAtt, Join, Ref
+from troposphere import GetAtt, Ref
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 from troposphere.stepfunctions import (
@@ -77,10 +77,17 @@ def _role(
     passed_roles = [GetAtt(t.task_role, "Arn") for t in ecs.tasks.values()] + [GetAtt(ecs.execution_role, "Arn")]
     run_task = allow([ecs_actions.RunTask], task_definitions, sid="RunBatchTasks")
     run_task.Condition = Condition(StringEquals({"ecs:cluster": GetAtt(ecs.cluster, "Arn")}))
+    # The RunTask states set `PropagateTags` (infra.state_machine): tagging at RunTask is authorized
+    # as ecs:TagResource on the new task, so without it every task start is denied. Limited to
+    # tagging done by RunTask (`ecs:CreateAction`), on this cluster's tasks.
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html
+    tag_tasks = allow([ecs_actions.TagResource], [task_arn_pattern(ecs.cluster)], sid="TagStartedTasks")
+    tag_tasks.Condition = Condition(StringEquals({"ecs:CreateAction": "RunTask"}))
     pass_role = allow([iam.PassRole], passed_roles, sid="PassTaskRoles")
     pass_role.Condition = Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"}))
     statements = [
         run_task,
+        tag_tasks,
         allow(
             [ecs_actions.DescribeTasks, ecs_actions.StopTask], [task_arn_pattern(ecs.cluster)], sid="WatchAndStopTasks"
         ),
@@ -158,9 +165,9 @@ def build(
             "ValidationTaskDefinition": Ref(ecs.tasks[Task.VALIDATION].task_definition),
             "TransformationTaskDefinition": Ref(ecs.tasks[Task.TRANSFORMATION].task_definition),
             "AlertsTopic": Ref(messaging.topic(ALERTS_TOPIC)),
-            "Subnets": Join('","', Ref(ecs.subnets)),
-            "SecurityGroup": GetAtt(ecs.security_group, "GroupId"),
-            "AssignPublicIp": Ref(ecs.assign_public_ip),
+            "Subnets": ecs.network.subnet_ids,
+            "SecurityGroup": GetAtt(ecs.network.task_security_group, "GroupId"),
+            "AssignPublicIp": ecs.network.assign_public_ip,
         },
         LoggingConfiguration=LoggingConfiguration(
             Level="ALL",

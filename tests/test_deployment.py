@@ -127,8 +127,10 @@ def test_parameters_the_template_lacks_or_needs_are_refused(tmp_path, project):
     options = _options(tmp_path, project, "merged")
     with pytest.raises(DeployError, match="no parameter Nope"):
         parameter_overrides(options, infra, ImageTag="t", Nope="x")
-    with pytest.raises(DeployError, match=r"needs a value for .*VpcId"):
-        parameter_overrides(DeployOptions(stage=FRESH, region="eu-west-1"), infra, ImageTag="t")
+    with pytest.raises(DeployError, match="needs a value for ImageTag"):
+        parameter_overrides(options, infra)
+    # No VPC given: the stack creates one (VpcId empty), so no network parameter is passed.
+    assert parameter_overrides(DeployOptions(stage=FRESH, region="eu-west-1"), infra, ImageTag="t") == ["ImageTag=t"]
 
 
 def _merged_view(stage: str, values: chalice_stage.Values) -> dict[str, Any]:
@@ -293,7 +295,7 @@ def test_the_verbs_refuse_before_writing_anything(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_the_bootstrap_template_is_clean_and_keeps_what_it_creates(tmp_path):
+def test_the_bootstrap_template_is_clean_and_is_the_repository_the_tasks_pull_from(tmp_path):
     template = bootstrap.render(FRESH)
     path = tmp_path / "bootstrap.json"
     path.write_text(json.dumps(template))
@@ -304,8 +306,9 @@ def test_the_bootstrap_template_is_clean_and_keeps_what_it_creates(tmp_path):
         assert all(len(c["check_result"].get("suppress_comment", "")) > 20 for c in report.skipped)
     assert len(path.read_bytes()) < 51_200  # deployed inline, before the artifact bucket exists
     resources = template["Resources"]
-    assert {r["DeletionPolicy"] for r in resources.values() if "Policy" not in r["Type"]} == {"RetainExceptOnCreate"}
+    assert resources[bootstrap.ARTIFACT_BUCKET]["DeletionPolicy"] == "RetainExceptOnCreate"
     repository = resources[bootstrap.REPOSITORY]["Properties"]
+    assert repository["EmptyOnDelete"] is True  # images are build output: deleted with the stack
     assert repository["RepositoryName"] == "shoppulse-qa-tasks" and repository["ImageTagMutability"] == "IMMUTABLE"
     # The main stack's tasks pull from exactly that repository.
     definition = render(FRESH).infra["Resources"]["ValidationTaskDefinition"]["Properties"]
