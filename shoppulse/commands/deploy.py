@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=MERGED,
         help="merged: one stack holds the app (default); chalice: the troposphere stack + `chalice deploy`",
     )
-    parser.add_argument("--vpc-id", default="", help="VPC of the Fargate tasks")
+    parser.add_argument("--vpc-id", default="", help="VPC of the Fargate tasks (default: the stack creates one)")
     parser.add_argument("--subnet-ids", default="", help="comma-separated subnets of the Fargate tasks")
     parser.add_argument(
         "--assign-public-ip",
