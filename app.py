@@ -2,6 +2,7 @@
 
 from chalice import Chalice
 
+from chalicelib import settings
 from chalicelib.api import dashboard, http, params, services
 from chalicelib.api.openapi import (
     CASES_PAGE_DEFAULT,
@@ -11,8 +12,12 @@ from chalicelib.api.openapi import (
     RUNS_PAGE_MAX,
     openapi_document,
 )
+from chalicelib.app_environment import required_variables
 from chalicelib.pipes import DEAD_LETTER_BATCH_SIZE, PREMIUM_PIPE, STANDARD_PIPE
 from chalicelib.streaming import services as streaming
+
+# In Lambda a missing variable stops the function at start (every one named), never a default name.
+settings.require(required_variables())
 
 app = Chalice(app_name="shoppulse")
 
@@ -30,6 +35,9 @@ def premium_order_service(event, context):
     return streaming.premium_batches().process(event)
 
 
+# Chalice reads `queue` when it imports this module: `chalice deploy/package --stage S` import it
+# with the stage's `environment_variables` already in os.environ (chalice.cli.factory
+# `load_chalice_app`), and the generated stage block (infra.chalice_stage) holds the queue names.
 @app.on_sqs_message(
     queue=STANDARD_PIPE.dead_letter_queue.name(),
     batch_size=DEAD_LETTER_BATCH_SIZE,

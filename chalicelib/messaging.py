@@ -6,17 +6,13 @@ functions, the local stack creates them by their default names, the app and test
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from chalicelib.resource_spec import ResourceSpec
+from chalicelib.settings import environment, setting
 
 # moto's (and LocalStack's) fixed account: used only when no ARN is configured (local runs).
 LOCAL_ACCOUNT_ID = "123456789012"
-
-
-def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
-    return environ if environ is not None else os.environ
 
 
 def _region(environ: Mapping[str, str]) -> str:
@@ -27,14 +23,9 @@ class TopicSpec(ResourceSpec):
     """An SNS topic; in the cloud its ARN comes from `env_var`."""
 
     def arn(self, environ: Mapping[str, str] | None = None) -> str:
-        """The configured ARN; outside Lambda (local stack, tests) the embedded AWS's topic."""
-        env = _environ(environ)
-        configured = env.get(self.env_var)
-        if configured:
-            return configured
-        if env.get("AWS_LAMBDA_FUNCTION_NAME"):  # deployed without it: fail loudly, never publish elsewhere
-            raise RuntimeError(f"{self.env_var} is not set: the function cannot find the {self.default_name} topic")
-        return f"arn:aws:sns:{_region(env)}:{LOCAL_ACCOUNT_ID}:{self.default_name}"
+        """The configured ARN (required in the cloud); locally the embedded AWS's topic."""
+        env = environment(environ)
+        return setting(self.env_var, f"arn:aws:sns:{_region(env)}:{LOCAL_ACCOUNT_ID}:{self.default_name}", env)
 
 
 class QueueSpec(ResourceSpec):

@@ -3,9 +3,10 @@ environment variable that carries its deployed (stage-suffixed) name."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from chalicelib.settings import setting
 
 
 @dataclass(frozen=True)
@@ -15,5 +16,5 @@ class ResourceSpec:
     env_var: str
 
     def name(self, environ: Mapping[str, str] | None = None) -> str:
-        """The deployed name: from the environment in the cloud, the default locally."""
-        return (environ if environ is not None else os.environ).get(self.env_var, self.default_name)
+        """The deployed name: from the environment in the cloud (required there), the default locally."""
+        return setting(self.env_var, self.default_name, environ)

@@ -1,4 +1,5 @@
-"""ECS on Fargate: the cluster, the image repository, and the two task definitions.
+"""ECS on Fargate: the cluster and the two task definitions (the image repository is the
+bootstrap stack's: `infra.bootstrap`).
 
 One image (`containers/Dockerfile`), two commands: `python -m containers.validation` and
 `python -m containers.transformation`, each its own task definition, task role (least
@@ -21,7 +22,6 @@ import awacs.logs as logs
 import awacs.s3 as s3
 from awacs.aws import Condition, StringLike
 from troposphere import GetAtt, Parameter, Ref, Sub
-from troposphere.ecr import EncryptionConfiguration, ImageScanningConfiguration, LifecyclePolicy, Repository
 from troposphere.ecs import (
     Cluster,
     ClusterSetting,
@@ -48,7 +48,8 @@ from chalicelib.storage_layout import (
     STAGING_PREFIX,
 )
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
-from infra.context import Stack, allow, assume_role_policy, policy
+from infra import bootstrap
+from infra.context import Stack, allow, arn, assume_role_policy, policy
 from infra.encryption import Encryption, log_group
 from infra.network import Network
 from infra.storage import Storage, bucket_access
@@ -59,7 +60,6 @@ TASK_SIZES: dict[Task, tuple[int, int]] = {Task.VALIDATION: (1024, 2048), Task.T
 # The longest a healthy run takes (the workflow's TimeoutSeconds for the state).
 TASK_TIMEOUT_SECONDS: dict[Task, int] = {Task.VALIDATION: 900, Task.TRANSFORMATION: 1800}
 MAX_INVALID_RATIO = "0.05"
-IMAGES_KEPT = 30
 
 
 @dataclass(frozen=True)
@@ -73,34 +73,14 @@ class EcsTaskResources:
 @dataclass(frozen=True)
 class Ecs:
     cluster: Cluster
-    repository: Repository
     execution_role: Role
     network: Network
     tasks: dict[Task, EcsTaskResources]
 
 
-def _repository(stack: Stack, encryption: Encryption) -> Repository:
-    lifecycle = (
-        '{"rules":[{"rulePriority":1,"description":"keep the last %d images",'
-        '"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":%d},'
-        '"action":{"type":"expire"}}]}' % (IMAGES_KEPT, IMAGES_KEPT)
-    )
-    repository = Repository(
-        "TasksRepository",
-        RepositoryName=stack.name("tasks"),
-        ImageTagMutability="IMMUTABLE",
-        ImageScanningConfiguration=ImageScanningConfiguration(ScanOnPush=True),
-        EncryptionConfiguration=EncryptionConfiguration(EncryptionType="KMS", KmsKey=encryption.key_arn),
-        LifecyclePolicy=LifecyclePolicy(LifecyclePolicyText=lifecycle),
-        # Images are build output (rebuilt from git by `shoppulse deploy`), not data: deleting the
-        # stack deletes them, where a non-empty repository would otherwise fail the delete.
-        # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecr-repository.html
-        EmptyOnDelete=True,
-        Tags=stack.tags("ecs"),
-    )
-    stack.add(repository, "ECR repository of the tasks image (one image, two commands)")
-    stack.output("TasksRepositoryUri", GetAtt(repository, "RepositoryUri"), "URI to push the tasks image to")
-    return repository
+def _repository_arn(stack: Stack) -> Sub:
+    """The tasks' repository, created by the stage's bootstrap stack before the first push (infra.bootstrap)."""
+    return arn("ecr", f"repository/{bootstrap.repository_name(stack)}")
 
 
 def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: Encryption) -> list:
@@ -149,7 +129,7 @@ def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: E
     ]
 
 
-def _execution_role(stack: Stack, repository: Repository, log_groups: list[LogGroup]) -> Role:
+def _execution_role(stack: Stack, log_groups: list[LogGroup]) -> Role:
     role = Role(
         "TaskExecutionRole",
         AssumeRolePolicyDocument=assume_role_policy("ecs-tasks"),
@@ -162,7 +142,7 @@ def _execution_role(stack: Stack, repository: Repository, log_groups: list[LogGr
                         allow([ecr.GetAuthorizationToken], ["*"], sid="EcrLogin"),
                         allow(
                             [ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.GetDownloadUrlForLayer],
-                            [GetAtt(repository, "Arn")],
+                            [_repository_arn(stack)],
                             sid="PullTasksImage",
                         ),
                         allow(
@@ -267,8 +247,11 @@ def build(stack: Stack, network: Network, storage: Storage, tables: Tables, encr
         Tags=stack.tags("ecs"),
     )
     stack.add(cluster, "ECS cluster of the batch tasks", "Arn")
-    repository = _repository(stack, encryption)
-    image = Sub("${Uri}:${ImageTag}", Uri=GetAtt(repository, "RepositoryUri"), ImageTag=Ref(image_tag))
+    image = Sub(
+        "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${Repository}:${ImageTag}",
+        Repository=bootstrap.repository_name(stack),
+        ImageTag=Ref(image_tag),
+    )
     log_groups = {
         task: log_group(
             stack,
@@ -279,13 +262,12 @@ def build(stack: Stack, network: Network, storage: Storage, tables: Tables, encr
         )
         for task in Task
     }
-    execution_role = _execution_role(stack, repository, list(log_groups.values()))
+    execution_role = _execution_role(stack, list(log_groups.values()))
     tasks = {
         task: _task(stack, task, image, storage, tables, encryption, log_groups[task], execution_role) for task in Task
     }
     return Ecs(
         cluster=cluster,
-        repository=repository,
         execution_role=execution_role,
         network=network,
         tasks=tasks,

@@ -1,12 +1,10 @@
-"""The Chalice app's functions: one IAM policy each, written once, rendered two ways.
+"""The Chalice app's functions: one IAM policy each, written once, as the merge overlay.
 
-- `.chalice/policy-<stage>-<function>.json` (Chalice `iam_policy_file`, `autogen_policy` off):
-  resources named by the stage's deterministic names, for plain `chalice deploy`.
-- The merge overlay (`chalice package --merge-template`): the same statements with the exact
-  ARNs of this stack's resources, plus each function's deployed name, environment and
-  the dead-letter handlers' event source settings Chalice 1.34 cannot express.
-
-Both come from `FUNCTIONS` below, so they cannot drift apart.
+The overlay (`chalice package --merge-template`) holds each function's deployed name,
+environment and role policy with the exact ARNs of this stack's resources, and the dead-letter
+handlers' event source settings Chalice 1.34 cannot express. `infra.chalice_stage` resolves the
+same overlay into the `.chalice/config.json` stage block and `policy-<stage>-<function>.json`
+files (Chalice `iam_policy_file`, `autogen_policy` off), so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -21,12 +19,13 @@ import awacs.logs as logs
 import awacs.sns as sns
 import awacs.sqs as sqs
 import awacs.xray as xray
-from awacs.aws import Condition, ForAnyValueStringEquals, PolicyDocument
+from awacs.aws import PolicyDocument
 from chalice.utils import to_cfn_resource_name
 from troposphere import GetAtt, Ref
 
 from chalicelib.messaging import ALERTS_TOPIC, PREMIUM_TEAM_TOPIC, TOPICS, QueueSpec, TopicSpec
 from chalicelib.pipes import DEAD_LETTER_FUNCTION_RESPONSE_TYPES, PIPES
+from chalicelib.storage_layout import BUCKETS
 from chalicelib.tables import (
     ALL_TABLES,
     CATEGORY_KPIS,
@@ -39,7 +38,7 @@ from chalicelib.tables import (
     TableSpec,
 )
 from infra.context import APP, Stack, allow, arn, policy
-from infra.messaging import Messaging, stage_name
+from infra.messaging import Messaging
 from infra.tables import Tables
 
 API_HANDLER = "api_handler"
@@ -104,28 +103,6 @@ class Arns:
     key_statement: Callable[[], Any]
 
 
-def named_arns(stack: Stack) -> Arns:
-    """For the policy files: the account and region are not known offline, the names are."""
-
-    def any_region(service: str, resource: str) -> str:
-        return f"arn:aws:{service}:*:*:{resource}"
-
-    def key_statement() -> Any:
-        statement = allow([kms.Decrypt, kms.GenerateDataKey], [any_region("kms", "key/*")], sid="UseStackKey")
-        statement.Condition = Condition(ForAnyValueStringEquals({"kms:ResourceAliases": f"alias/{stack.name('data')}"}))
-        return statement
-
-    return Arns(
-        table=lambda spec: _with_indexes(
-            spec, any_region("dynamodb", f"table/{stack.name(spec.default_name)}"), lambda arn: f"{arn}/index/*"
-        ),
-        topic=lambda spec: any_region("sns", stage_name(stack, spec.default_name)),
-        queue=lambda spec: any_region("sqs", stage_name(stack, spec.default_name)),
-        log_group=lambda function: any_region("logs", f"log-group:/aws/lambda/{function}:*"),
-        key_statement=key_statement,
-    )
-
-
 def stack_arns(stack: Stack, tables: Tables, messaging: Messaging, key_arn: Any) -> Arns:
     return Arns(
         table=tables.arns_with_indexes,
@@ -169,17 +146,11 @@ def policy_file_name(stack: Stack, access: FunctionAccess) -> str:
     return f"policy-{stack.stage}-{access.name.replace('_', '-')}.json"
 
 
-def environment(stack: Stack) -> dict[str, str]:
-    """The functions' environment for `.chalice/config.json` (names are deterministic)."""
-    env = {spec.env_var: stack.name(spec.default_name) for spec in ALL_TABLES}
-    env.update({p.dead_letter_queue.env_var: stage_name(stack, p.dead_letter_queue.default_name) for p in PIPES})
-    return env
-
-
 def overlay(stack: Stack, tables: Tables, messaging: Messaging, key_arn: Any) -> dict[str, Any]:
     """Resources to deep-merge into Chalice's packaged template (`--merge-template`)."""
     arns = stack_arns(stack, tables, messaging, key_arn)
     variables: dict[str, Any] = {spec.env_var: Ref(tables[spec]) for spec in ALL_TABLES}
+    variables.update({spec.env_var: Ref(spec.logical_id) for spec in BUCKETS})
     variables.update({spec.env_var: Ref(messaging.topic(spec)) for spec in TOPICS})
     variables.update(
         {
@@ -198,8 +169,8 @@ def overlay(stack: Stack, tables: Tables, messaging: Messaging, key_arn: Any) ->
         if access.consumes:
             properties["Events"] = {
                 f"{access.logical_id}SqsEventSource": {
-                    # The queue ARN is Chalice's (from the queue name in the environment at
-                    # packaging time: `infra.functions.environment`); only the response type is added.
+                    # The queue ARN is Chalice's (from the queue name in the generated stage block,
+                    # `infra.chalice_stage`, at packaging time); only the response type is added.
                     "Properties": {"FunctionResponseTypes": list(DEAD_LETTER_FUNCTION_RESPONSE_TYPES)}
                 }
             }

@@ -89,6 +89,7 @@ def _queue(stack: Stack, logical_id: str, name: str, encryption: Encryption, des
     )
     stack.add(queue, f"{description}: URL")
     stack.output(f"{logical_id}Arn", GetAtt(queue, "Arn"), f"{description}: ARN")
+    stack.output(f"{logical_id}Name", GetAtt(queue, "QueueName"), f"{description}: name")
     return queue
 
 

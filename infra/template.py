@@ -3,7 +3,7 @@
 - `infra.json`: the troposphere stack alone (deployable on its own next to `chalice deploy`).
 - `merge.json`: the same plus the overlay of the Chalice resources, the input of
   `chalice package --merge-template` (whose output is the one stack `shoppulse deploy` deploys).
-- `.chalice/policy-<stage>-<function>.json`: the functions' policies for plain `chalice deploy`.
+The `.chalice/` stage block and policy files are resolved from `merge` by `infra.chalice_stage`.
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ class Rendered:
     stage: str
     infra: dict[str, Any]
     merge: dict[str, Any]
-    policy_files: dict[str, dict[str, Any]]
-    environment: dict[str, str]
 
 
 def build_stack(stage: str) -> tuple[Stack, dict[str, Any]]:
@@ -89,12 +87,7 @@ def render(stage: str) -> Rendered:
     for logical_id, extra in json.loads(json.dumps(overlay, default=_to_dict)).items():
         merge["Resources"].setdefault(logical_id, {}).update(extra)
     merge["Outputs"].update(json.loads(json.dumps(api.OVERLAY_OUTPUTS, default=_to_dict)))
-    named = functions.named_arns(stack)
-    policy_files = {
-        functions.policy_file_name(stack, access): json.loads(functions.function_policy(stack, access, named).to_json())
-        for access in functions.FUNCTIONS
-    }
-    return Rendered(stage, infra, merge, policy_files, functions.environment(stack))
+    return Rendered(stage, infra, merge)
 
 
 def _to_dict(value: Any) -> Any:

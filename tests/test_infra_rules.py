@@ -25,7 +25,7 @@ Template = dict[str, Any]
 
 @pytest.fixture(scope="module")
 def translated(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    merged = synthesize("dev", tmp_path_factory.mktemp("build"), write_policies=False).merged_template
+    merged = synthesize("dev", tmp_path_factory.mktemp("build"), write_config=False).merged_template
     assert merged is not None
     return translate(json.loads(merged.read_text()))
 

@@ -19,8 +19,8 @@ import pytest
 from chalicelib.pipes import PIPES
 from chalicelib.storage_layout import BUCKETS, INCOMING_PREFIX
 from chalicelib.tables import ALL_TABLES
-from infra import checks, template_rules
-from infra.deployment import DeployOptions, Shell, deploy
+from infra import chalice_stage, checks, template_rules
+from infra.context import Stack
 from infra.functions import FUNCTIONS, policy_file_name
 from infra.sam_translation import write_translated
 from infra.state_machine import EcsTask, WorkflowConfig, build_definition
@@ -39,7 +39,7 @@ def rendered():
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The dev stage synthesized for real, `chalice package` included (into a temporary folder)."""
-    return synthesize("dev", tmp_path_factory.mktemp("build"), write_policies=False)
+    return synthesize("dev", tmp_path_factory.mktemp("build"), write_config=False)
 
 
 def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -173,9 +173,14 @@ def test_every_task_has_a_timeout_and_a_catch_and_the_execution_a_timeout(render
     assert not any("States.TaskFailed" in r["ErrorEquals"] or "States.ALL" in r["ErrorEquals"] for r in retried)
 
 
+def _offline_dev(rendered) -> chalice_stage.StageConfig:
+    return chalice_stage.offline("dev", rendered.merge, chalice_stage.api_options("dev", ROOT))
+
+
 def test_iam_of_the_merge_template_and_the_policy_files_is_scoped_where_aws_allows(rendered):
     """The translated stack is checked in tests/test_infra_rules.py; the policy files exist only here."""
-    documents = list(_policies(rendered.merge)) + [(name, doc) for name, doc in rendered.policy_files.items()]
+    policy_files = _offline_dev(rendered).policy_files
+    documents = list(_policies(rendered.merge)) + [(name, doc) for name, doc in policy_files.items()]
     assert len(documents) >= 12
     assert [v for owner, doc in documents for v in template_rules.policy_violations(owner, doc)] == []
 
@@ -248,14 +253,12 @@ def test_pipes_come_from_their_specs(rendered):
         assert rendered.merge["Resources"][spec.logical_id]["DependsOn"]
 
 
-def test_chalice_policy_files_and_config_are_in_sync_with_the_stack(rendered):
-    for name, document in rendered.policy_files.items():
+def test_chalice_stage_block_and_policy_files_are_the_generated_ones(rendered):
+    generated = _offline_dev(rendered)
+    for name, document in generated.policy_files.items():
         assert json.loads((ROOT / ".chalice" / name).read_text()) == document, f"run `shoppulse synth` ({name})"
     stage = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["dev"]
-    # The stack's names (the app may add settings of its own, e.g. the API's auth mode).
-    assert rendered.environment.items() <= stage["environment_variables"].items()
-    from infra.context import Stack
-
+    assert stage == generated.block, "run `shoppulse synth` (the block is generated, never edited)"
     assert {name: entry["iam_policy_file"] for name, entry in stage["lambda_functions"].items()} == {
         access.name: policy_file_name(Stack("dev"), access) for access in FUNCTIONS
     }
@@ -275,32 +278,3 @@ def test_merged_template_holds_the_app_functions_with_stack_names_and_policies(s
     [source] = events.values()
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "shoppulse-dev-standard-orders-dlq" in json.dumps(source["Properties"]["Queue"])
-
-
-def test_deploy_dry_run_plans_image_package_stack_and_outputs(tmp_path):
-    printed: list[str] = []
-    options = DeployOptions(
-        stage="dev",
-        artifact_bucket="artifacts",
-        vpc_id="vpc-1",
-        subnet_ids=["subnet-a", "subnet-b"],
-        region="eu-west-1",
-        image_tag="abc123",
-        build_dir=tmp_path,
-    )
-    shell = Shell(dry_run=True, echo=printed.append)
-    assert deploy(options, shell) == {}
-    verbs = [" ".join(c[:2]) if c[0] == "docker" else " ".join(c[3:5]) for c in shell.log]
-    assert verbs == [
-        "cloudformation package",
-        "sts get-caller-identity",
-        "ecr describe-repositories",
-        "ecr get-login-password",
-        "docker build",
-        "docker push",
-        "cloudformation deploy",
-        "cloudformation describe-stacks",
-    ]
-    deploy_command = shell.log[-2]
-    assert "SubnetIds=subnet-a,subnet-b" in deploy_command and "ImageTag=abc123" in deploy_command
-    assert (tmp_path / "dev" / "package" / "sam.json").exists()

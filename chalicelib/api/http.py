@@ -8,7 +8,6 @@ with the stage's `environment_variables` from .chalice/config.json already set: 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from enum import Enum
 from functools import cache
@@ -17,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from chalice import Chalice, CORSConfig, IAMAuthorizer, Response
 
+from chalicelib import settings
 from chalicelib.api import json_body
 from chalicelib.api.exceptions import ApiError
 from chalicelib.api.openapi import operation
@@ -31,18 +31,25 @@ class AuthMode(str, Enum):
 
 
 def auth_mode() -> AuthMode:
-    raw = os.environ.get("API_AUTH", AuthMode.NONE.value)
+    """The stage's mode; fails closed: a deployed `none` needs `API_ALLOW_UNAUTHENTICATED=true` too."""
+    raw = settings.setting(settings.API_AUTH, AuthMode.NONE.value)
     try:
-        return AuthMode(raw)
+        mode = AuthMode(raw)
     except ValueError as err:
         raise ValueError(f"API_AUTH must be one of {[m.value for m in AuthMode]}, got {raw!r}") from err
+    if mode is AuthMode.NONE and settings.in_cloud() and not settings.unauthenticated_api_allowed():
+        raise settings.MissingSettingError("API_AUTH=none in the cloud needs API_ALLOW_UNAUTHENTICATED=true")
+    return mode
 
 
 @cache
-def cors() -> CORSConfig:
-    """Dashboards on other origins may read the API; `API_CORS_ORIGIN` narrows it per stage."""
+def cors() -> CORSConfig | None:
+    """Pages on one other origin may read the API (`API_CORS_ORIGIN`, `*` only locally); None: same origin only."""
+    origin = settings.cors_origin()
+    if origin is None:
+        return None
     return CORSConfig(
-        allow_origin=os.environ.get("API_CORS_ORIGIN", "*"),
+        allow_origin=origin,
         allow_headers=["X-Api-Key", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"],
         max_age=600,
     )
@@ -56,7 +63,7 @@ def get(app: Chalice, path: str) -> Callable[[Callable[..., Any]], Callable[...,
 def route(path: str) -> dict[str, Any]:
     """Chalice route options for `path`: public operations (dashboard, health, the OpenAPI
     document) skip authentication, every data route gets the stage's mode."""
-    options: dict[str, Any] = {"methods": ["GET"], "cors": cors()}
+    options: dict[str, Any] = {"methods": ["GET"], "cors": cors() or False}
     if operation(path).public:
         return options
     mode = auth_mode()
@@ -77,12 +84,17 @@ def client_errors_as_json(request: Any, get_response: Callable[[Any], Response])
         return Response(
             body=json_body.dumps(err.body()),
             status_code=err.status,
-            headers={"Content-Type": "application/json", **cors().get_access_control_headers()},
+            headers={"Content-Type": "application/json", **_cors_headers()},
         )
     if not isinstance(response.body, (str, bytes)):
         response.body = json_body.dumps(response.body)
         response.headers.setdefault("Content-Type", "application/json")
     return response
+
+
+def _cors_headers() -> dict[str, str]:
+    config = cors()
+    return config.get_access_control_headers() if config else {}
 
 
 def html(page: str) -> Response:

@@ -9,10 +9,19 @@ from typing import Any
 
 import boto3
 
+from chalicelib.settings import MissingSettingError, require, setting
 from chalicelib.storage_layout import CURATED_BUCKET, RunIdentity
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
 
 DEFAULT_MAX_INVALID_RATIO = 0.05
+# Set by the task definition (infra.ecs); in ECS each is required, locally each has its default.
+DEPLOYED_VARIABLES = (
+    CURATED_BUCKET.env_var,
+    DAILY_KPIS.env_var,
+    CATEGORY_KPIS.env_var,
+    RUNS.env_var,
+    "MAX_INVALID_RATIO",
+)
 
 
 class ConfigurationError(ValueError):
@@ -37,7 +46,11 @@ class TaskConfig:
         if missing:
             raise ConfigurationError(f"missing environment variables: {', '.join(missing)}")
         try:
-            ratio = float(env.get("MAX_INVALID_RATIO", DEFAULT_MAX_INVALID_RATIO))
+            require(DEPLOYED_VARIABLES, env)
+        except MissingSettingError as err:
+            raise ConfigurationError(str(err)) from err
+        try:
+            ratio = float(setting("MAX_INVALID_RATIO", str(DEFAULT_MAX_INVALID_RATIO), env))
         except ValueError as err:
             raise ConfigurationError("MAX_INVALID_RATIO must be a number between 0 and 1") from err
         if not 0 <= ratio <= 1:

@@ -1,7 +1,7 @@
-"""`shoppulse deploy --stage NAME`: build and push the tasks image, deploy the merged stack.
+"""`shoppulse deploy --stage NAME`: bootstrap, image, package, stack, outputs (see `infra.deployment`).
 
-See `infra.deployment` for the steps. Needs Docker, the AWS CLI v2 and AWS credentials
-(AWS_PROFILE or the usual variables); `--dry-run` prints the commands without running them.
+Needs Docker, the AWS CLI v2 and AWS credentials (AWS_PROFILE or the usual variables);
+`--dry-run` prints the commands without running them.
 """
 
 from __future__ import annotations
@@ -11,25 +11,48 @@ import json
 import os
 from pathlib import Path
 
-from infra.deployment import DeployOptions, Shell, deploy
+from infra.chalice_stage import StageConfigError
+from infra.deployment import APPS, MERGED, DeployError, DeployOptions, Shell, deploy
+from shoppulse.commands.synth import add_api_arguments, api_from_args
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "deploy", help="build and push the tasks image, deploy the stack (Chalice app included), print its outputs"
+        "deploy", help="deploy a stage (bootstrap, tasks image, stack with the Chalice app) and print its outputs"
     )
     parser.add_argument("--stage", required=True, help="stage to deploy (names: shoppulse-<stage>-...)")
-    parser.add_argument("--artifact-bucket", required=True, help="S3 bucket for the Lambda deployment package")
-    parser.add_argument("--vpc-id", required=True, help="VPC of the Fargate tasks")
-    parser.add_argument("--subnet-ids", required=True, help="comma-separated subnets of the Fargate tasks")
+    parser.add_argument(
+        "--app",
+        choices=APPS,
+        default=MERGED,
+        help="merged: one stack holds the app (default); chalice: the troposphere stack + `chalice deploy`",
+    )
+    parser.add_argument("--vpc-id", default="", help="VPC of the Fargate tasks (default: the stack creates one)")
+    parser.add_argument("--subnet-ids", default="", help="comma-separated subnets of the Fargate tasks")
     parser.add_argument(
         "--assign-public-ip",
         choices=["DISABLED", "ENABLED"],
-        default="DISABLED",
-        help="ENABLED for public subnets without a NAT gateway",
+        default="",
+        help="ENABLED for public subnets without a NAT",
+    )
+    parser.add_argument("--notification-email", default="", help="e-mail subscribed to the alert and premium topics")
+    parser.add_argument(
+        "--parameter",
+        type=_parameter,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other parameter of the template (repeatable); unknown names are refused",
     )
     parser.add_argument(
-        "--notification-email", default="", help="e-mail subscribed to the alert and premium-team topics"
+        "--artifact-bucket", default="", help="bucket for the packaged template and bundle (default: the bootstrap's)"
     )
     parser.add_argument(
         "--region",
@@ -39,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--image-tag", default="", help="tag of the tasks image (default: the git commit)")
     parser.add_argument("--build-dir", type=Path, default=Path("build"))
     parser.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
+    add_api_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -47,15 +71,21 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("deploy: no region (set --region or AWS_REGION)")
     options = DeployOptions(
         stage=args.stage,
-        artifact_bucket=args.artifact_bucket,
+        region=args.region,
         vpc_id=args.vpc_id,
         subnet_ids=[s for s in args.subnet_ids.split(",") if s],
-        region=args.region,
         assign_public_ip=args.assign_public_ip,
         notification_email=args.notification_email,
         image_tag=args.image_tag,
+        artifact_bucket=args.artifact_bucket,
+        app=args.app,
+        api=api_from_args(args),
+        parameters=dict(args.parameter),
         build_dir=args.build_dir,
     )
-    outputs = deploy(options, Shell(dry_run=args.dry_run))
+    try:
+        outputs = deploy(options, Shell(dry_run=args.dry_run))
+    except (DeployError, StageConfigError) as err:
+        raise SystemExit(f"deploy: {err}") from err
     print(json.dumps(outputs, indent=2, sort_keys=True))
     return 0
