@@ -11,7 +11,7 @@ TOOLS         := $(VENV)/tools
 CHECKOV       := $(TOOLS)/checkov/bin/checkov
 ASL_VALIDATOR := $(TOOLS)/asl-validator/node_modules/.bin/asl-validator
 
-.PHONY: install run test bench synth lint clean browser infra-tools
+.PHONY: install run test check bench synth lint clean browser infra-tools
 
 install: $(STAMP)
 
@@ -29,6 +29,13 @@ run: $(STAMP)
 # pytest exits 5 when it collects no test: that is not a failure of the build.
 test: $(STAMP) browser infra-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
+
+# Lint, format and types (ruff and mypy, configured in pyproject.toml). tests/test_code_health.py
+# runs it, so `make test` fails on a finding; `ruff check --fix . && ruff format .` fixes most.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The dashboard tests drive Debian's Chromium: install it when missing (as root, with apt).
 # If that is impossible the dashboard tests skip, saying so.
@@ -52,4 +59,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .hypothesis
+	rm -rf $(VENV) build .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -52,7 +52,7 @@ class RunRepository:
         item = {
             RUNS.partition_key: identity.run_id,
             RUNS_BY_TIME.partition_key: RUN_KIND,
-            RUNS_BY_TIME.sort_key: utc_now(),
+            RUNS_BY_TIME.range_key: utc_now(),
             "bucket": identity.bucket,
             "key": identity.key,
             "version": identity.version,
@@ -92,7 +92,10 @@ class RunRepository:
         )
 
     def get(self, run_id: str) -> dict[str, Any] | None:
-        return self._table.get_item(Key={RUNS.partition_key: run_id}, ConsistentRead=True).get("Item")
+        item: dict[str, Any] | None = self._table.get_item(Key={RUNS.partition_key: run_id}, ConsistentRead=True).get(
+            "Item"
+        )
+        return item
 
     def recent(
         self, limit: int = 50, start_key: Mapping[str, Any] | None = None

@@ -13,13 +13,14 @@ rows and recomputes the affected days from their day partitions, 16 days at a ti
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import awacs.dynamodb as ddb
 import awacs.ecr as ecr
 import awacs.logs as logs
 import awacs.s3 as s3
-from awacs.aws import Condition, StringLike
+from awacs.aws import Condition, Statement, StringLike
 from troposphere import GetAtt, Parameter, Ref, Sub
 from troposphere.ec2 import SecurityGroup, SecurityGroupRule
 from troposphere.ecr import EncryptionConfiguration, ImageScanningConfiguration, LifecyclePolicy, Repository
@@ -123,11 +124,13 @@ def _security_group(stack: Stack, vpc: Parameter) -> SecurityGroup:
 
 
 def _repository(stack: Stack, encryption: Encryption) -> Repository:
-    lifecycle = (
-        '{"rules":[{"rulePriority":1,"description":"keep the last %d images",'
-        '"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":%d},'
-        '"action":{"type":"expire"}}]}' % (IMAGES_KEPT, IMAGES_KEPT)
-    )
+    rule = {
+        "rulePriority": 1,
+        "description": f"keep the last {IMAGES_KEPT} images",
+        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": IMAGES_KEPT},
+        "action": {"type": "expire"},
+    }
+    lifecycle = json.dumps({"rules": [rule]}, separators=(",", ":"))
     repository = Repository(
         "TasksRepository",
         RepositoryName=stack.name("tasks"),
@@ -142,7 +145,7 @@ def _repository(stack: Stack, encryption: Encryption) -> Repository:
     return repository
 
 
-def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: Encryption) -> list:
+def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: Encryption) -> list[Statement]:
     """What each task touches: the validation task reads the input file and writes its rows to
     the staging area; the transformation task owns the curated data and the KPI tables."""
     curated = storage.curated_bucket

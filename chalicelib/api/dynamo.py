@@ -22,9 +22,10 @@ def query_page(
             call["ExclusiveStartKey"] = dict(start_key)
         page = table.query(**call)
         items += page.get("Items", [])
-        start_key = page.get("LastEvaluatedKey")
-        if not start_key or (limit is not None and len(items) >= limit):
-            return items, start_key
+        last: Item | None = page.get("LastEvaluatedKey")
+        if not last or (limit is not None and len(items) >= limit):
+            return items, last
+        start_key = last
 
 
 def projection(names: Iterable[str]) -> dict[str, Any]:

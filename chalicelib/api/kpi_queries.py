@@ -15,11 +15,11 @@ from chalicelib.category_registry import CategoryRegistry
 from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, DailyKpis, has_kpis, public_category, public_daily
 from chalicelib.tables import CATEGORY_KPIS, CATEGORY_KPIS_BY_CATEGORY, DAILY_KPIS
 
-YEAR, DAY = DAILY_KPIS.partition_key, DAILY_KPIS.sort_key
+YEAR, DAY = DAILY_KPIS.partition_key, DAILY_KPIS.range_key
 CATEGORY = CATEGORY_KPIS_BY_CATEGORY.partition_key
 # The public form is computed from the exact components: derived values and bookkeeping stay home.
 DAILY_READ = projection((YEAR, DAY, *DAILY_COMPONENTS))
-CATEGORY_READ = projection((CATEGORY_KPIS.partition_key, CATEGORY_KPIS.sort_key, *CATEGORY_COMPONENTS))
+CATEGORY_READ = projection((CATEGORY_KPIS.partition_key, CATEGORY_KPIS.range_key, *CATEGORY_COMPONENTS))
 
 
 class KpiQueries:

@@ -148,8 +148,8 @@ class _Checker:
 
     def reasons(self) -> pd.Series:
         reason = pd.Series("", index=self.text.index, dtype="str")
-        for mask, name in self.problems:
-            mask = mask.fillna(False).astype(bool)
+        for found, name in self.problems:
+            mask = found.fillna(False).astype(bool)
             reason = reason.mask(mask, reason + ";" + name)
         return reason.str.lstrip(";")
 

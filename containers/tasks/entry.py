@@ -21,7 +21,7 @@ def main(task: Task, body: TaskBody) -> int:
     try:
         config = TaskConfig.from_env()
     except ConfigurationError as err:
-        log.error("bad configuration", extra={"fields": {"task": task.value, "reason": str(err)}})
+        log.error("bad configuration", extra={"fields": {"task": task.value, "reason": str(err)}})  # noqa: TRY400 - the operator's error: no traceback
         print(json.dumps({"status": "FAILED", "error": "ConfigurationError", "reason": str(err)}), flush=True)
         return int(ExitCode.FAILED)
     aws = AwsClients.from_session(boto3.session.Session())

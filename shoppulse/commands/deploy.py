@@ -14,7 +14,7 @@ from pathlib import Path
 from infra.deployment import DeployOptions, Shell, deploy
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "deploy", help="build and push the tasks image, deploy the stack (Chalice app included), print its outputs"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 from infra.synthesis import synthesize
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "synth", help="write the stack's templates (troposphere part and merged with Chalice) to build/"
     )

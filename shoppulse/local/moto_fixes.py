@@ -102,17 +102,26 @@ class EventDelivery(Protocol):
 class _Hooks:
     ecs: LocalEcsRunner | None = None
     events: EventDelivery | None = None
+    installed: bool = False
 
 
 _HOOKS = _Hooks()
+# moto's originals of what `_replace` changed, by (owner, attribute name).
+ORIGINALS: dict[tuple[Any, str], Any] = {}
+
+
+def _replace(owner: Any, name: str, replacement: Any) -> None:
+    """One patch of moto: `owner.name` becomes `replacement`; moto's own stays in ORIGINALS."""
+    ORIGINALS.setdefault((owner, name), getattr(owner, name))
+    setattr(owner, name, replacement)
+
+
 _ECS_TASK_MODEL = "ecs::task"
 _INSTALL_LOCK = threading.Lock()
-_installed = False
 
 
 def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery | None = None) -> None:
     """Apply every fix (once per process) and route tasks and events to this stack."""
-    global _installed
     from moto.moto_api import state_manager
 
     _HOOKS.ecs = ecs_runner
@@ -120,14 +129,14 @@ def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery | None = N
     # Only the runner moves a task's status: moto must never advance it on reads.
     state_manager.set_transition(_ECS_TASK_MODEL, {"progression": "manual", "times": 2**62})
     with _INSTALL_LOCK:
-        if _installed:
+        if _HOOKS.installed:
             return
         _fix_sfn_ecs_integration()
         _fix_sfn_executions()
         _fix_ecs_tasks()
         _fix_eventbridge_delivery()
         fix_dynamodb_transaction_snapshots()
-        _installed = True
+        _HOOKS.installed = True
 
 
 def uninstall() -> None:
@@ -158,7 +167,10 @@ def _fix_sfn_ecs_integration() -> None:
         return ecs_model.operation_model(name)
 
     def normalise_parameters(
-        self: Any, parameters: dict, boto_service_name: str | None = None, service_action_name: str | None = None
+        self: Any,
+        parameters: dict[str, Any],
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
     ) -> None:
         self._to_boto_request(parameters, operation(self, service_action_name).input_shape)
 
@@ -168,7 +180,7 @@ def _fix_sfn_ecs_integration() -> None:
         self._from_boto_response(response, operation(self, service_action_name).output_shape)
 
     def build_sync_resolver(
-        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
     ) -> _EcsTaskWatch:
         submitted = env.stack.pop()["Tasks"][0]
         return _EcsTaskWatch(self, resource_runtime_part.region, submitted["ClusterArn"], submitted["TaskArn"])
@@ -193,10 +205,10 @@ def _fix_sfn_ecs_integration() -> None:
             raise _task_failed(self, env, description)
         return description
 
-    StateTaskServiceEcs._normalise_parameters = normalise_parameters
-    StateTaskServiceEcs._normalise_response = normalise_response
-    StateTaskServiceEcs._build_sync_resolver = build_sync_resolver
-    StateTaskServiceEcs._eval_sync = eval_sync
+    _replace(StateTaskServiceEcs, "_normalise_parameters", normalise_parameters)
+    _replace(StateTaskServiceEcs, "_normalise_response", normalise_response)
+    _replace(StateTaskServiceEcs, "_build_sync_resolver", build_sync_resolver)
+    _replace(StateTaskServiceEcs, "_eval_sync", eval_sync)
 
 
 class _EcsTaskWatch:
@@ -206,7 +218,7 @@ class _EcsTaskWatch:
         from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
         self._state = state
-        self._client = boto_client_for(region=region, service="ecs")
+        self._client: Any = boto_client_for(region=region, service="ecs")
         self._cluster = cluster_arn
         self._task = task_arn
 
@@ -220,12 +232,13 @@ class _EcsTaskWatch:
                 time.sleep(_SYNC_POLL_SECONDS)
         except KeyError:  # not a task of ours: plain polling
             time.sleep(_SYNC_POLL_SECONDS)
-        described = self._client.describe_tasks(cluster=self._cluster, tasks=[self._task])
+        described: dict[str, Any] = self._client.describe_tasks(cluster=self._cluster, tasks=[self._task])
         described.pop("ResponseMetadata", None)
         if described["tasks"][0]["lastStatus"] != "STOPPED":
             return None
         self._state._normalise_response(response=described, service_action_name="describe_tasks")
-        return _epoch_millis(described["Tasks"][0])
+        task: dict[str, Any] = _epoch_millis(described["Tasks"][0])
+        return task
 
     def stop(self, reason: str) -> None:
         try:
@@ -268,7 +281,7 @@ def _task_failed(state: Any, env: Any, description: Mapping[str, Any]) -> Except
             env=env,
             error_name=StatesErrorName(typ=error),
             event_type=HistoryEventType.TaskFailed,
-            event_details=EventDetails(
+            event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's own is total, used with one key
                 taskFailedEventDetails=TaskFailedEventDetails(
                     resourceType=state._get_sfn_resource_type(),
                     resource=state._get_sfn_resource(),
@@ -296,12 +309,13 @@ def _fix_sfn_executions() -> None:
     def evaluation_environment(self: Any) -> Any:
         env = original_environment(self)
         execution = env.states.context_object.context_object_data["Execution"]
-        if isinstance(execution.get("StartTime"), datetime):
-            execution["StartTime"] = _iso_millis(execution["StartTime"])
+        started: Any = execution.get("StartTime")  # typed str by moto, a datetime in fact
+        if isinstance(started, datetime):
+            execution["StartTime"] = _iso_millis(started)
         return env
 
-    StepFunctionsParserBackend.start_execution = start_execution
-    ExecutionWorker._get_evaluation_environment = evaluation_environment
+    _replace(StepFunctionsParserBackend, "start_execution", start_execution)
+    _replace(ExecutionWorker, "_get_evaluation_environment", evaluation_environment)
 
 
 def _iso_millis(moment: datetime) -> str:
@@ -376,9 +390,9 @@ def _fix_ecs_tasks() -> None:
             "PORTS_UDP": [],
         }
 
-    EC2ContainerServiceBackend.run_task = run_task
-    EC2ContainerServiceBackend.stop_task = stop_task
-    EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(resource_requirements)
+    _replace(EC2ContainerServiceBackend, "run_task", run_task)
+    _replace(EC2ContainerServiceBackend, "stop_task", stop_task)
+    _replace(EC2ContainerServiceBackend, "_calculate_task_resource_requirements", staticmethod(resource_requirements))
 
 
 def _find_task(backend: Any, cluster_str: str, task_str: str) -> Any:
@@ -393,7 +407,7 @@ def _find_task(backend: Any, cluster_str: str, task_str: str) -> Any:
 def _start_task(backend: Any, runner: LocalEcsRunner, task: Any) -> None:
     definition = backend.describe_task_definition(task.task_definition_arn)
     container = definition.container_definitions[0]
-    override = next(
+    override: dict[str, Any] = next(
         (o for o in (task.overrides or {}).get("containerOverrides", []) if o.get("name") == container.get("name")),
         {},
     )
@@ -441,12 +455,13 @@ def _now() -> datetime:
 def _fix_eventbridge_delivery() -> None:
     from moto.events.models import Rule
 
-    original_send_to_targets = Rule.send_to_targets
+    original_send_to_targets: Any = Rule.send_to_targets
 
     def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
         delivery = _HOOKS.events
         if delivery is None:
-            return original_send_to_targets(self, original_event, transform_input)
+            original_send_to_targets(self, original_event, transform_input)
+            return None
         event = aws_event(original_event)
         if event.get("source") == "aws.s3" and self.event_bus_name != "default":
             return None  # S3 sends to the default bus only
@@ -461,7 +476,7 @@ def _fix_eventbridge_delivery() -> None:
                 LOG.exception("event delivery to %s failed", target.get("Arn"))
         return None
 
-    Rule.send_to_targets = send_to_targets
+    _replace(Rule, "send_to_targets", send_to_targets)
 
 
 class _RuleView:
@@ -483,7 +498,7 @@ class _AlwaysMatches:
 
 def aws_event(event: Mapping[str, Any]) -> dict[str, Any]:
     """An event as EventBridge delivers it: a unique id and an ISO-8601 `time`."""
-    fixed = json.loads(json.dumps(event, default=str))
+    fixed: dict[str, Any] = json.loads(json.dumps(event, default=str))
     if fixed.get("id") in (None, "", "17793124-05d4-b198-2fde-7ededc63b103"):
         fixed["id"] = str(uuid.uuid4())
     when = fixed.get("time")
@@ -560,8 +575,8 @@ def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[t
 
     saved = []
     for entry in transact_items:
-        op = next(iter(entry.values()), {})
-        table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+        op: Any = next(iter(entry.values()), {})
+        table: Any = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
         key = (op.get("Key") or op.get("Item")) if table is not None else None
         if not key or table.hash_key_attr not in key or (table.range_key_attr and table.range_key_attr not in key):
             continue  # malformed: moto rejects it before changing anything
@@ -591,9 +606,9 @@ def fix_dynamodb_transaction_snapshots() -> None:
     from moto.dynamodb import models
     from moto.dynamodb.models import DynamoDBBackend
 
-    if isinstance(models.copy, _NoTableCopies):
+    if isinstance(vars(models)["copy"], _NoTableCopies):
         return
-    models.copy = _NoTableCopies(copy)
+    _replace(models, "copy", _NoTableCopies(copy))
     original = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -608,4 +623,4 @@ def fix_dynamodb_transaction_snapshots() -> None:
         finally:
             _TRANSACTION.active = False
 
-    DynamoDBBackend.transact_write_items = transact_write_items
+    _replace(DynamoDBBackend, "transact_write_items", transact_write_items)
