@@ -13,7 +13,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from chalicelib.api.dynamo import query_page
+from chalicelib.dynamo_pages import query_page
 from chalicelib.tables import CATEGORY_KPIS
 
 REGISTRY_PARTITION = "#categories"

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import Enum, IntEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -32,6 +32,15 @@ class RunStatus(str, Enum):
 class Task(str, Enum):
     VALIDATION = "validation"
     TRANSFORMATION = "transformation"
+
+
+class ExitCode(IntEnum):
+    """How a task tells the workflow what happened (the state machine branches on it)."""
+
+    OK = 0
+    FAILED = 1  # a bug or a permanent fault: fails the workflow without retry
+    REJECTED = 65  # EX_DATAERR: the data is bad; retrying cannot help
+    TRANSIENT = 75  # EX_TEMPFAIL: try again later
 
 
 def utc_now() -> str:

@@ -43,9 +43,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.runs import RUN_KIND, RunStatus, Task
+from chalicelib.runs import RUN_KIND, ExitCode, RunStatus, Task
 from chalicelib.tables import RUNS, RUNS_BY_TIME
-from containers.tasks.outcome import ExitCode
 
 TRANSIENT_TASK_ERROR = "Task.Transient"
 FAILED_TASK_ERROR = "Task.Failed"

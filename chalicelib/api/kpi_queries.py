@@ -7,11 +7,12 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from chalicelib.api.dynamo import Item, projection, query_page
+from chalicelib.api.dynamo import projection
 from chalicelib.api.exceptions import NotFound
 from chalicelib.api.pagination import decode_token, page_body
 from chalicelib.api.params import DateRange, PageRequest
 from chalicelib.category_registry import CategoryRegistry
+from chalicelib.dynamo_pages import Item, query_page
 from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, DailyKpis, has_kpis, public_category, public_daily
 from chalicelib.tables import CATEGORY_KPIS, CATEGORY_KPIS_BY_CATEGORY, DAILY_KPIS
 

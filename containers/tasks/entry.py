@@ -8,10 +8,10 @@ from typing import Any
 
 import boto3
 
-from chalicelib.runs import RunRepository, Task
+from chalicelib.runs import ExitCode, RunRepository, Task
 from chalicelib.storage_layout import RunIdentity
 from containers.tasks.config import AwsClients, ConfigurationError, TaskConfig
-from containers.tasks.outcome import ExitCode, configure_logging, run_task
+from containers.tasks.outcome import configure_logging, run_task
 
 TaskBody = Callable[[TaskConfig, AwsClients, RunIdentity], dict[str, Any]]
 
