@@ -26,7 +26,7 @@ MAX_MICROS = 2**63 - 1
 TRAILING_UTC = r"\s*UTC$"
 OFFSET = r":\d{2}(?:\.\d+)?[+-]\d{2}(?::?\d{2})?$"  # a time with an offset (or a trailing Z): an instant
 
-# Reasons, each named once (documented in docs/validation.md).
+# Reasons, each named once (documented in docs/data-contract.md, "Row rules").
 MISSING = "missing_value"
 NOT_INTEGER = "not_a_non_negative_integer"
 BAD_STATUS = "unknown_status"
