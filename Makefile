@@ -4,22 +4,35 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEPS   := pyproject.toml requirements.txt containers/requirements.txt
+DEPS   := pyproject.toml requirements.lock
 PYTEST_ARGS ?=
 # Infra checkers outside the project's pins (infra/checkov-requirements.txt, infra/asl_validator/).
 TOOLS         := $(VENV)/tools
 CHECKOV       := $(TOOLS)/checkov/bin/checkov
 ASL_VALIDATOR := $(TOOLS)/asl-validator/node_modules/.bin/asl-validator
 
-.PHONY: install run test bench synth lint clean browser infra-tools
+.PHONY: install lock run test check bench synth lint clean browser infra-tools
 
 install: $(STAMP)
 
 $(STAMP): $(DEPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -r requirements.txt -r containers/requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
+
+# requirements.lock: every package of the development environment (pyproject.toml's dependencies
+# and dev extras), pinned with hashes, for Linux and Python 3.11 (Lambda's and the image's). After
+# changing a dependency in pyproject.toml: `make lock && make install`; pins already in the lock are
+# kept unless the change needs others (`make lock LOCK_ARGS=--upgrade` takes the newest of all).
+# requirements.txt (Lambda) and containers/requirements.txt must name the lock's versions
+# (tests/test_dependency_pins.py).
+LOCK_ARGS ?=
+lock:
+	test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock; }
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --python-platform linux \
+		--generate-hashes --quiet $(LOCK_ARGS) -o requirements.lock
 
 # The whole pipeline locally (embedded AWS, workflow, pipes, API on :8000) with the sample
 # data; serves until Ctrl-C. `shoppulse replay` remains the in-process batch-only replay.
@@ -29,6 +42,13 @@ run: $(STAMP)
 # pytest exits 5 when it collects no test: that is not a failure of the build.
 test: $(STAMP) browser infra-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
+
+# Lint, format and types (ruff and mypy, configured in pyproject.toml). tests/test_code_health.py
+# runs it, so `make test` fails on a finding; `ruff check --fix . && ruff format .` fixes most.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The dashboard tests drive Debian's Chromium: install it when missing (as root, with apt).
 # If that is impossible the dashboard tests skip, saying so.
@@ -52,4 +72,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .hypothesis
+	rm -rf $(VENV) build .pytest_cache .hypothesis .mypy_cache .ruff_cache

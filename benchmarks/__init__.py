@@ -16,6 +16,7 @@ returns a JSON-serialisable dict. Keys the report understands:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -104,14 +105,12 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     cpu = platform.processor() or platform.machine()
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         cpu = next(
             line.split(":", 1)[1].strip()
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
-    except (OSError, StopIteration):
-        pass
     return {
         "nproc": str(os.cpu_count()),
         "memory": memory,

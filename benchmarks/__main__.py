@@ -123,7 +123,7 @@ def optional_section(m: Measurement) -> list[str]:
     title = m.result.get("title", m.label)
     lines = ["", f"## {title}", ""]
     if m.error:
-        return lines + [f"Failed: {m.error}"]
+        return [*lines, f"Failed: {m.error}"]
     rows = list(m.result.get("rows") or [])
     extra = {k: v for k, v in m.result.items() if k not in ("title", "rows", "notes")}
     # Other keys: a mapping is one row named by its key, anything else a note.

@@ -26,7 +26,7 @@ WARMUP, SAMPLES = 5, 100
 
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def _measure(session: requests.Session, url_for: Callable[[int], str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from chalicelib.api.dynamo import query_page
+from chalicelib.dynamo_pages import query_page
 from chalicelib.tables import CATEGORY_KPIS
 
 REGISTRY_PARTITION = "#categories"
@@ -26,10 +26,10 @@ class CategoryRegistry:
     def register(self, categories: Iterable[str]) -> None:
         """Idempotent: registering a known category rewrites the same small item."""
         with self._table.batch_writer(
-            overwrite_by_pkeys=[CATEGORY_KPIS.partition_key, CATEGORY_KPIS.sort_key]
+            overwrite_by_pkeys=[CATEGORY_KPIS.partition_key, CATEGORY_KPIS.range_key]
         ) as batch:
             for name in set(categories):
-                batch.put_item(Item={CATEGORY_KPIS.partition_key: REGISTRY_PARTITION, CATEGORY_KPIS.sort_key: name})
+                batch.put_item(Item={CATEGORY_KPIS.partition_key: REGISTRY_PARTITION, CATEGORY_KPIS.range_key: name})
 
     def names(self) -> list[str]:
         """Every category ever registered, in name order (the table's sort order)."""
@@ -38,6 +38,6 @@ class CategoryRegistry:
             None,
             KeyConditionExpression=Key(CATEGORY_KPIS.partition_key).eq(REGISTRY_PARTITION),
             ProjectionExpression="#c",
-            ExpressionAttributeNames={"#c": CATEGORY_KPIS.sort_key},
+            ExpressionAttributeNames={"#c": CATEGORY_KPIS.range_key},
         )
-        return [str(item[CATEGORY_KPIS.sort_key]) for item in items]
+        return [str(item[CATEGORY_KPIS.range_key]) for item in items]

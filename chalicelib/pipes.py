@@ -112,7 +112,7 @@ class PipeSpec:
                 raise ValueError(
                     f"pipe {self.key}: a filter has {len(pattern)} characters (> {MAX_PIPE_PATTERN_CHARS})"
                 )
-        self._compiled  # compiles every pattern in Mode.PIPES: raises InvalidEventPattern
+        _ = self._compiled  # compiles every pattern in Mode.PIPES: raises InvalidEventPattern
 
 
 def _string(*values: str) -> dict[str, list[Any]]:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import Enum, IntEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -34,6 +34,15 @@ class Task(str, Enum):
     TRANSFORMATION = "transformation"
 
 
+class ExitCode(IntEnum):
+    """How a task tells the workflow what happened (the state machine branches on it)."""
+
+    OK = 0
+    FAILED = 1  # a bug or a permanent fault: fails the workflow without retry
+    REJECTED = 65  # EX_DATAERR: the data is bad; retrying cannot help
+    TRANSIENT = 75  # EX_TEMPFAIL: try again later
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -52,7 +61,7 @@ class RunRepository:
         item = {
             RUNS.partition_key: identity.run_id,
             RUNS_BY_TIME.partition_key: RUN_KIND,
-            RUNS_BY_TIME.sort_key: utc_now(),
+            RUNS_BY_TIME.range_key: utc_now(),
             "bucket": identity.bucket,
             "key": identity.key,
             "version": identity.version,
@@ -92,7 +101,10 @@ class RunRepository:
         )
 
     def get(self, run_id: str) -> dict[str, Any] | None:
-        return self._table.get_item(Key={RUNS.partition_key: run_id}, ConsistentRead=True).get("Item")
+        item: dict[str, Any] | None = self._table.get_item(Key={RUNS.partition_key: run_id}, ConsistentRead=True).get(
+            "Item"
+        )
+        return item
 
     def recent(
         self, limit: int = 50, start_key: Mapping[str, Any] | None = None

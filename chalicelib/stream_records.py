@@ -182,6 +182,7 @@ class StreamRecordFactory:
         if event_name is None:
             return None
         image = new_image if new_image is not None else old_image
+        assert image is not None  # an event name means at least one image
         try:
             keys = {name: image[name] for name in self.key_attributes}
         except KeyError as error:

@@ -21,6 +21,13 @@ class Index:
     partition_key: str
     sort_key: str | None = None
 
+    @property
+    def range_key(self) -> str:
+        """The sort key, for code that addresses items of an index that has one."""
+        if self.sort_key is None:
+            raise TypeError(f"{self.name} has no sort key")
+        return self.sort_key
+
 
 @dataclass(frozen=True)
 class TableSpec(ResourceSpec):
@@ -32,6 +39,13 @@ class TableSpec(ResourceSpec):
     indexes: tuple[Index, ...] = ()
     stream_view_type: str | None = None
     ttl_attribute: str | None = None
+
+    @property
+    def range_key(self) -> str:
+        """The sort key, for code that addresses items of a table that has one."""
+        if self.sort_key is None:
+            raise TypeError(f"{self.default_name} has no sort key")
+        return self.sort_key
 
     def key_attributes(self) -> list[str]:
         names = [self.partition_key, self.sort_key]

@@ -127,7 +127,8 @@ def build(stack: Stack, encryption: Encryption) -> ApiLogging:
 def api_stage(stage: str) -> str:
     """The API Gateway stage Chalice deploys the REST API to (`api_gateway_stage`)."""
     config = json.loads(CHALICE_CONFIG.read_text())
-    return config["stages"].get(stage, {}).get("api_gateway_stage", config.get("api_gateway_stage", "api"))
+    name: str = config["stages"].get(stage, {}).get("api_gateway_stage", config.get("api_gateway_stage", "api"))
+    return name
 
 
 def overlay(stack: Stack, api: ApiLogging) -> dict[str, Any]:

@@ -166,4 +166,5 @@ def render(stage: str) -> dict[str, Any]:
     t.add_output(
         Output(ARTIFACT_BUCKET, Description="Bucket of the packaged template and Lambda bundle", Value=Ref(bucket))
     )
-    return json.loads(t.to_json())
+    template: dict[str, Any] = json.loads(t.to_json())
+    return template

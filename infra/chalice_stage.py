@@ -78,7 +78,8 @@ def config_path(project_dir: Path) -> Path:
 def read_config(project_dir: Path) -> dict[str, Any]:
     path = config_path(project_dir)
     if path.exists():
-        return json.loads(path.read_text())
+        config: dict[str, Any] = json.loads(path.read_text())
+        return config
     return {"version": "2.0", "app_name": APP, "stages": {}}
 
 

@@ -20,7 +20,7 @@ import awacs.dynamodb as ddb
 import awacs.ecr as ecr
 import awacs.logs as logs
 import awacs.s3 as s3
-from awacs.aws import Condition, StringLike
+from awacs.aws import Condition, Statement, StringLike
 from troposphere import GetAtt, Parameter, Ref, Sub
 from troposphere.ecs import (
     Cluster,
@@ -83,7 +83,7 @@ def _repository_arn(stack: Stack) -> Sub:
     return arn("ecr", f"repository/{bootstrap.repository_name(stack)}")
 
 
-def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: Encryption) -> list:
+def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: Encryption) -> list[Statement]:
     """What each task touches: the validation task reads the input file and writes its rows to
     the staging area; the transformation task owns the curated data and the KPI tables."""
     curated = storage.curated_bucket

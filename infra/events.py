@@ -8,6 +8,7 @@ event can be replayed by re-copying the object onto itself (a new version, a new
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import awacs.sqs as sqs
 import awacs.states as states
@@ -26,7 +27,7 @@ MAXIMUM_EVENT_AGE_SECONDS = 24 * 3600
 MAXIMUM_RETRY_ATTEMPTS = 185
 
 
-def object_created_pattern(bucket_name: object) -> dict:
+def object_created_pattern(bucket_name: object) -> dict[str, Any]:
     """The rule's event pattern (the local runtime filters the same way)."""
     return {
         "source": ["aws.s3"],

@@ -13,7 +13,7 @@ import awacs.awslambda as awslambda
 import awacs.dynamodb as ddb
 import awacs.logs as logs
 import awacs.sqs as sqs
-from troposphere import GetAtt
+from troposphere import GetAtt, Sub
 from troposphere.iam import Policy, Role
 from troposphere.pipes import (
     CloudwatchLogsLogDestination,
@@ -35,7 +35,7 @@ class Pipes:
     pipes: dict[str, Pipe]
 
 
-def function_arn(stack: Stack, chalice_name: str):
+def function_arn(stack: Stack, chalice_name: str) -> Sub:
     """A Chalice function's ARN by name: the stack need not contain it (plain `chalice deploy`)."""
     return arn("lambda", f"function:{stack.function_name(chalice_name)}")
 

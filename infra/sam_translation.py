@@ -54,11 +54,12 @@ def translate(sam_template: dict[str, Any]) -> dict[str, Any]:
     """The plain CloudFormation template SAM expands `sam_template` into."""
     os.environ.setdefault("AWS_DEFAULT_REGION", TRANSLATION_REGION)
     try:
-        return Translator(None, Parser()).translate(
+        translated: dict[str, Any] = Translator(None, Parser()).translate(
             packaged(sam_template), parameter_values={}, get_managed_policy_map=_no_managed_policies
         )
     except InvalidDocumentException as error:
         raise TranslationError("; ".join(str(cause) for cause in error.causes)) from error
+    return translated
 
 
 def write_translated(sam_path: Path) -> Path:

@@ -43,9 +43,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.runs import RUN_KIND, RunStatus, Task
+from chalicelib.runs import RUN_KIND, ExitCode, RunStatus, Task
 from chalicelib.tables import RUNS, RUNS_BY_TIME
-from containers.tasks.outcome import ExitCode
 
 TRANSIENT_TASK_ERROR = "Task.Transient"
 FAILED_TASK_ERROR = "Task.Failed"
@@ -169,9 +168,11 @@ def _api_task(
         "Parameters": parameters,
         "TimeoutSeconds": API_TIMEOUT_SECONDS,
         "ResultPath": None,
-        "Retry": extra.pop("retry_first", []) + [config.api_retry.retrier(TRANSIENT_API_ERRORS)],
-        "Catch": extra.pop("catch_first", [])
-        + [{"ErrorEquals": ["States.ALL"], "ResultPath": catch_result, "Next": catch_to}],
+        "Retry": [*extra.pop("retry_first", []), config.api_retry.retrier(TRANSIENT_API_ERRORS)],
+        "Catch": [
+            *extra.pop("catch_first", []),
+            {"ErrorEquals": ["States.ALL"], "ResultPath": catch_result, "Next": catch_to},
+        ],
         "Next": next_state,
     }
     state.update(extra)
@@ -368,7 +369,7 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
                 "Item": {
                     RUNS.partition_key: _s("$.run.run_id"),
                     RUNS_BY_TIME.partition_key: {"S": RUN_KIND},
-                    RUNS_BY_TIME.sort_key: _s("$.run.started_at"),
+                    RUNS_BY_TIME.range_key: _s("$.run.started_at"),
                     "bucket": _s("$.run.bucket"),
                     "key": _s("$.run.key"),
                     "version": _s("$.run.version"),

@@ -168,7 +168,7 @@ def _log_bucket(stack: Stack) -> Bucket:
         OwnershipControls=OwnershipControls(Rules=[OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
         VersioningConfiguration=VersioningConfiguration(Status="Enabled"),
         LifecycleConfiguration=LifecycleConfiguration(
-            Rules=[_expire("expire-access-logs", "", 365)] + _common_rules(30)
+            Rules=[_expire("expire-access-logs", "", 365), *_common_rules(30)]
         ),
         Tags=stack.tags("storage"),
         **RETAINED_DATA,

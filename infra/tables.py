@@ -7,6 +7,7 @@ recovery, retained on stack deletion (not on a failed create), encryption with t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from troposphere import GetAtt, Join
 from troposphere.dynamodb import (
@@ -36,7 +37,7 @@ class Tables:
     def arn(self, spec: TableSpec) -> GetAtt:
         return GetAtt(self[spec], "Arn")
 
-    def arns_with_indexes(self, spec: TableSpec) -> list:
+    def arns_with_indexes(self, spec: TableSpec) -> list[Any]:
         arns = [self.arn(spec)]
         if spec.indexes:
             arns.append(Join("", [self.arn(spec), "/index/*"]))
@@ -45,7 +46,7 @@ class Tables:
 
 def _table(stack: Stack, spec: TableSpec, encryption: Encryption) -> Table:
     kwargs = spec.create_table_kwargs(stack.name(spec.default_name))
-    props: dict = {
+    props: dict[str, Any] = {
         "TableName": kwargs["TableName"],
         "BillingMode": kwargs["BillingMode"],
         "KeySchema": [KeySchema(**k) for k in kwargs["KeySchema"]],

@@ -113,7 +113,8 @@ def _resources(template: Template, *types: str) -> Iterator[tuple[str, dict[str,
 
 
 def _properties(resource: dict[str, Any]) -> dict[str, Any]:
-    return resource.get("Properties", {})
+    properties: dict[str, Any] = resource.get("Properties", {})
+    return properties
 
 
 def statements(document: dict[str, Any]) -> list[Statement]:
@@ -192,10 +193,12 @@ def _states(machine: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _definition(props: dict[str, Any]) -> dict[str, Any] | None:
-    if isinstance(props.get("Definition"), dict):
-        return props["Definition"]
+    definition = props.get("Definition")
+    if isinstance(definition, dict):
+        return definition
     text = props.get("DefinitionString")
-    return json.loads(text) if isinstance(text, str) else None
+    parsed: dict[str, Any] | None = json.loads(text) if isinstance(text, str) else None
+    return parsed
 
 
 def _tags_at_run_task(state: dict[str, Any]) -> bool:

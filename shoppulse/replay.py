@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.category_registry import REGISTRY_PARTITION
-from chalicelib.kpis import has_kpis, public_category, public_daily
+from chalicelib.kpis import CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
 from chalicelib.runs import RunRepository, RunStatus, Task
 from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
@@ -60,7 +60,7 @@ class InProcessWorkflow:
         self._c.s3.copy_object(Bucket=identity.bucket, Key=target, CopySource=source)
         self._c.s3.delete_object(Bucket=identity.bucket, Key=identity.key)
 
-    def kpis(self) -> dict[str, list[dict[str, Any]]]:
+    def kpis(self) -> dict[str, list[DailyKpis] | list[CategoryKpis]]:
         """Every stored KPI in its public form (a full export, so a Scan is the right read)."""
         tables = self._c.dynamodb_resource
         daily = [public_daily(i) for i in scan_all(tables.Table(DAILY_KPIS.name())) if has_kpis(i)]
@@ -78,7 +78,7 @@ class InProcessWorkflow:
 def scan_all(table: Any) -> list[dict[str, Any]]:
     """Every item of a table: for full exports only; serving paths Query."""
     page = table.scan()
-    items = page["Items"]
+    items: list[dict[str, Any]] = page["Items"]
     while "LastEvaluatedKey" in page:
         page = table.scan(ExclusiveStartKey=page["LastEvaluatedKey"])
         items += page["Items"]

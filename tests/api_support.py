@@ -41,12 +41,6 @@ def moto_tables() -> Iterator[dict[str, Any]]:
         services.reset()
 
 
-@pytest.fixture
-def aws() -> Iterator[dict[str, Any]]:
-    with moto_tables() as tables:
-        yield tables
-
-
 def daily_item(day: str, orders: int, revenue: str, items: int, returned: int, customers: int) -> dict[str, Any]:
     """A DailyKpis item as the writer stores it: exact components, derived values, bookkeeping."""
     components = {
@@ -58,7 +52,7 @@ def daily_item(day: str, orders: int, revenue: str, items: int, returned: int, c
     }
     return {
         DAILY_KPIS.partition_key: day[:4],
-        DAILY_KPIS.sort_key: day,
+        DAILY_KPIS.range_key: day,
         **components,
         **derived_daily(components),
         "requested_generation": 3,
@@ -76,7 +70,7 @@ def category_item(day: str, category: str, orders: int, revenue: str, items: int
     }
     return {
         CATEGORY_KPIS.partition_key: day,
-        CATEGORY_KPIS.sort_key: category,
+        CATEGORY_KPIS.range_key: category,
         **components,
         **derived_category(components),
         "generation": 1,
@@ -88,7 +82,7 @@ def case_item(order_id: str, amount: Any, opened_at: str, **extra: Any) -> dict[
     return {
         PREMIUM_CASES.partition_key: order_id,
         PREMIUM_CASES_BY_TIME.partition_key: "PREMIUM",
-        PREMIUM_CASES_BY_TIME.sort_key: opened_at,
+        PREMIUM_CASES_BY_TIME.range_key: opened_at,
         "case_status": "OPEN",
         "customer_id": "c-1",
         "customer_email": "a@shop.example",
@@ -144,7 +138,8 @@ def synthetic_kpis(
     daily, per_category = [], []
     for n in range(days):
         day = (first + timedelta(days=n)).isoformat()
-        orders = revenue = items = returned = 0
+        orders = items = returned = 0
+        revenue = Decimal(0)
         for category in categories:
             c_orders = max(1, int(rng.gauss(12 + 6 * ((n % 7) in (4, 5)), 3)))
             c_items = c_orders + rng.randint(0, c_orders)

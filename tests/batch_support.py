@@ -41,4 +41,4 @@ def stored_components(resource: Any) -> tuple[dict[str, dict[str, int]], dict[tu
 
 
 def rows_of(kind: str, values: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-    return [dict(zip(HEADERS[kind], v)) for v in values]
+    return [dict(zip(HEADERS[kind], v, strict=False)) for v in values]

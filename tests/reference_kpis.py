@@ -410,7 +410,7 @@ def parse_csv(name: str, data: bytes, threshold: float = REJECT_THRESHOLD, now: 
         if len(record) != len(header):
             parsed.invalid.append((number, "wrong_field_count"))
             continue
-        raw = {h: v for h, v in zip(header, record) if h in HEADERS[kind]}
+        raw = {h: v for h, v in zip(header, record, strict=False) if h in HEADERS[kind]}
         try:
             validate_row(kind, raw, now)
         except InvalidRow as err:

@@ -18,11 +18,9 @@ from typing import Any
 from unittest import mock
 
 import boto3
-import pytest
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 from chalice.cli.factory import CLIFactory
-from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib.messaging import ALERTS_TOPIC, PREMIUM_TEAM_TOPIC, TopicSpec
@@ -153,21 +151,6 @@ def stream_aws() -> Iterator[StreamAws]:
             yield StreamAws(dynamodb, sns, sqs, inboxes)
         finally:
             services.reset()
-
-
-@pytest.fixture
-def aws() -> Iterator[StreamAws]:
-    with stream_aws() as aws:
-        yield aws
-
-
-@pytest.fixture
-def client(aws: StreamAws) -> Iterator[Client]:
-    """Chalice's test client: it invokes the functions with the stage's environment."""
-    from app import app  # the app reads its queue names at import: after the environment is set
-
-    with Client(app, project_dir=PROJECT_DIR) as client:
-        yield client
 
 
 class Throttled:

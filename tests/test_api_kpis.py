@@ -11,15 +11,15 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.category_registry import CategoryRegistry
-from tests.api_support import aws, category_item, daily_item, put_all  # noqa: F401 (fixture)
+from tests.api_support import category_item, daily_item, put_all
 
 CATEGORY = "Tops & Tees, Men"
 
 
 @pytest.fixture
-def client(aws: dict[str, Any]) -> Client:
+def client(tables: dict[str, Any]) -> Client:
     put_all(
-        aws["DailyKpisTable"],
+        tables["DailyKpisTable"],
         [
             daily_item("2023-12-30", 4, "100.005", 9, 1, 3),
             daily_item("2023-12-31", 3, "50.10", 4, 0, 3),
@@ -36,7 +36,7 @@ def client(aws: dict[str, Any]) -> Client:
         ],
     )
     put_all(
-        aws["CategoryKpisTable"],
+        tables["CategoryKpisTable"],
         [
             category_item("2024-01-01", CATEGORY, 3, "600.125", 5, 1),
             category_item("2024-01-01", "Jeans", 4, "634.4428", 7, 1),
@@ -46,13 +46,13 @@ def client(aws: dict[str, Any]) -> Client:
             category_item("2024-02-01", CATEGORY, 1, "99", 1, 0),
         ],
     )
-    CategoryRegistry(aws["CategoryKpisTable"]).register([CATEGORY, "Jeans", "Socks", "Jeans"])
+    CategoryRegistry(tables["CategoryKpisTable"]).register([CATEGORY, "Jeans", "Socks", "Jeans"])
     with Client(app) as test_client:
         yield test_client
 
 
 @pytest.fixture(autouse=True)
-def no_scans(aws: dict[str, Any]) -> None:
+def no_scans(tables: dict[str, Any]) -> None:
     """Every read the API makes must be a Query or a GetItem (moto made a new default session)."""
 
     def refuse(**_: Any) -> None:

@@ -17,13 +17,12 @@ from chalicelib.runs import RunRepository, RunStatus, Task
 from chalicelib.storage_layout import RunIdentity
 from chalicelib.streaming.premium import PremiumCaseRepository
 from chalicelib.streaming.processing import ProcessingRepository
-from tests.api_support import aws  # noqa: F401 (fixture)
 
 ODD_KEY = "incoming/2024 orders & items, part?1.csv"
 
 
 @pytest.fixture
-def client(aws: dict[str, Any]) -> Client:
+def client(tables: dict[str, Any]) -> Client:
     with Client(app) as test_client:
         yield test_client
 
@@ -33,8 +32,8 @@ def get(client: Client, path: str) -> tuple[int, Any]:
     return response.status_code, response.json_body
 
 
-def test_runs_newest_first_paged_and_one_run_by_its_encoded_id(aws: dict[str, Any], client: Client) -> None:
-    runs = RunRepository(aws["RunsTable"])
+def test_runs_newest_first_paged_and_one_run_by_its_encoded_id(tables: dict[str, Any], client: Client) -> None:
+    runs = RunRepository(tables["RunsTable"])
     identities = [RunIdentity("shoppulse-input", f"incoming/f{i}.csv", version=f"v{i}") for i in range(3)]
     identities.append(RunIdentity("shoppulse-input", ODD_KEY, version="3/x"))
     for identity in identities:
@@ -81,8 +80,8 @@ def change(
 
 
 @pytest.fixture
-def orders(aws: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    repo = OrderRepository(aws["OrdersTable"])
+def orders(tables: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    repo = OrderRepository(tables["OrdersTable"])
     premium = repo.create(
         new_order(
             order_id="order/1 & co",
@@ -107,11 +106,11 @@ def orders(aws: dict[str, Any]) -> dict[str, dict[str, Any]]:
             line_items=[{"sku": "p", "quantity": 1, "unitPrice": "5"}],
         )
     )
-    processing = ProcessingRepository(aws["OrderProcessingTable"])
+    processing = ProcessingRepository(tables["OrderProcessingTable"])
     processing.record(change(premium, EventName.INSERT, 0, None, "pending", "e1"))
     processing.record(change(premium, EventName.MODIFY, 60, "pending", "shipped", "e2"))
     processing.record(change(plain, EventName.INSERT, 5, None, "pending", "e3"))
-    PremiumCaseRepository(aws["PremiumCasesTable"]).open(
+    PremiumCaseRepository(tables["PremiumCasesTable"]).open(
         change(premium, EventName.MODIFY, 60, "pending", "shipped", "e2")
     )
     return {"premium": premium, "plain": plain, "quiet": quiet}

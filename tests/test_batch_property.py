@@ -63,9 +63,9 @@ def order(draw: Any) -> dict[str, Any]:
 def item(draw: Any) -> dict[str, Any]:
     return {
         "id": draw(st.sampled_from(ITEM_IDS)),
-        "order_id": draw(st.sampled_from(ORDER_IDS + [9999])),  # 9999 never arrives: held
+        "order_id": draw(st.sampled_from([*ORDER_IDS, 9999])),  # 9999 never arrives: held
         "user_id": draw(st.integers(1, 3)),
-        "product_id": draw(st.sampled_from(PRODUCT_IDS + [77])),  # 77 never arrives: held
+        "product_id": draw(st.sampled_from([*PRODUCT_IDS, 77])),  # 77 never arrives: held
         "status": draw(st.sampled_from(STATUSES)),
         "sale_price": draw(st.sampled_from(PRICES)),
         **draw(lifecycle()),

@@ -15,10 +15,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from chalicelib.runs import RunRepository
+from chalicelib.runs import ExitCode, RunRepository
 from chalicelib.storage_layout import BUCKETS, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import ALL_TABLES, RUNS
-from containers.tasks.outcome import ExitCode
 from shoppulse.embedded import EMBEDDED_ENV
 from shoppulse.provision import create_buckets, create_tables
 

@@ -34,7 +34,7 @@ def check(text: bytes) -> tuple[Any, Any, list[Any]]:
 
 
 def reasons_of(rejected: Any) -> dict[int, str]:
-    return dict(zip(rejected["row_number"], rejected["reason"]))
+    return dict(zip(rejected["row_number"], rejected["reason"], strict=False))
 
 
 def test_formats_bom_crlf_quotes_extra_columns_and_mixed_timestamps() -> None:
@@ -176,7 +176,7 @@ def run_of(flow: Any, name: str) -> dict[str, Any]:
 def test_rejected_rows_lie_next_to_the_archived_file(flow: Any) -> None:
     good = [f"{i},7,pending,2025-03-01 10:00:00,,,,1" for i in range(1, 40)]
     outcome = land(
-        flow, "orders.csv", (ORDERS_HEADER + "\n" + "\n".join(good + ["bad,7,pending,2025-03-01,,,,1"]) + "\n").encode()
+        flow, "orders.csv", (ORDERS_HEADER + "\n" + "\n".join([*good, "bad,7,pending,2025-03-01,,,,1"]) + "\n").encode()
     )
     assert outcome["status"] == "SUCCEEDED" and outcome["rejected_rows"] == 1
     validation = run_of(flow, "orders.csv")["validation"]

@@ -20,7 +20,7 @@ from chalicelib.streaming.redrive import Redriver, Source, StreamRangeReader
 from chalicelib.tables import ORDER_FAILURES, ORDER_PROCESSING, ORDERS, PREMIUM_CASES
 from shoppulse import cli
 from shoppulse.local.moto_fixes import wire_stream_record
-from tests.stream_support import OrderStream, Throttled, aws, client, order_item  # noqa: F401 - aws, client: fixtures
+from tests.stream_support import OrderStream, Throttled, order_item
 
 
 def dead_letter_body(records: list[dict], shard_id: str, pipe: str = "shoppulse-dev-standard-orders") -> str:
@@ -48,7 +48,7 @@ def dead_letter_body(records: list[dict], shard_id: str, pipe: str = "shoppulse-
 
 def sqs_event(client, bodies: list[str], ids: list[str] | None = None) -> dict:
     event = client.events.generate_sqs_event(message_bodies=bodies, queue_name="dlq")
-    for record, message_id in zip(event["Records"], ids or [f"m-{n}" for n in range(len(bodies))]):
+    for record, message_id in zip(event["Records"], ids or [f"m-{n}" for n in range(len(bodies))], strict=False):
         record["messageId"] = message_id
     return event
 
@@ -144,7 +144,7 @@ def fail_then_dead_letter(aws, client, monkeypatch, amounts: list[str]) -> tuple
 
 @pytest.mark.parametrize("source", ["auto", "failures"])
 def test_redrive_recovers_a_dead_lettered_batch(aws, client, monkeypatch, capsys, source):
-    records, failure_id = fail_then_dead_letter(aws, client, monkeypatch, ["150.00", "50.00", "900.00"])
+    _records, failure_id = fail_then_dead_letter(aws, client, monkeypatch, ["150.00", "50.00", "900.00"])
     capsys.readouterr()
 
     assert cli.main(["redrive", "--failure-id", failure_id, "--source", source]) == 0
@@ -160,7 +160,7 @@ def test_redrive_recovers_a_dead_lettered_batch(aws, client, monkeypatch, capsys
 
 
 def test_redrive_reports_what_still_fails(aws, client, monkeypatch, capsys):
-    _, failure_id = fail_then_dead_letter(aws, client, monkeypatch, ["150.00"])
+    _, _failure_id = fail_then_dead_letter(aws, client, monkeypatch, ["150.00"])
     monkeypatch.setattr(
         services,
         "processing_repository",
@@ -178,7 +178,10 @@ def test_redrive_from_the_orders_table(aws, capsys):
     write_orders(aws, ["120.00"])
     assert cli.main(["redrive", "--pipe", "standard", "--order-id", "o-0", "--order-id", "missing"]) == 1
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"target"')]
-    assert [(l["target"], l["status"]) for l in lines] == [("order:o-0", "REDRIVEN"), ("order:missing", "ERROR")]
+    assert [(line["target"], line["status"]) for line in lines] == [
+        ("order:o-0", "REDRIVEN"),
+        ("order:missing", "ERROR"),
+    ]
     [item] = aws.items(ORDER_PROCESSING)
     assert (item["orderId"], item["status"], item["event_name"]) == ("o-0", "pending", "MODIFY")
     assert item["event_id"].startswith("redrive:o-0:")
@@ -200,7 +203,7 @@ def test_redrive_leaves_what_still_cannot_be_processed_open(aws, client, capsys)
     capsys.readouterr()
 
     assert cli.main(["redrive", "--pipe", "standard", "--all-open"]) == 1
-    lines = {l["target"]: l for l in map(json.loads, capsys.readouterr().out.splitlines()) if "target" in l}
+    lines = {row["target"]: row for row in map(json.loads, capsys.readouterr().out.splitlines()) if "target" in row}
     assert lines[f"record#standard#{bad['eventID']}"]["status"] == "STILL_FAILING"  # rejected again
     assert lines["message#standard#m-0"]["status"] == "ERROR"  # names no records
     assert {f["status"] for f in aws.items(ORDER_FAILURES)} == {"OPEN"}

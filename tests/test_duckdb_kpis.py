@@ -24,7 +24,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "sample_files"
 
 def _by_kind(parsed, paths):
     kinds = {"orders": [], "order_items": [], "products": []}
-    for p, path in zip(parsed, paths):
+    for p, path in zip(parsed, paths, strict=False):
         if p.kind and not p.rejected:
             kinds[p.kind].append(path)
     return kinds

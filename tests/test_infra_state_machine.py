@@ -20,10 +20,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.runs import RunRepository, RunStatus, Task
+from chalicelib.runs import ExitCode, RunRepository, RunStatus, Task
 from chalicelib.storage_layout import RunIdentity
 from chalicelib.tables import RUNS
-from containers.tasks.outcome import ExitCode
 from infra.state_machine import EcsTask, RetryPolicy, WorkflowConfig, build_definition
 from shoppulse.local import moto_fixes
 from shoppulse.local.ecs_runner import StopCode, TaskLaunch, TaskOutcome

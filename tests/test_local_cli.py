@@ -77,7 +77,7 @@ def test_ingest_uploads_follows_the_workflow_and_prints_one_line_per_file(up):
         text=True,
         timeout=300,
     )
-    [line] = [json.loads(l) for l in done.stdout.splitlines() if l.startswith("{")]
+    [line] = [json.loads(out) for out in done.stdout.splitlines() if out.startswith("{")]
     assert line["file"] == str(PRODUCTS)
     assert line["status"] == "SUCCEEDED"
     assert line["rows"] == 201 and line["rejected_rows"] == 1

@@ -118,7 +118,7 @@ def test_a_non_zero_exit_fails_the_state_and_a_retry_really_runs_the_task_again(
 
 def test_a_state_timeout_stops_the_task_and_kills_its_process(aws):
     script = "import pathlib, sys, time; print('started', flush=True); time.sleep(60); print('never')"
-    described, events = run_workflow(aws, "hangs", script, timeout=2)
+    described, _events = run_workflow(aws, "hangs", script, timeout=2)
     assert json.loads(described["output"])["Error"] == "States.Timeout"
     ecs = aws.client("ecs")
     deadline = time.monotonic() + 10

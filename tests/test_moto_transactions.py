@@ -1,4 +1,4 @@
-"""The transaction fix for moto (shoppulse/local/moto_fixes.py, fix 10) keeps AWS semantics:
+"""The transaction fix for moto (shoppulse/local/moto_fixes/dynamodb.py, fix 10) keeps AWS semantics:
 all or nothing, a failed transaction leaves every item as it was."""
 
 from __future__ import annotations

@@ -11,12 +11,12 @@ HEAVY = ("pandas", "numpy", "pyarrow")
 
 
 def test_lambda_requirements_hold_nothing_heavy() -> None:
-    lines = [l.split("==")[0].strip().lower() for l in (ROOT / "requirements.txt").read_text().splitlines()]
+    lines = [line.split("==")[0].strip().lower() for line in (ROOT / "requirements.txt").read_text().splitlines()]
     assert not set(lines) & set(HEAVY)
 
 
 def test_importing_the_app_loads_no_heavy_module() -> None:
-    probe = "import sys, app; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    probe = f"import sys, app; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""

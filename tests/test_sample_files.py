@@ -53,7 +53,7 @@ def test_landing_order_starts_with_the_catalogue_and_the_set_stays_small(sample_
 
 def test_every_invalid_row_and_the_one_rejected_file_are_as_declared(sample_set, parsed):
     assert [p.name for p in parsed] == [f.name for f in sample_set.files]
-    for declared, found in zip(sample_set.files, parsed):
+    for declared, found in zip(sample_set.files, parsed, strict=False):
         assert [n for n, _ in found.invalid] == [n for n, _ in declared.invalid], found.name
         assert bool(found.rejected) == bool(declared.rejected), found.name
     assert [p.name for p in parsed if p.rejected] == ["2025-03-03T1300_items_marketplace.csv"]

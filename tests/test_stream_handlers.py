@@ -14,7 +14,7 @@ from chalicelib.streaming.failures import FailureRepository
 from chalicelib.streaming.premium import PremiumCaseRepository
 from chalicelib.streaming.processing import ProcessingRepository
 from chalicelib.tables import ORDER_FAILURES, ORDER_PROCESSING, PREMIUM_CASES
-from tests.stream_support import OrderStream, Throttled, aws, client, order_item  # noqa: F401 - aws, client: fixtures
+from tests.stream_support import OrderStream, Throttled, order_item
 
 
 def invoke(client, pipe, records):

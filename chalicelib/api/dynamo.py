@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from chalicelib.kpis import json_number
-
-Item = dict[str, Any]
-
-
-def query_page(
-    table: Any, limit: int | None, start_key: Mapping[str, Any] | None = None, **kwargs: Any
-) -> tuple[list[Item], Item | None]:
-    """Up to `limit` items (all when None), following DynamoDB's 1 MB pages; the key to resume at."""
-    items: list[Item] = []
-    while True:
-        call = dict(kwargs)
-        if limit is not None:
-            call["Limit"] = limit - len(items)
-        if start_key:
-            call["ExclusiveStartKey"] = dict(start_key)
-        page = table.query(**call)
-        items += page.get("Items", [])
-        start_key = page.get("LastEvaluatedKey")
-        if not start_key or (limit is not None and len(items) >= limit):
-            return items, start_key
 
 
 def projection(names: Iterable[str]) -> dict[str, Any]:

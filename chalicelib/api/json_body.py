@@ -20,11 +20,12 @@ def _extra(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=lambda v: (type(v).__name__, v))
     if isinstance(value, Binary):
-        return base64.b64encode(value.value).decode("ascii")
+        return base64.b64encode(vars(value)["value"]).decode("ascii")  # the stubs omit `.value`
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(bytes(value)).decode("ascii")
     raise TypeError(f"{type(value).__name__} is not a value DynamoDB holds")
 
 
 def dumps(body: Any) -> str:
-    return simplejson.dumps(body, use_decimal=True, default=_extra, separators=(",", ":"))
+    text: str = simplejson.dumps(body, use_decimal=True, default=_extra, separators=(",", ":"))
+    return text

@@ -7,20 +7,21 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from chalicelib.api.dynamo import Item, projection, query_page
+from chalicelib.api.dynamo import projection
 from chalicelib.api.exceptions import NotFound
 from chalicelib.api.pagination import decode_token, page_body
 from chalicelib.api.params import DateRange, PageRequest
 from chalicelib.api.readable import Listing
 from chalicelib.category_registry import CategoryRegistry
+from chalicelib.dynamo_pages import Item, query_page
 from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, DailyKpis, has_kpis, public_category, public_daily
 from chalicelib.tables import CATEGORY_KPIS, CATEGORY_KPIS_BY_CATEGORY, DAILY_KPIS
 
-YEAR, DAY = DAILY_KPIS.partition_key, DAILY_KPIS.sort_key
+YEAR, DAY = DAILY_KPIS.partition_key, DAILY_KPIS.range_key
 CATEGORY = CATEGORY_KPIS_BY_CATEGORY.partition_key
 # The public form is computed from the exact components: derived values and bookkeeping stay home.
 DAILY_READ = projection((YEAR, DAY, *DAILY_COMPONENTS))
-CATEGORY_READ = projection((CATEGORY_KPIS.partition_key, CATEGORY_KPIS.sort_key, *CATEGORY_COMPONENTS))
+CATEGORY_READ = projection((CATEGORY_KPIS.partition_key, CATEGORY_KPIS.range_key, *CATEGORY_COMPONENTS))
 
 
 class KpiQueries:

@@ -21,7 +21,7 @@ CASE_FILTERS = {"open": {CASE_OPEN}, "all": None}
 _CASE_TOKEN = {
     PREMIUM_CASES.partition_key: bounded(MAX_ID_BYTES),
     PREMIUM_CASES_BY_TIME.partition_key: CASE_KIND.__eq__,
-    PREMIUM_CASES_BY_TIME.sort_key: bounded(64),
+    PREMIUM_CASES_BY_TIME.range_key: bounded(64),
 }
 _EVENTS_PAGE = 100
 

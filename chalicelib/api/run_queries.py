@@ -18,7 +18,7 @@ _HIDDEN = {RUNS_BY_TIME.partition_key}
 _TOKEN_SHAPE = {
     RUNS.partition_key: bounded(MAX_ID_BYTES),
     RUNS_BY_TIME.partition_key: RUN_KIND.__eq__,
-    RUNS_BY_TIME.sort_key: bounded(64),
+    RUNS_BY_TIME.range_key: bounded(64),
 }
 
 

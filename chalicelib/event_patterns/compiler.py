@@ -113,9 +113,9 @@ class _Compiler:
             if in_or and key in RESERVED_IN_OR:
                 _fail(f"{key} is Ruler reserved fieldName which cannot be used inside {OR_KEY}.")
             if isinstance(value, Pairs):
-                self._object(rules, path + [key], value, in_or)
+                self._object(rules, [*path, key], value, in_or)
             elif isinstance(value, list):
-                self._field(rules, ".".join(path + [key]), value)
+                self._field(rules, ".".join([*path, key]), value)
             else:
                 _fail(f'"{key}" must be an object or an array')
 
@@ -175,7 +175,7 @@ class _Compiler:
         if not expression:
             _fail("Match expression name not found")
         (name, operand), rest = expression[0], expression[1:]
-        handler: Callable[[Any, list], matchers.Matcher | None] | None = {
+        handler: Callable[[Any, list[Any]], matchers.Matcher | None] | None = {
             "prefix": self._prefix,
             "suffix": self._suffix,
             "equals-ignore-case": self._equals_ignore_case,
@@ -190,11 +190,11 @@ class _Compiler:
         return handler(operand, rest)
 
     @staticmethod
-    def _only_key(rest: list, reason: str = _ONE_KEY) -> None:
+    def _only_key(rest: list[Any], reason: str = _ONE_KEY) -> None:
         if rest:
             _fail(reason)
 
-    def _affix(self, operator: str, operand: Any, rest: list) -> matchers.Matcher:
+    def _affix(self, operator: str, operand: Any, rest: list[Any]) -> matchers.Matcher:
         build = matchers.StringTest.prefix if operator == "prefix" else matchers.StringTest.suffix
         if isinstance(operand, Pairs):  # {"prefix": {"equals-ignore-case": "..."}}
             if not operand:
@@ -212,25 +212,25 @@ class _Compiler:
         self._only_key(rest)
         return build(operand)
 
-    def _prefix(self, operand: Any, rest: list) -> matchers.Matcher:
+    def _prefix(self, operand: Any, rest: list[Any]) -> matchers.Matcher:
         return self._affix("prefix", operand, rest)
 
-    def _suffix(self, operand: Any, rest: list) -> matchers.Matcher:
+    def _suffix(self, operand: Any, rest: list[Any]) -> matchers.Matcher:
         return self._affix("suffix", operand, rest)
 
-    def _equals_ignore_case(self, operand: Any, rest: list) -> matchers.Matcher:
+    def _equals_ignore_case(self, operand: Any, rest: list[Any]) -> matchers.Matcher:
         if not isinstance(operand, str):
             _fail("equals-ignore-case match pattern must be a string")
         self._only_key(rest)
         return matchers.StringTest.equals_ignore_case(operand)
 
-    def _exists(self, operand: Any, rest: list) -> matchers.Matcher | None:
+    def _exists(self, operand: Any, rest: list[Any]) -> matchers.Matcher | None:
         if not isinstance(operand, bool):
             _fail("exists match pattern must be either true or false.")
         self._only_key(rest)
         return matchers.Exists() if operand else None
 
-    def _cidr(self, operand: Any, rest: list) -> matchers.Matcher:
+    def _cidr(self, operand: Any, rest: list[Any]) -> matchers.Matcher:
         if not isinstance(operand, str):
             _fail("prefix match pattern must be a string")  # sic: AWS's wording for cidr
         try:
@@ -240,7 +240,7 @@ class _Compiler:
         self._only_key(rest)
         return matchers.Cidr(ip_range)
 
-    def _wildcard(self, operand: Any, rest: list) -> matchers.Matcher:
+    def _wildcard(self, operand: Any, rest: list[Any]) -> matchers.Matcher:
         self._pipes_reject("wildcard")
         if not isinstance(operand, str):
             _fail("wildcard match pattern must be a string")
@@ -256,7 +256,7 @@ class _Compiler:
             _fail(str(error))
 
     # -- numeric ------------------------------------------------------------------------------
-    def _numeric(self, operand: Any, rest: list) -> matchers.Matcher:
+    def _numeric(self, operand: Any, rest: list[Any]) -> matchers.Matcher:
         if not isinstance(operand, list):
             _fail("Value of numeric must be an array.")
         matcher = self._numeric_terms(operand)
@@ -272,7 +272,8 @@ class _Compiler:
         def number(index: int, name: str) -> str:
             if index >= len(terms) or not isinstance(terms[index], JsonNumber):
                 _fail(f"Value of {name} must be numeric")
-            return terms[index].text
+            text: str = terms[index].text
+            return text
 
         def key(text: str) -> int:
             try:
@@ -306,9 +307,9 @@ class _Compiler:
         return matchers.NumericRange(low, operator == ">", high, upper == "<")
 
     # -- anything-but -------------------------------------------------------------------------
-    def _anything_but(self, operand: Any, rest: list) -> matchers.Matcher:
+    def _anything_but(self, operand: Any, rest: list[Any]) -> matchers.Matcher:
         variant = None
-        inner_rest: list = []
+        inner_rest: list[Any] = []
         if isinstance(operand, Pairs):
             if not operand:
                 _fail("Anything-But expression name not found")

@@ -77,7 +77,7 @@ def decode_event(event: Mapping[str, Any] | str | bytes) -> Any:
 
 def path_prefixes(paths: Iterable[str]) -> frozenset[str]:
     """Every dotted path and each of its prefixes at a dot: the only places worth walking."""
-    prefixes = set()
+    prefixes: set[str] = set()
     for path in paths:
         parts = path.split(".")
         prefixes.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))
@@ -101,7 +101,7 @@ def flatten(event: Any, wanted: frozenset[str] | None = None) -> dict[str, list[
         elif isinstance(value, (list, tuple)):
             array_id = next(array_ids)
             for index, item in enumerate(value):
-                walk(item, path, membership + ((array_id, index),))
+                walk(item, path, (*membership, (array_id, index)))
         else:
             fields.setdefault(path, []).append(leaf_for(value, membership))
 

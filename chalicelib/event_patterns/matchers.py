@@ -123,9 +123,7 @@ class NumericRange:
             return False
         if self.low is not None and (key <= self.low if self.low_open else key < self.low):
             return False
-        if self.high is not None and (key >= self.high if self.high_open else key > self.high):
-            return False
-        return True
+        return not (self.high is not None and (key >= self.high if self.high_open else key > self.high))
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,12 @@ def _rule_matches(
     leaves = fields.get(path, ())
     for leaf in leaves:
         merged = _merge(membership, leaf)
-        if merged is not None and any(m.matches(leaf) for m in test.matchers):
-            if _rule_matches(rule, fields, position + 1, merged):
-                return True
+        if (
+            merged is not None
+            and any(m.matches(leaf) for m in test.matchers)
+            and _rule_matches(rule, fields, position + 1, merged)
+        ):
+            return True
     if test.absent_ok and all(_merge(membership, leaf) is None for leaf in leaves):
         return _rule_matches(rule, fields, position + 1, membership)
     return False

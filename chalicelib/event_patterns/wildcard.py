@@ -73,8 +73,9 @@ def complexity(wildcards: Iterable[Wildcard], limit: int = COMPLEXITY_LIMIT) -> 
 
     def closure(states: Iterable[tuple[int, int]]) -> frozenset[tuple[int, int]]:
         result = set()
-        for machine_index, position in states:
+        for machine_index, start in states:
             tokens = machines[machine_index]
+            position = start
             result.add((machine_index, position))
             while position < len(tokens) and tokens[position] == _STAR:
                 position += 1  # a star also matches nothing

@@ -49,7 +49,8 @@ class OrderRepository:
         return order
 
     def get(self, order_id: str) -> dict[str, Any] | None:
-        return self._table.get_item(Key={KEY: order_id}, ConsistentRead=True).get("Item")
+        item: dict[str, Any] | None = self._table.get_item(Key={KEY: order_id}, ConsistentRead=True).get("Item")
+        return item
 
     def update(
         self,
@@ -88,7 +89,7 @@ class OrderRepository:
             condition += f" AND #st IN ({', '.join(allowed)})"
         updates = [f"#a{i} = :a{i}" for i in range(len(values))] + (["#st = :st"] if wanted is not None else [])
         try:
-            return self._table.update_item(
+            updated: dict[str, Any] = self._table.update_item(
                 Key={KEY: order_id},
                 UpdateExpression="SET " + ", ".join(updates),
                 ConditionExpression=condition,
@@ -103,6 +104,7 @@ class OrderRepository:
             if current is None:
                 raise OrderNotFound(order_id) from err
             raise InvalidTransition(order_id, str(current.get("status")), wanted.value if wanted else "") from err
+        return updated
 
     def delete(self, order_id: str) -> None:
         try:

@@ -86,7 +86,8 @@ def parse_dead_letter(body: str) -> PipeDeadLetterMessage:
     missing = [f for f in _BATCH_FIELDS if not isinstance(info.get(f), str) or not info.get(f)]
     if missing:
         raise ValueError(f"DDBStreamBatchInfo lacks {', '.join(missing)}")
-    return message
+    parsed: PipeDeadLetterMessage = message
+    return parsed
 
 
 def sequence_in(sequence: str, start: str, end: str) -> bool:
@@ -102,7 +103,7 @@ class FailureRepository:
         return {
             FAILURE_KEY: failure_id,
             ORDER_FAILURES_BY_PIPE.partition_key: pipe_key,
-            ORDER_FAILURES_BY_PIPE.sort_key: utc_now(),
+            ORDER_FAILURES_BY_PIPE.range_key: utc_now(),
             "kind": kind.value,
             "status": FailureStatus.OPEN.value,
             "reason": reason[:2000],
@@ -123,7 +124,7 @@ class FailureRepository:
         data = record.get("dynamodb")
         keys = data.get("Keys") if isinstance(data, Mapping) else None
         order_key = keys.get(ORDERS.partition_key) if isinstance(keys, Mapping) else None
-        fields = {
+        fields: dict[str, Any] = {
             "event_id": record.get("eventID"),
             "event_name": record.get("eventName"),
             "stream_arn": record.get("eventSourceARN"),
@@ -198,7 +199,8 @@ class FailureRepository:
         info = message["DDBStreamBatchInfo"]
         context = message.get("context") or message.get("requestContext") or {}
         condition = str(context.get("condition") or "unknown")
-        failure_id = f"batch#{pipe_key}#{_digest(*(info[f] for f in _BATCH_FIELDS))}"
+        positions: Mapping[str, Any] = info
+        failure_id = f"batch#{pipe_key}#{_digest(*(positions[f] for f in _BATCH_FIELDS))}"
         item = self._base(pipe_key, failure_id, FailureKind.BATCH, f"batch dead-lettered by the pipe: {condition}")
         item.update(
             shard_id=info["shardId"],
@@ -216,7 +218,10 @@ class FailureRepository:
         return put_once(self._table, item, (FAILURE_KEY,))
 
     def get(self, failure_id: str) -> dict[str, Any] | None:
-        return self._table.get_item(Key={FAILURE_KEY: failure_id}, ConsistentRead=True).get("Item")
+        item: dict[str, Any] | None = self._table.get_item(Key={FAILURE_KEY: failure_id}, ConsistentRead=True).get(
+            "Item"
+        )
+        return item
 
     def for_pipe(self, pipe_key: str, status: FailureStatus | None = None) -> Iterator[dict[str, Any]]:
         """One pipe's failures, newest first (a Query on the index, page by page)."""

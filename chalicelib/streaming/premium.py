@@ -43,7 +43,7 @@ def public_case(item: Mapping[str, Any]) -> PremiumCase:
         amount=round_money(item["amount"]),
         transition=f"{item['from_status']} -> {item['to_status']}",
         case_status=str(item["case_status"]),
-        opened_at=str(item[PREMIUM_CASES_BY_TIME.sort_key]),
+        opened_at=str(item[PREMIUM_CASES_BY_TIME.range_key]),
         event_id=str(item["event_id"]),
         notified_at=item.get(NOTIFIED_AT),
     )
@@ -58,7 +58,7 @@ class PremiumCaseRepository:
         item = {
             PREMIUM_CASES.partition_key: change.order_id,
             PREMIUM_CASES_BY_TIME.partition_key: CASE_KIND,
-            PREMIUM_CASES_BY_TIME.sort_key: utc_now(),
+            PREMIUM_CASES_BY_TIME.range_key: utc_now(),
             "case_status": CASE_OPEN,
             "customer_id": str(change.new_value("customerId") or ""),
             "customer_email": str(change.new_value("customerEmail") or ""),

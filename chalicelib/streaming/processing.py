@@ -55,7 +55,7 @@ class ProcessingRepository:
         """Record that this event was processed; False when it already was (a replay)."""
         item = {
             ORDER_PROCESSING.partition_key: change.order_id,
-            ORDER_PROCESSING.sort_key: change.event_key,
+            ORDER_PROCESSING.range_key: change.event_key,
             "pipeline": PIPELINE,
             "event_id": change.event_id,
             "event_name": change.event_name.value,
@@ -66,7 +66,7 @@ class ProcessingRepository:
             "stream_time": change.stream_time.isoformat(timespec="milliseconds"),
             "processed_at": utc_now(),
         }
-        return put_once(self._table, item, (ORDER_PROCESSING.partition_key, ORDER_PROCESSING.sort_key))[1]
+        return put_once(self._table, item, (ORDER_PROCESSING.partition_key, ORDER_PROCESSING.range_key))[1]
 
     def events_for_order(
         self, order_id: str, limit: int = 100, start_key: Mapping[str, Any] | None = None

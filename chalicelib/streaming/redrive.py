@@ -90,11 +90,12 @@ class StreamRangeReader:
                     if int(record["dynamodb"]["SequenceNumber"]) > int(end):
                         return records
                     records.append(self._to_wire(record, stream_arn))
-            return records
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") in _GONE:
                 raise StreamDataGone(f"shard {shard_id} no longer holds {start}..{end}: {err}") from err
             raise
+        else:
+            return records
 
 
 def current_item_record(item: Mapping[str, Any]) -> StreamRecord:
@@ -190,10 +191,11 @@ class Redriver:
                     failure["start_sequence_number"],
                     failure["end_sequence_number"],
                 )
-                return records, Source.STREAM
             except StreamDataGone:
                 if source is Source.STREAM:
                     raise
+            else:
+                return records, Source.STREAM
         if source is Source.ORDERS:
             raise RedriveError("a dead-lettered batch names stream positions, not orders: use --order-id")
         return [json.loads(item["record"]) for item in self._failures.records_of_batch(failure)], Source.FAILURES

@@ -55,7 +55,8 @@ def _day_dir(day: int) -> str:
 def to_parquet(frame: pd.DataFrame) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="lz4")
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 class FrameCache:
@@ -123,7 +124,7 @@ class CuratedStore:
             for key in self._keys(root):
                 found.get(key[len(root) :].split("/", 1)[0], []).append(key)
             return found
-        return dict(zip(wanted, IO_POOL.map(self._keys, [f"{root}{d}/" for d in wanted])))
+        return dict(zip(wanted, IO_POOL.map(self._keys, [f"{root}{d}/" for d in wanted]), strict=False))
 
     def _dir_keys(self, root: str, dirs: Iterable[str]) -> list[str]:
         return [k for keys in self._keys_by_dir(root, dirs).values() for k in keys]

@@ -30,7 +30,7 @@ def _typed(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def daily_key(label: str) -> dict[str, str]:
-    return {DAILY_KPIS.partition_key: label[:4], DAILY_KPIS.sort_key: label}
+    return {DAILY_KPIS.partition_key: label[:4], DAILY_KPIS.range_key: label}
 
 
 class Superseded(Exception):
@@ -107,14 +107,14 @@ class KpiTables:
         kwargs: dict[str, Any] = {
             "TableName": self._category,
             "KeyConditionExpression": "#d = :d",
-            "ExpressionAttributeNames": {"#d": CATEGORY_KPIS.partition_key, "#c": CATEGORY_KPIS.sort_key},
+            "ExpressionAttributeNames": {"#d": CATEGORY_KPIS.partition_key, "#c": CATEGORY_KPIS.range_key},
             "ExpressionAttributeValues": {":d": {"S": label}},
             "ProjectionExpression": "#c",
             "ConsistentRead": True,
         }
         while True:
             page = self._db.query(**kwargs)
-            found |= {i[CATEGORY_KPIS.sort_key]["S"] for i in page.get("Items", [])}
+            found |= {i[CATEGORY_KPIS.range_key]["S"] for i in page.get("Items", [])}
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -122,7 +122,7 @@ class KpiTables:
     def _put_category(self, label: str, generation: int, category: str, c: Mapping[str, int]) -> dict[str, Any]:
         item: dict[str, Any] = {
             CATEGORY_KPIS.partition_key: label,
-            CATEGORY_KPIS.sort_key: category,
+            CATEGORY_KPIS.range_key: category,
             **{k: int(c[k]) for k in CATEGORY_COMPONENTS},
             **derived_category(c),
             "generation": generation,
@@ -131,7 +131,7 @@ class KpiTables:
         return {"Put": {"TableName": self._category, "Item": _typed(item)}}
 
     def _delete_category(self, label: str, category: str) -> dict[str, Any]:
-        key = {CATEGORY_KPIS.partition_key: label, CATEGORY_KPIS.sort_key: category}
+        key = {CATEGORY_KPIS.partition_key: label, CATEGORY_KPIS.range_key: category}
         return {"Delete": {"TableName": self._category, "Key": _typed(key)}}
 
     def _transact(self, label: str, generation: int, writes: list[dict[str, Any]]) -> None:

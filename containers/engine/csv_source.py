@@ -11,13 +11,16 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from containers.engine.contract import Schema, UnknownHeader, detect_schema
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 BOM = b"\xef\xbb\xbf"
 BLOCK_SIZE = 16 << 20
@@ -49,14 +52,15 @@ class _Joined(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer)
         if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        data = self._rest.read(len(buffer))
-        buffer[: len(data)] = data
+        data = self._rest.read(len(view))
+        view[: len(data)] = data
         return len(data)
 
 
@@ -65,7 +69,7 @@ class CsvSource:
     """A parsed stream of string batches for one schema."""
 
     schema: Schema
-    stream: BinaryIO
+    stream: io.RawIOBase
     malformed: list[MalformedRow] = field(default_factory=list)
     rows_read: int = 0
 

@@ -96,7 +96,7 @@ class DayTotals:
     def result(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(daily components indexed by day, category components indexed by day and category)."""
         if not self.daily:
-            empty_daily = pd.DataFrame(columns=DAILY_SUMS + ["unique_customers"], dtype="int64")
+            empty_daily = pd.DataFrame(columns=[*DAILY_SUMS, "unique_customers"], dtype="int64")
             empty_category = pd.DataFrame(columns=CATEGORY_SUMS, dtype="int64")
             return empty_daily, empty_category
         self._fold()

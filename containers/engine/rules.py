@@ -26,7 +26,7 @@ MAX_MICROS = 2**63 - 1
 TRAILING_UTC = r"\s*UTC$"
 OFFSET = r":\d{2}(?:\.\d+)?[+-]\d{2}(?::?\d{2})?$"  # a time with an offset (or a trailing Z): an instant
 
-# Reasons, each named once (documented in docs/validation.md).
+# Reasons, each named once (documented in docs/data-contract.md, "Row rules").
 MISSING = "missing_value"
 NOT_INTEGER = "not_a_non_negative_integer"
 BAD_STATUS = "unknown_status"
@@ -148,8 +148,8 @@ class _Checker:
 
     def reasons(self) -> pd.Series:
         reason = pd.Series("", index=self.text.index, dtype="str")
-        for mask, name in self.problems:
-            mask = mask.fillna(False).astype(bool)
+        for found, name in self.problems:
+            mask = found.fillna(False).astype(bool)
             reason = reason.mask(mask, reason + ";" + name)
         return reason.str.lstrip(";")
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import boto3
 
-from chalicelib.runs import RunRepository, Task
+from chalicelib.runs import ExitCode, RunRepository, Task
 from chalicelib.storage_layout import RunIdentity
 from containers.tasks.config import AwsClients, ConfigurationError, TaskConfig
-from containers.tasks.outcome import ExitCode, configure_logging, run_task
+from containers.tasks.outcome import configure_logging, run_task
 
 TaskBody = Callable[[TaskConfig, AwsClients, RunIdentity], dict[str, Any]]
 
@@ -21,7 +21,7 @@ def main(task: Task, body: TaskBody) -> int:
     try:
         config = TaskConfig.from_env()
     except ConfigurationError as err:
-        log.error("bad configuration", extra={"fields": {"task": task.value, "reason": str(err)}})
+        log.error("bad configuration", extra={"fields": {"task": task.value, "reason": str(err)}})  # noqa: TRY400 - the operator's error: no traceback
         print(json.dumps({"status": "FAILED", "error": "ConfigurationError", "reason": str(err)}), flush=True)
         return int(ExitCode.FAILED)
     aws = AwsClients.from_session(boto3.session.Session())

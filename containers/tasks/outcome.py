@@ -10,11 +10,12 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping
-from enum import IntEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from chalicelib.runs import ExitCode
 
 TRANSIENT_CODES = {
     "ProvisionedThroughputExceededException",
@@ -29,13 +30,6 @@ TRANSIENT_CODES = {
     "TransactionConflictException",
     "TransactionInProgressException",
 }
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    FAILED = 1  # a bug or a permanent fault: fails the workflow without retry
-    REJECTED = 65  # EX_DATAERR: the data is bad; retrying cannot help
-    TRANSIENT = 75  # EX_TEMPFAIL: try again later
 
 
 class DataRejected(Exception):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import cast
 
 import pandas as pd
 
@@ -130,6 +131,7 @@ class Transformer:
         several = known[known["order_id"].duplicated(keep=False)]
         if not several.empty:
             versions = self._store.rows(FileKind.ORDERS, several["day"].unique().tolist())
+            assert versions is not None  # the order-days index names these days: their rows exist
             versions = versions[versions["order_id"].isin(several["order_id"])]
             copies = partial(self._store.rows_key, FileKind.ORDERS, f"{name}-copies")
             self._put_into_days(copies, versions, several, "order_id", outcome)
@@ -229,9 +231,10 @@ class Transformer:
         daily, by_category = totals.result()
         outcome.categories = set(by_category.index.get_level_values(1))
         for day, label in labels.items():
-            row = daily.loc[day].to_dict() if day in daily.index else None
+            row = cast("dict[str, int]", daily.loc[day].to_dict()) if day in daily.index else None
             cats = by_category.xs(day, level=0) if day in by_category.index.get_level_values(0) else pd.DataFrame()
-            written = self._tables.write_day(label, generations[day], row, {c: r.to_dict() for c, r in cats.iterrows()})
+            per_category = {str(c): cast("dict[str, int]", r.to_dict()) for c, r in cats.iterrows()}
+            written = self._tables.write_day(label, generations[day], row, per_category)
             (outcome.days_written if written else outcome.days_superseded).append(label)
         return outcome
 

@@ -30,7 +30,7 @@ class _RejectedRows:
     """Rejected rows spill to a local file: an all-bad huge file must not fill memory."""
 
     def __init__(self) -> None:
-        self.file = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b")
+        self.file = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b")  # noqa: SIM115 - lives with the object
         self.count = 0
         self.reasons: Counter[str] = Counter()
 
@@ -95,7 +95,8 @@ def validate_object(
     if identity.version:
         request["VersionId"] = identity.version
     obj = s3.get_object(**request)
-    identity = replace(identity, landed_at=obj["LastModified"])
+    landed_at: datetime = obj["LastModified"]
+    identity = replace(identity, landed_at=landed_at)
     summary: dict[str, Any] = {
         "run_id": identity.run_id,
         "file_id": identity.file_id,
@@ -109,7 +110,7 @@ def validate_object(
         source = open_source(obj["Body"])
         summary["kind"] = source.schema.kind.value
         for batch in source.batches():
-            checked = validate(batch, source.schema, Origin(identity.key, identity.landed_at), now)
+            checked = validate(batch, source.schema, Origin(identity.key, landed_at), now)
             staging.add(checked.valid)
             rejected.add(checked.rejected)
     except UnreadableFile as err:
@@ -147,7 +148,8 @@ def _reject_file(
 
 def read_manifest(s3: Any, curated_bucket: str, identity: RunIdentity) -> dict[str, Any]:
     body = s3.get_object(Bucket=curated_bucket, Key=f"{identity.staging_prefix}{MANIFEST}")["Body"].read()
-    return json.loads(body)
+    manifest: dict[str, Any] = json.loads(body)
+    return manifest
 
 
 def schema_of(manifest: dict[str, Any]) -> Schema:

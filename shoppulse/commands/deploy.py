@@ -23,7 +23,7 @@ def _parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "deploy", help="deploy a stage (bootstrap, tasks image, stack with the Chalice app) and print its outputs"
     )

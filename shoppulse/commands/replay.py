@@ -15,7 +15,7 @@ from shoppulse.progress import FileProgress, summary_line
 from shoppulse.replay import InProcessWorkflow
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("replay", help="validate and transform files in-process on an embedded AWS")
     parser.add_argument("files", nargs="+", type=Path, help="CSV files, processed in the given order")
     parser.add_argument("--kpis-json", type=Path, help="write the final KPIs to this JSON file")

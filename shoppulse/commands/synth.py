@@ -33,7 +33,7 @@ def api_from_args(args: argparse.Namespace) -> ApiOptions:
         raise SystemExit(f"{args.verb}: {err}") from err
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "synth", help="write the stack's templates (troposphere part and merged with Chalice) to build/"
     )

@@ -27,7 +27,8 @@ def cloud_resources() -> Mapping[str, Any]:
     """The `Resources` of the cloud template (rendered once per process)."""
     from infra.template import build_template
 
-    return build_template(LOCAL_STAGE).to_dict()["Resources"]
+    resources: Mapping[str, Any] = build_template(LOCAL_STAGE).to_dict()["Resources"]
+    return resources
 
 
 @dataclass(frozen=True)

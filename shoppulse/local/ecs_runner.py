@@ -9,6 +9,7 @@ moto's task model into a `TaskLaunch` and applies the `TaskOutcome` back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -212,7 +213,5 @@ def _signal_group(process: Process, sig: signal.Signals) -> None:
     try:
         os.killpg(process.pid, sig)
     except ProcessLookupError:  # not yet its own group leader (a warm start being set up)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, sig)
-        except ProcessLookupError:
-            pass

@@ -72,7 +72,7 @@ class EmbeddedAws:
         """One client per service (clients are thread-safe; a session parses each model once)."""
         with self._clients_lock:
             if service not in self._clients:
-                self._clients[service] = self._session.client(
+                self._clients[service] = self._session.client(  # type: ignore[call-overload]  # any service by name
                     service, endpoint_url=self.endpoint, config=Config(retries={"max_attempts": 3, "mode": "standard"})
                 )
             return self._clients[service]

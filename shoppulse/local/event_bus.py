@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -135,12 +135,12 @@ def target_input(target: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
         return _select(event, target["InputPath"])
     transformer = target.get("InputTransformer")
     if transformer:
-        from moto.events.utils import EventTemplateParser
+        from moto.events.utils import EventMessageType, EventTemplateParser
 
         return EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event={**event, "ingestion-time": event.get("time")},
+            event=cast("EventMessageType", {**event, "ingestion-time": event.get("time")}),
         )
     return dict(event)
 

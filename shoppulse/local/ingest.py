@@ -104,7 +104,7 @@ class Ingestor:
     def _wait(self, execution_arn: str) -> Mapping[str, Any]:
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
-            described = self._sfn.describe_execution(executionArn=execution_arn)
+            described: Mapping[str, Any] = self._sfn.describe_execution(executionArn=execution_arn)
             if described["status"] != "RUNNING":
                 return described
             time.sleep(POLL_SECONDS)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.messaging import ALERTS_TOPIC, LOCAL_ACCOUNT_ID, TOPICS
 from chalicelib.pipes import PIPES, PipeSpec
@@ -25,6 +25,10 @@ from infra.messaging import EVENTS_DLQ
 from infra.state_machine import EcsTask, RetryPolicy, WorkflowConfig, build_definition
 from shoppulse.local.cloud_template import Resolver, RuleSpec, task_definitions, workflow_rule
 from shoppulse.provision import create_buckets, create_tables
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 Clients = Callable[[str], Any]
 
@@ -175,7 +179,7 @@ def _ecs(ecs: Any, resources: LocalResources, resolve: Resolver) -> dict[Task, E
 
 
 def _state_machine(
-    sfn: Any, resources: LocalResources, tasks: Mapping[Task, EcsTask], network: _Network, tuning: WorkflowTuning
+    sfn: SFNClient, resources: LocalResources, tasks: Mapping[Task, EcsTask], network: _Network, tuning: WorkflowTuning
 ) -> str:
     config = WorkflowConfig(
         runs_table=resources.tables[RUNS.logical_id],
@@ -188,15 +192,16 @@ def _state_machine(
         task_retry=tuning.task_retry,
         api_retry=tuning.api_retry,
     )
-    return sfn.create_state_machine(
+    created = sfn.create_state_machine(
         name=STATE_MACHINE_NAME,
         definition=json.dumps(build_definition(config)),
         roleArn=_ROLE.format("workflow"),
         type="STANDARD",
-    )["stateMachineArn"]
+    )
+    return created["stateMachineArn"]
 
 
-def _queue_arn(sqs: Any, url: str) -> str:
+def _queue_arn(sqs: SQSClient, url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 

@@ -15,6 +15,7 @@ helper answers {"id", "pid"} when the child runs, {"id", "error"} if it could no
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -155,9 +156,10 @@ def _child(request: Mapping[str, Any]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        sys.stdin = open(0, closefd=False)
-        sys.stdout = open(1, "w", buffering=1, closefd=False)
-        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        # The task's own standard streams: they live until os._exit below.
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
         sys.argv = [request["module"], *request["args"]]
         import runpy
 
@@ -173,10 +175,8 @@ def _child(request: Mapping[str, Any]) -> None:
         traceback.print_exc()
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):  # a closed or broken stream must not hide the exit code
                 stream.flush()
-            except Exception:  # noqa: BLE001
-                pass
         os._exit(code)
 
 
@@ -221,8 +221,8 @@ def _warm_up() -> None:
 
     throwaway = {"region_name": "us-east-1", "aws_access_key_id": "warm-up", "aws_secret_access_key": "warm-up"}
     for service in WARM_CLIENTS:
-        boto3.client(service, **throwaway)
-    boto3.resource("dynamodb", **throwaway)
+        boto3.client(service, **throwaway)  # type: ignore[call-overload]  # names are data here
+    boto3.resource("dynamodb", **throwaway)  # type: ignore[call-overload]  # the stubs type no ** of a dict
 
 
 def serve() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -67,7 +68,7 @@ def _orders_and_items(
     start: np.datetime64,
     seconds: int,
     retail: np.ndarray,
-) -> tuple[dict, dict]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     order_ids = np.arange(first_order, first_order + n_orders)
     # Order ids do not follow creation time (TheLook assigns them per user): every day's orders
     # spread over the whole id range, the hard case for a store keyed by id.

@@ -87,7 +87,7 @@ class SampleFile:
         return [(n, why) for n, (_, why) in enumerate(self.rows, start=1) if why]
 
     def valid_rows(self) -> list[dict[str, str]]:
-        return [dict(zip(self.header, fields)) for fields, why in self.rows if not why]
+        return [dict(zip(self.header, fields, strict=False)) for fields, why in self.rows if not why]
 
     def render(self) -> bytes:
         out = io.StringIO(newline="")

@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from containers.engine.contract import SCHEMAS, FileKind
 from shoppulse.samples.catalog import CATEGORIES, Product, make_product
@@ -290,7 +291,7 @@ class SampleSet:
         f = self.new_file(self.start + timedelta(hours=6), "products", FileKind.PRODUCTS, True, Spelling())
         f.bom = True
         f.notes.append(
-            f"the catalogue: {len(self.products)} products in {len(set(p.category for p in self.products))} "
+            f"the catalogue: {len(self.products)} products in {len({p.category for p in self.products})} "
             "categories (one with a comma); UTF-8 with a BOM; names with quoted commas and inch marks"
         )
         for product in self.products:
@@ -307,7 +308,7 @@ class SampleSet:
             [o for o in self.orders if o.created <= self.extract_times[-2]] if len(self.extract_times) > 1 else []
         )
         late = {o.id for o in late_candidates if self.rng.random() < LATE_ORDER_SHARE}
-        written: dict[int, tuple] = {}
+        written: dict[int, tuple[Any, ...]] = {}
         self.first_rows: dict[int, dict[str, str]] = {}
         carry: list[Order] = []
         batches, previous = [], None
@@ -398,13 +399,15 @@ class SampleSet:
 
         f = batch(4).orders
         if f.rows and self.inject(
-            f, {**dict(zip(f.header, f.rows[0][0])), "status": "Lost"}, "status 'Lost' is not in the contract"
+            f,
+            {**dict(zip(f.header, f.rows[0][0], strict=False)), "status": "Lost"},
+            "status 'Lost' is not in the contract",
         ):
             f.notes.append("a second row for one order with status 'Lost': invalid, the valid row stands")
         f = batch(2).orders
         f.crlf = True
         f.notes.append("CRLF line ends")
-        row = dict(zip(f.header, f.rows[-1][0])) if f.rows else {}
+        row = dict(zip(f.header, f.rows[-1][0], strict=False)) if f.rows else {}
         if row and self.inject(f, {**row, "order_id": row["order_id"] + "-B"}, "order_id is not an integer"):
             f.notes.append("a junk row whose order_id is not an integer")
         f = batch(2).items
@@ -459,7 +462,7 @@ class SampleSet:
             f.notes.append("one truncated row (too few fields): invalid")
         f = batch(6).orders
         if f.rows:
-            row = dict(zip(f.header, f.rows[-1][0]))
+            row = dict(zip(f.header, f.rows[-1][0], strict=False))
             broken = f"{row['created_at'][:10]}T26:15:00Z"
             if self.inject(f, {**row, "created_at": broken}, f"created_at '{broken}' is no time of day"):
                 f.notes.append("one row with an impossible created_at (hour 26): invalid")
@@ -486,7 +489,11 @@ class SampleSet:
 
     def _delivered_before_shipped(self, f: SampleFile) -> None:
         row = next(
-            (dict(zip(f.header, fields)) for fields, why in f.rows if not why and fields[f.header.index("shipped_at")]),
+            (
+                dict(zip(f.header, fields, strict=False))
+                for fields, why in f.rows
+                if not why and fields[f.header.index("shipped_at")]
+            ),
             None,
         )
         if row is None:
@@ -539,6 +546,7 @@ class SampleSet:
         chosen = [o for o in candidates if self.rng.random() < RETURN_SHARE] or candidates[:1]
         full, partial = [], []
         for order in chosen:
+            assert order.delivered is not None  # a candidate was delivered
             lo = max(order.delivered, floor) + timedelta(minutes=1)
             returned = lo + timedelta(seconds=self.rng.randrange(int((at - timedelta(hours=1) - lo).total_seconds())))
             if len(order.items) > 1 and self.rng.random() < 0.3:

@@ -1,0 +1,27 @@
+"""Reading DynamoDB Query pages: shared by the API's queries and the category registry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+Item = dict[str, Any]
+
+
+def query_page(
+    table: Any, limit: int | None, start_key: Mapping[str, Any] | None = None, **kwargs: Any
+) -> tuple[list[Item], Item | None]:
+    """Up to `limit` items (all when None), following DynamoDB's 1 MB pages; the key to resume at."""
+    items: list[Item] = []
+    while True:
+        call = dict(kwargs)
+        if limit is not None:
+            call["Limit"] = limit - len(items)
+        if start_key:
+            call["ExclusiveStartKey"] = dict(start_key)
+        page = table.query(**call)
+        items += page.get("Items", [])
+        last: Item | None = page.get("LastEvaluatedKey")
+        if not last or (limit is not None and len(items) >= limit):
+            return items, last
+        start_key = last

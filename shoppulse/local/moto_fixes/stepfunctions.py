@@ -1,0 +1,206 @@
+"""Step Functions: fixes 3, 5 and 6 (the `ecs:runTask.sync` integration) and 8 (executions).
+
+3. `ecs:runTask.sync` passes the ASL parameters in PascalCase to the ECS API, which wants
+   camelCase (upstream getmoto/moto#10076): the call fails with `States.Runtime 'Cluster'`.
+5. `ecs:runTask.sync` succeeds whatever the exit code. In AWS a task whose container exits
+   non-zero (or that is stopped) fails the state with `States.TaskFailed`, the task's
+   description as the cause. Also, when AWS stops waiting (state timeout, execution
+   stopped), it stops the task; moto leaves it running.
+6. A retried `.sync` state reports a false `States.Timeout` at once: moto's sync waiter
+   also listens for a task token, and the retry reuses the token whose endpoint the
+   failed attempt interrupted (moto/stepfunctions/parser/.../state_task_service_callback.py,
+   `_eval_sync`; no upstream issue found). `.sync` never takes task tokens, so the fixed
+   waiter does not listen for one.
+8. An execution started without a name is named "None" (every such execution gets the same
+   ARN, so DescribeExecution finds the wrong one); AWS names it with a UUID. And
+   `$$.Execution.StartTime` is a datetime object, which breaks any service integration that
+   passes it on (`Object of type datetime is not JSON serializable`); AWS gives an ISO-8601 string.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from shoppulse.local.moto_fixes.patching import HOOKS, replace
+
+LOG = logging.getLogger(__name__)
+
+
+def apply() -> None:
+    _fix_sfn_ecs_integration()
+    _fix_sfn_executions()
+
+
+_SYNC_POLL_SECONDS = 0.25
+
+
+def _fix_sfn_ecs_integration() -> None:
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+        StateTaskServiceEcs,
+    )
+
+    ecs_model = botocore.session.get_session().get_service_model("ecs")
+
+    def operation(self: Any, service_action_name: str | None) -> Any:
+        action = service_action_name or self.resource.api_action
+        name = "".join(part[:1].upper() + part[1:] for part in action.split("_"))
+        return ecs_model.operation_model(name)
+
+    def normalise_parameters(
+        self: Any,
+        parameters: dict[str, Any],
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        self._to_boto_request(parameters, operation(self, service_action_name).input_shape)
+
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
+        self._from_boto_response(response, operation(self, service_action_name).output_shape)
+
+    def build_sync_resolver(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> _EcsTaskWatch:
+        submitted = env.stack.pop()["Tasks"][0]
+        return _EcsTaskWatch(self, resource_runtime_part.region, submitted["ClusterArn"], submitted["TaskArn"])
+
+    def eval_sync(
+        self: Any,
+        env: Any,
+        sync_resolver: _EcsTaskWatch,
+        timeout_seconds: int | None,
+        callback_endpoint: Any,
+        heartbeat_endpoint: Any,
+    ) -> Any:
+        # Fix 6: no task-token listener. Fix 5: fail on exit code, stop the task when abandoned.
+        description = None
+        try:
+            while env.is_running() and description is None:
+                description = sync_resolver.poll()
+        finally:
+            if description is None:
+                sync_resolver.stop("Step Functions stopped waiting for the task (timeout or stop)")
+        if description is not None and not _succeeded(description):
+            raise _task_failed(self, env, description)
+        return description
+
+    replace(StateTaskServiceEcs, "_normalise_parameters", normalise_parameters)
+    replace(StateTaskServiceEcs, "_normalise_response", normalise_response)
+    replace(StateTaskServiceEcs, "_build_sync_resolver", build_sync_resolver)
+    replace(StateTaskServiceEcs, "_eval_sync", eval_sync)
+
+
+class _EcsTaskWatch:
+    """Waits for one task to stop, as the `.sync` integration does (DescribeTasks)."""
+
+    def __init__(self, state: Any, region: str, cluster_arn: str, task_arn: str) -> None:
+        from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+        self._state = state
+        self._client: Any = boto_client_for(region=region, service="ecs")
+        self._cluster = cluster_arn
+        self._task = task_arn
+
+    def poll(self) -> dict[str, Any] | None:
+        """The task's description (Step Functions casing) once STOPPED, else None after a wait."""
+        runner = HOOKS.ecs
+        try:
+            if runner is not None:
+                runner.wait(self._task, _SYNC_POLL_SECONDS)
+            else:
+                time.sleep(_SYNC_POLL_SECONDS)
+        except KeyError:  # not a task of ours: plain polling
+            time.sleep(_SYNC_POLL_SECONDS)
+        described: dict[str, Any] = self._client.describe_tasks(cluster=self._cluster, tasks=[self._task])
+        described.pop("ResponseMetadata", None)
+        if described["tasks"][0]["lastStatus"] != "STOPPED":
+            return None
+        self._state._normalise_response(response=described, service_action_name="describe_tasks")
+        task: dict[str, Any] = _epoch_millis(described["Tasks"][0])
+        return task
+
+    def stop(self, reason: str) -> None:
+        try:
+            self._client.stop_task(cluster=self._cluster, task=self._task, reason=reason)
+        except Exception:  # the task may be gone already; nothing left to stop
+            LOG.warning("could not stop abandoned task %s", self._task, exc_info=True)
+
+
+def _epoch_millis(value: Any) -> Any:
+    """Timestamps as the integration outputs them (epoch milliseconds), not datetimes."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: _epoch_millis(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_epoch_millis(v) for v in value]
+    return value
+
+
+def _succeeded(description: Mapping[str, Any]) -> bool:
+    containers = description.get("Containers") or []
+    return bool(containers) and all(c.get("ExitCode") == 0 for c in containers)
+
+
+def _task_failed(state: Any, env: Any, description: Mapping[str, Any]) -> Exception:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    error = StatesErrorNameType.StatesTaskFailed
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=error),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's own is total, used with one key
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    resourceType=state._get_sfn_resource_type(),
+                    resource=state._get_sfn_resource(),
+                    error=error.to_name(),
+                    cause=json.dumps(description, default=str),
+                )
+            ),
+        )
+    )
+
+
+def _fix_sfn_executions() -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original_start = StepFunctionsParserBackend.start_execution
+    original_environment = ExecutionWorker._get_evaluation_environment
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return original_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    def evaluation_environment(self: Any) -> Any:
+        env = original_environment(self)
+        execution = env.states.context_object.context_object_data["Execution"]
+        started: Any = execution.get("StartTime")  # typed str by moto, a datetime in fact
+        if isinstance(started, datetime):
+            execution["StartTime"] = _iso_millis(started)
+        return env
+
+    replace(StepFunctionsParserBackend, "start_execution", start_execution)
+    replace(ExecutionWorker, "_get_evaluation_environment", evaluation_environment)
+
+
+def _iso_millis(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
