@@ -117,12 +117,12 @@ def _call(response: Any, action: str, resource: str) -> Call:
 
 
 def _task_definition(account: str, region: str, reference: str) -> TaskDefinitionRoles | None:
-    from moto.ecs.exceptions import TaskDefinitionNotFoundException
+    from moto.ecs.exceptions import ECSException
     from moto.ecs.models import ecs_backends
 
     try:
         definition = ecs_backends[account][region].describe_task_definition(reference)
-    except TaskDefinitionNotFoundException:  # RunTask itself answers that
+    except ECSException:  # an unknown definition: RunTask itself answers that
         return None
     return TaskDefinitionRoles(definition.arn, definition.task_role_arn, definition.execution_role_arn)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from botocore.config import Config
 
 from chalicelib.messaging import LOCAL_ACCOUNT_ID
 from infra.functions import FUNCTIONS
-from shoppulse.local.cloud_template import LOCAL_STAGE, Resolver, cloud_resources
+from shoppulse.local.cloud_template import LOCAL_STAGE, cloud_resources
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -79,7 +79,7 @@ def role_definitions(resources: Mapping[str, Any] | None = None) -> list[RoleDef
     return roles
 
 
-def create_roles(iam: IAMClient, roles: list[RoleDefinition], resolve: Resolver) -> None:
+def create_roles(iam: IAMClient, roles: list[RoleDefinition], resolve: Callable[[Any], Any]) -> None:
     """Each role with its trust policy and its inline policies, resolved to the local ARNs."""
     for role in roles:
         iam.create_role(
