@@ -188,3 +188,14 @@ def test_a_rule_role_without_start_execution_dead_letters_the_event(stack):
     attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
     assert attributes["ERROR_CODE"] == "AccessDeniedException"
     assert "WorkflowTriggerRole" in attributes["ERROR_MESSAGE"]
+
+
+def test_a_task_role_without_the_stack_key_cannot_read_the_encrypted_input(stack, ingestor):
+    # moto encrypts nothing; the stack's buckets are SSE-KMS in the template, so reading needs kms:Decrypt.
+    logs = stack.settings.data_dir / "logs" / "ecs"
+    with without_statement(stack, "ValidationTaskRole", sid("UseStackKey")):
+        result = ingestor.ingest(SAMPLES / "2025-03-02T1000_orders.csv")
+
+    assert result["status"] == RunStatus.FAILED.value
+    newest = max(logs.glob("*validation/*.log"), key=lambda p: p.stat().st_mtime).read_text()
+    assert "kms:Decrypt" in newest

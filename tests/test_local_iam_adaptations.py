@@ -249,3 +249,15 @@ def test_a_pipe_invokes_its_target_only_if_its_role_allows_it(aws):
     with pytest.raises(enforcement.AccessDenied, match="lambda:InvokeFunction"):
         invoke("event")
     assert invoked == []
+
+
+def test_calls_on_resources_encrypted_with_a_stack_key_also_use_the_key():
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k"
+    keys = {"arn:aws:s3:::in": key, f"arn:aws:sqs:us-east-1:{ACCOUNT}:dlq": key}.get
+    upload = call("s3", "PutObject", {}, resource="arn:aws:s3:::in/incoming/a.csv", encryption_key=keys)
+    assert [(r.action, r.resource) for r in requests_of(upload)][1:] == [("kms:GenerateDataKey", key)]
+    send = call("sqs", "SendMessage", {"QueueUrl": f"http://h/{ACCOUNT}/dlq"}, encryption_key=keys)
+    assert [r.action for r in requests_of(send)] == ["sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"]
+    assert requests_of(send)[1].values("kms:ViaService") == ["sqs.us-east-1.amazonaws.com"]
+    plain = call("s3", "GetObject", {}, resource="arn:aws:s3:::logs/x", encryption_key=keys)
+    assert [r.action for r in requests_of(plain)] == ["s3:GetObject"]

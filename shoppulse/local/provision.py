@@ -114,6 +114,7 @@ def provision(clients: Clients, region: str, tuning: WorkflowTuning = WorkflowTu
     resources.queues = {lid: sqs.create_queue(QueueName=name)["QueueUrl"] for lid, name in queue_names.items()}
     roles = role_definitions()
     resources.physical_ids = _physical_ids(clients("dynamodb"), sqs, resources) | role_physical_ids(roles)
+    resources.physical_ids.update(_keys(clients("kms")))
     resolve = Resolver(resources.physical_ids, region)
     network = _network(clients("ec2"))
     tasks = _ecs(clients("ecs"), resources, resolve)
@@ -146,6 +147,16 @@ def _physical_ids(dynamodb: Any, sqs: Any, resources: LocalResources) -> dict[st
         ids[f"{lid}.Arn"] = table["TableArn"]
         if table.get("LatestStreamArn"):
             ids[f"{lid}.StreamArn"] = table["LatestStreamArn"]
+    return ids
+
+
+def _keys(kms: Any) -> dict[str, str]:
+    """The template's KMS keys (moto encrypts nothing with them: they are what policies name)."""
+    ids = {}
+    for logical_id, resource in cloud_resources().items():
+        if resource.get("Type") == "AWS::KMS::Key":
+            key = kms.create_key(Description=resource["Properties"].get("Description", logical_id))["KeyMetadata"]
+            ids.update({logical_id: key["KeyId"], f"{logical_id}.Arn": key["Arn"]})
     return ids
 
 

@@ -18,6 +18,7 @@ from chalicelib.api.http import AuthMode
 from infra.functions import API_HANDLER
 from shoppulse.local import DEFAULT_DATA_DIR, moto_fixes, snapshot
 from shoppulse.local.api_server import ApiServer, stage_environment
+from shoppulse.local.cloud_template import Resolver, cloud_resources
 from shoppulse.local.ecs_runner import LocalEcsRunner
 from shoppulse.local.embedded_aws import (
     CLIENT_CONFIG,
@@ -30,6 +31,7 @@ from shoppulse.local.event_bus import LocalEventBus
 from shoppulse.local.functions import PROJECT_DIR, ChaliceFunctions, Invoke, load_app_module
 from shoppulse.local.iam import enforcement, invocation, step_functions
 from shoppulse.local.iam.ecs_tasks import NO_CREDENTIALS, TaskRoleEcsRunner
+from shoppulse.local.iam.encryption import encrypted_resources
 from shoppulse.local.iam.roles import RoleSessions, function_role, role_definitions
 from shoppulse.local.pipes import PipePoller
 from shoppulse.local.provision import LocalResources, WorkflowTuning, provision, resource_environment
@@ -192,7 +194,9 @@ class LocalStack:
         step_functions.sign_integrations_with_roles(roles)
         operator = (CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
         self._previous_default_session = invocation.install_default_session(self.settings.region, operator)
-        enforcement.enable()
+        assert self.resources is not None
+        ids = self.resources.physical_ids
+        enforcement.enable(encrypted_resources(cloud_resources(), ids, Resolver(ids, self.settings.region)))
 
     def _stop_enforcing_iam(self) -> None:
         enforcement.disable()

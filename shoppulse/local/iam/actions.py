@@ -9,7 +9,8 @@ https://docs.aws.amazon.com/service-authorization/latest/reference/reference_pol
 
 `requests_of` answers for the calls this stack makes (DynamoDB and its streams, S3, SNS, SQS,
 ECS, Step Functions); any other call is asked about resource "*", so a scoped statement never
-allows it (fails closed). Pure functions of a `Call`: no moto imports here.
+allows it (fails closed); calls on a resource encrypted with a customer-managed key also ask for
+the key's use (`iam.encryption`). Pure functions of a `Call`: no moto imports here.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class Call:
     headers: Mapping[str, str] = field(default_factory=dict)
     # ECS RunTask: resolves a task definition reference to its ARN and roles.
     task_definition: Callable[[str], TaskDefinitionRoles | None] = lambda reference: None
+    # The KMS key that encrypts a bucket, queue or topic (by its ARN), if any (`iam.encryption`).
+    encryption_key: Callable[[str], str | None] = lambda resource: None
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
@@ -123,13 +126,31 @@ def _sns(call: Call, action: str) -> Iterator[Request]:
     if not topic and call.action == "CreateTopic":
         topic = call.arn("sns", str(call.params.get("Name", "")))
     yield Request(action, topic or "*")
+    if call.action == "Publish" and topic:
+        yield from _key_use(call, "sns", topic, ("kms:GenerateDataKey", "kms:Decrypt"))
 
 
 def _sqs(call: Call, action: str) -> Iterator[Request]:
     queue = call.params.get("QueueUrl") or call.params.get("QueueName") or ""
     name = str(queue).rstrip("/").rsplit("/", 1)[-1]
     # Batch calls are authorized as their single action (there is no sqs:*Batch permission).
-    yield Request(action.removesuffix("Batch"), call.arn("sqs", name) if name else "*")
+    # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-batch-api.html
+    queue_arn = call.arn("sqs", name) if name else "*"
+    yield Request(action.removesuffix("Batch"), queue_arn)
+    if call.action in ("SendMessage", "SendMessageBatch"):
+        yield from _key_use(call, "sqs", queue_arn, ("kms:GenerateDataKey", "kms:Decrypt"))
+    elif call.action == "ReceiveMessage":
+        yield from _key_use(call, "sqs", queue_arn, ("kms:Decrypt",))
+
+
+def _key_use(call: Call, service: str, resource: str, actions: tuple[str, ...]) -> Iterator[Request]:
+    """The KMS requests a call on an encrypted resource makes as its caller (via the service)."""
+    key = call.encryption_key(resource)
+    if key is None:
+        return
+    via = {"kms:ViaService": [f"{service}.{call.region}.amazonaws.com"]}
+    for action in actions:
+        yield Request(action, key, via)
 
 
 def _ecs(call: Call, action: str) -> Iterator[Request]:
@@ -168,12 +189,18 @@ def _s3(call: Call, action: str) -> Iterator[Request]:
     if "prefix" in call.query:
         context["s3:prefix"] = list(call.query["prefix"])
     yield Request(action, call.resource, context)
+    bucket = call.resource.split("/", 1)[0]
+    if action == "s3:PutObject":
+        yield from _key_use(call, "s3", bucket, ("kms:GenerateDataKey",))
+    elif action in ("s3:GetObject", "s3:GetObjectVersion"):
+        yield from _key_use(call, "s3", bucket, ("kms:Decrypt",))
     source = _header(call.headers, "x-amz-copy-source")
     if source and action == "s3:PutObject":
-        # CopyObject / UploadPartCopy also read the source object (its version, if named).
+        # CopyObject / UploadPartCopy also read (and decrypt) the source object, its version if named.
         path, _, version = unquote(source).lstrip("/").partition("?versionId=")
         read = "s3:GetObjectVersion" if version else "s3:GetObject"
         yield Request(read, f"arn:aws:s3:::{path}")
+        yield from _key_use(call, "s3", f"arn:aws:s3:::{path.split('/', 1)[0]}", ("kms:Decrypt",))
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

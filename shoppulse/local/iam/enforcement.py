@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.messaging import LOCAL_ACCOUNT_ID
@@ -32,17 +32,22 @@ _QUERY_DENIALS = {"sns": "AuthorizationError"}
 
 _LOCK = threading.Lock()
 _state: dict[str, Callable[..., Any]] = {}
+_encryption: dict[str, str] = {}  # resource ARN -> KMS key ARN (see shoppulse.local.iam.encryption)
 
 
 def enforcing() -> bool:
     return "original" in _state
 
 
-def enable() -> None:
-    """Authenticate and authorize every request from now on (process-wide, like moto's backends)."""
+def enable(encrypted: Mapping[str, str] | None = None) -> None:
+    """Authenticate and authorize every request from now on (process-wide, like moto's backends).
+
+    `encrypted`: the resources whose use also needs their KMS key's (resource ARN -> key ARN)."""
     from moto.core.authorization import ActionAuthenticatorMixin
 
     _create_operator()
+    _encryption.clear()
+    _encryption.update(encrypted or {})
     with _LOCK:
         if enforcing():
             return
@@ -55,6 +60,7 @@ def disable() -> None:
 
     with _LOCK:
         original = _state.pop("original", None)
+        _encryption.clear()
         if original is not None:
             ActionAuthenticatorMixin._authenticate_and_authorize_action = original  # type: ignore[method-assign]
 
@@ -113,6 +119,7 @@ def _call(response: Any, action: str, resource: str) -> Call:
         query=query,
         headers=dict(response.headers),
         task_definition=lambda reference: _task_definition(response.current_account, response.region, reference),
+        encryption_key=_encryption.get,
     )
 
 
