@@ -43,6 +43,7 @@ class TaskDefinitionSpec:
     stop_timeout_seconds: int
     task_role_arn: str
     execution_role_arn: str
+    tags: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class RuleSpec:
     event_pattern: dict[str, Any]
     retry_policy: dict[str, int]
     role_arn: str
+    target_logical_id: str  # the template resource the target's Arn refers to
 
 
 class Resolver:
@@ -129,6 +131,7 @@ def task_definitions(resolve: Resolver) -> list[TaskDefinitionSpec]:
                 stop_timeout_seconds=int(container.get("StopTimeout", 30)),
                 task_role_arn=str(resolve(props["TaskRoleArn"])),
                 execution_role_arn=str(resolve(props["ExecutionRoleArn"])),
+                tags={t["Key"]: str(resolve(t["Value"])) for t in props.get("Tags", [])},
             )
         )
     return specs
@@ -144,16 +147,17 @@ def workflow_rule(resolve: Resolver) -> RuleSpec:
             event_pattern=resolve(props["EventPattern"]),
             retry_policy={k: int(v) for k, v in (target.get("RetryPolicy") or {}).items()},
             role_arn=str(resolve(target["RoleArn"])),
+            target_logical_id=target["Arn"]["Ref"],
         )
     raise LookupError("the cloud template has no EventBridge rule")
 
 
 def role_of(logical_id: str, resolve: Resolver) -> str:
-    """The `RoleArn` the template gives a resource (a pipe), resolved locally."""
+    """The `RoleArn` the template gives a resource (a state machine, a pipe), resolved locally."""
     return str(resolve(cloud_resources()[logical_id]["Properties"]["RoleArn"]))
 
 
 def the_one(resource_type: str) -> str:
-    """The logical id of the template's only resource of a type (the cluster, the state machine)."""
+    """The logical id of the template's only resource of a type (the ECS cluster)."""
     [logical_id] = _of_type(resource_type)
     return logical_id

@@ -118,10 +118,11 @@ def provision(clients: Clients, region: str, tuning: WorkflowTuning = WorkflowTu
     resolve = Resolver(resources.physical_ids, region)
     network = _network(clients("ec2"))
     tasks = _ecs(clients("ecs"), resources, resolve)
-    resources.state_machine_arn = _state_machine(clients("stepfunctions"), resources, tasks, network, tuning, resolve)
-    resources.rule_name = _rule(
-        clients("events"), resources, workflow_rule(resolve), _queue_arn(sqs, resources.queues[EVENTS_DLQ])
+    trigger = workflow_rule(resolve)
+    resources.state_machine_arn = _state_machine(
+        clients("stepfunctions"), resources, tasks, network, tuning, trigger.target_logical_id, resolve
     )
+    resources.rule_name = _rule(clients("events"), resources, trigger, _queue_arn(sqs, resources.queues[EVENTS_DLQ]))
     resources.pipes = {p.key: _pipe(clients, p, resources, resolve) for p in PIPES}
     create_roles(clients("iam"), roles, Resolver(resources.physical_ids, region))
     return resources
@@ -189,6 +190,7 @@ def _ecs(ecs: Any, resources: LocalResources, resolve: Resolver) -> dict[Task, E
             family=spec.family,
             taskRoleArn=spec.task_role_arn,
             executionRoleArn=spec.execution_role_arn,
+            tags=[{"key": k, "value": v} for k, v in spec.tags.items()],
             networkMode="awsvpc",
             requiresCompatibilities=["FARGATE"],
             cpu=spec.cpu,
@@ -217,8 +219,10 @@ def _state_machine(
     tasks: Mapping[Task, EcsTask],
     network: _Network,
     tuning: WorkflowTuning,
+    machine_id: str,
     resolve: Resolver,
 ) -> str:
+    """The workflow (`machine_id`: the template's state machine the S3 rule starts), as its role."""
     config = WorkflowConfig(
         runs_table=resources.tables[RUNS.logical_id],
         cluster=resources.cluster,
@@ -230,7 +234,6 @@ def _state_machine(
         task_retry=tuning.task_retry,
         api_retry=tuning.api_retry,
     )
-    machine_id = the_one("AWS::StepFunctions::StateMachine")
     arn = sfn.create_state_machine(
         name=STATE_MACHINE_NAME,
         definition=json.dumps(build_definition(config)),
