@@ -199,3 +199,13 @@ def test_a_task_role_without_the_stack_key_cannot_read_the_encrypted_input(stack
     assert result["status"] == RunStatus.FAILED.value
     newest = max(logs.glob("*validation/*.log"), key=lambda p: p.stat().st_mtime).read_text()
     assert "kms:Decrypt" in newest
+
+
+def test_a_workflow_role_without_tagging_on_create_cannot_start_tasks_that_propagate_tags(stack, ingestor):
+    # The RunTask states propagate the (tagged) task definition's tags: ECS authorizes that as
+    # ecs:TagResource at RunTask (issue 10, item 4).
+    with without_statement(stack, "WorkflowRole", sid("TagStartedTasks")):
+        result = ingestor.ingest(SAMPLES / "2025-03-02T1800_orders.csv")
+
+    assert result["status"] == RunStatus.FAILED.value
+    assert "ecs:TagResource" in json.dumps(result)

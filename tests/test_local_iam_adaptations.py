@@ -145,6 +145,17 @@ def test_run_task_also_passes_the_task_definitions_roles():
     assert requests[1].values("iam:PassedToService") == ["ecs-tasks.amazonaws.com"]
 
 
+def test_run_task_propagating_a_tagged_definitions_tags_also_tags_the_new_task():
+    tagged = TaskDefinitionRoles("arn:td:1", None, None, tagged=True)
+    params = {"cluster": "batch", "taskDefinition": "td", "propagateTags": "TASK_DEFINITION"}
+    [_, tag] = requests_of(call("ecs", "RunTask", params, task_definition=lambda ref: tagged))
+    assert tag.action == "ecs:TagResource"
+    assert tag.resource.startswith(f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/batch/")
+    assert tag.values("ecs:CreateAction") == ["RunTask"]
+    untagged = TaskDefinitionRoles("arn:td:1", None, None)
+    assert len(requests_of(call("ecs", "RunTask", params, task_definition=lambda ref: untagged))) == 1
+
+
 def test_s3_copies_read_their_source_and_listings_carry_their_prefix():
     copy = call(
         "s3",

@@ -16,6 +16,7 @@ the key's use (`iam.encryption`). Pure functions of a `Call`: no moto imports he
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ class TaskDefinitionRoles:
     arn: str
     task_role_arn: str | None
     execution_role_arn: str | None
+    tagged: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,12 @@ def _ecs(call: Call, action: str) -> Iterator[Request]:
         for role in (roles.task_role_arn, roles.execution_role_arn) if roles else ():
             if role:
                 yield Request("iam:PassRole", role, {"iam:PassedToService": ["ecs-tasks.amazonaws.com"]})
+        propagated = call.params.get("propagateTags") == "TASK_DEFINITION" and roles is not None and roles.tagged
+        if call.params.get("tags") or propagated:
+            # Tags applied at creation are authorized as ecs:TagResource on the new task.
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html
+            new_task = call.arn("ecs", f"task/{cluster.rsplit('/', 1)[-1]}/{uuid.uuid4().hex}")
+            yield Request("ecs:TagResource", new_task, {**context, "ecs:CreateAction": ["RunTask"]})
         return
     if call.action in ("DescribeTasks", "StopTask"):
         tasks = call.params.get("tasks") or [call.params.get("task", "")]

@@ -131,7 +131,9 @@ def _task_definition(account: str, region: str, reference: str) -> TaskDefinitio
         definition = ecs_backends[account][region].describe_task_definition(reference)
     except ECSException:  # an unknown definition: RunTask itself answers that
         return None
-    return TaskDefinitionRoles(definition.arn, definition.task_role_arn, definition.execution_role_arn)
+    return TaskDefinitionRoles(
+        definition.arn, definition.task_role_arn, definition.execution_role_arn, tagged=bool(definition.tags)
+    )
 
 
 def denial_message(principal: str, request: Request, decision: Decision) -> str:
