@@ -72,7 +72,8 @@ class LocalStack:
         self.restored: Mapping[str, int] | None = None
         self.roles: RoleSessions | None = None
         self._previous_env: dict[str, str | None] = {}
-        self._previous_default_session: Any = None
+        # The app's default boto3 session before this stack installed its own (a 1-tuple once installed).
+        self._previous_default_session: tuple[Any] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -193,7 +194,7 @@ class LocalStack:
         roles.assume(self.client("sts"), role_definitions())
         step_functions.sign_integrations_with_roles(roles)
         operator = (CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
-        self._previous_default_session = invocation.install_default_session(self.settings.region, operator)
+        self._previous_default_session = (invocation.install_default_session(self.settings.region, operator),)
         assert self.resources is not None
         ids = self.resources.physical_ids
         enforcement.enable(encrypted_resources(cloud_resources(), ids, Resolver(ids, self.settings.region)))
@@ -201,9 +202,10 @@ class LocalStack:
     def _stop_enforcing_iam(self) -> None:
         enforcement.disable()
         step_functions.restore_integrations()
-        if self.roles is not None:
-            invocation.restore_default_session(self._previous_default_session)
-            self.roles = None
+        if self._previous_default_session is not None:
+            invocation.restore_default_session(self._previous_default_session[0])
+            self._previous_default_session = None
+        self.roles = None
 
     def _task_credentials(self, family: str) -> dict[str, str]:
         role = self.resources.task_roles.get(family) if self.resources is not None else None
