@@ -52,7 +52,7 @@ def enable(encrypted: Mapping[str, str] | None = None) -> None:
         if enforcing():
             return
         _state["original"] = ActionAuthenticatorMixin._authenticate_and_authorize_action
-        ActionAuthenticatorMixin._authenticate_and_authorize_action = _authorize  # type: ignore[method-assign]
+        ActionAuthenticatorMixin._authenticate_and_authorize_action = _authorize  # type: ignore[method-assign,assignment]
 
 
 def disable() -> None:

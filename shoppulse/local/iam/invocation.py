@@ -58,23 +58,23 @@ class InvocationCredentials(Credentials):
         return ReadOnlyCredentials(invoked.access_key_id, invoked.secret_access_key, invoked.session_token)
 
     # botocore's signers read these too (e.g. the token header).
-    @property  # type: ignore[override]
+    @property
     def access_key(self) -> str:
-        return self.get_frozen_credentials().access_key
+        return str(self.get_frozen_credentials().access_key)
 
     @access_key.setter
     def access_key(self, value: str) -> None:
         pass
 
-    @property  # type: ignore[override]
+    @property
     def secret_key(self) -> str:
-        return self.get_frozen_credentials().secret_key
+        return str(self.get_frozen_credentials().secret_key)
 
     @secret_key.setter
     def secret_key(self, value: str) -> None:
         pass
 
-    @property  # type: ignore[override]
+    @property
     def token(self) -> str | None:
         return self.get_frozen_credentials().token
 

@@ -15,7 +15,7 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_con
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
@@ -63,7 +63,7 @@ def _statements(document: PolicyDocument) -> list[Mapping[str, Any]]:
     return [statements] if isinstance(statements, Mapping) else list(statements)
 
 
-def _listed(value: Any) -> list[str]:
+def _listed(value: Any) -> list[Any]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
@@ -121,7 +121,7 @@ def _like(value: str, pattern: str) -> bool:
     return _wildcard(pattern, False).fullmatch(value) is not None
 
 
-_OPERATORS = {
+_OPERATORS: dict[str, Callable[[str, str], bool]] = {
     "StringEquals": lambda value, wanted: value == wanted,
     "StringNotEquals": lambda value, wanted: value == wanted,
     "StringEqualsIgnoreCase": lambda value, wanted: value.lower() == wanted.lower(),

@@ -169,4 +169,4 @@ class RoleSessions:
             aws_session_token=credentials.session_token,
             region_name=self._region,
         )
-        return session.client(service, endpoint_url=self._endpoint, config=self._config)
+        return session.client(service, endpoint_url=self._endpoint, config=self._config)  # type: ignore[call-overload]

@@ -27,7 +27,7 @@ def sign_integrations_with_roles(sessions: RoleSessions) -> None:
     """Every module of the interpreter that imported `boto_client_for` gets the role-aware one."""
     from moto.stepfunctions.parser.asl.utils import boto_client
 
-    original = _patched.get("original", boto_client.boto_client_for)
+    original: Callable[..., Any] = _patched.get("original", boto_client.boto_client_for)
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         role_arn = getattr(state_credentials, "role_arn", None)
@@ -38,7 +38,7 @@ def sign_integrations_with_roles(sessions: RoleSessions) -> None:
     _patched["original"] = original
     for module in _interpreter_modules():
         if getattr(module, "boto_client_for", None) in (original, _patched.get("current")):
-            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+            module.boto_client_for = boto_client_for
     _patched["current"] = boto_client_for
 
 
@@ -49,7 +49,7 @@ def restore_integrations() -> None:
         return
     for module in _interpreter_modules():
         if getattr(module, "boto_client_for", None) is current:
-            module.boto_client_for = original  # type: ignore[attr-defined]
+            module.boto_client_for = original
 
 
 def _interpreter_modules() -> list[Any]:
