@@ -60,9 +60,9 @@ def test_up_prints_its_endpoints_and_every_resource_name(up):
     assert set(resources["tables"]) >= {"DailyKpisTable", "CategoryKpisTable", "RunsTable", "OrdersTable"}
     assert resources["buckets"]["InputBucket"] and resources["state_machine"].startswith("arn:aws:states:")
     assert set(resources["pipes"]) == {"standard", "premium"}
-    s3 = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1").client(
-        "s3", endpoint_url=info["aws_endpoint"]
-    )
+    s3 = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("s3", endpoint_url=info["aws_endpoint"])
     assert {b["Name"] for b in s3.list_buckets()["Buckets"]} >= set(resources["buckets"].values())
     with urllib.request.urlopen(info["api"] + "/health") as response:
         assert json.loads(response.read())["status"] == "ok"
@@ -105,9 +105,9 @@ def test_a_file_copied_with_the_aws_cli_starts_the_workflow(up, tmp_path):
         capture_output=True,
         timeout=120,
     )
-    sfn = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1").client(
-        "stepfunctions", endpoint_url=info["aws_endpoint"]
-    )
+    sfn = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("stepfunctions", endpoint_url=info["aws_endpoint"])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         runs = [

@@ -71,4 +71,7 @@ def test_an_event_the_target_cannot_take_is_dead_lettered_with_its_reason(stack)
     attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
     assert attributes["TARGET_ARN"] == target["Arn"]
     assert attributes["RULE_ARN"].endswith(f":rule/{RULE_NAME}")
-    assert attributes["ERROR_CODE"] == "StateMachineDoesNotExist"
+    # The rule's role may start only the stack's own state machine: IAM refuses before Step
+    # Functions looks the target up (docs/local-runtime.md, "IAM enforcement").
+    assert attributes["ERROR_CODE"] == "AccessDeniedException"
+    assert "states:StartExecution" in attributes["ERROR_MESSAGE"]

@@ -10,11 +10,11 @@ from chalicelib.streaming.processing import ProcessingRepository
 from chalicelib.streaming.telemetry import logger
 from chalicelib.tables import ORDER_PROCESSING
 from shoppulse import cli
-from tests.stream_support import Throttled, aws, client  # noqa: F401 - aws, client: fixtures
+from tests.stream_support import Throttled
 from tests.test_dead_letters import fail_then_dead_letter
 
 
-def test_redrive_prints_only_result_lines_on_stdout(aws, client, monkeypatch, capsys):  # noqa: F811
+def test_redrive_prints_only_result_lines_on_stdout(aws, client, monkeypatch, capsys):
     fail_then_dead_letter(aws, client, monkeypatch, ["150.00", "1500.00"])
     monkeypatch.setattr(
         services,

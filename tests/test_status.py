@@ -14,7 +14,7 @@ from chalicelib.runs import RunRepository, RunStatus
 from chalicelib.storage_layout import RunIdentity
 from chalicelib.streaming.failures import FailureRepository
 from shoppulse.local.status import gather
-from tests.api_support import aws, case_item  # noqa: F401 (aws: fixture)
+from tests.api_support import case_item
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -30,21 +30,21 @@ def started(tables: dict[str, Any], name: str, at: datetime) -> str:
     return identity.run_id
 
 
-def test_status_names_what_needs_a_look(aws: dict[str, Any]) -> None:  # noqa: F811
-    runs = RunRepository(aws["RunsTable"])
-    runs.finish(started(aws, "a.csv", NOW - timedelta(hours=3)), RunStatus.SUCCEEDED)
-    failed = started(aws, "b.csv", NOW - timedelta(hours=2))
+def test_status_names_what_needs_a_look(tables: dict[str, Any]) -> None:
+    runs = RunRepository(tables["RunsTable"])
+    runs.finish(started(tables, "a.csv", NOW - timedelta(hours=3)), RunStatus.SUCCEEDED)
+    failed = started(tables, "b.csv", NOW - timedelta(hours=2))
     runs.finish(failed, RunStatus.FAILED, {"error": "States.TaskFailed", "cause": "validation task exited 137\nmore"})
-    started(aws, "stuck.csv", NOW - timedelta(hours=1))
-    started(aws, "new.csv", NOW - timedelta(minutes=1))
-    aws["PremiumCasesTable"].put_item(Item=case_item("p-1", Decimal("1500"), "2026-05-01T10:00:00.000Z"))
-    aws["PremiumCasesTable"].put_item(
+    started(tables, "stuck.csv", NOW - timedelta(hours=1))
+    started(tables, "new.csv", NOW - timedelta(minutes=1))
+    tables["PremiumCasesTable"].put_item(Item=case_item("p-1", Decimal("1500"), "2026-05-01T10:00:00.000Z"))
+    tables["PremiumCasesTable"].put_item(
         Item={**case_item("p-2", Decimal("1200"), "2026-05-01T11:00:00.000Z"), "case_status": "CLOSED"}
     )
     sqs = boto3.client("sqs")
     urls = {p.key: sqs.create_queue(QueueName=p.dead_letter_queue.name())["QueueUrl"] for p in PIPES}
     sqs.send_message(QueueUrl=urls[PREMIUM_PIPE.key], MessageBody="{}")
-    FailureRepository(aws["OrderEventFailuresTable"]).record_dead_letter(STANDARD_PIPE.key, "m-1", "not json")
+    FailureRepository(tables["OrderEventFailuresTable"]).record_dead_letter(STANDARD_PIPE.key, "m-1", "not json")
 
     status = gather(boto3.resource("dynamodb"), sqs, timedelta(minutes=15), now=NOW)
 

@@ -24,10 +24,11 @@ _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 
 @cache
 def cloud_resources() -> Mapping[str, Any]:
-    """The `Resources` of the cloud template (rendered once per process)."""
-    from infra.template import build_template
+    """The `Resources` of the cloud template merged with the Chalice overlay (rendered once per
+    process): the stack's resources, and the functions' role policies (`shoppulse.local.iam`)."""
+    from infra.template import render
 
-    resources: Mapping[str, Any] = build_template(LOCAL_STAGE).to_dict()["Resources"]
+    resources: Mapping[str, Any] = render(LOCAL_STAGE).merge["Resources"]
     return resources
 
 
@@ -41,6 +42,9 @@ class TaskDefinitionSpec:
     command: list[str]
     environment: dict[str, str]
     stop_timeout_seconds: int
+    task_role_arn: str
+    execution_role_arn: str
+    tags: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class RuleSpec:
     logical_id: str
     event_pattern: dict[str, Any]
     retry_policy: dict[str, int]
+    role_arn: str
+    target_logical_id: str  # the template resource the target's Arn refers to
 
 
 class Resolver:
@@ -74,13 +80,17 @@ class Resolver:
                 return self._ref(argument)
             if name == "Fn::GetAtt":
                 resource, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
-                return self._refs.get(f"{resource}.{attribute}", f"local:{resource}.{attribute}")
+                return self._refs.get(f"{resource}.{attribute}", self._absent(resource, attribute))
             if name == "Fn::Sub":
                 return self._sub(argument)
             if name == "Fn::Join":
                 separator, parts = argument
                 return separator.join(str(self(p)) for p in parts)
         return {k: self(v) for k, v in value.items()}
+
+    def _absent(self, resource: str, attribute: str) -> str:
+        """A well-formed ARN naming nothing: for what the local stack does not create (log groups...)."""
+        return f"arn:aws:cloudformation:{self._refs['AWS::Region']}:{LOCAL_ACCOUNT_ID}:not-local/{resource}.{attribute}"
 
     def _ref(self, name: str) -> str:
         if name not in self._refs:
@@ -120,6 +130,9 @@ def task_definitions(resolve: Resolver) -> list[TaskDefinitionSpec]:
                 command=[str(resolve(part)) for part in container.get("Command", [])],
                 environment={e["Name"]: str(resolve(e["Value"])) for e in container.get("Environment", [])},
                 stop_timeout_seconds=int(container.get("StopTimeout", 30)),
+                task_role_arn=str(resolve(props["TaskRoleArn"])),
+                execution_role_arn=str(resolve(props["ExecutionRoleArn"])),
+                tags={t["Key"]: str(resolve(t["Value"])) for t in props.get("Tags", [])},
             )
         )
     return specs
@@ -134,5 +147,18 @@ def workflow_rule(resolve: Resolver) -> RuleSpec:
             logical_id=logical_id,
             event_pattern=resolve(props["EventPattern"]),
             retry_policy={k: int(v) for k, v in (target.get("RetryPolicy") or {}).items()},
+            role_arn=str(resolve(target["RoleArn"])),
+            target_logical_id=target["Arn"]["Ref"],
         )
     raise LookupError("the cloud template has no EventBridge rule")
+
+
+def role_of(logical_id: str, resolve: Resolver) -> str:
+    """The `RoleArn` the template gives a resource (a state machine, a pipe), resolved locally."""
+    return str(resolve(cloud_resources()[logical_id]["Properties"]["RoleArn"]))
+
+
+def the_one(resource_type: str) -> str:
+    """The logical id of the template's only resource of a type (the ECS cluster)."""
+    [logical_id] = _of_type(resource_type)
+    return logical_id

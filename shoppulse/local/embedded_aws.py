@@ -20,8 +20,10 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from shoppulse.local import moto_fixes
 
-# Local credentials: moto accepts any; real-looking ones keep botocore's signer happy.
+# The local operator's credentials (an IAM user with every right once IAM is enforced, see
+# shoppulse.local.iam.enforcement); before that moto accepts any.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"})
 
 
 class EmbeddedAws:
@@ -73,7 +75,7 @@ class EmbeddedAws:
         with self._clients_lock:
             if service not in self._clients:
                 self._clients[service] = self._session.client(  # type: ignore[call-overload]  # any service by name
-                    service, endpoint_url=self.endpoint, config=Config(retries={"max_attempts": 3, "mode": "standard"})
+                    service, endpoint_url=self.endpoint, config=CLIENT_CONFIG
                 )
             return self._clients[service]
 

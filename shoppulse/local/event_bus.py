@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
@@ -47,8 +47,8 @@ class _Delivery:
 class LocalEventBus:
     """Delivers matched events to state-machine targets on a background thread."""
 
-    def __init__(self, sfn_client: Any, sqs_client: Any) -> None:
-        self._sfn = sfn_client
+    def __init__(self, sfn_for_role: Callable[[str], Any], sqs_client: Any) -> None:
+        self._sfn_for_role = sfn_for_role
         self._sqs = sqs_client
         self._queue: queue.Queue[_Delivery | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="local-event-bus", daemon=True)
@@ -85,11 +85,11 @@ class LocalEventBus:
             if time.monotonic() - delivery.received > max_age:
                 break
             try:
-                self._sfn.start_execution(
+                self._sfn_for_role(delivery.target.get("RoleArn", "")).start_execution(
                     stateMachineArn=delivery.target["Arn"],
                     input=json.dumps(target_input(delivery.target, delivery.event)),
                 )
-            except (ClientError, BotoCoreError) as err:
+            except (ClientError, BotoCoreError, KeyError) as err:  # KeyError: a role the stack has not
                 error = err
                 LOG.warning("starting %s failed (attempt %d): %s", delivery.target["Arn"], attempt + 1, err)
                 time.sleep(_BACKOFF_SECONDS[min(attempt, len(_BACKOFF_SECONDS) - 1)])

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.messaging import ALERTS_TOPIC, LOCAL_ACCOUNT_ID, TOPICS
+from chalicelib.messaging import ALERTS_TOPIC, TOPICS
 from chalicelib.pipes import PIPES, PipeSpec
 from chalicelib.runs import Task
 from chalicelib.storage_layout import BUCKETS, INPUT_BUCKET
@@ -23,7 +23,16 @@ from chalicelib.tables import ALL_TABLES, ORDERS, RUNS
 from infra.ecs import TASK_TIMEOUT_SECONDS
 from infra.messaging import EVENTS_DLQ
 from infra.state_machine import EcsTask, RetryPolicy, WorkflowConfig, build_definition
-from shoppulse.local.cloud_template import Resolver, RuleSpec, task_definitions, workflow_rule
+from shoppulse.local.cloud_template import (
+    Resolver,
+    RuleSpec,
+    cloud_resources,
+    role_of,
+    task_definitions,
+    the_one,
+    workflow_rule,
+)
+from shoppulse.local.iam.roles import create_roles, role_definitions, role_physical_ids
 from shoppulse.provision import create_buckets, create_tables
 
 if TYPE_CHECKING:
@@ -37,8 +46,6 @@ CLUSTER_NAME = "shoppulse"
 STATE_MACHINE_NAME = "shoppulse-batch-workflow"
 RULE_NAME = "shoppulse-object-created"
 WORKFLOW_TRIGGER_DLQ = "shoppulse-workflow-trigger-dlq"
-# moto accepts any role ARN; these name what the cloud stack creates.
-_ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/shoppulse-local-{{}}"
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,8 @@ class PipeResources:
     stream_arn: str
     dead_letter_queue_url: str
     dead_letter_queue_arn: str
+    role_arn: str
+    function_arn: str
 
 
 @dataclass
@@ -70,6 +79,9 @@ class LocalResources:
     state_machine_arn: str = ""
     rule_name: str = ""
     pipes: dict[str, PipeResources] = field(default_factory=dict)
+    task_roles: dict[str, str] = field(default_factory=dict)  # task definition family -> task role ARN
+    # What the template's `Ref` / `Fn::GetAtt` are here (the roles' policies are resolved with it).
+    physical_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_bucket(self) -> str:
@@ -104,14 +116,19 @@ def provision(clients: Clients, region: str, tuning: WorkflowTuning = WorkflowTu
     queue_names = {p.dead_letter_queue.logical_id: p.dead_letter_queue.name() for p in PIPES}
     queue_names[EVENTS_DLQ] = WORKFLOW_TRIGGER_DLQ
     resources.queues = {lid: sqs.create_queue(QueueName=name)["QueueUrl"] for lid, name in queue_names.items()}
-    resolve = Resolver(_physical_ids(sqs, resources), region)
+    roles = role_definitions()
+    resources.physical_ids = _physical_ids(clients("dynamodb"), sqs, resources) | role_physical_ids(roles)
+    resources.physical_ids.update(_keys(clients("kms")))
+    resolve = Resolver(resources.physical_ids, region)
     network = _network(clients("ec2"))
     tasks = _ecs(clients("ecs"), resources, resolve)
-    resources.state_machine_arn = _state_machine(clients("stepfunctions"), resources, tasks, network, tuning)
-    resources.rule_name = _rule(
-        clients("events"), resources, workflow_rule(resolve), _queue_arn(sqs, resources.queues[EVENTS_DLQ])
+    trigger = workflow_rule(resolve)
+    resources.state_machine_arn = _state_machine(
+        clients("stepfunctions"), resources, tasks, network, tuning, trigger.target_logical_id, resolve
     )
-    resources.pipes = {p.key: _pipe(clients, p, resources) for p in PIPES}
+    resources.rule_name = _rule(clients("events"), resources, trigger, _queue_arn(sqs, resources.queues[EVENTS_DLQ]))
+    resources.pipes = {p.key: _pipe(clients, p, resources, resolve) for p in PIPES}
+    create_roles(clients("iam"), roles, Resolver(resources.physical_ids, region))
     return resources
 
 
@@ -124,10 +141,27 @@ def resource_environment(resources: LocalResources) -> dict[str, str]:
     return env
 
 
-def _physical_ids(sqs: Any, resources: LocalResources) -> dict[str, str]:
-    """What `Ref` / `Fn::GetAtt` of the template's resources are here."""
+def _physical_ids(dynamodb: Any, sqs: Any, resources: LocalResources) -> dict[str, str]:
+    """What `Ref` / `Fn::GetAtt` of the template's resources are here (more as they are created)."""
     ids: dict[str, str] = {**resources.tables, **resources.buckets, **resources.topics, **resources.queues}
     ids.update({f"{lid}.Arn": _queue_arn(sqs, url) for lid, url in resources.queues.items()})
+    ids.update({f"{lid}.QueueName": url.rsplit("/", 1)[-1] for lid, url in resources.queues.items()})
+    ids.update({f"{lid}.Arn": f"arn:aws:s3:::{name}" for lid, name in resources.buckets.items()})
+    for lid, name in resources.tables.items():
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        ids[f"{lid}.Arn"] = table["TableArn"]
+        if table.get("LatestStreamArn"):
+            ids[f"{lid}.StreamArn"] = table["LatestStreamArn"]
+    return ids
+
+
+def _keys(kms: Any) -> dict[str, str]:
+    """The template's KMS keys (moto encrypts nothing with them: they are what policies name)."""
+    ids = {}
+    for logical_id, resource in cloud_resources().items():
+        if resource.get("Type") == "AWS::KMS::Key":
+            key = kms.create_key(Description=resource["Properties"].get("Description", logical_id))["KeyMetadata"]
+            ids.update({logical_id: key["KeyId"], f"{logical_id}.Arn": key["Arn"]})
     return ids
 
 
@@ -151,13 +185,16 @@ def _network(ec2: Any) -> _Network:
 def _ecs(ecs: Any, resources: LocalResources, resolve: Resolver) -> dict[Task, EcsTask]:
     """The cluster and the template's task definitions; the workflow's view of each task."""
     resources.cluster = ecs.create_cluster(clusterName=CLUSTER_NAME)["cluster"]["clusterArn"]
+    cluster_id = the_one("AWS::ECS::Cluster")
+    resources.physical_ids.update({cluster_id: CLUSTER_NAME, f"{cluster_id}.Arn": resources.cluster})
     tasks: dict[Task, EcsTask] = {}
     for spec in task_definitions(resolve):
         task = Task(spec.container_name)
         arn = ecs.register_task_definition(
             family=spec.family,
-            taskRoleArn=_ROLE.format(spec.family),
-            executionRoleArn=_ROLE.format("ecs-execution"),
+            taskRoleArn=spec.task_role_arn,
+            executionRoleArn=spec.execution_role_arn,
+            tags=[{"key": k, "value": v} for k, v in spec.tags.items()],
             networkMode="awsvpc",
             requiresCompatibilities=["FARGATE"],
             cpu=spec.cpu,
@@ -174,13 +211,22 @@ def _ecs(ecs: Any, resources: LocalResources, resolve: Resolver) -> dict[Task, E
             ],
         )["taskDefinition"]["taskDefinitionArn"]
         resources.task_definitions[task.value] = arn
+        resources.physical_ids[spec.logical_id] = arn
+        resources.task_roles[spec.family] = spec.task_role_arn
         tasks[task] = EcsTask(arn, spec.container_name, TASK_TIMEOUT_SECONDS[task])
     return tasks
 
 
 def _state_machine(
-    sfn: SFNClient, resources: LocalResources, tasks: Mapping[Task, EcsTask], network: _Network, tuning: WorkflowTuning
+    sfn: SFNClient,
+    resources: LocalResources,
+    tasks: Mapping[Task, EcsTask],
+    network: _Network,
+    tuning: WorkflowTuning,
+    machine_id: str,
+    resolve: Resolver,
 ) -> str:
+    """The workflow (`machine_id`: the template's state machine the S3 rule starts), as its role."""
     config = WorkflowConfig(
         runs_table=resources.tables[RUNS.logical_id],
         cluster=resources.cluster,
@@ -192,13 +238,14 @@ def _state_machine(
         task_retry=tuning.task_retry,
         api_retry=tuning.api_retry,
     )
-    created = sfn.create_state_machine(
+    arn = sfn.create_state_machine(
         name=STATE_MACHINE_NAME,
         definition=json.dumps(build_definition(config)),
-        roleArn=_ROLE.format("workflow"),
+        roleArn=role_of(machine_id, resolve),
         type="STANDARD",
-    )
-    return created["stateMachineArn"]
+    )["stateMachineArn"]
+    resources.physical_ids.update({machine_id: arn, f"{machine_id}.Name": STATE_MACHINE_NAME})
+    return arn
 
 
 def _queue_arn(sqs: SQSClient, url: str) -> str:
@@ -215,7 +262,7 @@ def _rule(events: Any, resources: LocalResources, rule: RuleSpec, dead_letter_ar
     target = {
         "Id": "batch-workflow",
         "Arn": resources.state_machine_arn,
-        "RoleArn": _ROLE.format("workflow-trigger"),
+        "RoleArn": rule.role_arn,
         "DeadLetterConfig": {"Arn": dead_letter_arn},
     }
     if rule.retry_policy:
@@ -224,21 +271,22 @@ def _rule(events: Any, resources: LocalResources, rule: RuleSpec, dead_letter_ar
     return RULE_NAME
 
 
-def _pipe(clients: Clients, spec: PipeSpec, resources: LocalResources) -> PipeResources:
+def _pipe(clients: Clients, spec: PipeSpec, resources: LocalResources, resolve: Resolver) -> PipeResources:
     stream_arn = clients("dynamodb").describe_table(TableName=resources.tables[ORDERS.logical_id])["Table"][
         "LatestStreamArn"
     ]
     sqs = clients("sqs")
     dlq_url = resources.queues[spec.dead_letter_queue.logical_id]
     dlq_arn = _queue_arn(sqs, dlq_url)
-    function_arn = f"arn:aws:lambda:{resources.region}:{LOCAL_ACCOUNT_ID}:function:shoppulse-dev-{spec.function_name}"
+    pipe_role = role_of(spec.logical_id, resolve)
+    function_arn = str(resolve(cloud_resources()[spec.logical_id]["Properties"]["Target"]))
     pipe = clients("pipes").create_pipe(
         Name=spec.default_name,
-        RoleArn=_ROLE.format(f"pipe-{spec.key}"),
+        RoleArn=pipe_role,
         Source=stream_arn,
         SourceParameters=spec.source_parameters(dlq_arn),
         Target=function_arn,
         TargetParameters=spec.target_parameters(),
         DesiredState="RUNNING",
     )
-    return PipeResources(spec, pipe["Arn"], stream_arn, dlq_url, dlq_arn)
+    return PipeResources(spec, pipe["Arn"], stream_arn, dlq_url, dlq_arn, pipe_role, function_arn)

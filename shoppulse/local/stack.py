@@ -15,12 +15,24 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.api.http import AuthMode
+from infra.functions import API_HANDLER
 from shoppulse.local import DEFAULT_DATA_DIR, moto_fixes, snapshot
 from shoppulse.local.api_server import ApiServer, stage_environment
+from shoppulse.local.cloud_template import Resolver, cloud_resources
 from shoppulse.local.ecs_runner import LocalEcsRunner
-from shoppulse.local.embedded_aws import EmbeddedAws, apply_environment, restore_environment
+from shoppulse.local.embedded_aws import (
+    CLIENT_CONFIG,
+    CREDENTIALS,
+    EmbeddedAws,
+    apply_environment,
+    restore_environment,
+)
 from shoppulse.local.event_bus import LocalEventBus
-from shoppulse.local.functions import PROJECT_DIR, ChaliceFunctions, load_app_module
+from shoppulse.local.functions import PROJECT_DIR, ChaliceFunctions, Invoke, load_app_module
+from shoppulse.local.iam import enforcement, invocation, step_functions
+from shoppulse.local.iam.ecs_tasks import NO_CREDENTIALS, TaskRoleEcsRunner
+from shoppulse.local.iam.encryption import encrypted_resources
+from shoppulse.local.iam.roles import RoleSessions, function_role, role_definitions
 from shoppulse.local.pipes import PipePoller
 from shoppulse.local.provision import LocalResources, WorkflowTuning, provision, resource_environment
 from shoppulse.local.sqs_source import SqsEventSource
@@ -58,7 +70,10 @@ class LocalStack:
         self.bus: LocalEventBus | None = None
         self.api: ApiServer | None = None
         self.restored: Mapping[str, int] | None = None
+        self.roles: RoleSessions | None = None
         self._previous_env: dict[str, str | None] = {}
+        # The app's default boto3 session before this stack installed its own (a 1-tuple once installed).
+        self._previous_default_session: tuple[Any] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -83,17 +98,20 @@ class LocalStack:
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.aws.start()
         self._previous_env = apply_environment(self.aws.environment())
-        self.ecs = LocalEcsRunner(
+        roles = self.roles = RoleSessions(self.aws.endpoint, self.settings.region, CLIENT_CONFIG)
+        self.ecs = TaskRoleEcsRunner(
+            task_credentials=self._task_credentials,
             workdir=PROJECT_DIR,
             log_dir=data_dir / "logs",
             base_environment=self._task_environment(),
             warm_start=self.settings.warm_start,
         )
-        self.bus = LocalEventBus(self.aws.client("stepfunctions"), self.aws.client("sqs"))
+        self.bus = LocalEventBus(lambda role: roles.client(role, "stepfunctions"), self.aws.client("sqs"))
         moto_fixes.install(self.ecs, self.bus)
         self.bus.start()
         self.resources = provision(self.aws.client, self.settings.region, self.settings.tuning)
         self.restored = self._restore() if self.settings.persist else None
+        self._enforce_iam(roles)
         # chalice.local enforces no API keys or IAM: say so, rather than advertise the stage's auth.
         local_api = {"API_AUTH": AuthMode.NONE.value}
         previous = apply_environment(
@@ -105,6 +123,7 @@ class LocalStack:
         self._start_pipes(functions)
         self._start_dead_letter_sources(functions)
         if self.settings.serve_api:
+            invocation.serve_api_as(functions.app, roles.credentials(function_role(API_HANDLER)))
             self.api = ApiServer(functions.app, PROJECT_DIR, self.settings.host, self.settings.api_port)
             self.api.start()
 
@@ -124,6 +143,7 @@ class LocalStack:
             self.bus = None
         if self.settings.persist and self.resources is not None:
             self._save()
+        self._stop_enforcing_iam()
         moto_fixes.uninstall()
         self.aws.stop()
         restore_environment(self._previous_env)
@@ -169,6 +189,34 @@ class LocalStack:
         except Exception:  # never lose the previous snapshot to a failed save
             LOG.exception("could not save the local state to %s", self.state_dir)
 
+    def _enforce_iam(self, roles: RoleSessions) -> None:
+        """From here on every component calls the embedded AWS as its own role (docs/local-runtime.md)."""
+        roles.assume(self.client("sts"), role_definitions())
+        step_functions.sign_integrations_with_roles(roles)
+        operator = (CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+        self._previous_default_session = (invocation.install_default_session(self.settings.region, operator),)
+        assert self.resources is not None
+        ids = self.resources.physical_ids
+        enforcement.enable(encrypted_resources(cloud_resources(), ids, Resolver(ids, self.settings.region)))
+
+    def _stop_enforcing_iam(self) -> None:
+        enforcement.disable()
+        step_functions.restore_integrations()
+        if self._previous_default_session is not None:
+            invocation.restore_default_session(self._previous_default_session[0])
+            self._previous_default_session = None
+        self.roles = None
+
+    def _task_credentials(self, family: str) -> dict[str, str]:
+        role = self.resources.task_roles.get(family) if self.resources is not None else None
+        if self.roles is None or role is None or role not in self.roles:
+            return dict(NO_CREDENTIALS)
+        return self.roles.credentials(role).environment()
+
+    def _as_function(self, name: str, function: Invoke) -> Invoke:
+        assert self.roles is not None
+        return invocation.with_role(self.roles.credentials(function_role(name)), function)
+
     def _task_environment(self) -> dict[str, str]:
         inherited = {name: os.environ[name] for name in _INHERITED if name in os.environ}
         return {**inherited, **self.aws.environment(), "PYTHONPATH": str(PROJECT_DIR), "PYTHONUNBUFFERED": "1"}
@@ -186,15 +234,17 @@ class LocalStack:
 
     def _start_pipes(self, functions: ChaliceFunctions) -> None:
         assert self.resources is not None
+        assert self.roles is not None
         for key, pipe in self.resources.pipes.items():
+            function = self._as_function(pipe.spec.function_name, functions.lambda_function(pipe.spec.function_name))
             poller = PipePoller(
                 pipe.spec,
-                streams_client=self.client("dynamodbstreams"),
-                sqs_client=self.client("sqs"),
+                streams_client=self.roles.client(pipe.role_arn, "dynamodbstreams"),
+                sqs_client=self.roles.client(pipe.role_arn, "sqs"),
                 stream_arn=pipe.stream_arn,
                 dead_letter_queue_url=pipe.dead_letter_queue_url,
                 pipe_arn=pipe.pipe_arn,
-                invoke=functions.lambda_function(pipe.spec.function_name),
+                invoke=enforcement.invoked_by_role(pipe.role_arn, pipe.function_arn, function),
                 skip_existing=self.restored is not None,
             )
             poller.start()
@@ -202,13 +252,16 @@ class LocalStack:
 
     def _start_dead_letter_sources(self, functions: ChaliceFunctions) -> None:
         assert self.resources is not None
+        assert self.roles is not None
         for key, pipe in self.resources.pipes.items():
+            name = pipe.spec.dead_letter_function_name
+            # The event source mapping polls the queue with the function's own role, as Lambda does.
             source = SqsEventSource(
-                sqs_client=self.client("sqs"),
+                sqs_client=self.roles.client(function_role(name), "sqs"),
                 queue_url=pipe.dead_letter_queue_url,
                 queue_arn=pipe.dead_letter_queue_arn,
                 region=self.settings.region,
-                invoke=functions.sqs_handler(pipe.spec.dead_letter_queue.name()),
+                invoke=self._as_function(name, functions.sqs_handler(pipe.spec.dead_letter_queue.name())),
             )
             source.start()
             self.dead_letter_sources[key] = source

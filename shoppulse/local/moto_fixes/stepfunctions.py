@@ -70,7 +70,8 @@ def _fix_sfn_ecs_integration() -> None:
         self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
     ) -> _EcsTaskWatch:
         submitted = env.stack.pop()["Tasks"][0]
-        return _EcsTaskWatch(self, resource_runtime_part.region, submitted["ClusterArn"], submitted["TaskArn"])
+        region = resource_runtime_part.region
+        return _EcsTaskWatch(self, region, submitted["ClusterArn"], submitted["TaskArn"], state_credentials)
 
     def eval_sync(
         self: Any,
@@ -101,11 +102,12 @@ def _fix_sfn_ecs_integration() -> None:
 class _EcsTaskWatch:
     """Waits for one task to stop, as the `.sync` integration does (DescribeTasks)."""
 
-    def __init__(self, state: Any, region: str, cluster_arn: str, task_arn: str) -> None:
+    def __init__(self, state: Any, region: str, cluster_arn: str, task_arn: str, credentials: Any = None) -> None:
         from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
         self._state = state
-        self._client: Any = boto_client_for(region=region, service="ecs")
+        # As the execution role (shoppulse.local.iam.step_functions), like the state's own calls.
+        self._client: Any = boto_client_for(region=region, service="ecs", state_credentials=credentials)
         self._cluster = cluster_arn
         self._task = task_arn
 
