@@ -14,8 +14,8 @@ Parameters (`WorkflowConfig`):
   timeout Step Functions stops the ECS task).
 - `alerts_topic_arn`: SNS topic told about failed and rejected files.
 - `subnets`, `security_groups`, `assign_public_ip`: the Fargate awsvpc network configuration.
-- `task_retry` / `api_retry`: `RetryPolicy` for transient task faults (container exit 75 or a
-  task that never started) and for transient AWS API faults. Tests pass short intervals.
+- `task_retry` / `api_retry`: `RetryPolicy` for transient task faults (see below) and for
+  transient AWS API faults. Tests pass short intervals.
 - `execution_timeout_seconds`: TimeoutSeconds of the whole execution.
 
 The guard item has the shape of `RunRepository.start`; `file_id` is `States.Hash` of the run id,
@@ -31,9 +31,12 @@ Why `.sync` for the ECS tasks (not `.waitForTaskToken`): the containers stay pla
 run unchanged by hand or locally; Step Functions polls the task to STOPPED and stops it on a
 timeout. The price is that a non-zero exit fails the state with `States.TaskFailed` whose Cause
 is the ECS task description as JSON: a wrapper (a one-branch Parallel state) parses it and
-turns exit 65 (data rejected) into a normal outcome, exit 75 or a task that never started into
+turns exit 65 (data rejected) into a normal outcome; exit 75, exit 137 (killed: OOM or the
+platform), a task with no exit code (never ran, or stopped first), a platform stop (spot
+interruption, host retirement) and RunTask placement failures (`AmazonECS.Unknown`) into
 `Task.Transient` (retried with exponential backoff and full jitter by the Parallel state's
-Retry), anything else into `Task.Failed` (not retried). Heartbeats only exist for callback and
+Retry); anything else into `Task.Failed` (not retried). Either way the cause recorded and
+alerted is a sentence: which task, what its exit means, and ECS's stopped reason. Heartbeats only exist for callback and
 activity tasks; no state here waits on a callback, so TimeoutSeconds bounds every wait instead.
 """
 
@@ -229,32 +232,76 @@ def _identify(version: str | None) -> dict[str, Any]:
         run["file_id.$"] = (
             f"States.Hash(States.Format('s3://{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version}), 'SHA-256')"
         )
-        run["copy_source.$"] = (
-            f"States.Format('{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version})"
-        )
     else:
         run["version"] = ""
         run["run_id.$"] = "States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key)"
         run["file_id.$"] = (
             "States.Hash(States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key), 'SHA-256')"
         )
-        run["copy_source.$"] = "States.Format('{}/{}', $.detail.bucket.name, $.detail.object.key)"
     return {"Type": "Pass", "Parameters": run, "ResultPath": "$.run", "Next": GUARD}
 
 
+# Why a stopped task is worth another attempt (`.sync` fails the state with `States.TaskFailed`,
+# the task description as the cause; https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html):
+# - no exit code: the container never ran (image pull, ENI, capacity) or was stopped first;
+# - exit 75 (EX_TEMPFAIL): the task says a dependency failed transiently;
+# - exit 137 (128 + SIGKILL): killed from outside, by the OOM killer or the platform;
+# - stop code SpotInterruption / TerminationNotice: the platform reclaimed or retired the host
+#   (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html, stopCode).
+# RunTask's own `Failures` (no capacity) fail a `.sync` state with `AmazonECS.Unknown` instead
+# (same page, "Key features"): retried too. Exit 65 (rejected data) is an outcome, never retried.
+KILLED_EXIT_CODE = 137
+PLATFORM_STOP_CODES: tuple[str, ...] = ("SpotInterruption", "TerminationNotice")
+ECS_PLACEMENT_ERROR = "AmazonECS.Unknown"
+
+
+def _explain(name: str, meaning: str, verdict: str, exit_code: bool) -> dict[str, Any]:
+    """A Pass state writing the sentence a user sees as the cause, and the verdict."""
+    if exit_code:
+        cause = (
+            f"States.Format('The {name} task {meaning} (exit code {{}}); ECS: {{}}.', $.container.ExitCode, $.reason)"
+        )
+    else:
+        cause = f"States.Format('The {name} task {meaning}; ECS: {{}}.', $.reason)"
+    return {
+        "Type": "Pass",
+        "Parameters": {"cause.$": cause, "verdict": verdict},
+        "Next": f"{name} verdict",
+    }
+
+
 def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state: str) -> dict[str, Any]:
-    """Run one ECS task to completion; its exit code decides: 0 done, 65 rejected, 75 retried.
+    """Run one ECS task to completion; how it stopped decides: done, rejected, retried or failed.
 
     A one-branch Parallel state, because a Retry can only match error names: the branch turns
-    the exit code into one, so only transient faults are retried, with backoff and full jitter.
+    the stopped task into one, so only transient faults are retried, with backoff and full jitter.
+    Whatever fails, the cause is a sentence naming the task, what its exit means, and ECS's reason.
     """
     run_task, completed, parse_cause = f"Run {name} task", f"{name} completed", f"Read {name} stop cause"
-    pick_container, classify = f"Read {name} container", f"Classify {name} exit"
-    transient, failed = f"{name} transient fault", f"{name} failed"
+    classify = f"Classify {name} exit"
+    reason_choice, with_reason, without_reason = (
+        f"Has {name} stop reason?",
+        f"Read {name} stop reason",
+        f"No {name} stop reason",
+    )
+    not_placed, crashed = f"{name} not placed", f"{name} ended otherwise"
+    verdict, transient, failed = f"{name} verdict", f"{name} transient fault", f"{name} failed"
     network: dict[str, Any] = {"Subnets": list(config.subnets), "AssignPublicIp": config.assign_public_ip}
     if config.security_groups:
         network["SecurityGroups"] = list(config.security_groups)
     exit_code = "$.container.ExitCode"
+    explanations = {
+        f"{name} never ran": _explain(name, "stopped before its container exited", TRANSIENT_TASK_ERROR, False),
+        f"{name} transient exit": _explain(name, "reported a transient fault", TRANSIENT_TASK_ERROR, True),
+        f"{name} killed": _explain(
+            name, "was killed (out of memory, or stopped by the platform)", TRANSIENT_TASK_ERROR, True
+        ),
+        f"{name} host reclaimed": _explain(
+            name, "was stopped by the platform (spot interruption or host retirement)", TRANSIENT_TASK_ERROR, True
+        ),
+        f"{name} crashed": _explain(name, "failed (a bug or a permanent fault; not retried)", FAILED_TASK_ERROR, True),
+    }
+    never_ran, transient_exit, killed, reclaimed, crashed_exit = explanations
     branch_states: dict[str, Any] = {
         run_task: {
             "Type": "Task",
@@ -281,42 +328,92 @@ def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state
             "TimeoutSeconds": task.timeout_seconds,
             "ResultPath": None,
             "Catch": [
+                # First: States.TaskFailed also matches every other task error but States.Timeout
+                # (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html).
+                {"ErrorEquals": [ECS_PLACEMENT_ERROR], "ResultPath": "$.error", "Next": not_placed},
                 {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": parse_cause},
-                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed},
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": crashed},
             ],
             "Next": completed,
         },
         # Branch outputs are plain strings: the Parallel state reads them as `$[0]`.
         completed: {"Type": "Pass", "Result": OUTCOME_COMPLETED, "End": True},
+        not_placed: {
+            "Type": "Pass",
+            "Parameters": {
+                "cause.$": f"States.Format('The {name} task could not be placed (RunTask failures): {{}}', "
+                "$.error.Cause)",
+                "verdict": TRANSIENT_TASK_ERROR,
+            },
+            "Next": verdict,
+        },
+        crashed: {
+            "Type": "Pass",
+            "Parameters": {
+                "cause.$": f"States.Format('The {name} task did not finish: {{}}', States.JsonToString($.error))",
+                "verdict": FAILED_TASK_ERROR,
+            },
+            "Next": verdict,
+        },
         parse_cause: {
             "Type": "Pass",
-            "Parameters": {"task.$": "States.StringToJson($.error.Cause)", "error.$": "$.error"},
-            "Next": pick_container,
+            "Parameters": {"task.$": "States.StringToJson($.error.Cause)"},
+            "Next": reason_choice,
+        },
+        reason_choice: {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.task.StoppedReason", "IsPresent": True, "Next": with_reason}],
+            "Default": without_reason,
         },
         # A separate step, because a path such as `$.task.Containers[0].ExitCode` (an index
         # followed by a field) evaluates to a one-element list in moto's interpreter.
-        pick_container: {
+        with_reason: {
             "Type": "Pass",
-            "Parameters": {"container.$": "$.task.Containers[0]", "error.$": "$.error"},
+            "Parameters": {
+                "container.$": "$.task.Containers[0]",
+                "task.$": "$.task",
+                "reason.$": "$.task.StoppedReason",
+            },
+            "Next": classify,
+        },
+        without_reason: {
+            "Type": "Pass",
+            "Parameters": {"container.$": "$.task.Containers[0]", "task.$": "$.task", "reason": "no stopped reason"},
             "Next": classify,
         },
         classify: {
             "Type": "Choice",
             "Choices": [
-                # No exit code: the task never ran (capacity, image pull): worth another try.
-                {"Variable": exit_code, "IsPresent": False, "Next": transient},
+                {"Variable": exit_code, "IsPresent": False, "Next": never_ran},
                 {"Variable": exit_code, "NumericEquals": int(ExitCode.REJECTED), "Next": f"{name} rejected data"},
-                {"Variable": exit_code, "NumericEquals": int(ExitCode.TRANSIENT), "Next": transient},
+                {"Variable": exit_code, "NumericEquals": int(ExitCode.TRANSIENT), "Next": transient_exit},
+                {"Variable": exit_code, "NumericEquals": KILLED_EXIT_CODE, "Next": killed},
+                *(
+                    {
+                        "And": [
+                            {"Variable": "$.task.StopCode", "IsPresent": True},
+                            {"Variable": "$.task.StopCode", "StringEquals": code},
+                        ],
+                        "Next": reclaimed,
+                    }
+                    for code in PLATFORM_STOP_CODES
+                ),
             ],
+            "Default": crashed_exit,
+        },
+        **explanations,
+        verdict: {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.verdict", "StringEquals": TRANSIENT_TASK_ERROR, "Next": transient}],
             "Default": failed,
         },
         f"{name} rejected data": {"Type": "Pass", "Result": OUTCOME_REJECTED, "End": True},
-        transient: {"Type": "Fail", "Error": TRANSIENT_TASK_ERROR, "CausePath": "$.error.Cause"},
-        failed: {"Type": "Fail", "Error": FAILED_TASK_ERROR, "CausePath": "$.error.Cause"},
+        transient: {"Type": "Fail", "Error": TRANSIENT_TASK_ERROR, "CausePath": "$.cause"},
+        failed: {"Type": "Fail", "Error": FAILED_TASK_ERROR, "CausePath": "$.cause"},
     }
     return {
         "Type": "Parallel",
-        "Comment": f"The {name} ECS task, its exit code classified (see the module docstring).",
+        "Comment": f"The {name} ECS task, how it stopped classified (see the module docstring).",
         "Branches": [{"StartAt": run_task, "States": branch_states}],
         "ResultSelector": {"outcome.$": "$[0]"},
         "ResultPath": f"$.{name}_task",
@@ -330,7 +427,7 @@ def _summary_selector() -> dict[str, str]:
     """What the workflow acts on from the validation summary, plus the whole (typed) summary
     for the alert: optional fields (a `rejected_rows_key` of None, say) must not break a path."""
     summary = "$.Item.validation.M"
-    selector = {f"{k}.$": f"{summary}.{k}.S" for k in ("status", "archive_key", "rejected_key")}
+    selector = {f"{k}.$": f"{summary}.{k}.S" for k in ("status", "archive_key", "rejected_key", "copy_source")}
     selector["summary.$"] = summary
     return selector
 
@@ -448,7 +545,8 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
         REJECTED_DESTINATION: _move(RunStatus.REJECTED, "$.validation.rejected_key"),
         COPY: _api_task(
             "arn:aws:states:::aws-sdk:s3:copyObject",
-            {"Bucket.$": "$.run.bucket", "Key.$": "$.move.key", "CopySource.$": "$.run.copy_source"},
+            # URL-encoded, as S3 requires (RunIdentity.copy_source says where that is documented).
+            {"Bucket.$": "$.run.bucket", "Key.$": "$.move.key", "CopySource.$": "$.validation.copy_source"},
             config,
             VERSIONED_CHOICE,
         ),

@@ -26,7 +26,7 @@ from chalicelib.tables import RUNS
 from containers.tasks.outcome import ExitCode
 from infra.state_machine import EcsTask, RetryPolicy, WorkflowConfig, build_definition
 from shoppulse.local import moto_fixes
-from shoppulse.local.ecs_runner import StopCode, TaskLaunch, TaskOutcome
+from shoppulse.local.ecs_runner import PlacementFailed, StopCode, TaskLaunch, TaskOutcome
 
 REGION = "us-east-1"
 BUCKET = "shoppulse-input"
@@ -35,8 +35,8 @@ CLUSTER = "shoppulse-batch"
 KEY = "incoming/orders-2024-01-01.csv"
 BODY = b"order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item\n1,2,shipped,2024-01-01T10:00:00Z,,,,1\n"
 
-# A simulated container: (its environment, the Runs repository) -> exit code.
-Behaviour = Callable[[dict[str, str], RunRepository], int]
+# A simulated container: (its environment, the Runs repository) -> exit code, or how ECS saw it stop.
+Behaviour = Callable[[dict[str, str], RunRepository], "int | TaskOutcome"]
 
 
 def _identity(environment: dict[str, str]) -> RunIdentity:
@@ -60,6 +60,7 @@ def validation(status: str, exit_code: int) -> Behaviour:
                 "reasons": {"status_unknown": 1} if rejected else {},
                 "archive_key": identity.archive_key,
                 "rejected_key": identity.rejected_key,
+                "copy_source": identity.copy_source,
                 # As the real task: None when no row was rejected.
                 "rejected_rows_key": identity.rejected_rows_key(rejected) if rejected else None,
             },
@@ -86,6 +87,19 @@ def crash(environment: dict[str, str], runs: RunRepository) -> int:
     return ExitCode.FAILED
 
 
+def stopped(exit_code: int | None, stop_code: StopCode, reason: str) -> Behaviour:
+    """A task the platform stopped (killed, never started, host reclaimed) before it finished."""
+
+    def run(environment: dict[str, str], runs: RunRepository) -> TaskOutcome:
+        return TaskOutcome(exit_code, stop_code, reason, Path("/dev/null"))
+
+    return run
+
+
+def no_capacity(environment: dict[str, str], runs: RunRepository) -> int:
+    raise PlacementFailed("RESOURCE:FARGATE")
+
+
 @dataclass
 class SimulatedEcs:
     """The runner interface of `shoppulse.local.ecs_runner.LocalEcsRunner`, in-process."""
@@ -97,14 +111,20 @@ class SimulatedEcs:
     _done: dict[str, threading.Event] = field(default_factory=dict)
 
     def start(self, launch: TaskLaunch, on_exit: Callable[[TaskOutcome], None]) -> None:
+        behaviour = self.script[launch.container_name].pop(0)
+        if behaviour is no_capacity:
+            behaviour(dict(launch.environment), self.runs)  # raises, as RunTask reports Failures
         self.launches.append(launch)
         self._done[launch.task_arn] = threading.Event()
-        behaviour = self.script[launch.container_name].pop(0)
 
         def run() -> None:
-            code = behaviour(dict(launch.environment), self.runs)
-            outcome = TaskOutcome(
-                code, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", Path("/dev/null")
+            ended = behaviour(dict(launch.environment), self.runs)
+            outcome = (
+                ended
+                if isinstance(ended, TaskOutcome)
+                else TaskOutcome(
+                    ended, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", Path("/dev/null")
+                )
             )
             self.outcomes[launch.task_arn] = outcome
             on_exit(outcome)
@@ -315,7 +335,10 @@ def test_crashing_task_fails_the_run_records_the_error_alerts_and_leaves_the_fil
     item = workflow.runs.get(identity.run_id)
     assert item["status"] == RunStatus.FAILED.value
     assert item["error"]["error"] == "Task.Failed"
-    assert '"ExitCode": 1' in item["error"]["cause"]
+    assert item["error"]["cause"] == (
+        "The transformation task failed (a bug or a permanent fault; not retried) (exit code 1); "
+        "ECS: Essential container in task exited."
+    )
     [alert] = workflow.alerts()
     assert alert["event"] == "RUN_FAILED" and alert["error"] == "Task.Failed"
     assert [v["VersionId"] for v in _versions(workflow.s3, KEY)] == [version]  # left for a re-run
@@ -352,3 +375,83 @@ def test_unversioned_bucket_runs_are_keyed_by_object_and_archived(make_workflow)
     item = workflow.runs.get(RunIdentity(BUCKET, KEY).run_id)
     assert item["status"] == RunStatus.SUCCEEDED.value and item["version"] == ""
     assert workflow.s3.list_objects_v2(Bucket=BUCKET, Prefix=KEY).get("KeyCount") == 0
+
+
+@pytest.mark.parametrize(
+    "interruption",
+    [
+        pytest.param(stopped(137, StopCode.ESSENTIAL_CONTAINER_EXITED, "OutOfMemoryError"), id="killed-137"),
+        pytest.param(stopped(None, StopCode.TASK_FAILED_TO_START, "CannotPullContainerError"), id="no-exit-code"),
+        pytest.param(stopped(143, StopCode.SPOT_INTERRUPTION, "Your Spot Task was interrupted."), id="spot"),
+        pytest.param(stopped(143, StopCode.TERMINATION_NOTICE, "Task retired"), id="host-retired"),
+        pytest.param(no_capacity, id="no-capacity-AmazonECS.Unknown"),
+    ],
+)
+def test_a_task_the_platform_stopped_or_could_not_place_is_retried_then_succeeds(make_workflow, interruption):
+    workflow = make_workflow(
+        {
+            "validation": [validation("VALID", 0)],
+            "transformation": [interruption, transformation(0)],
+        }
+    )
+    execution, version = workflow.start()
+
+    assert execution["status"] == "SUCCEEDED", execution
+    expected = (
+        ["validation", "transformation"] if interruption is no_capacity else ["validation"] + ["transformation"] * 2
+    )
+    assert workflow.ecs.commands() == expected
+    item = workflow.runs.get(RunIdentity(BUCKET, KEY, version).run_id)
+    assert item["status"] == RunStatus.SUCCEEDED.value
+    assert workflow.s3.get_object(Bucket=BUCKET, Key=item["validation"]["archive_key"])["Body"].read() == BODY
+
+
+def test_a_task_killed_on_every_attempt_fails_with_a_sentence_naming_the_task_and_the_kill(make_workflow):
+    killed = stopped(137, StopCode.ESSENTIAL_CONTAINER_EXITED, "OutOfMemoryError: Container killed due to memory usage")
+    workflow = make_workflow({"validation": [killed] * 3, "transformation": []})
+    execution, version = workflow.start()
+
+    assert execution["status"] == "FAILED"
+    assert workflow.ecs.commands() == ["validation"] * 3
+    error = workflow.runs.get(RunIdentity(BUCKET, KEY, version).run_id)["error"]
+    assert error == {
+        "error": "Task.Transient",
+        "cause": "The validation task was killed (out of memory, or stopped by the platform) (exit code 137); "
+        "ECS: OutOfMemoryError: Container killed due to memory usage.",
+    }
+    [alert] = workflow.alerts()
+    assert alert["cause"] == error["cause"]
+
+
+def test_a_task_that_can_never_be_placed_fails_saying_so(make_workflow):
+    workflow = make_workflow({"validation": [no_capacity] * 3, "transformation": []})
+    execution, version = workflow.start()
+
+    assert execution["status"] == "FAILED"
+    assert workflow.ecs.commands() == []  # three attempts, none placed
+    error = workflow.runs.get(RunIdentity(BUCKET, KEY, version).run_id)["error"]
+    assert error["error"] == "Task.Transient"
+    assert error["cause"].startswith("The validation task could not be placed (RunTask failures): ")
+    assert "RESOURCE:FARGATE" in error["cause"]
+
+
+def test_rejected_data_is_never_retried_even_when_transient_faults_came_first(make_workflow):
+    workflow = make_workflow(
+        {"validation": [validation("REJECTED", ExitCode.TRANSIENT), validation("REJECTED", ExitCode.REJECTED)]}
+    )
+    execution, _ = workflow.start()
+
+    assert json.loads(execution["output"])["status"] == "REJECTED"
+    assert workflow.ecs.commands() == ["validation", "validation"]  # the 65 ended it: no third attempt
+
+
+@pytest.mark.parametrize("key", ["incoming/a b+c%20d#e?f.csv", "incoming/ümlaut €/naïve 日本.csv", "incoming/100%.csv"])
+def test_keys_with_any_legal_characters_are_validated_and_archived(make_workflow, key):
+    workflow = make_workflow({"validation": [validation("VALID", 0)], "transformation": [transformation(0)]})
+    execution, version = workflow.start(key=key)
+
+    assert execution["status"] == "SUCCEEDED", execution
+    assert workflow.ecs.launches[0].environment["INPUT_KEY"] == key
+    item = workflow.runs.get(RunIdentity(BUCKET, key, version).run_id)
+    assert workflow.s3.get_object(Bucket=BUCKET, Key=item["validation"]["archive_key"])["Body"].read() == BODY
+    assert _versions(workflow.s3, key) == []
