@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="start from an empty account: discard the tables and buckets saved by the last run",
     )
+    parser.add_argument(
+        "--snapshot-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="save the tables and buckets this often while running (default 30; a kill -9 loses at most that)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -70,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if args.fresh:
         shutil.rmtree(data_dir / "state", ignore_errors=True)
     settings = StackSettings(aws_port=args.aws_port, api_port=args.api_port, data_dir=data_dir, persist=True)
+    if args.snapshot_interval is not None:
+        settings = replace(settings, snapshot_interval_seconds=args.snapshot_interval)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
