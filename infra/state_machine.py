@@ -216,7 +216,7 @@ def _publish(
     )
 
 
-def _identify(version: str | None) -> dict[str, Any]:
+def _identify(version: str | None, next_state: str = GUARD) -> dict[str, Any]:
     """The run's identity, as `chalicelib.storage_layout.RunIdentity` derives it."""
     run: dict[str, Any] = {
         "bucket.$": "$.detail.bucket.name",
@@ -238,7 +238,24 @@ def _identify(version: str | None) -> dict[str, Any]:
         run["file_id.$"] = (
             "States.Hash(States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key), 'SHA-256')"
         )
-    return {"Type": "Pass", "Parameters": run, "ResultPath": "$.run", "Next": GUARD}
+    return {"Type": "Pass", "Parameters": run, "ResultPath": "$.run", "Next": next_state}
+
+
+_VERSION = "$.detail.object['version-id']"
+
+
+def _identify_states(next_state: str) -> dict[str, Any]:
+    """Choice + Pass states deriving `$.run` from the "Object Created" event at `$.detail`."""
+    return {
+        IDENTIFY: {
+            "Type": "Choice",
+            "Comment": "Versioned buckets announce the version: the run is that object version.",
+            "Choices": [{"Variable": _VERSION, "IsPresent": True, "Next": IDENTIFY_VERSIONED}],
+            "Default": IDENTIFY_UNVERSIONED,
+        },
+        IDENTIFY_VERSIONED: _identify(_VERSION, next_state),
+        IDENTIFY_UNVERSIONED: _identify(None, next_state),
+    }
 
 
 # Why a stopped task is worth another attempt (`.sync` fails the state with `States.TaskFailed`,
@@ -447,17 +464,9 @@ def _finish(status: str) -> dict[str, Any]:
 
 def build_definition(config: WorkflowConfig) -> dict[str, Any]:
     """The ASL document of the batch workflow (see the module docstring for every parameter)."""
-    version = "$.detail.object['version-id']"
     status_names = {"#status": "status", "#finished": "finished_at"}
     states: dict[str, Any] = {
-        IDENTIFY: {
-            "Type": "Choice",
-            "Comment": "Versioned buckets announce the version: the run is that object version.",
-            "Choices": [{"Variable": version, "IsPresent": True, "Next": IDENTIFY_VERSIONED}],
-            "Default": IDENTIFY_UNVERSIONED,
-        },
-        IDENTIFY_VERSIONED: _identify(version),
-        IDENTIFY_UNVERSIONED: _identify(None),
+        **_identify_states(GUARD),
         GUARD: _api_task(
             "arn:aws:states:::dynamodb:putItem",
             {
@@ -625,5 +634,116 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
         "Comment": "ShopPulse batch workflow: one input file version from landing to KPIs, archive and outcome.",
         "StartAt": IDENTIFY,
         "TimeoutSeconds": config.execution_timeout_seconds,
+        "States": states,
+    }
+
+
+# --- The run closer: an execution that ended without recording its run ---------------------------
+# Step Functions sends a "Step Functions Execution Status Change" event to the default bus when
+# an execution ends (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html;
+# detail: executionArn, stateMachineArn, status, input, ...,
+# https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html). A timed-out
+# or aborted execution (or one whose failure path itself failed) never reaches "Record failure":
+# a rule on those events starts this small state machine, which closes the run FAILED, if it is
+# still RUNNING, and alerts; a run the workflow recorded is left alone (conditional update).
+CLOSED_EXECUTION_STATUSES: tuple[str, ...] = ("FAILED", "TIMED_OUT", "ABORTED")
+STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
+READ_CLOSED = "Read the ended execution"
+CLOSED_EVENT = "Its Object Created event"
+CLOSE_RUN = "Close the run if still RUNNING"
+ALREADY_RECORDED = "Run already recorded"
+ALERT_CLOSED = "Alert the closed run"
+CLOSED = "Closed"
+
+
+@dataclass(frozen=True)
+class CloserConfig:
+    runs_table: str
+    alerts_topic_arn: str
+    api_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(1, 4, 2.0, 20))
+
+
+def execution_status_pattern(state_machine_arn: object) -> dict[str, Any]:
+    """The rule's event pattern: the workflow's executions that ended without succeeding."""
+    return {
+        "source": ["aws.states"],
+        "detail-type": [STATUS_CHANGE_DETAIL_TYPE],
+        "detail": {"stateMachineArn": [state_machine_arn], "status": list(CLOSED_EXECUTION_STATUSES)},
+    }
+
+
+def build_closer_definition(config: CloserConfig) -> dict[str, Any]:
+    """The ASL document of the run closer (input: a status-change event of the workflow)."""
+    retry = [config.api_retry.retrier(TRANSIENT_API_ERRORS)]
+    cause = (
+        "States.Format('The workflow execution {} ended {} before recording an outcome for this file "
+        "(Step Functions execution status change).', $.closed.execution, $.closed.status)"
+    )
+    states: dict[str, Any] = {
+        READ_CLOSED: {
+            "Type": "Pass",
+            "Parameters": {
+                "event.$": "States.StringToJson($.detail.input)",
+                "closed": {
+                    "execution.$": "$.detail.executionArn",
+                    "status.$": "$.detail.status",
+                    "error.$": "States.Format('Execution.{}', $.detail.status)",
+                },
+            },
+            "Next": CLOSED_EVENT,
+        },
+        CLOSED_EVENT: {
+            "Type": "Pass",
+            "Parameters": {"detail.$": "$.event.detail", "closed.$": "$.closed"},
+            "Next": IDENTIFY,
+        },
+        **_identify_states(CLOSE_RUN),
+        CLOSE_RUN: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::dynamodb:updateItem",
+            "Parameters": {
+                "TableName": config.runs_table,
+                "Key": {RUNS.partition_key: _s("$.run.run_id")},
+                "UpdateExpression": "SET #status = :failed, #finished = :finished, #error = :error",
+                "ConditionExpression": "#status = :running",
+                "ExpressionAttributeNames": {"#status": "status", "#finished": "finished_at", "#error": "error"},
+                "ExpressionAttributeValues": {
+                    ":failed": {"S": RunStatus.FAILED.value},
+                    ":running": {"S": RunStatus.RUNNING.value},
+                    ":finished": _s("$$.State.EnteredTime"),
+                    ":error": {"M": {"error": _s("$.closed.error"), "cause": {"S.$": cause}}},
+                },
+            },
+            "TimeoutSeconds": API_TIMEOUT_SECONDS,
+            "ResultPath": None,
+            "Retry": [{"ErrorEquals": [DUPLICATE_ERROR], "MaxAttempts": 0}, *retry],
+            "Catch": [{"ErrorEquals": [DUPLICATE_ERROR], "ResultPath": None, "Next": ALREADY_RECORDED}],
+            "Next": ALERT_CLOSED,
+        },
+        ALREADY_RECORDED: {"Type": "Succeed", "Comment": "The workflow recorded the run itself (or never started it)."},
+        ALERT_CLOSED: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sns:publish",
+            "Parameters": {
+                "TopicArn": config.alerts_topic_arn,
+                "Subject": "ShopPulse: input file processing failed",
+                "Message": {
+                    "event": "RUN_FAILED",
+                    "run_id.$": "$.run.run_id",
+                    "execution.$": "$.closed.execution",
+                    "error.$": "$.closed.error",
+                    "cause.$": cause,
+                },
+            },
+            "TimeoutSeconds": API_TIMEOUT_SECONDS,
+            "ResultPath": None,
+            "Retry": retry,
+            "Next": CLOSED,
+        },
+        CLOSED: {"Type": "Succeed"},
+    }
+    return {
+        "Comment": "ShopPulse run closer: a workflow execution that ended without recording its run closes it FAILED.",
+        "StartAt": READ_CLOSED,
         "States": states,
     }

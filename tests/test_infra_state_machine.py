@@ -24,9 +24,18 @@ from chalicelib.runs import RunRepository, RunStatus, Task
 from chalicelib.storage_layout import RunIdentity
 from chalicelib.tables import RUNS
 from containers.tasks.outcome import ExitCode
-from infra.state_machine import EcsTask, RetryPolicy, WorkflowConfig, build_definition
+from infra.state_machine import (
+    CloserConfig,
+    EcsTask,
+    RetryPolicy,
+    WorkflowConfig,
+    build_closer_definition,
+    build_definition,
+    execution_status_pattern,
+)
 from shoppulse.local import moto_fixes
 from shoppulse.local.ecs_runner import PlacementFailed, StopCode, TaskLaunch, TaskOutcome
+from shoppulse.local.event_bus import LocalEventBus
 
 REGION = "us-east-1"
 BUCKET = "shoppulse-input"
@@ -202,7 +211,9 @@ class Workflow:
         return [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
 
 
-def _workflow(script: dict[str, list[Behaviour]], versioned: bool = True) -> Workflow:
+def _workflow(
+    script: dict[str, list[Behaviour]], versioned: bool = True, execution_timeout_seconds: int = 7200
+) -> Workflow:
     dynamodb = boto3.resource("dynamodb", region_name=REGION)
     table = dynamodb.create_table(**RUNS.create_table_kwargs())
     s3 = boto3.client("s3", region_name=REGION)
@@ -248,6 +259,7 @@ def _workflow(script: dict[str, list[Behaviour]], versioned: bool = True) -> Wor
         security_groups=[group],
         task_retry=RetryPolicy(interval_seconds=1, max_attempts=2, backoff_rate=1.0, max_delay_seconds=1),
         api_retry=RetryPolicy(interval_seconds=1, max_attempts=1),
+        execution_timeout_seconds=execution_timeout_seconds,
     )
     sfn = boto3.client("stepfunctions", region_name=REGION)
     machine_arn = sfn.create_state_machine(
@@ -259,6 +271,24 @@ def _workflow(script: dict[str, list[Behaviour]], versioned: bool = True) -> Wor
     simulated = SimulatedEcs(runs, script)
     moto_fixes.install(simulated, NoEventDelivery())  # type: ignore[arg-type]
     return Workflow(sfn, s3, sqs, runs, machine_arn, queue_url, simulated)
+
+
+def _watch_executions(workflow: Workflow) -> LocalEventBus:
+    """The run closer and its rule on the workflow's status changes, delivered by the local bus."""
+    topic_arn = boto3.client("sns", region_name=REGION).list_topics()["Topics"][0]["TopicArn"]
+    closer = CloserConfig(RUNS.default_name, topic_arn, api_retry=RetryPolicy(interval_seconds=1, max_attempts=1))
+    closer_arn = workflow.sfn.create_state_machine(
+        name="run-closer",
+        definition=json.dumps(build_closer_definition(closer)),
+        roleArn="arn:aws:iam::123456789012:role/closer",
+    )["stateMachineArn"]
+    events = boto3.client("events", region_name=REGION)
+    events.put_rule(Name="executions-ended", EventPattern=json.dumps(execution_status_pattern(workflow.machine_arn)))
+    events.put_targets(Rule="executions-ended", Targets=[{"Id": "closer", "Arn": closer_arn}])
+    bus = LocalEventBus(workflow.sfn, workflow.sqs)
+    bus.start()
+    moto_fixes.install(workflow.ecs, bus)  # type: ignore[arg-type]
+    return bus
 
 
 @pytest.fixture
@@ -455,3 +485,73 @@ def test_keys_with_any_legal_characters_are_validated_and_archived(make_workflow
     item = workflow.runs.get(RunIdentity(BUCKET, key, version).run_id)
     assert workflow.s3.get_object(Bucket=BUCKET, Key=item["validation"]["archive_key"])["Body"].read() == BODY
     assert _versions(workflow.s3, key) == []
+
+
+def slow(seconds: float) -> Behaviour:
+    def run(environment: dict[str, str], runs: RunRepository) -> int:
+        time.sleep(seconds)
+        return 0
+
+    return run
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("ending", ["ABORTED", "TIMED_OUT"])
+def test_an_execution_that_times_out_or_is_aborted_still_records_its_run_failed_and_alerts(make_workflow, ending):
+    workflow = make_workflow(
+        {"validation": [slow(4)], "transformation": []}, execution_timeout_seconds=2 if ending == "TIMED_OUT" else 60
+    )
+    bus = _watch_executions(workflow)
+    try:
+        put = workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=BODY)
+        event = {
+            "version": "0",
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "detail": {"bucket": {"name": BUCKET}, "object": {"key": KEY, "version-id": put["VersionId"]}},
+        }
+        arn = workflow.sfn.start_execution(stateMachineArn=workflow.machine_arn, input=json.dumps(event))[
+            "executionArn"
+        ]
+        run_id = RunIdentity(BUCKET, KEY, put["VersionId"]).run_id
+        _wait_until(lambda: (workflow.runs.get(run_id) or {}).get("status") == RunStatus.RUNNING.value)
+        if ending == "ABORTED":
+            workflow.sfn.stop_execution(executionArn=arn)
+        _wait_until(lambda: workflow.runs.get(run_id)["status"] == RunStatus.FAILED.value)
+    finally:
+        bus.stop()
+
+    assert workflow.sfn.describe_execution(executionArn=arn)["status"] == ending
+    error = workflow.runs.get(run_id)["error"]
+    assert error == {
+        "error": f"Execution.{ending}",
+        "cause": f"The workflow execution {arn} ended {ending} before recording an outcome for this file "
+        "(Step Functions execution status change).",
+    }
+    alerts: list[dict[str, Any]] = []
+    _wait_until(lambda: bool(alerts.extend(workflow.alerts()) or alerts))  # published right after the update
+    [alert] = alerts
+    assert alert["event"] == "RUN_FAILED" and alert["run_id"] == run_id and alert["execution"] == arn
+
+
+def test_a_failure_the_workflow_recorded_is_not_closed_again(make_workflow):
+    workflow = make_workflow({"validation": [crash], "transformation": []})
+    bus = _watch_executions(workflow)
+    try:
+        execution, version = workflow.start()
+        time.sleep(2)  # the status change is delivered and the closer has run
+    finally:
+        bus.stop()
+
+    assert execution["status"] == "FAILED"
+    assert workflow.runs.get(RunIdentity(BUCKET, KEY, version).run_id)["error"]["error"] == "Task.Failed"
+    assert [a["error"] for a in workflow.alerts()] == ["Task.Failed"]  # one alert, the workflow's own
+    closer = next(m for m in workflow.sfn.list_state_machines()["stateMachines"] if m["name"] == "run-closer")
+    [closed] = workflow.sfn.list_executions(stateMachineArn=closer["stateMachineArn"])["executions"]
+    assert closed["status"] == "SUCCEEDED"

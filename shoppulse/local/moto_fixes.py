@@ -80,6 +80,7 @@ from typing import Any, Protocol
 from moto.core.config import default_user_config
 
 from chalicelib.stream_records import StreamEventName, StreamRecord, StreamViewType, build_stream_record
+from infra.state_machine import STATUS_CHANGE_DETAIL_TYPE
 from shoppulse.local.ecs_runner import LocalEcsRunner, PlacementFailed, StopCode, TaskLaunch, TaskOutcome
 
 LOG = logging.getLogger(__name__)
@@ -354,8 +355,6 @@ def _fix_sfn_copy_source() -> None:
 
 
 # --- 14: execution status-change events ------------------------------------------------------------
-
-STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
 
 
 def _fix_sfn_status_change_events() -> None:
