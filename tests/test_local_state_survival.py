@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +269,25 @@ def test_kill_9_loses_at_most_the_snapshot_interval(tmp_path):
     with LocalStack(_settings(tmp_path)) as restarted:
         body = restarted.client("s3").get_object(Bucket=bucket, Key="before-the-kill.txt")["Body"].read()
         assert body == b"saved by the periodic snapshot"
+
+
+def test_a_task_killed_mid_run_is_retried_and_its_file_ends_archived_with_its_run_succeeded(tmp_path):
+    with LocalStack(replace(_settings(tmp_path), persist=False)) as stack:
+        assert stack.ecs is not None
+        bucket, key = stack.resources.input_bucket, f"{INCOMING_PREFIX}{ORDERS_FILE.name}"
+        version = stack.client("s3").put_object(Bucket=bucket, Key=key, Body=ORDERS_FILE.read_bytes())["VersionId"]
+        _wait_for(lambda: bool(stack.ecs.running()), timeout=60)
+        [victim] = stack.ecs.running()
+        stack.ecs.kill(victim)  # kill -9 of the task process
+        run_id = RunIdentity(bucket, key, version).run_id
+        _wait_for(lambda: any(r["run_id"]["S"] == run_id and r["status"]["S"] != "RUNNING" for r in _runs(stack)))
+        [run] = [r for r in _runs(stack) if r["run_id"]["S"] == run_id]
+        assert run["status"]["S"] == RunStatus.SUCCEEDED.value, run.get("error")
+        archived = run["validation"]["M"]["archive_key"]["S"]
+        assert stack.client("s3").get_object(Bucket=bucket, Key=archived)["Body"].read() == ORDERS_FILE.read_bytes()
+        assert stack.client("s3").list_objects_v2(Bucket=bucket, Prefix=INCOMING_PREFIX).get("KeyCount") == 0
+        logs = "".join(p.read_text() for p in (tmp_path / "logs" / "ecs").rglob("*.log"))
+        assert (
+            "exit code 137, EssentialContainerExited: Essential container in task exited: killed by signal SIGKILL"
+            in logs
+        )

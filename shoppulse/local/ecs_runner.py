@@ -142,6 +142,18 @@ class LocalEcsRunner:
         except subprocess.TimeoutExpired:
             _signal_group(process, signal.SIGKILL)
 
+    def running(self) -> list[str]:
+        """The tasks whose process is alive."""
+        with self._lock:
+            return [arn for arn, r in self._tasks.items() if r.process is not None and not r.done.is_set()]
+
+    def kill(self, task_arn: str) -> None:
+        """SIGKILL a task's process from outside, as the OOM killer or the platform does (fault injection)."""
+        with self._lock:
+            running = self._tasks[task_arn]
+        if running.process is not None:
+            _signal_group(running.process, signal.SIGKILL)
+
     def wait(self, task_arn: str, timeout: float | None = None) -> TaskOutcome | None:
         """The task's outcome once it has stopped; None while it still runs after `timeout`."""
         with self._lock:
