@@ -26,6 +26,9 @@ Input: the EventBridge "Object Created" event of the input bucket (`detail.bucke
 `{"run_id", "status"}` with status SUCCEEDED, REJECTED or DUPLICATE; FAILED runs fail the
 execution (so that the failed-executions alarm sees them) after recording and alerting.
 
+`build_closer_definition(CloserConfig(...))` is the second, small machine: it closes FAILED a
+run whose execution ended (timed out, aborted) without recording it (see the end of the module).
+
 Why `.sync` for the ECS tasks (not `.waitForTaskToken`): the containers stay plain programs
 (exit code + a summary in the Runs item), need no Step Functions permissions or task token, and
 run unchanged by hand or locally; Step Functions polls the task to STOPPED and stops it on a
@@ -272,7 +275,7 @@ PLATFORM_STOP_CODES: tuple[str, ...] = ("SpotInterruption", "TerminationNotice")
 ECS_PLACEMENT_ERROR = "AmazonECS.Unknown"
 
 
-def _explain(name: str, meaning: str, verdict: str, exit_code: bool) -> dict[str, Any]:
+def _explain(name: str, meaning: str, verdict: str, exit_code: bool, next_state: str) -> dict[str, Any]:
     """A Pass state writing the sentence a user sees as the cause, and the verdict."""
     if exit_code:
         cause = (
@@ -282,8 +285,48 @@ def _explain(name: str, meaning: str, verdict: str, exit_code: bool) -> dict[str
         cause = f"States.Format('The {name} task {meaning}; ECS: {{}}.', $.reason)"
     return {
         "Type": "Pass",
-        "Parameters": {"cause.$": cause, "verdict": verdict},
-        "Next": f"{name} verdict",
+        "Parameters": {"cause.$": cause, "verdict": verdict, "run_id.$": "$.run_id"},
+        "Next": next_state,
+    }
+
+
+def _last_error_states(name: str, config: WorkflowConfig, verdict: str) -> dict[str, Any]:
+    """Read the error the task itself recorded (its summary's `reason`) and add it to the cause.
+
+    Only for a task that exited on its own (75, or a crash): a killed task wrote nothing, and an
+    earlier attempt's summary must not be shown as its error. No summary: the cause stands."""
+    read, has, add = f"Read {name} last error", f"Has {name} last error?", f"Add {name} last error"
+    reason = f"$.summary.Item.{name}.M.reason.S"
+    return {
+        read: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::dynamodb:getItem",
+            "Parameters": {
+                "TableName": config.runs_table,
+                "Key": {RUNS.partition_key: _s("$.run_id")},
+                "ConsistentRead": True,
+                "ProjectionExpression": "#t",
+                "ExpressionAttributeNames": {"#t": name},
+            },
+            "TimeoutSeconds": API_TIMEOUT_SECONDS,
+            "ResultPath": "$.summary",
+            "Retry": [config.api_retry.retrier(TRANSIENT_API_ERRORS)],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.lookup_error", "Next": verdict}],
+            "Next": has,
+        },
+        has: {
+            "Type": "Choice",
+            "Choices": [{"Variable": reason, "IsPresent": True, "Next": add}],
+            "Default": verdict,
+        },
+        add: {
+            "Type": "Pass",
+            "Parameters": {
+                "cause.$": f"States.Format('{{}} Last error: {{}}', $.cause, {reason})",
+                "verdict.$": "$.verdict",
+            },
+            "Next": verdict,
+        },
     }
 
 
@@ -307,16 +350,25 @@ def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state
     if config.security_groups:
         network["SecurityGroups"] = list(config.security_groups)
     exit_code = "$.container.ExitCode"
+    last_error = f"Read {name} last error"
     explanations = {
-        f"{name} never ran": _explain(name, "stopped before its container exited", TRANSIENT_TASK_ERROR, False),
-        f"{name} transient exit": _explain(name, "reported a transient fault", TRANSIENT_TASK_ERROR, True),
+        f"{name} never ran": _explain(
+            name, "stopped before its container exited", TRANSIENT_TASK_ERROR, False, verdict
+        ),
+        f"{name} transient exit": _explain(name, "reported a transient fault", TRANSIENT_TASK_ERROR, True, last_error),
         f"{name} killed": _explain(
-            name, "was killed (out of memory, or stopped by the platform)", TRANSIENT_TASK_ERROR, True
+            name, "was killed (out of memory, or stopped by the platform)", TRANSIENT_TASK_ERROR, True, verdict
         ),
         f"{name} host reclaimed": _explain(
-            name, "was stopped by the platform (spot interruption or host retirement)", TRANSIENT_TASK_ERROR, True
+            name,
+            "was stopped by the platform (spot interruption or host retirement)",
+            TRANSIENT_TASK_ERROR,
+            True,
+            verdict,
         ),
-        f"{name} crashed": _explain(name, "failed (a bug or a permanent fault; not retried)", FAILED_TASK_ERROR, True),
+        f"{name} crashed": _explain(
+            name, "failed (a bug or a permanent fault; not retried)", FAILED_TASK_ERROR, True, last_error
+        ),
     }
     never_ran, transient_exit, killed, reclaimed, crashed_exit = explanations
     branch_states: dict[str, Any] = {
@@ -374,7 +426,7 @@ def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state
         },
         parse_cause: {
             "Type": "Pass",
-            "Parameters": {"task.$": "States.StringToJson($.error.Cause)"},
+            "Parameters": {"task.$": "States.StringToJson($.error.Cause)", "run_id.$": "$.run.run_id"},
             "Next": reason_choice,
         },
         reason_choice: {
@@ -390,12 +442,18 @@ def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state
                 "container.$": "$.task.Containers[0]",
                 "task.$": "$.task",
                 "reason.$": "$.task.StoppedReason",
+                "run_id.$": "$.run_id",
             },
             "Next": classify,
         },
         without_reason: {
             "Type": "Pass",
-            "Parameters": {"container.$": "$.task.Containers[0]", "task.$": "$.task", "reason": "no stopped reason"},
+            "Parameters": {
+                "container.$": "$.task.Containers[0]",
+                "task.$": "$.task",
+                "reason": "no stopped reason",
+                "run_id.$": "$.run_id",
+            },
             "Next": classify,
         },
         classify: {
@@ -419,6 +477,7 @@ def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state
             "Default": crashed_exit,
         },
         **explanations,
+        **_last_error_states(name, config, verdict),
         verdict: {
             "Type": "Choice",
             "Choices": [{"Variable": "$.verdict", "StringEquals": TRANSIENT_TASK_ERROR, "Next": transient}],

@@ -92,8 +92,16 @@ def transformation(exit_code: int) -> Behaviour:
     return run
 
 
-def crash(environment: dict[str, str], runs: RunRepository) -> int:
-    return ExitCode.FAILED
+def crash(task: Task) -> Behaviour:
+    """A task that fails as `containers.tasks.outcome.run_task` ends a crash: its summary names the error."""
+
+    def run(environment: dict[str, str], runs: RunRepository) -> int:
+        runs.record_task(
+            _identity(environment).run_id, task, {"status": "FAILED", "error": "KeyError", "reason": "'order_id'"}
+        )
+        return ExitCode.FAILED
+
+    return run
 
 
 def stopped(exit_code: int | None, stop_code: StopCode, reason: str) -> Behaviour:
@@ -356,7 +364,7 @@ def test_transient_exit_is_retried_then_succeeds(make_workflow):
 
 
 def test_crashing_task_fails_the_run_records_the_error_alerts_and_leaves_the_file(make_workflow):
-    workflow = make_workflow({"validation": [validation("VALID", 0)], "transformation": [crash]})
+    workflow = make_workflow({"validation": [validation("VALID", 0)], "transformation": [crash(Task.TRANSFORMATION)]})
     execution, version = workflow.start()
     identity = RunIdentity(BUCKET, KEY, version)
 
@@ -367,7 +375,7 @@ def test_crashing_task_fails_the_run_records_the_error_alerts_and_leaves_the_fil
     assert item["error"]["error"] == "Task.Failed"
     assert item["error"]["cause"] == (
         "The transformation task failed (a bug or a permanent fault; not retried) (exit code 1); "
-        "ECS: Essential container in task exited."
+        "ECS: Essential container in task exited. Last error: 'order_id'"
     )
     [alert] = workflow.alerts()
     assert alert["event"] == "RUN_FAILED" and alert["error"] == "Task.Failed"
@@ -541,7 +549,7 @@ def test_an_execution_that_times_out_or_is_aborted_still_records_its_run_failed_
 
 
 def test_a_failure_the_workflow_recorded_is_not_closed_again(make_workflow):
-    workflow = make_workflow({"validation": [crash], "transformation": []})
+    workflow = make_workflow({"validation": [crash(Task.VALIDATION)], "transformation": []})
     bus = _watch_executions(workflow)
     try:
         execution, version = workflow.start()

@@ -1,9 +1,10 @@
 """`shoppulse up`: the whole pipeline on this machine, on an embedded AWS, until Ctrl-C.
 
-    shoppulse up [--aws-port 4566] [--api-port 8000] [--data-dir DIR] [--demo] [--fresh]
+    shoppulse up [--aws-port 4566] [--api-port 8000] [--data-dir DIR] [--demo] [--fresh] [--snapshot-interval S]
 
 Prints both addresses and every resource name (JSON) on stdout; the tables and buckets are
-saved to DIR/state on stop and restored on the next start (--fresh: start empty).
+saved to DIR/state on stop and every --snapshot-interval seconds (30) while running, and
+restored on the next start (--fresh: start empty).
 """
 
 from __future__ import annotations
