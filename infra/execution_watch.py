@@ -18,17 +18,17 @@ import awacs.states as states
 from troposphere import GetAtt, Ref
 from troposphere.events import RetryPolicy, Rule, Target
 from troposphere.iam import Policy, Role
-from troposphere.stepfunctions import EncryptionConfiguration, StateMachine
+from troposphere.stepfunctions import EncryptionConfiguration, StateMachine, TracingConfiguration
 
 from chalicelib.messaging import ALERTS_TOPIC
 from chalicelib.tables import RUNS
 from infra.context import Stack, allow, assume_role_policy, policy
-from infra.encryption import Encryption
+from infra.encryption import Encryption, log_group
 from infra.events import MAXIMUM_EVENT_AGE_SECONDS, MAXIMUM_RETRY_ATTEMPTS
 from infra.messaging import Messaging
 from infra.state_machine import CloserConfig, build_closer_definition, execution_status_pattern
 from infra.tables import Tables
-from infra.workflow import Workflow
+from infra.workflow import Workflow, execution_logging, logging_and_tracing_statements
 
 RULE_LOGICAL_ID = "WorkflowExecutionEndedRule"
 CLOSER_LOGICAL_ID = "RunCloser"
@@ -60,6 +60,7 @@ def build(
                         allow([ddb.UpdateItem], [tables.arn(RUNS)], sid="CloseRuns"),
                         allow([sns.Publish], [alerts], sid="Alerts"),
                         encryption.data_statement(),
+                        *logging_and_tracing_statements(),
                     ]
                 ),
             )
@@ -67,6 +68,13 @@ def build(
         Tags=stack.tags("workflow"),
     )
     stack.add(closer_role, "Role of the run closer", "Arn")
+    logs_group = log_group(
+        stack,
+        "RunCloserLogGroup",
+        f"/aws/vendedlogs/states/{stack.name('run-closer')}",
+        encryption,
+        "Log group of the run closer's executions",
+    )
     closer = StateMachine(
         CLOSER_LOGICAL_ID,
         StateMachineName=stack.name("run-closer"),
@@ -74,6 +82,8 @@ def build(
         RoleArn=GetAtt(closer_role, "Arn"),
         Definition=build_closer_definition(placeholder_config()),
         DefinitionSubstitutions={"RunsTable": Ref(tables[RUNS]), "AlertsTopic": alerts},
+        LoggingConfiguration=execution_logging(logs_group),
+        TracingConfiguration=TracingConfiguration(Enabled=True),
         EncryptionConfiguration=EncryptionConfiguration(
             Type="CUSTOMER_MANAGED_KMS_KEY", KmsKeyId=encryption.key_arn, KmsDataKeyReusePeriodSeconds=300
         ),
