@@ -31,7 +31,7 @@ from benchmarks import (
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-OPTIONAL = ("benchmarks.api_latency", "benchmarks.local_latency")
+OPTIONAL = ("benchmarks.api_latency", "benchmarks.local_latency", "benchmarks.stream_burst")
 
 
 def child(target: str, files_json: str) -> int:

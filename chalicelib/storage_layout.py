@@ -10,6 +10,7 @@ import hashlib
 import posixpath
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from chalicelib.resource_spec import ResourceSpec
 
@@ -56,6 +57,16 @@ class RunIdentity:
 
         The SHA-256 of the run id in hex, which the workflow computes too (`States.Hash`)."""
         return hashlib.sha256(self.run_id.encode()).hexdigest()
+
+    @property
+    def copy_source(self) -> str:
+        """This version as CopyObject's `CopySource`: `bucket/key[?versionId=...]`, URL-encoded.
+
+        S3 requires the value URL-encoded ("The value must be URL-encoded",
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html); encoded as boto3
+        encodes it (botocore.handlers, `_quote_source_header_from_dict`): all but `-._~/`."""
+        source = quote(f"{self.bucket}/{self.key}", safe="-._~/")
+        return f"{source}?versionId={quote(self.version, safe='')}" if self.version else source
 
     @property
     def file_name(self) -> str:

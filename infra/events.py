@@ -23,6 +23,7 @@ from infra.messaging import EVENTS_DLQ, Messaging, add_queue_policy
 from infra.storage import Storage
 from infra.workflow import Workflow
 
+RULE_LOGICAL_ID = "WorkflowTriggerRule"
 MAXIMUM_EVENT_AGE_SECONDS = 24 * 3600
 MAXIMUM_RETRY_ATTEMPTS = 185
 
@@ -58,7 +59,7 @@ def build(stack: Stack, storage: Storage, workflow: Workflow, messaging: Messagi
     stack.add(role, "Role EventBridge uses to start the workflow", "Arn")
     dead_letters = messaging.queues[EVENTS_DLQ]
     rule = Rule(
-        "WorkflowTriggerRule",
+        RULE_LOGICAL_ID,
         Name=stack.name("file-landed"),
         Description="Object Created under incoming/ in the input bucket: start the batch workflow",
         EventPattern=object_created_pattern(Ref(storage.input_bucket)),

@@ -14,8 +14,8 @@ Parameters (`WorkflowConfig`):
   timeout Step Functions stops the ECS task).
 - `alerts_topic_arn`: SNS topic told about failed and rejected files.
 - `subnets`, `security_groups`, `assign_public_ip`: the Fargate awsvpc network configuration.
-- `task_retry` / `api_retry`: `RetryPolicy` for transient task faults (container exit 75 or a
-  task that never started) and for transient AWS API faults. Tests pass short intervals.
+- `task_retry` / `api_retry`: `RetryPolicy` for transient task faults (see below) and for
+  transient AWS API faults. Tests pass short intervals.
 - `execution_timeout_seconds`: TimeoutSeconds of the whole execution.
 
 The guard item has the shape of `RunRepository.start`; `file_id` is `States.Hash` of the run id,
@@ -26,14 +26,20 @@ Input: the EventBridge "Object Created" event of the input bucket (`detail.bucke
 `{"run_id", "status"}` with status SUCCEEDED, REJECTED or DUPLICATE; FAILED runs fail the
 execution (so that the failed-executions alarm sees them) after recording and alerting.
 
+`build_closer_definition(CloserConfig(...))` is the second, small machine: it closes FAILED a
+run whose execution ended (timed out, aborted) without recording it (see the end of the module).
+
 Why `.sync` for the ECS tasks (not `.waitForTaskToken`): the containers stay plain programs
 (exit code + a summary in the Runs item), need no Step Functions permissions or task token, and
 run unchanged by hand or locally; Step Functions polls the task to STOPPED and stops it on a
 timeout. The price is that a non-zero exit fails the state with `States.TaskFailed` whose Cause
 is the ECS task description as JSON: a wrapper (a one-branch Parallel state) parses it and
-turns exit 65 (data rejected) into a normal outcome, exit 75 or a task that never started into
+turns exit 65 (data rejected) into a normal outcome; exit 75, exit 137 (killed: OOM or the
+platform), a task with no exit code (never ran, or stopped first), a platform stop (spot
+interruption, host retirement) and RunTask placement failures (`AmazonECS.Unknown`) into
 `Task.Transient` (retried with exponential backoff and full jitter by the Parallel state's
-Retry), anything else into `Task.Failed` (not retried). Heartbeats only exist for callback and
+Retry); anything else into `Task.Failed` (not retried). Either way the cause recorded and
+alerted is a sentence: which task, what its exit means, and ECS's stopped reason. Heartbeats only exist for callback and
 activity tasks; no state here waits on a callback, so TimeoutSeconds bounds every wait instead.
 """
 
@@ -214,7 +220,7 @@ def _publish(
     )
 
 
-def _identify(version: str | None) -> dict[str, Any]:
+def _identify(version: str | None, next_state: str = GUARD) -> dict[str, Any]:
     """The run's identity, as `chalicelib.storage_layout.RunIdentity` derives it."""
     run: dict[str, Any] = {
         "bucket.$": "$.detail.bucket.name",
@@ -230,32 +236,142 @@ def _identify(version: str | None) -> dict[str, Any]:
         run["file_id.$"] = (
             f"States.Hash(States.Format('s3://{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version}), 'SHA-256')"
         )
-        run["copy_source.$"] = (
-            f"States.Format('{{}}/{{}}?versionId={{}}', $.detail.bucket.name, $.detail.object.key, {version})"
-        )
     else:
         run["version"] = ""
         run["run_id.$"] = "States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key)"
         run["file_id.$"] = (
             "States.Hash(States.Format('s3://{}/{}', $.detail.bucket.name, $.detail.object.key), 'SHA-256')"
         )
-        run["copy_source.$"] = "States.Format('{}/{}', $.detail.bucket.name, $.detail.object.key)"
-    return {"Type": "Pass", "Parameters": run, "ResultPath": "$.run", "Next": GUARD}
+    return {"Type": "Pass", "Parameters": run, "ResultPath": "$.run", "Next": next_state}
+
+
+_VERSION = "$.detail.object['version-id']"
+
+
+def _identify_states(next_state: str) -> dict[str, Any]:
+    """Choice + Pass states deriving `$.run` from the "Object Created" event at `$.detail`."""
+    return {
+        IDENTIFY: {
+            "Type": "Choice",
+            "Comment": "Versioned buckets announce the version: the run is that object version.",
+            "Choices": [{"Variable": _VERSION, "IsPresent": True, "Next": IDENTIFY_VERSIONED}],
+            "Default": IDENTIFY_UNVERSIONED,
+        },
+        IDENTIFY_VERSIONED: _identify(_VERSION, next_state),
+        IDENTIFY_UNVERSIONED: _identify(None, next_state),
+    }
+
+
+# Why a stopped task is worth another attempt (`.sync` fails the state with `States.TaskFailed`,
+# the task description as the cause; https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html):
+# - no exit code: the container never ran (image pull, ENI, capacity) or was stopped first;
+# - exit 75 (EX_TEMPFAIL): the task says a dependency failed transiently;
+# - exit 137 (128 + SIGKILL): killed from outside, by the OOM killer or the platform;
+# - stop code SpotInterruption / TerminationNotice: the platform reclaimed or retired the host
+#   (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html, stopCode).
+# RunTask's own `Failures` (no capacity) fail a `.sync` state with `AmazonECS.Unknown` instead
+# (same page, "Key features"): retried too. Exit 65 (rejected data) is an outcome, never retried.
+KILLED_EXIT_CODE = 137
+PLATFORM_STOP_CODES: tuple[str, ...] = ("SpotInterruption", "TerminationNotice")
+ECS_PLACEMENT_ERROR = "AmazonECS.Unknown"
+
+
+def _explain(name: str, meaning: str, verdict: str, exit_code: bool, next_state: str) -> dict[str, Any]:
+    """A Pass state writing the sentence a user sees as the cause, and the verdict."""
+    if exit_code:
+        cause = (
+            f"States.Format('The {name} task {meaning} (exit code {{}}); ECS: {{}}.', $.container.ExitCode, $.reason)"
+        )
+    else:
+        cause = f"States.Format('The {name} task {meaning}; ECS: {{}}.', $.reason)"
+    return {
+        "Type": "Pass",
+        "Parameters": {"cause.$": cause, "verdict": verdict, "run_id.$": "$.run_id"},
+        "Next": next_state,
+    }
+
+
+def _last_error_states(name: str, config: WorkflowConfig, verdict: str) -> dict[str, Any]:
+    """Read the error the task itself recorded (its summary's `reason`) and add it to the cause.
+
+    Only for a task that exited on its own (75, or a crash): a killed task wrote nothing, and an
+    earlier attempt's summary must not be shown as its error. No summary: the cause stands."""
+    read, has, add = f"Read {name} last error", f"Has {name} last error?", f"Add {name} last error"
+    reason = f"$.summary.Item.{name}.M.reason.S"
+    return {
+        read: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::dynamodb:getItem",
+            "Parameters": {
+                "TableName": config.runs_table,
+                "Key": {RUNS.partition_key: _s("$.run_id")},
+                "ConsistentRead": True,
+                "ProjectionExpression": "#t",
+                "ExpressionAttributeNames": {"#t": name},
+            },
+            "TimeoutSeconds": API_TIMEOUT_SECONDS,
+            "ResultPath": "$.summary",
+            "Retry": [config.api_retry.retrier(TRANSIENT_API_ERRORS)],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.lookup_error", "Next": verdict}],
+            "Next": has,
+        },
+        has: {
+            "Type": "Choice",
+            "Choices": [{"Variable": reason, "IsPresent": True, "Next": add}],
+            "Default": verdict,
+        },
+        add: {
+            "Type": "Pass",
+            "Parameters": {
+                "cause.$": f"States.Format('{{}} Last error: {{}}', $.cause, {reason})",
+                "verdict.$": "$.verdict",
+            },
+            "Next": verdict,
+        },
+    }
 
 
 def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state: str) -> dict[str, Any]:
-    """Run one ECS task to completion; its exit code decides: 0 done, 65 rejected, 75 retried.
+    """Run one ECS task to completion; how it stopped decides: done, rejected, retried or failed.
 
     A one-branch Parallel state, because a Retry can only match error names: the branch turns
-    the exit code into one, so only transient faults are retried, with backoff and full jitter.
+    the stopped task into one, so only transient faults are retried, with backoff and full jitter.
+    Whatever fails, the cause is a sentence naming the task, what its exit means, and ECS's reason.
     """
     run_task, completed, parse_cause = f"Run {name} task", f"{name} completed", f"Read {name} stop cause"
-    pick_container, classify = f"Read {name} container", f"Classify {name} exit"
-    transient, failed = f"{name} transient fault", f"{name} failed"
+    classify = f"Classify {name} exit"
+    reason_choice, with_reason, without_reason = (
+        f"Has {name} stop reason?",
+        f"Read {name} stop reason",
+        f"No {name} stop reason",
+    )
+    not_placed, crashed = f"{name} not placed", f"{name} ended otherwise"
+    verdict, transient, failed = f"{name} verdict", f"{name} transient fault", f"{name} failed"
     network: dict[str, Any] = {"Subnets": list(config.subnets), "AssignPublicIp": config.assign_public_ip}
     if config.security_groups:
         network["SecurityGroups"] = list(config.security_groups)
     exit_code = "$.container.ExitCode"
+    last_error = f"Read {name} last error"
+    explanations = {
+        f"{name} never ran": _explain(
+            name, "stopped before its container exited", TRANSIENT_TASK_ERROR, False, verdict
+        ),
+        f"{name} transient exit": _explain(name, "reported a transient fault", TRANSIENT_TASK_ERROR, True, last_error),
+        f"{name} killed": _explain(
+            name, "was killed (out of memory, or stopped by the platform)", TRANSIENT_TASK_ERROR, True, verdict
+        ),
+        f"{name} host reclaimed": _explain(
+            name,
+            "was stopped by the platform (spot interruption or host retirement)",
+            TRANSIENT_TASK_ERROR,
+            True,
+            verdict,
+        ),
+        f"{name} crashed": _explain(
+            name, "failed (a bug or a permanent fault; not retried)", FAILED_TASK_ERROR, True, last_error
+        ),
+    }
+    never_ran, transient_exit, killed, reclaimed, crashed_exit = explanations
     branch_states: dict[str, Any] = {
         run_task: {
             "Type": "Task",
@@ -282,42 +398,99 @@ def _container_task(name: str, task: EcsTask, config: WorkflowConfig, next_state
             "TimeoutSeconds": task.timeout_seconds,
             "ResultPath": None,
             "Catch": [
+                # First: States.TaskFailed also matches every other task error but States.Timeout
+                # (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html).
+                {"ErrorEquals": [ECS_PLACEMENT_ERROR], "ResultPath": "$.error", "Next": not_placed},
                 {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": parse_cause},
-                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed},
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": crashed},
             ],
             "Next": completed,
         },
         # Branch outputs are plain strings: the Parallel state reads them as `$[0]`.
         completed: {"Type": "Pass", "Result": OUTCOME_COMPLETED, "End": True},
+        not_placed: {
+            "Type": "Pass",
+            "Parameters": {
+                "cause.$": f"States.Format('The {name} task could not be placed (RunTask failures): {{}}', "
+                "$.error.Cause)",
+                "verdict": TRANSIENT_TASK_ERROR,
+            },
+            "Next": verdict,
+        },
+        crashed: {
+            "Type": "Pass",
+            "Parameters": {
+                "cause.$": f"States.Format('The {name} task did not finish: {{}}', States.JsonToString($.error))",
+                "verdict": FAILED_TASK_ERROR,
+            },
+            "Next": verdict,
+        },
         parse_cause: {
             "Type": "Pass",
-            "Parameters": {"task.$": "States.StringToJson($.error.Cause)", "error.$": "$.error"},
-            "Next": pick_container,
+            "Parameters": {"task.$": "States.StringToJson($.error.Cause)", "run_id.$": "$.run.run_id"},
+            "Next": reason_choice,
+        },
+        reason_choice: {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.task.StoppedReason", "IsPresent": True, "Next": with_reason}],
+            "Default": without_reason,
         },
         # A separate step, because a path such as `$.task.Containers[0].ExitCode` (an index
         # followed by a field) evaluates to a one-element list in moto's interpreter.
-        pick_container: {
+        with_reason: {
             "Type": "Pass",
-            "Parameters": {"container.$": "$.task.Containers[0]", "error.$": "$.error"},
+            "Parameters": {
+                "container.$": "$.task.Containers[0]",
+                "task.$": "$.task",
+                "reason.$": "$.task.StoppedReason",
+                "run_id.$": "$.run_id",
+            },
+            "Next": classify,
+        },
+        without_reason: {
+            "Type": "Pass",
+            "Parameters": {
+                "container.$": "$.task.Containers[0]",
+                "task.$": "$.task",
+                "reason": "no stopped reason",
+                "run_id.$": "$.run_id",
+            },
             "Next": classify,
         },
         classify: {
             "Type": "Choice",
             "Choices": [
-                # No exit code: the task never ran (capacity, image pull): worth another try.
-                {"Variable": exit_code, "IsPresent": False, "Next": transient},
+                {"Variable": exit_code, "IsPresent": False, "Next": never_ran},
                 {"Variable": exit_code, "NumericEquals": int(ExitCode.REJECTED), "Next": f"{name} rejected data"},
-                {"Variable": exit_code, "NumericEquals": int(ExitCode.TRANSIENT), "Next": transient},
+                {"Variable": exit_code, "NumericEquals": int(ExitCode.TRANSIENT), "Next": transient_exit},
+                {"Variable": exit_code, "NumericEquals": KILLED_EXIT_CODE, "Next": killed},
+                *(
+                    {
+                        "And": [
+                            {"Variable": "$.task.StopCode", "IsPresent": True},
+                            {"Variable": "$.task.StopCode", "StringEquals": code},
+                        ],
+                        "Next": reclaimed,
+                    }
+                    for code in PLATFORM_STOP_CODES
+                ),
             ],
+            "Default": crashed_exit,
+        },
+        **explanations,
+        **_last_error_states(name, config, verdict),
+        verdict: {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.verdict", "StringEquals": TRANSIENT_TASK_ERROR, "Next": transient}],
             "Default": failed,
         },
         f"{name} rejected data": {"Type": "Pass", "Result": OUTCOME_REJECTED, "End": True},
-        transient: {"Type": "Fail", "Error": TRANSIENT_TASK_ERROR, "CausePath": "$.error.Cause"},
-        failed: {"Type": "Fail", "Error": FAILED_TASK_ERROR, "CausePath": "$.error.Cause"},
+        transient: {"Type": "Fail", "Error": TRANSIENT_TASK_ERROR, "CausePath": "$.cause"},
+        failed: {"Type": "Fail", "Error": FAILED_TASK_ERROR, "CausePath": "$.cause"},
     }
     return {
         "Type": "Parallel",
-        "Comment": f"The {name} ECS task, its exit code classified (see the module docstring).",
+        "Comment": f"The {name} ECS task, how it stopped classified (see the module docstring).",
         "Branches": [{"StartAt": run_task, "States": branch_states}],
         "ResultSelector": {"outcome.$": "$[0]"},
         "ResultPath": f"$.{name}_task",
@@ -331,7 +504,7 @@ def _summary_selector() -> dict[str, str]:
     """What the workflow acts on from the validation summary, plus the whole (typed) summary
     for the alert: optional fields (a `rejected_rows_key` of None, say) must not break a path."""
     summary = "$.Item.validation.M"
-    selector = {f"{k}.$": f"{summary}.{k}.S" for k in ("status", "archive_key", "rejected_key")}
+    selector = {f"{k}.$": f"{summary}.{k}.S" for k in ("status", "archive_key", "rejected_key", "copy_source")}
     selector["summary.$"] = summary
     return selector
 
@@ -351,17 +524,9 @@ def _finish(status: str) -> dict[str, Any]:
 
 def build_definition(config: WorkflowConfig) -> dict[str, Any]:
     """The ASL document of the batch workflow (see the module docstring for every parameter)."""
-    version = "$.detail.object['version-id']"
     status_names = {"#status": "status", "#finished": "finished_at"}
     states: dict[str, Any] = {
-        IDENTIFY: {
-            "Type": "Choice",
-            "Comment": "Versioned buckets announce the version: the run is that object version.",
-            "Choices": [{"Variable": version, "IsPresent": True, "Next": IDENTIFY_VERSIONED}],
-            "Default": IDENTIFY_UNVERSIONED,
-        },
-        IDENTIFY_VERSIONED: _identify(version),
-        IDENTIFY_UNVERSIONED: _identify(None),
+        **_identify_states(GUARD),
         GUARD: _api_task(
             "arn:aws:states:::dynamodb:putItem",
             {
@@ -449,7 +614,8 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
         REJECTED_DESTINATION: _move(RunStatus.REJECTED, "$.validation.rejected_key"),
         COPY: _api_task(
             "arn:aws:states:::aws-sdk:s3:copyObject",
-            {"Bucket.$": "$.run.bucket", "Key.$": "$.move.key", "CopySource.$": "$.run.copy_source"},
+            # URL-encoded, as S3 requires (RunIdentity.copy_source says where that is documented).
+            {"Bucket.$": "$.run.bucket", "Key.$": "$.move.key", "CopySource.$": "$.validation.copy_source"},
             config,
             VERSIONED_CHOICE,
         ),
@@ -528,5 +694,116 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
         "Comment": "ShopPulse batch workflow: one input file version from landing to KPIs, archive and outcome.",
         "StartAt": IDENTIFY,
         "TimeoutSeconds": config.execution_timeout_seconds,
+        "States": states,
+    }
+
+
+# --- The run closer: an execution that ended without recording its run ---------------------------
+# Step Functions sends a "Step Functions Execution Status Change" event to the default bus when
+# an execution ends (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html;
+# detail: executionArn, stateMachineArn, status, input, ...,
+# https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html). A timed-out
+# or aborted execution (or one whose failure path itself failed) never reaches "Record failure":
+# a rule on those events starts this small state machine, which closes the run FAILED, if it is
+# still RUNNING, and alerts; a run the workflow recorded is left alone (conditional update).
+CLOSED_EXECUTION_STATUSES: tuple[str, ...] = ("FAILED", "TIMED_OUT", "ABORTED")
+STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
+READ_CLOSED = "Read the ended execution"
+CLOSED_EVENT = "Its Object Created event"
+CLOSE_RUN = "Close the run if still RUNNING"
+ALREADY_RECORDED = "Run already recorded"
+ALERT_CLOSED = "Alert the closed run"
+CLOSED = "Closed"
+
+
+@dataclass(frozen=True)
+class CloserConfig:
+    runs_table: str
+    alerts_topic_arn: str
+    api_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(1, 4, 2.0, 20))
+
+
+def execution_status_pattern(state_machine_arn: object) -> dict[str, Any]:
+    """The rule's event pattern: the workflow's executions that ended without succeeding."""
+    return {
+        "source": ["aws.states"],
+        "detail-type": [STATUS_CHANGE_DETAIL_TYPE],
+        "detail": {"stateMachineArn": [state_machine_arn], "status": list(CLOSED_EXECUTION_STATUSES)},
+    }
+
+
+def build_closer_definition(config: CloserConfig) -> dict[str, Any]:
+    """The ASL document of the run closer (input: a status-change event of the workflow)."""
+    retry = [config.api_retry.retrier(TRANSIENT_API_ERRORS)]
+    cause = (
+        "States.Format('The workflow execution {} ended {} before recording an outcome for this file "
+        "(Step Functions execution status change).', $.closed.execution, $.closed.status)"
+    )
+    states: dict[str, Any] = {
+        READ_CLOSED: {
+            "Type": "Pass",
+            "Parameters": {
+                "event.$": "States.StringToJson($.detail.input)",
+                "closed": {
+                    "execution.$": "$.detail.executionArn",
+                    "status.$": "$.detail.status",
+                    "error.$": "States.Format('Execution.{}', $.detail.status)",
+                },
+            },
+            "Next": CLOSED_EVENT,
+        },
+        CLOSED_EVENT: {
+            "Type": "Pass",
+            "Parameters": {"detail.$": "$.event.detail", "closed.$": "$.closed"},
+            "Next": IDENTIFY,
+        },
+        **_identify_states(CLOSE_RUN),
+        CLOSE_RUN: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::dynamodb:updateItem",
+            "Parameters": {
+                "TableName": config.runs_table,
+                "Key": {RUNS.partition_key: _s("$.run.run_id")},
+                "UpdateExpression": "SET #status = :failed, #finished = :finished, #error = :error",
+                "ConditionExpression": "#status = :running",
+                "ExpressionAttributeNames": {"#status": "status", "#finished": "finished_at", "#error": "error"},
+                "ExpressionAttributeValues": {
+                    ":failed": {"S": RunStatus.FAILED.value},
+                    ":running": {"S": RunStatus.RUNNING.value},
+                    ":finished": _s("$$.State.EnteredTime"),
+                    ":error": {"M": {"error": _s("$.closed.error"), "cause": {"S.$": cause}}},
+                },
+            },
+            "TimeoutSeconds": API_TIMEOUT_SECONDS,
+            "ResultPath": None,
+            "Retry": [{"ErrorEquals": [DUPLICATE_ERROR], "MaxAttempts": 0}, *retry],
+            "Catch": [{"ErrorEquals": [DUPLICATE_ERROR], "ResultPath": None, "Next": ALREADY_RECORDED}],
+            "Next": ALERT_CLOSED,
+        },
+        ALREADY_RECORDED: {"Type": "Succeed", "Comment": "The workflow recorded the run itself (or never started it)."},
+        ALERT_CLOSED: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sns:publish",
+            "Parameters": {
+                "TopicArn": config.alerts_topic_arn,
+                "Subject": "ShopPulse: input file processing failed",
+                "Message": {
+                    "event": "RUN_FAILED",
+                    "run_id.$": "$.run.run_id",
+                    "execution.$": "$.closed.execution",
+                    "error.$": "$.closed.error",
+                    "cause.$": cause,
+                },
+            },
+            "TimeoutSeconds": API_TIMEOUT_SECONDS,
+            "ResultPath": None,
+            "Retry": retry,
+            "Next": CLOSED,
+        },
+        CLOSED: {"Type": "Succeed"},
+    }
+    return {
+        "Comment": "ShopPulse run closer: a workflow execution that ended without recording its run closes it FAILED.",
+        "StartAt": READ_CLOSED,
         "States": states,
     }

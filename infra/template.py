@@ -20,6 +20,7 @@ from infra import (
     ecs,
     encryption,
     events,
+    execution_watch,
     functions,
     messaging,
     monitoring,
@@ -64,6 +65,7 @@ def build_stack(stage: str) -> tuple[Stack, dict[str, Any]]:
     batch = ecs.build(stack, network.build(stack), buckets, all_tables, key)
     machine = workflow.build(stack, batch, buckets, all_tables, topics_and_queues, key)
     events.build(stack, buckets, machine, topics_and_queues)
+    execution_watch.build(stack, machine, all_tables, topics_and_queues, key)
     order_pipes = pipes.build(stack, all_tables, topics_and_queues, key, PIPES_CONDITION)
     monitoring.build(stack, machine, topics_and_queues, PIPES_CONDITION)
     api_logging = api.build(stack, key)

@@ -8,6 +8,7 @@ builds the local runtime's definition with concrete names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import awacs.dynamodb as ddb
 import awacs.ecs as ecs_actions
@@ -70,6 +71,42 @@ class Workflow:
     log_group: LogGroup
 
 
+def logging_and_tracing_statements() -> list[Any]:
+    """What a state machine logging its executions and traced by X-Ray needs."""
+    # Log delivery and X-Ray have no resource-level permissions: "*" is the documented form.
+    return [
+        allow(
+            [
+                logs.CreateLogDelivery,
+                logs.GetLogDelivery,
+                logs.UpdateLogDelivery,
+                logs.DeleteLogDelivery,
+                logs.ListLogDeliveries,
+                logs.PutResourcePolicy,
+                logs.DescribeResourcePolicies,
+                logs.DescribeLogGroups,
+            ],
+            ["*"],
+            sid="DeliverExecutionLogs",
+        ),
+        allow(
+            [xray.PutTraceSegments, xray.PutTelemetryRecords, xray.GetSamplingRules, xray.GetSamplingTargets],
+            ["*"],
+            sid="Tracing",
+        ),
+    ]
+
+
+def execution_logging(logs_group: LogGroup) -> LoggingConfiguration:
+    return LoggingConfiguration(
+        Level="ALL",
+        IncludeExecutionData=True,
+        Destinations=[
+            LogDestination(CloudWatchLogsLogGroup=CloudWatchLogsLogGroup(LogGroupArn=GetAtt(logs_group, "Arn")))
+        ],
+    )
+
+
 def _role(
     stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: Messaging, encryption: Encryption
 ) -> Role:
@@ -111,26 +148,7 @@ def _role(
         ),
         bucket_access(storage.input_bucket, [s3.PutObject, s3.PutObjectTagging], [ARCHIVE_PREFIX, REJECTED_PREFIX]),
         encryption.data_statement(),
-        # Log delivery and X-Ray have no resource-level permissions: "*" is the documented form.
-        allow(
-            [
-                logs.CreateLogDelivery,
-                logs.GetLogDelivery,
-                logs.UpdateLogDelivery,
-                logs.DeleteLogDelivery,
-                logs.ListLogDeliveries,
-                logs.PutResourcePolicy,
-                logs.DescribeResourcePolicies,
-                logs.DescribeLogGroups,
-            ],
-            ["*"],
-            sid="DeliverExecutionLogs",
-        ),
-        allow(
-            [xray.PutTraceSegments, xray.PutTelemetryRecords, xray.GetSamplingRules, xray.GetSamplingTargets],
-            ["*"],
-            sid="Tracing",
-        ),
+        *logging_and_tracing_statements(),
     ]
     role = Role(
         "WorkflowRole",
@@ -169,13 +187,7 @@ def build(
             "SecurityGroup": GetAtt(ecs.network.task_security_group, "GroupId"),
             "AssignPublicIp": ecs.network.assign_public_ip,
         },
-        LoggingConfiguration=LoggingConfiguration(
-            Level="ALL",
-            IncludeExecutionData=True,
-            Destinations=[
-                LogDestination(CloudWatchLogsLogGroup=CloudWatchLogsLogGroup(LogGroupArn=GetAtt(logs_group, "Arn")))
-            ],
-        ),
+        LoggingConfiguration=execution_logging(logs_group),
         TracingConfiguration=TracingConfiguration(Enabled=True),
         EncryptionConfiguration=EncryptionConfiguration(
             Type="CUSTOMER_MANAGED_KMS_KEY", KmsKeyId=encryption.key_arn, KmsDataKeyReusePeriodSeconds=300

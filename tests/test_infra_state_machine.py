@@ -23,9 +23,18 @@ from moto import mock_aws
 from chalicelib.runs import ExitCode, RunRepository, RunStatus, Task
 from chalicelib.storage_layout import RunIdentity
 from chalicelib.tables import RUNS
-from infra.state_machine import EcsTask, RetryPolicy, WorkflowConfig, build_definition
+from infra.state_machine import (
+    CloserConfig,
+    EcsTask,
+    RetryPolicy,
+    WorkflowConfig,
+    build_closer_definition,
+    build_definition,
+    execution_status_pattern,
+)
 from shoppulse.local import moto_fixes
-from shoppulse.local.ecs_runner import StopCode, TaskLaunch, TaskOutcome
+from shoppulse.local.ecs_runner import PlacementFailed, StopCode, TaskLaunch, TaskOutcome
+from shoppulse.local.event_bus import LocalEventBus
 
 REGION = "us-east-1"
 BUCKET = "shoppulse-input"
@@ -34,8 +43,8 @@ CLUSTER = "shoppulse-batch"
 KEY = "incoming/orders-2024-01-01.csv"
 BODY = b"order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item\n1,2,shipped,2024-01-01T10:00:00Z,,,,1\n"
 
-# A simulated container: (its environment, the Runs repository) -> exit code.
-Behaviour = Callable[[dict[str, str], RunRepository], int]
+# A simulated container: (its environment, the Runs repository) -> exit code, or how ECS saw it stop.
+Behaviour = Callable[[dict[str, str], RunRepository], "int | TaskOutcome"]
 
 
 def _identity(environment: dict[str, str]) -> RunIdentity:
@@ -59,6 +68,7 @@ def validation(status: str, exit_code: int) -> Behaviour:
                 "reasons": {"status_unknown": 1} if rejected else {},
                 "archive_key": identity.archive_key,
                 "rejected_key": identity.rejected_key,
+                "copy_source": identity.copy_source,
                 # As the real task: None when no row was rejected.
                 "rejected_rows_key": identity.rejected_rows_key(rejected) if rejected else None,
             },
@@ -81,8 +91,29 @@ def transformation(exit_code: int) -> Behaviour:
     return run
 
 
-def crash(environment: dict[str, str], runs: RunRepository) -> int:
-    return ExitCode.FAILED
+def crash(task: Task) -> Behaviour:
+    """A task that fails as `containers.tasks.outcome.run_task` ends a crash: its summary names the error."""
+
+    def run(environment: dict[str, str], runs: RunRepository) -> int:
+        runs.record_task(
+            _identity(environment).run_id, task, {"status": "FAILED", "error": "KeyError", "reason": "'order_id'"}
+        )
+        return ExitCode.FAILED
+
+    return run
+
+
+def stopped(exit_code: int | None, stop_code: StopCode, reason: str) -> Behaviour:
+    """A task the platform stopped (killed, never started, host reclaimed) before it finished."""
+
+    def run(environment: dict[str, str], runs: RunRepository) -> TaskOutcome:
+        return TaskOutcome(exit_code, stop_code, reason, Path("/dev/null"))
+
+    return run
+
+
+def no_capacity(environment: dict[str, str], runs: RunRepository) -> int:
+    raise PlacementFailed("RESOURCE:FARGATE")
 
 
 @dataclass
@@ -96,14 +127,20 @@ class SimulatedEcs:
     _done: dict[str, threading.Event] = field(default_factory=dict)
 
     def start(self, launch: TaskLaunch, on_exit: Callable[[TaskOutcome], None]) -> None:
+        behaviour = self.script[launch.container_name].pop(0)
+        if behaviour is no_capacity:
+            behaviour(dict(launch.environment), self.runs)  # raises, as RunTask reports Failures
         self.launches.append(launch)
         self._done[launch.task_arn] = threading.Event()
-        behaviour = self.script[launch.container_name].pop(0)
 
         def run() -> None:
-            code = behaviour(dict(launch.environment), self.runs)
-            outcome = TaskOutcome(
-                code, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", Path("/dev/null")
+            ended = behaviour(dict(launch.environment), self.runs)
+            outcome = (
+                ended
+                if isinstance(ended, TaskOutcome)
+                else TaskOutcome(
+                    ended, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", Path("/dev/null")
+                )
             )
             self.outcomes[launch.task_arn] = outcome
             on_exit(outcome)
@@ -181,7 +218,9 @@ class Workflow:
         return [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
 
 
-def _workflow(script: dict[str, list[Behaviour]], versioned: bool = True) -> Workflow:
+def _workflow(
+    script: dict[str, list[Behaviour]], versioned: bool = True, execution_timeout_seconds: int = 7200
+) -> Workflow:
     dynamodb = boto3.resource("dynamodb", region_name=REGION)
     table = dynamodb.create_table(**RUNS.create_table_kwargs())
     s3 = boto3.client("s3", region_name=REGION)
@@ -227,6 +266,7 @@ def _workflow(script: dict[str, list[Behaviour]], versioned: bool = True) -> Wor
         security_groups=[group],
         task_retry=RetryPolicy(interval_seconds=1, max_attempts=2, backoff_rate=1.0, max_delay_seconds=1),
         api_retry=RetryPolicy(interval_seconds=1, max_attempts=1),
+        execution_timeout_seconds=execution_timeout_seconds,
     )
     sfn = boto3.client("stepfunctions", region_name=REGION)
     machine_arn = sfn.create_state_machine(
@@ -238,6 +278,24 @@ def _workflow(script: dict[str, list[Behaviour]], versioned: bool = True) -> Wor
     simulated = SimulatedEcs(runs, script)
     moto_fixes.install(simulated, NoEventDelivery())  # type: ignore[arg-type]
     return Workflow(sfn, s3, sqs, runs, machine_arn, queue_url, simulated)
+
+
+def _watch_executions(workflow: Workflow) -> LocalEventBus:
+    """The run closer and its rule on the workflow's status changes, delivered by the local bus."""
+    topic_arn = boto3.client("sns", region_name=REGION).list_topics()["Topics"][0]["TopicArn"]
+    closer = CloserConfig(RUNS.default_name, topic_arn, api_retry=RetryPolicy(interval_seconds=1, max_attempts=1))
+    closer_arn = workflow.sfn.create_state_machine(
+        name="run-closer",
+        definition=json.dumps(build_closer_definition(closer)),
+        roleArn="arn:aws:iam::123456789012:role/closer",
+    )["stateMachineArn"]
+    events = boto3.client("events", region_name=REGION)
+    events.put_rule(Name="executions-ended", EventPattern=json.dumps(execution_status_pattern(workflow.machine_arn)))
+    events.put_targets(Rule="executions-ended", Targets=[{"Id": "closer", "Arn": closer_arn}])
+    bus = LocalEventBus(workflow.sfn, workflow.sqs)
+    bus.start()
+    moto_fixes.install(workflow.ecs, bus)  # type: ignore[arg-type]
+    return bus
 
 
 @pytest.fixture
@@ -305,7 +363,7 @@ def test_transient_exit_is_retried_then_succeeds(make_workflow):
 
 
 def test_crashing_task_fails_the_run_records_the_error_alerts_and_leaves_the_file(make_workflow):
-    workflow = make_workflow({"validation": [validation("VALID", 0)], "transformation": [crash]})
+    workflow = make_workflow({"validation": [validation("VALID", 0)], "transformation": [crash(Task.TRANSFORMATION)]})
     execution, version = workflow.start()
     identity = RunIdentity(BUCKET, KEY, version)
 
@@ -314,7 +372,10 @@ def test_crashing_task_fails_the_run_records_the_error_alerts_and_leaves_the_fil
     item = workflow.runs.get(identity.run_id)
     assert item["status"] == RunStatus.FAILED.value
     assert item["error"]["error"] == "Task.Failed"
-    assert '"ExitCode": 1' in item["error"]["cause"]
+    assert item["error"]["cause"] == (
+        "The transformation task failed (a bug or a permanent fault; not retried) (exit code 1); "
+        "ECS: Essential container in task exited. Last error: 'order_id'"
+    )
     [alert] = workflow.alerts()
     assert alert["event"] == "RUN_FAILED" and alert["error"] == "Task.Failed"
     assert [v["VersionId"] for v in _versions(workflow.s3, KEY)] == [version]  # left for a re-run
@@ -351,3 +412,153 @@ def test_unversioned_bucket_runs_are_keyed_by_object_and_archived(make_workflow)
     item = workflow.runs.get(RunIdentity(BUCKET, KEY).run_id)
     assert item["status"] == RunStatus.SUCCEEDED.value and item["version"] == ""
     assert workflow.s3.list_objects_v2(Bucket=BUCKET, Prefix=KEY).get("KeyCount") == 0
+
+
+@pytest.mark.parametrize(
+    "interruption",
+    [
+        pytest.param(stopped(137, StopCode.ESSENTIAL_CONTAINER_EXITED, "OutOfMemoryError"), id="killed-137"),
+        pytest.param(stopped(None, StopCode.TASK_FAILED_TO_START, "CannotPullContainerError"), id="no-exit-code"),
+        pytest.param(stopped(143, StopCode.SPOT_INTERRUPTION, "Your Spot Task was interrupted."), id="spot"),
+        pytest.param(stopped(143, StopCode.TERMINATION_NOTICE, "Task retired"), id="host-retired"),
+        pytest.param(no_capacity, id="no-capacity-AmazonECS.Unknown"),
+    ],
+)
+def test_a_task_the_platform_stopped_or_could_not_place_is_retried_then_succeeds(make_workflow, interruption):
+    workflow = make_workflow(
+        {
+            "validation": [validation("VALID", 0)],
+            "transformation": [interruption, transformation(0)],
+        }
+    )
+    execution, version = workflow.start()
+
+    assert execution["status"] == "SUCCEEDED", execution
+    expected = (
+        ["validation", "transformation"] if interruption is no_capacity else ["validation"] + ["transformation"] * 2
+    )
+    assert workflow.ecs.commands() == expected
+    item = workflow.runs.get(RunIdentity(BUCKET, KEY, version).run_id)
+    assert item["status"] == RunStatus.SUCCEEDED.value
+    assert workflow.s3.get_object(Bucket=BUCKET, Key=item["validation"]["archive_key"])["Body"].read() == BODY
+
+
+def test_a_task_killed_on_every_attempt_fails_with_a_sentence_naming_the_task_and_the_kill(make_workflow):
+    killed = stopped(137, StopCode.ESSENTIAL_CONTAINER_EXITED, "OutOfMemoryError: Container killed due to memory usage")
+    workflow = make_workflow({"validation": [killed] * 3, "transformation": []})
+    execution, version = workflow.start()
+
+    assert execution["status"] == "FAILED"
+    assert workflow.ecs.commands() == ["validation"] * 3
+    error = workflow.runs.get(RunIdentity(BUCKET, KEY, version).run_id)["error"]
+    assert error == {
+        "error": "Task.Transient",
+        "cause": "The validation task was killed (out of memory, or stopped by the platform) (exit code 137); "
+        "ECS: OutOfMemoryError: Container killed due to memory usage.",
+    }
+    [alert] = workflow.alerts()
+    assert alert["cause"] == error["cause"]
+
+
+def test_a_task_that_can_never_be_placed_fails_saying_so(make_workflow):
+    workflow = make_workflow({"validation": [no_capacity] * 3, "transformation": []})
+    execution, version = workflow.start()
+
+    assert execution["status"] == "FAILED"
+    assert workflow.ecs.commands() == []  # three attempts, none placed
+    error = workflow.runs.get(RunIdentity(BUCKET, KEY, version).run_id)["error"]
+    assert error["error"] == "Task.Transient"
+    assert error["cause"].startswith("The validation task could not be placed (RunTask failures): ")
+    assert "RESOURCE:FARGATE" in error["cause"]
+
+
+def test_rejected_data_is_never_retried_even_when_transient_faults_came_first(make_workflow):
+    workflow = make_workflow(
+        {"validation": [validation("REJECTED", ExitCode.TRANSIENT), validation("REJECTED", ExitCode.REJECTED)]}
+    )
+    execution, _ = workflow.start()
+
+    assert json.loads(execution["output"])["status"] == "REJECTED"
+    assert workflow.ecs.commands() == ["validation", "validation"]  # the 65 ended it: no third attempt
+
+
+@pytest.mark.parametrize("key", ["incoming/a b+c%20d#e?f.csv", "incoming/ümlaut €/naïve 日本.csv", "incoming/100%.csv"])
+def test_keys_with_any_legal_characters_are_validated_and_archived(make_workflow, key):
+    workflow = make_workflow({"validation": [validation("VALID", 0)], "transformation": [transformation(0)]})
+    execution, version = workflow.start(key=key)
+
+    assert execution["status"] == "SUCCEEDED", execution
+    assert workflow.ecs.launches[0].environment["INPUT_KEY"] == key
+    item = workflow.runs.get(RunIdentity(BUCKET, key, version).run_id)
+    assert workflow.s3.get_object(Bucket=BUCKET, Key=item["validation"]["archive_key"])["Body"].read() == BODY
+    assert _versions(workflow.s3, key) == []
+
+
+def slow(seconds: float) -> Behaviour:
+    def run(environment: dict[str, str], runs: RunRepository) -> int:
+        time.sleep(seconds)
+        return 0
+
+    return run
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("ending", ["ABORTED", "TIMED_OUT"])
+def test_an_execution_that_times_out_or_is_aborted_still_records_its_run_failed_and_alerts(make_workflow, ending):
+    workflow = make_workflow(
+        {"validation": [slow(4)], "transformation": []}, execution_timeout_seconds=2 if ending == "TIMED_OUT" else 60
+    )
+    bus = _watch_executions(workflow)
+    try:
+        put = workflow.s3.put_object(Bucket=BUCKET, Key=KEY, Body=BODY)
+        event = {
+            "version": "0",
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "detail": {"bucket": {"name": BUCKET}, "object": {"key": KEY, "version-id": put["VersionId"]}},
+        }
+        arn = workflow.sfn.start_execution(stateMachineArn=workflow.machine_arn, input=json.dumps(event))[
+            "executionArn"
+        ]
+        run_id = RunIdentity(BUCKET, KEY, put["VersionId"]).run_id
+        _wait_until(lambda: (workflow.runs.get(run_id) or {}).get("status") == RunStatus.RUNNING.value)
+        if ending == "ABORTED":
+            workflow.sfn.stop_execution(executionArn=arn)
+        _wait_until(lambda: workflow.runs.get(run_id)["status"] == RunStatus.FAILED.value)
+    finally:
+        bus.stop()
+
+    assert workflow.sfn.describe_execution(executionArn=arn)["status"] == ending
+    error = workflow.runs.get(run_id)["error"]
+    assert error == {
+        "error": f"Execution.{ending}",
+        "cause": f"The workflow execution {arn} ended {ending} before recording an outcome for this file "
+        "(Step Functions execution status change).",
+    }
+    alerts: list[dict[str, Any]] = []
+    _wait_until(lambda: bool(alerts.extend(workflow.alerts()) or alerts))  # published right after the update
+    [alert] = alerts
+    assert alert["event"] == "RUN_FAILED" and alert["run_id"] == run_id and alert["execution"] == arn
+
+
+def test_a_failure_the_workflow_recorded_is_not_closed_again(make_workflow):
+    workflow = make_workflow({"validation": [crash(Task.VALIDATION)], "transformation": []})
+    bus = _watch_executions(workflow)
+    try:
+        execution, version = workflow.start()
+        time.sleep(2)  # the status change is delivered and the closer has run
+    finally:
+        bus.stop()
+
+    assert execution["status"] == "FAILED"
+    assert workflow.runs.get(RunIdentity(BUCKET, KEY, version).run_id)["error"]["error"] == "Task.Failed"
+    assert [a["error"] for a in workflow.alerts()] == ["Task.Failed"]  # one alert, the workflow's own
+    closer = next(m for m in workflow.sfn.list_state_machines()["stateMachines"] if m["name"] == "run-closer")
+    [closed] = workflow.sfn.list_executions(stateMachineArn=closer["stateMachineArn"])["executions"]
+    assert closed["status"] == "SUCCEEDED"

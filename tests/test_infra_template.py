@@ -229,12 +229,27 @@ def test_buckets_block_public_access_require_tls_and_encrypt(rendered):
 
 
 def test_rule_starts_the_workflow_for_incoming_objects_with_retries_and_dead_letters(rendered):
-    [rule] = _resources(rendered.infra, "AWS::Events::Rule").values()
+    rule = _resources(rendered.infra, "AWS::Events::Rule")["WorkflowTriggerRule"]
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["detail"]["object"]["key"] == [{"prefix": INCOMING_PREFIX}]
     [target] = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Ref": "BatchWorkflow"}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0 and "Arn" in target["DeadLetterConfig"]
+
+
+def test_a_rule_on_the_workflow_s_ended_executions_starts_the_run_closer(rendered):
+    rule = _resources(rendered.infra, "AWS::Events::Rule")["WorkflowExecutionEndedRule"]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"] == {
+        "stateMachineArn": [{"Ref": "BatchWorkflow"}],
+        "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+    }
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": "RunCloser"} and target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    closer = _resources(rendered.infra, "AWS::StepFunctions::StateMachine")["RunCloser"]["Properties"]
+    assert set(closer["DefinitionSubstitutions"]) == {"RunsTable", "AlertsTopic"}
 
 
 def test_pipes_come_from_their_specs(rendered):

@@ -103,6 +103,7 @@ def validate_object(
         "landed_at": identity.landed_at.isoformat() if identity.landed_at else None,
         "archive_key": identity.archive_key,
         "rejected_key": identity.rejected_key,
+        "copy_source": identity.copy_source,
     }
     staging = _Staging(s3, curated_bucket, identity.staging_prefix)
     rejected = _RejectedRows()

@@ -1,14 +1,14 @@
 """`shoppulse up`: the whole pipeline on this machine, on an embedded AWS, until Ctrl-C.
 
     shoppulse up [--aws-port 4566] [--api-port 8000] [--data-dir DIR] [--demo] [--fresh]
-                 [--log-console human|json]
+                 [--log-console human|json] [--snapshot-interval S]
 
 On a terminal the console is short: both addresses, one line per file that finished its
 workflow, at most one line a minute of stream activity, the dashboard link; logs and metrics go
 to DIR/logs. `--log-console json` (the default when stdout is not a terminal) prints the startup
 document (addresses and every resource name) and the functions' JSON logs on stdout instead.
-The tables and buckets are saved to DIR/state on stop and restored on the next start (--fresh:
-start empty).
+The tables and buckets are saved to DIR/state on stop and every --snapshot-interval seconds (30)
+while running, and restored on the next start (--fresh: start empty).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,13 @@ def register(subparsers: Any) -> None:
         default=HUMAN if sys.stdout.isatty() else JSON,
         help="human: a short console, logs to DATA_DIR/logs (default on a terminal); json: the startup "
         "document and the functions' JSON logs on stdout (default when piped)",
+    )
+    parser.add_argument(
+        "--snapshot-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="save the tables and buckets this often while running (default 30; a kill -9 loses at most that)",
     )
     parser.set_defaults(func=run)
 
@@ -105,6 +113,8 @@ def _serve(args: argparse.Namespace, data_dir: Path, human: HumanUp | None) -> i
     if args.fresh:
         shutil.rmtree(data_dir / "state", ignore_errors=True)
     settings = StackSettings(aws_port=args.aws_port, api_port=args.api_port, data_dir=data_dir, persist=True)
+    if args.snapshot_interval is not None:
+        settings = replace(settings, snapshot_interval_seconds=args.snapshot_interval)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:

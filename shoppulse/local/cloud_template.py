@@ -1,7 +1,7 @@
 """Reads the cloud stack's own CloudFormation template for what the local stack must copy.
 
 The ECS task definitions (command, environment, sizes, stop timeout) and the EventBridge
-rule (event pattern, retry policy) are defined in troposphere by `infra`; rather than
+rules (event pattern, retry policy) are defined in troposphere by `infra`; rather than
 restating them, the local stack renders the same template and resolves the intrinsic
 functions it meets (Ref, Fn::GetAtt, Fn::Sub, Fn::Join) with the embedded AWS's names.
 """
@@ -15,6 +15,8 @@ from functools import cache
 from typing import Any
 
 from chalicelib.messaging import LOCAL_ACCOUNT_ID
+from infra import execution_watch
+from infra.events import RULE_LOGICAL_ID as WORKFLOW_TRIGGER_RULE
 
 # The stage name the template is rendered for: resource names become `shoppulse-local-...`.
 LOCAL_STAGE = "local"
@@ -138,19 +140,26 @@ def task_definitions(resolve: Resolver) -> list[TaskDefinitionSpec]:
     return specs
 
 
+def _rule(resolve: Resolver, logical_id: str) -> RuleSpec:
+    props = cloud_resources()[logical_id]["Properties"]
+    target = props["Targets"][0]
+    return RuleSpec(
+        logical_id=logical_id,
+        event_pattern=resolve(props["EventPattern"]),
+        retry_policy={k: int(v) for k, v in (target.get("RetryPolicy") or {}).items()},
+        role_arn=str(resolve(target["RoleArn"])),
+        target_logical_id=target["Arn"]["Ref"],
+    )
+
+
 def workflow_rule(resolve: Resolver) -> RuleSpec:
-    """The rule whose target is the state machine (the only rule of the stack)."""
-    for logical_id, resource in _of_type("AWS::Events::Rule").items():
-        props = resource["Properties"]
-        target = props["Targets"][0]
-        return RuleSpec(
-            logical_id=logical_id,
-            event_pattern=resolve(props["EventPattern"]),
-            retry_policy={k: int(v) for k, v in (target.get("RetryPolicy") or {}).items()},
-            role_arn=str(resolve(target["RoleArn"])),
-            target_logical_id=target["Arn"]["Ref"],
-        )
-    raise LookupError("the cloud template has no EventBridge rule")
+    """The rule whose target is the batch workflow (an object landed under incoming/)."""
+    return _rule(resolve, WORKFLOW_TRIGGER_RULE)
+
+
+def execution_watch_rule(resolve: Resolver) -> RuleSpec:
+    """The rule whose target is the run closer (a workflow execution ended without succeeding)."""
+    return _rule(resolve, execution_watch.RULE_LOGICAL_ID)
 
 
 def role_of(logical_id: str, resolve: Resolver) -> str:

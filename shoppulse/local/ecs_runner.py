@@ -35,11 +35,23 @@ Process = Union["subprocess.Popen[bytes]", WarmProcess]
 
 
 class StopCode(str, Enum):
-    """ECS `stopCode` values the local runner can produce."""
+    """ECS `stopCode` values (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html).
+
+    The local runner produces the first three; the platform's own stops exist only in AWS."""
 
     ESSENTIAL_CONTAINER_EXITED = "EssentialContainerExited"
     TASK_FAILED_TO_START = "TaskFailedToStart"
     USER_INITIATED = "UserInitiated"
+    SPOT_INTERRUPTION = "SpotInterruption"
+    TERMINATION_NOTICE = "TerminationNotice"
+
+
+class PlacementFailed(Exception):
+    """The task cannot be placed now (as ECS reports no capacity in RunTask's `failures`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -95,10 +107,16 @@ class LocalEcsRunner:
         # Applied over every task's environment: fault injection (an unreachable endpoint, a
         # setting a task must not have) to exercise the workflow's failure path.
         self.environment_overrides: dict[str, str] = {}
+        # Fault injection too: the next N launches fail placement (no capacity, `AmazonECS.Unknown`).
+        self.refuse_launches = 0
         self._warm = WarmStarter(self._base_environment, workdir) if warm_start else None
 
     def start(self, launch: TaskLaunch, on_exit: Callable[[TaskOutcome], None]) -> None:
         """Start the task's process in the background; `on_exit` gets its outcome."""
+        with self._lock:
+            if self.refuse_launches > 0:
+                self.refuse_launches -= 1
+                raise PlacementFailed("RESOURCE:FARGATE: capacity is unavailable at this time")
         task_id = launch.task_arn.rsplit("/", 1)[-1]
         log_path = self._log_dir / "ecs" / launch.family / f"{task_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +142,18 @@ class LocalEcsRunner:
             process.wait(self._grace if grace is None else grace)
         except subprocess.TimeoutExpired:
             _signal_group(process, signal.SIGKILL)
+
+    def running(self) -> list[str]:
+        """The tasks whose process is alive."""
+        with self._lock:
+            return [arn for arn, r in self._tasks.items() if r.process is not None and not r.done.is_set()]
+
+    def kill(self, task_arn: str) -> None:
+        """SIGKILL a task's process from outside, as the OOM killer or the platform does (fault injection)."""
+        with self._lock:
+            running = self._tasks[task_arn]
+        if running.process is not None:
+            _signal_group(running.process, signal.SIGKILL)
 
     def wait(self, task_arn: str, timeout: float | None = None) -> TaskOutcome | None:
         """The task's outcome once it has stopped; None while it still runs after `timeout`."""
@@ -196,13 +226,15 @@ class LocalEcsRunner:
 
     @staticmethod
     def _outcome(running: _Running, exit_code: int) -> TaskOutcome:
-        # A process killed by a signal reports -N; a container reports 128 + N.
+        # A process killed by a signal reports -N; a container reports 128 + N (SIGKILL: 137,
+        # what ECS shows for an OOM kill or a task killed from outside).
         code = 128 - exit_code if exit_code < 0 else exit_code
         if running.stop_reason is not None:
             return TaskOutcome(code, StopCode.USER_INITIATED, running.stop_reason, running.log_path)
-        return TaskOutcome(
-            code, StopCode.ESSENTIAL_CONTAINER_EXITED, "Essential container in task exited", running.log_path
-        )
+        reason = "Essential container in task exited"
+        if exit_code < 0:
+            reason = f"{reason}: killed by signal {signal.Signals(-exit_code).name}"
+        return TaskOutcome(code, StopCode.ESSENTIAL_CONTAINER_EXITED, reason, running.log_path)
 
 
 def _now() -> str:

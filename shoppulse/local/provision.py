@@ -21,12 +21,21 @@ from chalicelib.runs import Task
 from chalicelib.storage_layout import BUCKETS, INPUT_BUCKET
 from chalicelib.tables import ALL_TABLES, ORDERS, RUNS
 from infra.ecs import TASK_TIMEOUT_SECONDS
+from infra.execution_watch import CLOSER_LOGICAL_ID
 from infra.messaging import EVENTS_DLQ
-from infra.state_machine import EcsTask, RetryPolicy, WorkflowConfig, build_definition
+from infra.state_machine import (
+    CloserConfig,
+    EcsTask,
+    RetryPolicy,
+    WorkflowConfig,
+    build_closer_definition,
+    build_definition,
+)
 from shoppulse.local.cloud_template import (
     Resolver,
     RuleSpec,
     cloud_resources,
+    execution_watch_rule,
     role_of,
     task_definitions,
     the_one,
@@ -44,6 +53,8 @@ Clients = Callable[[str], Any]
 # Local names of what the cloud stack names per stage.
 CLUSTER_NAME = "shoppulse"
 STATE_MACHINE_NAME = "shoppulse-batch-workflow"
+CLOSER_NAME = "shoppulse-run-closer"
+EXECUTION_WATCH_RULE_NAME = "shoppulse-workflow-execution-ended"
 RULE_NAME = "shoppulse-object-created"
 WORKFLOW_TRIGGER_DLQ = "shoppulse-workflow-trigger-dlq"
 
@@ -78,6 +89,7 @@ class LocalResources:
     task_definitions: dict[str, str] = field(default_factory=dict)
     state_machine_arn: str = ""
     rule_name: str = ""
+    closer_arn: str = ""
     pipes: dict[str, PipeResources] = field(default_factory=dict)
     task_roles: dict[str, str] = field(default_factory=dict)  # task definition family -> task role ARN
     # What the template's `Ref` / `Fn::GetAtt` are here (the roles' policies are resolved with it).
@@ -97,6 +109,7 @@ class LocalResources:
             "ecs_cluster": self.cluster,
             "task_definitions": self.task_definitions,
             "state_machine": self.state_machine_arn,
+            "run_closer": self.closer_arn,
             "eventbridge_rule": self.rule_name,
             "pipes": {key: p.pipe_arn for key, p in self.pipes.items()},
         }
@@ -127,6 +140,7 @@ def provision(clients: Clients, region: str, tuning: WorkflowTuning = WorkflowTu
         clients("stepfunctions"), resources, tasks, network, tuning, trigger.target_logical_id, resolve
     )
     resources.rule_name = _rule(clients("events"), resources, trigger, _queue_arn(sqs, resources.queues[EVENTS_DLQ]))
+    resources.closer_arn = _execution_watch(clients, resources, tuning)
     resources.pipes = {p.key: _pipe(clients, p, resources, resolve) for p in PIPES}
     create_roles(clients("iam"), roles, Resolver(resources.physical_ids, region))
     return resources
@@ -269,6 +283,35 @@ def _rule(events: Any, resources: LocalResources, rule: RuleSpec, dead_letter_ar
         target["RetryPolicy"] = rule.retry_policy
     events.put_targets(Rule=RULE_NAME, Targets=[target])
     return RULE_NAME
+
+
+def _execution_watch(clients: Clients, resources: LocalResources, tuning: WorkflowTuning) -> str:
+    """The run closer and the rule on the workflow's ended executions (`infra.execution_watch`)."""
+    config = CloserConfig(
+        runs_table=resources.tables[RUNS.logical_id],
+        alerts_topic_arn=resources.topics[ALERTS_TOPIC.logical_id],
+        api_retry=tuning.api_retry,
+    )
+    closer_arn: str = clients("stepfunctions").create_state_machine(
+        name=CLOSER_NAME,
+        definition=json.dumps(build_closer_definition(config)),
+        roleArn=role_of(CLOSER_LOGICAL_ID, Resolver(resources.physical_ids, resources.region)),
+        type="STANDARD",
+    )["stateMachineArn"]
+    resources.physical_ids.update({CLOSER_LOGICAL_ID: closer_arn, f"{CLOSER_LOGICAL_ID}.Name": CLOSER_NAME})
+    rule = execution_watch_rule(Resolver(resources.physical_ids, resources.region))
+    events = clients("events")
+    events.put_rule(
+        Name=EXECUTION_WATCH_RULE_NAME,
+        EventPattern=json.dumps(rule.event_pattern),
+        State="ENABLED",
+        Description="A batch workflow execution ended FAILED, TIMED_OUT or ABORTED: close its run if still RUNNING",
+    )
+    target: dict[str, Any] = {"Id": "run-closer", "Arn": closer_arn, "RoleArn": rule.role_arn}
+    if rule.retry_policy:
+        target["RetryPolicy"] = rule.retry_policy
+    events.put_targets(Rule=EXECUTION_WATCH_RULE_NAME, Targets=[target])
+    return closer_arn
 
 
 def _pipe(clients: Clients, spec: PipeSpec, resources: LocalResources, resolve: Resolver) -> PipeResources:

@@ -1,8 +1,16 @@
 """Keeps the embedded AWS's data between runs of `shoppulse up` (moto itself is in memory).
 
-On a clean stop the stack writes every table's items and every bucket's current objects to
-`DATA_DIR/state/`; the next start restores them right after provisioning, before any poller
-or the API starts. A snapshot is complete only once its manifest is written (written last).
+The stack writes every table's items and every bucket's current objects to `DATA_DIR/state/`
+on a clean stop and every `SNAPSHOT_INTERVAL_SECONDS` while it runs (`LocalStack`), so a crash
+or `kill -9` loses at most the changes of one interval (plus the save in progress); the next
+start restores them right after provisioning, before any poller or the API starts.
+
+A save is atomic: the new snapshot is written beside the current one (`state.new/`), every file
+and directory fsynced, its manifest last; then `state/` becomes `state.old/`, `state.new/`
+becomes `state/` (renames), the parent is fsynced and the old one removed. Whatever the point a
+save is interrupted at, `recover` (run before every restore) finds one complete snapshot: a
+directory counts only with its manifest. Objects whose ETag and size did not change since the
+last snapshot are hard-linked from it rather than downloaded again.
 What is not kept: workflow executions and their history, queue messages, topic subscriptions,
 object versions other than the current one (restored objects get new version ids).
 Restored Orders items are not events: the pipes start after them (see `LocalStack`).
@@ -12,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -22,6 +31,8 @@ from chalicelib.storage_layout import CURATED_LAYOUT
 
 MANIFEST = "manifest.json"
 _BINARY_TYPES = ("B", "BS")
+# How often a running stack saves (a kill -9 loses at most this much, plus the save under way).
+SNAPSHOT_INTERVAL_SECONDS = 30.0
 
 
 class IncompatibleState(RuntimeError):
@@ -30,6 +41,7 @@ class IncompatibleState(RuntimeError):
 
 def check(state_dir: Path) -> None:
     """Refuse, before anything starts, a snapshot whose curated data this code would misread."""
+    recover(state_dir)
     manifest = state_dir / MANIFEST
     if not manifest.is_file():
         return
@@ -70,42 +82,109 @@ def _scan(dynamodb: Any, table: str) -> Iterator[dict[str, Any]]:
         yield from page["Items"]
 
 
-def _objects(s3: Any, bucket: str) -> Iterator[str]:
+def _objects(s3: Any, bucket: str) -> Iterator[dict[str, Any]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for entry in page.get("Contents", []):
-            yield entry["Key"]
+        yield from page.get("Contents", [])
+
+
+def _new(state_dir: Path) -> Path:
+    return state_dir.with_name(state_dir.name + ".new")
+
+
+def _old(state_dir: Path) -> Path:
+    return state_dir.with_name(state_dir.name + ".old")
+
+
+def _complete(path: Path) -> bool:
+    return (path / MANIFEST).is_file()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def recover(state_dir: Path) -> None:
+    """Finish or undo a save that was interrupted, leaving `state_dir` the newest complete snapshot."""
+    new, old = _new(state_dir), _old(state_dir)
+    if not _complete(state_dir):
+        for candidate in (new, old):  # a finished new one, else the one it was replacing
+            if _complete(candidate):
+                shutil.rmtree(state_dir, ignore_errors=True)
+                candidate.rename(state_dir)
+                _fsync_dir(state_dir.parent)
+                break
+    shutil.rmtree(new, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _previous_objects(state_dir: Path) -> dict[str, Any]:
+    if not _complete(state_dir):
+        return {}
+    objects: dict[str, Any] = json.loads((state_dir / MANIFEST).read_text()).get("objects", {})
+    return objects
 
 
 def save(state_dir: Path, dynamodb: Any, s3: Any, tables: Iterable[str], buckets: Iterable[str]) -> Mapping[str, int]:
-    """Write a complete snapshot (replacing the previous one); returns what it holds."""
-    staging = state_dir.with_name(state_dir.name + ".new")
+    """Write a complete snapshot and swap it in atomically; returns what it holds."""
+    recover(state_dir)
+    staging = _new(state_dir)
     shutil.rmtree(staging, ignore_errors=True)
     counts: dict[str, int] = {}
     for table in tables:
-        path = staging / "dynamodb" / f"{table}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        counts[table] = 0
-        with path.open("w") as out:
-            for item in _scan(dynamodb, table):
-                out.write(json.dumps(_encode(item)) + "\n")
-                counts[table] += 1
+        lines = [json.dumps(_encode(item)) + "\n" for item in _scan(dynamodb, table)]
+        _write(staging / "dynamodb" / f"{table}.jsonl", "".join(lines).encode())
+        counts[table] = len(lines)
+    previous = _previous_objects(state_dir)
+    objects: dict[str, dict[str, Any]] = {}
     for bucket in buckets:
-        keys = list(_objects(s3, bucket))
-        for key in keys:
-            target = staging / "s3" / bucket / key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        counts[bucket] = len(keys)
-    manifest = {"saved_at": datetime.now(UTC).isoformat(), "curated_layout": CURATED_LAYOUT, "counts": counts}
-    (staging / MANIFEST).write_text(json.dumps(manifest))
-    shutil.rmtree(state_dir, ignore_errors=True)
+        counts[bucket] = 0
+        for entry in _objects(s3, bucket):
+            relative = f"{bucket}/{entry['Key']}"
+            target = staging / "s3" / relative
+            stamp = {"etag": entry["ETag"], "size": entry["Size"]}
+            kept = state_dir / "s3" / relative
+            if previous.get(relative) == stamp and kept.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(kept, target)  # unchanged since the last snapshot: already on disk
+            else:
+                _write(target, s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+            objects[relative] = stamp
+            counts[bucket] += 1
+    for directory in sorted({p.parent for p in staging.rglob("*") if p.is_file()} | {staging}, reverse=True):
+        _fsync_dir(directory)
+    manifest = {
+        "saved_at": datetime.now(UTC).isoformat(),
+        "curated_layout": CURATED_LAYOUT,
+        "counts": counts,
+        "objects": objects,
+    }
+    _write(staging / MANIFEST, json.dumps(manifest).encode())
+    _fsync_dir(staging)
+    old = _old(state_dir)
+    if state_dir.exists():
+        state_dir.rename(old)
     staging.rename(state_dir)
+    _fsync_dir(state_dir.parent)
+    shutil.rmtree(old, ignore_errors=True)
     return counts
 
 
 def restore(state_dir: Path, dynamodb: Any, s3: Any) -> Mapping[str, int] | None:
     """Load a complete snapshot into freshly provisioned resources; None if there is none."""
-    if not (state_dir / MANIFEST).is_file():
+    recover(state_dir)
+    if not _complete(state_dir):
         return None
     counts: dict[str, int] = {}
     for path in sorted((state_dir / "dynamodb").glob("*.jsonl")):

@@ -3,18 +3,34 @@
 Start order matters: moto is configured (state-machine execution on) before anything is
 created; the fixes are installed before provisioning; pollers start after their queues and
 streams exist; the API comes last. Stop runs in reverse and kills task processes still alive.
+
+With `persist`, the tables and buckets are saved on stop and every `snapshot_interval_seconds`
+while running (`snapshot`); a stop in the main thread defers SIGINT and SIGTERM until its save
+is done (saying so), so a second Ctrl-C cannot cut a save short. At start, runs the last
+session left RUNNING (their executions died with it) are closed FAILED, saying whether their
+file, still in incoming/, is being processed again (restoring it announces it anew).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Mapping
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.exceptions import ClientError
+
 from chalicelib.api.http import AuthMode
+from chalicelib.runs import RunRepository, RunStatus
+from chalicelib.storage_layout import RunIdentity
+from chalicelib.tables import RUNS
 from infra.functions import API_HANDLER
 from shoppulse.local import DEFAULT_DATA_DIR, moto_fixes, snapshot
 from shoppulse.local.api_server import ApiServer, stage_environment
@@ -34,6 +50,7 @@ from shoppulse.local.iam.ecs_tasks import NO_CREDENTIALS, TaskRoleEcsRunner
 from shoppulse.local.iam.encryption import encrypted_resources
 from shoppulse.local.iam.roles import RoleSessions, function_role, role_definitions
 from shoppulse.local.pipes import PipePoller
+from shoppulse.local.polling import BackgroundPoller
 from shoppulse.local.provision import LocalResources, WorkflowTuning, provision, resource_environment
 from shoppulse.local.sqs_source import SqsEventSource
 
@@ -57,6 +74,24 @@ class StackSettings:
     warm_start: bool = True
     # Save tables and buckets to DATA_DIR/state on stop, restore them on start (see snapshot).
     persist: bool = False
+    # With persist: also save this often while running (a kill -9 loses at most this much).
+    snapshot_interval_seconds: float = snapshot.SNAPSHOT_INTERVAL_SECONDS
+
+
+INTERRUPTED_ERROR = "Run.Interrupted"
+
+
+class _PeriodicSnapshots(BackgroundPoller):
+    """Saves the stack's state every interval until stopped."""
+
+    def __init__(self, stack: LocalStack, interval: float) -> None:
+        self._stack = stack
+        self._interval = interval
+        super().__init__("local-snapshots")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._stack.save()
 
 
 class LocalStack:
@@ -74,6 +109,9 @@ class LocalStack:
         self._previous_env: dict[str, str | None] = {}
         # The app's default boto3 session before this stack installed its own (a 1-tuple once installed).
         self._previous_default_session: tuple[Any] | None = None
+        self.closed_runs: list[str] = []
+        self._save_lock = threading.Lock()
+        self._snapshots: _PeriodicSnapshots | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -112,6 +150,8 @@ class LocalStack:
         self.resources = provision(self.aws.client, self.settings.region, self.settings.tuning)
         self.restored = self._restore() if self.settings.persist else None
         self._enforce_iam(roles)
+        if self.restored is not None:
+            self.closed_runs = self._close_interrupted_runs()
         # chalice.local enforces no API keys or IAM: say so, rather than advertise the stage's auth.
         local_api = {"API_AUTH": AuthMode.NONE.value}
         previous = apply_environment(
@@ -126,8 +166,18 @@ class LocalStack:
             invocation.serve_api_as(functions.app, roles.credentials(function_role(API_HANDLER)))
             self.api = ApiServer(functions.app, PROJECT_DIR, self.settings.host, self.settings.api_port)
             self.api.start()
+        if self.settings.persist:
+            self._snapshots = _PeriodicSnapshots(self, self.settings.snapshot_interval_seconds)
+            self._snapshots.start()
 
     def stop(self) -> None:
+        with self._signals_deferred():
+            self._stop()
+
+    def _stop(self) -> None:
+        if self._snapshots is not None:
+            self._snapshots.stop()
+            self._snapshots = None
         if self.api is not None:
             self.api.stop()
             self.api = None
@@ -142,7 +192,7 @@ class LocalStack:
             self.bus.stop()
             self.bus = None
         if self.settings.persist and self.resources is not None:
-            self._save()
+            self.save()
         self._stop_enforcing_iam()
         moto_fixes.uninstall()
         self.aws.stop()
@@ -176,18 +226,85 @@ class LocalStack:
     def _restore(self) -> Mapping[str, int] | None:
         return snapshot.restore(self.state_dir, self.client("dynamodb"), self.client("s3"))
 
-    def _save(self) -> None:
+    def save(self) -> None:
+        """Snapshot the tables and buckets now (one save at a time; a failed one keeps the last)."""
         assert self.resources is not None
-        try:
-            snapshot.save(
-                self.state_dir,
-                self.client("dynamodb"),
-                self.client("s3"),
-                self.resources.tables.values(),
-                self.resources.buckets.values(),
+        with self._save_lock:
+            try:
+                counts = snapshot.save(
+                    self.state_dir,
+                    self.client("dynamodb"),
+                    self.client("s3"),
+                    self.resources.tables.values(),
+                    self.resources.buckets.values(),
+                )
+            except Exception:  # the previous snapshot stays complete (snapshot.save is atomic)
+                LOG.exception("could not save the local state to %s", self.state_dir)
+            else:
+                LOG.info("local state saved", extra={"fields": {"state_dir": str(self.state_dir), "counts": counts}})
+
+    @contextlib.contextmanager
+    def _signals_deferred(self) -> Iterator[None]:
+        """While stopping (and saving), SIGINT and SIGTERM only say that the stop is under way."""
+        if not self.settings.persist or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def wait_for_save(signum: int, frame: object) -> None:
+            print(
+                f"shoppulse up: still saving the local state to {self.state_dir}; stopping as soon as it is written",
+                file=sys.stderr,
+                flush=True,
             )
-        except Exception:  # never lose the previous snapshot to a failed save
-            LOG.exception("could not save the local state to %s", self.state_dir)
+
+        previous = {sig: signal.signal(sig, wait_for_save) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _close_interrupted_runs(self) -> list[str]:
+        """Close FAILED the restored runs still RUNNING: the executions that ran them are gone."""
+        assert self.resources is not None
+        sfn, s3 = self.client("stepfunctions"), self.client("s3")
+        dynamodb = boto3.session.Session().resource("dynamodb", endpoint_url=self.endpoint)
+        runs = RunRepository(dynamodb.Table(self.resources.tables[RUNS.logical_id]))
+        closed = []
+        pages = (
+            self.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(
+                TableName=self.resources.tables[RUNS.logical_id],
+                FilterExpression="#s = :running",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":running": {"S": RunStatus.RUNNING.value}},
+            )
+        )
+        for item in (i for page in pages for i in page["Items"]):
+            run_id, execution = item[RUNS.partition_key]["S"], item.get("execution", {}).get("S", "")
+            if execution and _execution_exists(sfn, execution):
+                continue  # started by this session (a restored file announced again)
+            bucket, key = item["bucket"]["S"], item["key"]["S"]
+            try:
+                version = s3.head_object(Bucket=bucket, Key=key).get("VersionId", "")
+            except ClientError:
+                what = "its file is no longer where it landed; upload it again to re-run it"
+            else:
+                what = f"its file, still there, is processed again as {RunIdentity(bucket, key, version).run_id}"
+            runs.finish(
+                run_id,
+                RunStatus.FAILED,
+                {
+                    "error": INTERRUPTED_ERROR,
+                    "cause": f"The local stack stopped while this run was RUNNING (execution {execution or 'unknown'}); "
+                    f"{what}.",
+                },
+            )
+            closed.append(run_id)
+        if closed:
+            LOG.warning("closed interrupted runs", extra={"fields": {"runs": closed}})
+        return closed
 
     def _enforce_iam(self, roles: RoleSessions) -> None:
         """From here on every component calls the embedded AWS as its own role (docs/local-runtime.md)."""
@@ -265,3 +382,11 @@ class LocalStack:
             )
             source.start()
             self.dead_letter_sources[key] = source
+
+
+def _execution_exists(sfn: Any, execution_arn: str) -> bool:
+    try:
+        sfn.describe_execution(executionArn=execution_arn)
+    except ClientError:
+        return False
+    return True

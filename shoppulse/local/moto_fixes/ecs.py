@@ -8,6 +8,9 @@ no memory of its own, which AWS allows (task-level memory applies), and for an a
 configuration without `securityGroups`, which AWS allows (VPC default group). (moto's task ENI
 also needs a VPC with DNS hostnames; the local VPC, `provision._network`, has them on, as a
 Fargate VPC using interface endpoints must anyway.)
+Fix 12 (ECS half): moto's ECS never reports RunTask `failures`; a runner that cannot place a task
+raises `PlacementFailed`, which becomes a `failures` entry of the RunTask response, as ECS reports
+no capacity (the Step Functions half is in `moto_fixes.stepfunctions`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from shoppulse.local.ecs_runner import LocalEcsRunner, StopCode, TaskLaunch, TaskOutcome
+from shoppulse.local.ecs_runner import LocalEcsRunner, PlacementFailed, StopCode, TaskLaunch, TaskOutcome
 from shoppulse.local.moto_fixes.patching import HOOKS, replace, utc_now
 
 # moto's state-manager model of ECS tasks: only the runner moves a task's status.
@@ -63,9 +66,28 @@ def _fix_ecs_tasks() -> None:
         )
         runner = HOOKS.ecs
         if runner is not None:
+            placed = []
             for task in tasks:
-                _start_task(self, runner, task)
+                try:
+                    _start_task(self, runner, task)
+                except PlacementFailed as failure:  # fix 12: reported as ECS reports no capacity
+                    self.tasks[task.cluster_name].pop(task.task_arn, None)
+                    _PLACEMENT.failures.append({"arn": task.task_definition_arn, "reason": failure.reason})
+                else:
+                    placed.append(task)
+            tasks = placed
         return tasks
+
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    original_run_task_response = EC2ContainerServiceResponse.run_task
+
+    def run_task_response(self: Any) -> Any:
+        _PLACEMENT.failures = []
+        result: Any = original_run_task_response(self)
+        result.result["failures"].extend(_PLACEMENT.failures)
+        _PLACEMENT.failures = []
+        return result
 
     def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
         runner = HOOKS.ecs
@@ -94,6 +116,11 @@ def _fix_ecs_tasks() -> None:
     replace(EC2ContainerServiceBackend, "run_task", run_task)
     replace(EC2ContainerServiceBackend, "stop_task", stop_task)
     replace(EC2ContainerServiceBackend, "_calculate_task_resource_requirements", staticmethod(resource_requirements))
+    replace(EC2ContainerServiceResponse, "run_task", run_task_response)
+
+
+# RunTask failures of the request being served (one request per thread).
+_PLACEMENT = threading.local()
 
 
 def _find_task(backend: Any, cluster_str: str, task_str: str) -> Any:

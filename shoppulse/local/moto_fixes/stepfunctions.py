@@ -15,6 +15,19 @@
    ARN, so DescribeExecution finds the wrong one); AWS names it with a UUID. And
    `$$.Execution.StartTime` is a datetime object, which breaks any service integration that
    passes it on (`Object of type datetime is not JSON serializable`); AWS gives an ISO-8601 string.
+12. `ecs:runTask.sync` ignores RunTask's `Failures` (and then fails on an empty task list with
+   an IndexError); AWS fails the state with `AmazonECS.Unknown`
+   (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html). The ECS half of
+   this fix (`moto_fixes.ecs`) reports a task the runner cannot place as a `Failures` entry.
+13. The interpreter calls S3 through boto3, which URL-encodes a string `CopySource` itself
+   (botocore.handlers.handle_copy_source_param); the Step Functions aws-sdk integration passes
+   API parameters as given, and S3 requires `CopySource` URL-encoded by the caller: the
+   workflow encodes it (`RunIdentity.copy_source`), so the interpreter must not encode twice.
+14. Step Functions sends "Step Functions Execution Status Change" events to the default bus
+   (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html,
+   https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html); moto
+   sends none. Each execution that ends (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) is put on the
+   default bus in that shape, so the rules that watch executions run locally too.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from infra.state_machine import STATUS_CHANGE_DETAIL_TYPE
 from shoppulse.local.moto_fixes.patching import HOOKS, replace
 
 LOG = logging.getLogger(__name__)
@@ -34,7 +48,12 @@ LOG = logging.getLogger(__name__)
 
 def apply() -> None:
     _fix_sfn_ecs_integration()
+    _fix_sfn_copy_source()
     _fix_sfn_executions()
+    _fix_sfn_status_change_events()
+
+
+ECS_PLACEMENT_ERROR = "AmazonECS.Unknown"
 
 
 _SYNC_POLL_SECONDS = 0.25
@@ -93,6 +112,31 @@ def _fix_sfn_ecs_integration() -> None:
             raise _task_failed(self, env, description)
         return description
 
+    def eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> None:
+        from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+        client: Any = boto_client_for(
+            region=resource_runtime_part.region, service="ecs", state_credentials=state_credentials
+        )
+        action = self._get_boto_service_action()
+        response = getattr(client, action)(**normalised_parameters)
+        response.pop("ResponseMetadata", None)
+        if action != "run_task":
+            env.stack.append(response)
+            return
+        if response.get("failures"):  # fix 12
+            raise _state_failure(self, env, ECS_PLACEMENT_ERROR, json.dumps({"Failures": response["failures"]}))
+        self._normalise_response(response=response, service_action_name="run_task")
+        # AWS outputs the description of the task, not the output of run_task.
+        submitted = response["Tasks"][0]
+        described = client.describe_tasks(cluster=submitted["ClusterArn"], tasks=[submitted["TaskArn"]])
+        described.pop("ResponseMetadata", None)
+        self._normalise_response(response=described, service_action_name="describe_tasks")
+        env.stack.append(described)
+
+    replace(StateTaskServiceEcs, "_eval_service_task", eval_service_task)
     replace(StateTaskServiceEcs, "_normalise_parameters", normalise_parameters)
     replace(StateTaskServiceEcs, "_normalise_response", normalise_response)
     replace(StateTaskServiceEcs, "_build_sync_resolver", build_sync_resolver)
@@ -153,7 +197,13 @@ def _succeeded(description: Mapping[str, Any]) -> bool:
 
 
 def _task_failed(state: Any, env: Any, description: Mapping[str, Any]) -> Exception:
+    return _state_failure(state, env, "States.TaskFailed", json.dumps(description, default=str))
+
+
+def _state_failure(state: Any, env: Any, error: str, cause: str) -> Exception:
+    """The exception that fails a Task state with `error` (a States.* name or a service's own)."""
     from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
         FailureEvent,
         FailureEventException,
@@ -164,21 +214,99 @@ def _task_failed(state: Any, env: Any, description: Mapping[str, Any]) -> Except
     )
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
-    error = StatesErrorNameType.StatesTaskFailed
+    name: Any
+    if error == StatesErrorNameType.StatesTaskFailed.to_name():
+        name = StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed)
+    else:
+        name = CustomErrorName(error)
     return FailureEventException(
         failure_event=FailureEvent(
             env=env,
-            error_name=StatesErrorName(typ=error),
+            error_name=name,
             event_type=HistoryEventType.TaskFailed,
             event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's own is total, used with one key
                 taskFailedEventDetails=TaskFailedEventDetails(
                     resourceType=state._get_sfn_resource_type(),
                     resource=state._get_sfn_resource(),
-                    error=error.to_name(),
-                    cause=json.dumps(description, default=str),
+                    error=error,
+                    cause=cause,
                 )
             ),
         )
+    )
+
+
+def _fix_sfn_copy_source() -> None:
+    from botocore.handlers import handle_copy_source_param
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+
+    original = vars(state_task_service_aws_sdk)["boto_client_for"]  # imported there, not re-exported
+
+    def boto_client_for(*args: Any, **kwargs: Any) -> Any:
+        client: Any = original(*args, **kwargs)
+        if client.meta.service_model.service_name == "s3":
+            for operation in ("CopyObject", "UploadPartCopy"):
+                client.meta.events.unregister(f"before-parameter-build.s3.{operation}", handle_copy_source_param)
+        return client
+
+    replace(state_task_service_aws_sdk, "boto_client_for", boto_client_for)
+
+
+def _fix_sfn_status_change_events() -> None:
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        try:
+            _put_status_change(self.execution)
+        except Exception:  # an event that cannot be sent never breaks the execution
+            LOG.exception("could not send the status change of %s", self.execution.exec_arn)
+
+    replace(BaseExecutionWorkerCommunication, "terminated", terminated)
+
+
+def _millis(moment: Any) -> int | None:
+    return int(moment.timestamp() * 1000) if isinstance(moment, datetime) else None
+
+
+def status_change_detail(execution: Any) -> dict[str, Any]:
+    """The `detail` of a status-change event, as the EventBridge integration page shows it."""
+    status = execution.exec_status.value if execution.exec_status is not None else "RUNNING"
+    output = execution.output if status == "SUCCEEDED" else None
+    return {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": execution.state_machine.arn,
+        "name": execution.name,
+        "status": status,
+        "startDate": _millis(execution.start_date),
+        "stopDate": _millis(execution.stop_date),
+        "input": json.dumps(execution.input_data),
+        "output": json.dumps(output) if output is not None else None,
+        "inputDetails": {"included": True},
+        "outputDetails": {"included": True} if output is not None else None,
+        "error": execution.error,
+        "cause": execution.cause,
+    }
+
+
+def _put_status_change(execution: Any) -> None:
+    if HOOKS.events is None:
+        return
+    from moto.events.models import events_backends
+
+    backend = events_backends[execution.account_id][execution.region_name]
+    backend.put_events(
+        [
+            {
+                "Source": "aws.states",
+                "DetailType": STATUS_CHANGE_DETAIL_TYPE,
+                "Detail": json.dumps(status_change_detail(execution)),
+                "Resources": [execution.exec_arn],
+                "EventBusName": "default",
+            }
+        ]
     )
 
 

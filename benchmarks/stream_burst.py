@@ -1,0 +1,114 @@
+"""Local stream latency under a burst: order writes at 200/s, write -> standard handler invoked.
+
+Runs the local stack (moto in-process, the real pipes and handlers), writes qualifying orders
+with the orders repository from one thread paced at `RATE_PER_S` for `BURST_S` seconds, and
+times each order (wall clock; the writer is a separate process, as a client of `shoppulse up`
+is) from the end of its PutItem call to the moment the standard pipe hands it to
+its handler (the pipe's invoke function, wrapped). Target: p50 < 1 s (issue 12).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from chalicelib.orders.model import new_order
+from chalicelib.orders.repository import OrderRepository
+from chalicelib.tables import ORDERS
+from shoppulse.local.stack import LocalStack, StackSettings
+
+RATE_PER_S = 200
+BURST_S = 2.5  # 500 writes, the burst of issue 12
+TARGET_P50_S = 1.0
+PIPE = "standard"
+WRITERS = 8
+
+
+def _timed_invoke(poller: Any, seen: dict[str, float], lock: threading.Lock) -> None:
+    """Wrap the pipe's invoke function: note when each order first reaches the handler."""
+    invoke = poller._invoke
+
+    def timed(records: list[Any]) -> Any:
+        now = time.time()  # wall clock: the writer is another process
+        with lock:
+            for record in records:
+                order_id = record["dynamodb"]["Keys"]["orderId"]["S"]
+                seen.setdefault(order_id, now)
+        return invoke(records)
+
+    poller._invoke = timed
+
+
+def _burst(endpoint: str, results: Any) -> None:
+    """The writer, in its own process (a client of `shoppulse up`, not sharing its interpreter):
+    `WRITERS` threads on one fixed schedule (one thread cannot keep 200 calls/s)."""
+    table = boto3.session.Session().resource("dynamodb", endpoint_url=endpoint).Table(ORDERS.name())
+    orders = OrderRepository(table)
+    written: dict[str, float] = {}
+    interval = 1.0 / RATE_PER_S
+    total = int(RATE_PER_S * BURST_S)
+    start = time.perf_counter()
+
+    def writer(first: int) -> None:
+        for n in range(first, total, WRITERS):
+            time.sleep(max(0.0, start + n * interval - time.perf_counter()))
+            order = new_order(
+                order_id=f"burst-{n:05d}",
+                customer_id="burst",
+                customer_email="burst@example.com",
+                line_items=[{"sku": "SKU-BURST", "quantity": 1, "unitPrice": Decimal("150.00")}],
+            )
+            orders.create(order)
+            written[order["orderId"]] = time.time()
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put((written, time.perf_counter() - start))
+
+
+def run() -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        LocalStack(StackSettings(aws_port=0, api_port=0, data_dir=Path(data_dir), serve_api=False)) as stack,
+    ):
+        seen: dict[str, float] = {}
+        _timed_invoke(stack.pipes[PIPE], seen, threading.Lock())
+        context = multiprocessing.get_context("spawn")
+        results = context.Queue()
+        writer = context.Process(target=_burst, args=(stack.endpoint, results))
+        writer.start()
+        written, elapsed = results.get(timeout=600)
+        writer.join()
+        stack.wait_for_pipes(timeout=120)
+        latencies = sorted(seen[k] - t for k, t in written.items() if k in seen)
+    p50 = statistics.median(latencies)
+    return {
+        "title": f"Stream burst: {RATE_PER_S} order writes/s for {BURST_S} s, write -> {PIPE} handler",
+        "burst": {
+            "writes": len(written),
+            "achieved_rate_per_s": round(len(written) / elapsed, 1),
+            "reached_handler": len(latencies),
+            "p50_s": round(p50, 3),
+            "p95_s": round(statistics.quantiles(latencies, n=20, method="inclusive")[18], 3),
+            "max_s": round(latencies[-1], 3),
+            "target_p50_s": TARGET_P50_S,
+            "meets_target": p50 < TARGET_P50_S,
+        },
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))
