@@ -32,7 +32,7 @@ CODE_PATH = re.compile(
 )
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 CODE_SPAN = re.compile(r"`([^`\s]+)`")
-FENCE = re.compile(r"^```.*?$(.*?)^```", re.M | re.S)
+FENCE = re.compile(r"^```(\w*).*?$(.*?)^```", re.M | re.S)  # (info string, body)
 SHOPPULSE = Path(sys.executable).parent / "shoppulse"
 
 
@@ -44,7 +44,9 @@ def _commands(prefix: str) -> list[tuple[str, list[str]]]:
     """(file, words) of each line in a fenced block that runs `prefix`, continuation lines joined."""
     found = []
     for md in MARKDOWN:
-        for block in FENCE.findall(md.read_text()):
+        for info, block in FENCE.findall(md.read_text()):
+            if info == "text":  # what a command prints, not commands
+                continue
             for line in block.replace("\\\n", " ").splitlines():
                 first = line.split(maxsplit=1)[:1]
                 if first and first[0] in (prefix, f".venv/bin/{prefix}"):

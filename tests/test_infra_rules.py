@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from infra import template_rules
+from infra.execution_watch import CLOSER_LOGICAL_ID
 from infra.functions import FUNCTIONS
 from infra.sam_translation import PACKAGED_CODE_URI, TranslationError, translate
 from infra.synthesis import synthesize
@@ -106,14 +107,21 @@ def test_tracing_rights_count_wherever_they_are_attached_and_only_for_traced_fun
     assert template_rules.traced_functions_can_write_traces(template) == []
 
 
+def _workflow(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The batch workflow (the stack's other state machine, the run closer, runs no task)."""
+    machines = _of_type(template, "AWS::StepFunctions::StateMachine")
+    [machine] = [m for m in machines if m != CLOSER_LOGICAL_ID]
+    return machine, machines[machine]
+
+
 def test_a_traced_state_machine_without_sampling_rights_is_caught(template):
-    [(machine, resource)] = _of_type(template, "AWS::StepFunctions::StateMachine").items()
+    machine, resource = _workflow(template)
     _drop_actions(template, _role_of(resource, "RoleArn"), {"xray:GetSamplingTargets"})
     assert [v.resource for v in template_rules.traced_functions_can_write_traces(template)] == [machine]
 
 
 def test_tag_propagation_without_ecs_tag_resource_is_caught_and_only_then(template):
-    [(machine, resource)] = _of_type(template, "AWS::StepFunctions::StateMachine").items()
+    machine, resource = _workflow(template)
     role = _role_of(resource, "RoleArn")
     _drop_actions(template, role, {"ecs:TagResource"})
     assert _fired(template_rules.tag_propagation_can_tag, template) == [

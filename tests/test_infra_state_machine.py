@@ -292,7 +292,7 @@ def _watch_executions(workflow: Workflow) -> LocalEventBus:
     events = boto3.client("events", region_name=REGION)
     events.put_rule(Name="executions-ended", EventPattern=json.dumps(execution_status_pattern(workflow.machine_arn)))
     events.put_targets(Rule="executions-ended", Targets=[{"Id": "closer", "Arn": closer_arn}])
-    bus = LocalEventBus(workflow.sfn, workflow.sqs)
+    bus = LocalEventBus(lambda role: workflow.sfn, workflow.sqs)
     bus.start()
     moto_fixes.install(workflow.ecs, bus)  # type: ignore[arg-type]
     return bus

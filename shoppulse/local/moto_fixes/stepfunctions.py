@@ -239,11 +239,11 @@ def _state_failure(state: Any, env: Any, error: str, cause: str) -> Exception:
 def _fix_sfn_copy_source() -> None:
     from botocore.handlers import handle_copy_source_param
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
-
-    original = vars(state_task_service_aws_sdk)["boto_client_for"]  # imported there, not re-exported
+    from moto.stepfunctions.parser.asl.utils import boto_client
 
     def boto_client_for(*args: Any, **kwargs: Any) -> Any:
-        client: Any = original(*args, **kwargs)
+        # Looked up at each call: the IAM enforcement (shoppulse.local.iam.step_functions) replaces it.
+        client: Any = boto_client.boto_client_for(*args, **kwargs)
         if client.meta.service_model.service_name == "s3":
             for operation in ("CopyObject", "UploadPartCopy"):
                 client.meta.events.unregister(f"before-parameter-build.s3.{operation}", handle_copy_source_param)
