@@ -27,10 +27,12 @@ ORIGIN = Origin("incoming/x.csv", NOW)
 
 def check(text: bytes) -> tuple[Any, Any, list[Any]]:
     source = open_source(io.BytesIO(text))
-    results = [validate(batch, source.schema, ORIGIN, NOW) for batch in source.batches()]
+    batches = list(source.batches())
+    results = [validate(batch.text, source.schema, ORIGIN, NOW) for batch in batches]
     valid = [r.valid for r in results]
     rejected = [r.rejected for r in results]
-    return (valid[0] if valid else None), (rejected[0] if rejected else None), source.malformed
+    malformed = [m for batch in batches for m in batch.malformed]
+    return (valid[0] if valid else None), (rejected[0] if rejected else None), malformed
 
 
 def reasons_of(rejected: Any) -> dict[int, str]:

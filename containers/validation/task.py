@@ -12,15 +12,16 @@ from collections import Counter
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
 from chalicelib.storage_layout import RunIdentity
 from containers.adapters.curated_store import IO_POOL, to_parquet
 from containers.engine.contract import SCHEMAS, FileKind, Schema
-from containers.engine.csv_source import UnreadableFile, open_source
-from containers.engine.rules import Origin, malformed_frame, validate
+from containers.engine.csv_source import CsvSource, open_source
+from containers.engine.input_format import UnreadableFile
+from containers.engine.rules import Origin, TimeBounds, malformed_frame, validate
 from containers.tasks.outcome import DataRejected
 
 MANIFEST = "manifest.json"
@@ -87,8 +88,25 @@ class _Staging:
         self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}{MANIFEST}", Body=body)
 
 
+def _line_counts(source: CsvSource) -> dict[str, int]:
+    """Where every physical line went: lines = header_lines + valid_rows + rejected_rows
+    + continuation_lines + blank_lines."""
+    counts = source.counts
+    return {
+        "lines": counts.lines,
+        "header_lines": counts.header,
+        "blank_lines": counts.blank,
+        "continuation_lines": counts.continuation,
+    }
+
+
 def validate_object(
-    s3: Any, identity: RunIdentity, curated_bucket: str, max_invalid_ratio: float, now: datetime | None = None
+    s3: Any,
+    identity: RunIdentity,
+    curated_bucket: str,
+    max_invalid_ratio: float,
+    now: datetime | None = None,
+    bounds: TimeBounds | None = None,
 ) -> dict[str, Any]:
     """Validate one input object version; raises DataRejected (with the summary) for bad data."""
     request = {"Bucket": identity.bucket, "Key": identity.key}
@@ -107,17 +125,24 @@ def validate_object(
     rejected = _RejectedRows()
     try:
         source = open_source(obj["Body"])
-        summary["kind"] = source.schema.kind.value
+    except UnreadableFile as err:
+        _reject_file(s3, identity, summary, rejected, err.reason, err.detail)
+    summary["kind"] = source.schema.kind.value
+    origin = Origin(identity.key, identity.landed_at)
+    try:
         for batch in source.batches():
-            checked = validate(batch, source.schema, Origin(identity.key, identity.landed_at), now)
+            checked = validate(batch.text, source.schema, origin, now, bounds)
+            checked.rejected["raw"] = batch.raw_text(checked.rejected["line"])
             staging.add(checked.valid)
             rejected.add(checked.rejected)
+            rejected.add(malformed_frame(batch.malformed, source.schema))
     except UnreadableFile as err:
         staging.discard()
+        summary.update(_line_counts(source))
         _reject_file(s3, identity, summary, rejected, err.reason, err.detail)
-    rejected.add(malformed_frame([(m.line, m.text) for m in source.malformed], source.schema))
-    rows = source.rows_read + len(source.malformed)
+    rows = source.rows
     summary.update(rows=rows, valid_rows=staging.rows, rejected_rows=rejected.count, reasons=dict(rejected.reasons))
+    summary.update(_line_counts(source))
     if rows and rejected.count / rows > max_invalid_ratio:
         staging.discard()
         detail = f"{rejected.count} of {rows} rows are invalid, more than the {max_invalid_ratio:.1%} allowed"
@@ -132,7 +157,7 @@ def validate_object(
 
 def _reject_file(
     s3: Any, identity: RunIdentity, summary: dict[str, Any], rejected: _RejectedRows, reason: str, detail: str
-) -> None:
+) -> NoReturn:
     summary.update(status="REJECTED", reason=reason, detail=detail, valid_rows=0)
     summary.setdefault("rows", rejected.count)
     summary.setdefault("rejected_rows", rejected.count)
