@@ -130,7 +130,7 @@ def _guess_wide_encoding(head: bytes) -> str | None:
         return "utf-16-le"
     if even > 0.9:
         return "utf-16-be"
-    return "binary"
+    return "binary" if sample.count(0) > len(sample) // 10 else None  # a stray NUL is a row's problem
 
 
 def open_text(stream: BinaryIO) -> BinaryIO:

@@ -106,6 +106,12 @@ def _nullable_int(values: pa.Array, index: pd.Index) -> pd.Series:
     return pd.Series(pd.arrays.IntegerArray(data, mask), index=index)
 
 
+def _arrow_text(value: pd.Series) -> pa.Array:
+    """A text column as one Arrow array (pandas may hold it in several chunks, or none)."""
+    array = pa.array(value, type=pa.string(), from_pandas=True)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
 def _iso8601_micros(value: pd.Series) -> pd.Series:
     """UTC micros of ISO-8601 text (no offset means UTC), null where it is not a timestamp.
 
@@ -113,7 +119,7 @@ def _iso8601_micros(value: pd.Series) -> pd.Series:
     forms (and gives the same instants), so a column with anything Arrow declines is parsed
     by pandas whole: the outcome never depends on which parser ran.
     """
-    text = pa.array(value, type=pa.string(), from_pandas=True)
+    text = _arrow_text(value)
     zoned = pc.or_(pc.ends_with(text, "Z"), pc.match_substring_regex(text, OFFSET))  # null where text is
     nothing = pa.scalar(None, pa.string())
     try:
@@ -152,7 +158,7 @@ class _Checker:
         value = self.present(name, required)
         ok = value.str.fullmatch(INTEGER).fillna(False).astype(bool)
         self.flag(value.notna() & ~ok, NOT_INTEGER, name)
-        digits = pa.array(value.where(ok).str.lstrip("+"), type=pa.string(), from_pandas=True)
+        digits = _arrow_text(value.where(ok).str.lstrip("+"))
         out = _nullable_int(pc.cast(digits, pa.int64()), value.index)
         if minimum > 0:
             self.flag(out.notna() & (out < minimum), BAD_COUNT, name)
@@ -179,7 +185,7 @@ class _Checker:
         value = self.present(name, required)
         numeric = value.str.fullmatch(NUMBER).fillna(False).astype(bool)
         number = value.where(numeric)
-        encoded = pc.dictionary_encode(pa.array(number, type=pa.string(), from_pandas=True))
+        encoded = pc.dictionary_encode(_arrow_text(number))
         micros = pa.array([_to_micros(text) for text in encoded.dictionary.to_pylist()], type=pa.int64())
         out = _nullable_int(micros.take(encoded.indices), value.index)
         self.flag(value.notna() & ~numeric, NOT_NUMBER, name)
