@@ -34,6 +34,11 @@ class Task(str, Enum):
     TRANSFORMATION = "transformation"
 
 
+# Where the physical lines of a validated file went (its validation summary):
+# lines = header_lines + rows + blank_lines + continuation_lines, rows = valid + rejected.
+LINE_COUNTS = ("lines", "header_lines", "blank_lines", "continuation_lines")
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
+from chalicelib.runs import LINE_COUNTS
 from chalicelib.storage_layout import RunIdentity
 from containers.adapters.curated_store import IO_POOL, to_parquet
 from containers.engine.contract import SCHEMAS, FileKind, Schema
@@ -89,15 +90,9 @@ class _Staging:
 
 
 def _line_counts(source: CsvSource) -> dict[str, int]:
-    """Where every physical line went: lines = header_lines + valid_rows + rejected_rows
-    + continuation_lines + blank_lines."""
+    """Where every physical line went (chalicelib.runs.LINE_COUNTS)."""
     counts = source.counts
-    return {
-        "lines": counts.lines,
-        "header_lines": counts.header,
-        "blank_lines": counts.blank,
-        "continuation_lines": counts.continuation,
-    }
+    return dict(zip(LINE_COUNTS, (counts.lines, counts.header, counts.blank, counts.continuation), strict=True))
 
 
 def validate_object(
