@@ -29,6 +29,7 @@ from containers.engine.contract import Schema, UnknownHeader, detect_schema, hea
 from containers.engine.input_format import UnreadableFile, describe_bad_utf8, open_text
 
 CHUNK_BYTES = 16 << 20
+PIECE_BYTES = 256 << 10  # what Arrow retries on when it declines a chunk
 MAX_RECORD_BYTES = 1 << 20  # a header, line or quoted record longer than this is not data
 MALFORMED = "malformed_row"
 WRONG_FIELDS = f"{MALFORMED}:fields"
@@ -114,6 +115,10 @@ class _LineIndex:
 
     def __len__(self) -> int:
         return len(self.starts)
+
+    def line_after(self, lo: int, size: int) -> int:
+        """The first line from which lines [lo, that) hold at least `size` bytes (or the end)."""
+        return max(lo + 1, int(np.searchsorted(self.starts, self.starts[lo] + size)))
 
     @property
     def blank(self) -> np.ndarray:
@@ -214,6 +219,15 @@ def _split_lines(lines: list[str], width: int, final: bool) -> _Split:
 
 
 @dataclass
+class _Pieces:
+    """What the pieces of a chunk gave, in file order."""
+
+    frames: list[pd.DataFrame]
+    malformed: list[MalformedRow]
+    raw: _RawLines
+
+
+@dataclass
 class CsvSource:
     """A parsed stream of text batches for one schema."""
 
@@ -252,25 +266,48 @@ class CsvSource:
 
     def _parse(self, body: bytes, first_line: int, final: bool) -> tuple[Batch | None, int, int]:
         """A chunk's batch, and how many of its bytes and lines it used (the rest is an open
-        quoted record, read again with the next chunk)."""
-        index = _LineIndex.of(body)
-        frame = self._arrow(body, index)
-        if frame is not None:
-            blank = index.blank
-            self.counts.lines += len(index)
-            self.counts.blank += int(blank.sum())
-            lines = first_line + (np.flatnonzero(~blank) if blank.any() else np.arange(len(index)))
-            frame = self._text(frame, lines, np.arange(self.rows + 1, self.rows + 1 + len(frame)))
-            self.rows += len(frame)
-            return Batch(frame, [], _RawLines(body, index, first_line)), len(body), len(index)
-        return self._parse_slowly(body, index, first_line, final)
+        quoted record, read again with the next chunk).
 
-    def _arrow(self, body: bytes, index: _LineIndex) -> pd.DataFrame | None:
-        """Arrow's parse of a chunk if it has one record per non-blank line, each of the
-        header's width; None otherwise (and for anything Arrow declines, e.g. bad UTF-8)."""
+        Arrow first takes the whole chunk; if it declines, pieces of PIECE_BYTES (growing
+        while Arrow takes them) so that only the pieces around a problem are split slowly.
+        """
+        index = _LineIndex.of(body)
+        blank = index.blank
+        out = _Pieces(frames=[], malformed=[], raw=_RawLines(body, index, first_line))
+        lo, size = 0, len(body)
+        while lo < len(index):
+            hi = index.line_after(lo, size)
+            if self._arrow_piece(body, index, blank, lo, hi, first_line, out):
+                lo, size = hi, size * 2
+                continue
+            if size > PIECE_BYTES:
+                size = PIECE_BYTES
+                continue
+            consumed = self._careful_piece(body, index, lo, hi, first_line, final, out)
+            while not consumed and hi < len(index):  # a quoted value runs past the piece: widen it
+                hi = index.line_after(lo, 2 * int(index.starts[hi] - index.starts[lo]))
+                consumed = self._careful_piece(body, index, lo, hi, first_line, final, out)
+            if not consumed:
+                break  # an open quoted record up to the chunk's end: it starts the next chunk
+            lo, size = lo + consumed, PIECE_BYTES
+        used = int(index.starts[lo]) if lo < len(index) else len(body)
+        if not out.frames and not out.malformed:
+            return None, used, lo
+        if not out.frames:  # malformed rows only
+            nothing = np.array([], dtype=np.int64)
+            out.frames.append(self._text(pd.DataFrame({n: [] for n in self._positions}, dtype="str"), nothing, nothing))
+        frame = out.frames[0] if len(out.frames) == 1 else pd.concat(out.frames, ignore_index=True)
+        return Batch(frame, out.malformed, out.raw), used, lo
+
+    def _arrow_piece(
+        self, body: bytes, index: _LineIndex, blank: np.ndarray, lo: int, hi: int, first_line: int, out: _Pieces
+    ) -> bool:
+        """Arrow's parse of lines [lo, hi) if it has one record per non-blank line, each of
+        the header's width (False otherwise, and for anything Arrow declines, e.g. bad UTF-8)."""
+        piece = memoryview(body)[int(index.starts[lo]) : int(index.nexts[hi - 1])]
         try:  # without an invalid-row handler, a row of the wrong width raises: the careful path takes over
             table = pacsv.read_csv(
-                pa.py_buffer(body),
+                pa.py_buffer(piece),
                 read_options=pacsv.ReadOptions(column_names=self._names, block_size=1 << 20),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
@@ -281,12 +318,19 @@ class CsvSource:
                 ),
             )
         except (pa.ArrowInvalid, pa.ArrowKeyError):
-            return None
-        if table.num_rows != len(index) - int(index.blank.sum()):
-            return None
+            return False
+        blanks = blank[lo:hi]
+        nonblank = np.flatnonzero(~blanks) if blanks.any() else np.arange(hi - lo)
+        if table.num_rows != len(nonblank):
+            return False
         frame = table.combine_chunks().to_pandas()  # one chunk per column, as the rules expect
         frame.columns = list(self._positions)
-        return frame
+        numbers = np.arange(self.rows + 1, self.rows + 1 + len(frame))
+        out.frames.append(self._text(frame, first_line + lo + nonblank, numbers))
+        self.rows += len(frame)
+        self.counts.lines += hi - lo
+        self.counts.blank += hi - lo - len(nonblank)
+        return True
 
     def _text(self, frame: pd.DataFrame, lines: np.ndarray, numbers: np.ndarray) -> pd.DataFrame:
         for name in self.schema.names:
@@ -297,38 +341,38 @@ class CsvSource:
         frame.insert(0, "row_number", numbers.astype("int64"))
         return frame.reset_index(drop=True)
 
-    def _parse_slowly(
-        self, body: bytes, index: _LineIndex, first_line: int, final: bool
-    ) -> tuple[Batch | None, int, int]:
+    def _careful_piece(
+        self, body: bytes, index: _LineIndex, lo: int, hi: int, first_line: int, final: bool, out: _Pieces
+    ) -> int:
+        """Lines [lo, hi) split with `csv`; returns how many lines it used (fewer when a
+        quoted value is still open at the piece's end and more lines may close it)."""
         lines = []
-        for i, (start, end) in enumerate(zip(index.starts, index.nexts, strict=True)):
+        for i in range(lo, hi):
+            start, end = int(index.starts[i]), int(index.nexts[i])
             try:
                 lines.append(body[start:end].decode("utf-8"))
             except UnicodeDecodeError as err:
                 raise UnreadableFile("not_utf8", describe_bad_utf8(body[start:end], first_line + i)) from err
-        split = _split_lines(lines, len(self.header), final)
+        split = _split_lines(lines, len(self.header), final and hi == len(index))
+        if not split.consumed:
+            return 0
         self.counts.lines += split.consumed
         self.counts.blank += split.blank
         self.counts.continuation += split.continuation
-        row_numbers, malformed = [], []
+        row_numbers = []
         for number, (is_row, k) in enumerate(split.order, start=self.rows + 1):
             if is_row:
                 row_numbers.append(number)
             else:
                 i, reason, text = split.malformed[k]
-                malformed.append(MalformedRow(number, first_line + i, reason, text))
+                out.malformed.append(MalformedRow(number, first_line + lo + i, reason, text))
         self.rows += len(split.order)
-        columns = {name: [fields[p] for _, fields in split.rows] for name, p in self._positions.items()}
-        frame = self._text(
-            pd.DataFrame(columns, dtype="str"),
-            np.array([first_line + i for i, _ in split.rows], dtype=np.int64),
-            np.array(row_numbers, dtype=np.int64),
-        )
-        used = int(index.starts[split.consumed]) if split.consumed < len(index) else len(body)
-        if frame.empty and not malformed:
-            return None, used, split.consumed
-        raw = {first_line + i: text for i, text in split.raw.items()}
-        return Batch(frame, malformed, raw), used, split.consumed
+        if split.rows:
+            columns = {name: [fields[p] for _, fields in split.rows] for name, p in self._positions.items()}
+            lines_of = np.array([first_line + lo + i for i, _ in split.rows], dtype=np.int64)
+            out.frames.append(self._text(pd.DataFrame(columns, dtype="str"), lines_of, np.array(row_numbers)))
+        out.raw.update({first_line + lo + i: text for i, text in split.raw.items()})
+        return split.consumed
 
 
 def _header(first: bytes) -> list[str]:
