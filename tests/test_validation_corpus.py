@@ -147,6 +147,11 @@ CORPUS = [
         text(ORDERS, [*good(ORDERS, 10), '90,7,"pending,,,,,1', *good(ORDERS, 30, 11), '91,"7,pending,,,,,1']),
         rejected={12: "malformed_row:unclosed_quote", 43: "malformed_row:unclosed_quote"},
     ),
+    Case(
+        "two stray quotes pairing into a record of the header's width",
+        with_bad(PRODUCTS, '40,"S,1.5,Jeans,N,B,3.0,Men\n41,"S,1.5,Jeans,N,B,3.0,Men'),
+        rejected={21: "malformed_row:unclosed_quote", 22: "malformed_row:unclosed_quote"},
+    ),
     row_case("quote inside a value", ORDERS, '40,7,pen"ding,2025-03-01,,,,1', "unknown_status:status"),
     row_case("an extra field", ORDERS, "40,7,pending,2025-03-01,,,,1,extra", "malformed_row:fields"),
     row_case("too few fields", ORDERS, "40,7,pending", "malformed_row:fields"),

@@ -177,6 +177,19 @@ class _Split:
     continuation: int = 0
 
 
+def _one_record(lines: list[str], width: int) -> bool:
+    """Whether lines that `csv` joined into one record of the header's width are really one:
+    its quotes are strict (a closing quote is followed by a delimiter or the line end) and
+    no line inside it would be a whole record on its own. Two stray quotes pair up into such
+    a record far more often than a value holds a line that looks like a row; when in doubt,
+    the first line is rejected and the others parsed again, which loses nothing."""
+    try:
+        fields = next(csv.reader(iter(lines), strict=True))
+    except csv.Error:
+        return False
+    return len(fields) == width and not any(len(next(csv.reader([line]))) == width for line in lines[1:-1])
+
+
 def _split_lines(lines: list[str], width: int, final: bool) -> _Split:
     """Records of a chunk's lines, recovering from stray quotes (see the module docstring)."""
     out = _Split()
@@ -204,7 +217,7 @@ def _split_lines(lines: list[str], width: int, final: bool) -> _Split:
         spans = feed.pos - start
         if not fields:
             out.blank += 1
-        elif len(fields) != width:
+        elif len(fields) != width or (spans > 1 and not _one_record(lines[start : feed.pos], width)):
             reject(start, UNCLOSED_QUOTE if spans > 1 else WRONG_FIELDS)
             if spans > 1:  # parse the lines the quote swallowed again
                 feed.pos = start + 1
