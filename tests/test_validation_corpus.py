@@ -11,19 +11,16 @@ import lzma
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
-from containers.tasks.outcome import DataRejected
-from containers.validation.task import validate_object
+from chalicelib.storage_layout import INPUT_BUCKET
 from shoppulse.embedded import embedded_aws
 from shoppulse.replay import InProcessWorkflow
+from tests.validation_support import validated
 
-NOW = datetime(2025, 3, 10, tzinfo=UTC)
 ORDERS = "order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item"
 ITEMS = "id,order_id,user_id,product_id,status,created_at,shipped_at,delivered_at,returned_at,sale_price"
 PRODUCTS = "id,sku,cost,category,name,brand,retail_price,department"
@@ -199,16 +196,6 @@ def test_the_corpus_has_at_least_forty_kinds() -> None:
 def aws() -> Iterator[Any]:
     with embedded_aws() as clients:
         yield clients
-
-
-def validated(aws: Any, body: bytes) -> dict[str, Any]:
-    key = f"{INCOMING_PREFIX}corpus.csv"
-    put = aws.s3.put_object(Bucket=INPUT_BUCKET.name(), Key=key, Body=body)
-    identity = RunIdentity(INPUT_BUCKET.name(), key, put.get("VersionId", ""))
-    try:
-        return validate_object(aws.s3, identity, CURATED_BUCKET.name(), 0.05, now=NOW)
-    except DataRejected as rejected:
-        return rejected.summary
 
 
 def rejected_rows(aws: Any, summary: dict[str, Any]) -> list[dict[str, str]]:

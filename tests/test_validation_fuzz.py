@@ -8,20 +8,16 @@ import csv
 import gzip
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from containers.engine.contract import SCHEMAS
-from containers.tasks.outcome import DataRejected
-from containers.validation.task import validate_object
 from shoppulse.embedded import embedded_aws
+from tests.validation_support import validated
 
-NOW = datetime(2025, 3, 10, tzinfo=UTC)
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # The edges of what the stores can hold: DynamoDB numbers (38 digits, 1E-130 .. 9.9E+125),
@@ -103,16 +99,6 @@ def aws() -> Iterator[Any]:
         yield clients
 
 
-def outcome(aws: Any, body: bytes) -> dict[str, Any]:
-    key = f"{INCOMING_PREFIX}fuzz.csv"
-    put = aws.s3.put_object(Bucket=INPUT_BUCKET.name(), Key=key, Body=body)
-    identity = RunIdentity(INPUT_BUCKET.name(), key, put.get("VersionId", ""))
-    try:
-        return validate_object(aws.s3, identity, CURATED_BUCKET.name(), 0.05, now=NOW)
-    except DataRejected as rejected:
-        return rejected.summary
-
-
 def assert_accounted(summary: dict[str, Any]) -> None:
     """VALID, or REJECTED with a reason; a file read to its end accounts for every line."""
     assert summary["status"] in ("VALID", "REJECTED"), summary
@@ -129,7 +115,7 @@ def assert_accounted(summary: dict[str, Any]) -> None:
 @FUZZ
 @given(body=csv_file())
 def test_any_csv_of_any_kind_ends_valid_or_rejected_with_every_line_accounted(aws: Any, body: bytes) -> None:
-    assert_accounted(outcome(aws, body))
+    assert_accounted(validated(aws, body))
 
 
 @FUZZ
@@ -142,10 +128,10 @@ def test_arbitrary_bytes_after_a_header_end_valid_or_rejected(
     aws: Any, header: str, body: bytes, compress: bool
 ) -> None:
     data = header.encode() + b"\n" + body
-    assert_accounted(outcome(aws, gzip.compress(data) if compress else data))
+    assert_accounted(validated(aws, gzip.compress(data) if compress else data))
 
 
 @FUZZ
 @given(body=st.binary(max_size=64))
 def test_arbitrary_bytes_alone_end_valid_or_rejected(aws: Any, body: bytes) -> None:
-    assert_accounted(outcome(aws, body))
+    assert_accounted(validated(aws, body))

@@ -4,10 +4,11 @@ accounted for.
 The body is read in chunks of whole lines. Each chunk is first parsed by Arrow (fast, all
 cores); that parse is kept only when it yields one record per non-blank line with the
 header's number of fields, which is what a well-formed file without multi-line values gives.
-Otherwise the chunk is split again line by line with Python's `csv` (same quoting rules):
-a quoted value may span lines, but a record that a quote stretches over several lines
-without giving the header's number of fields is taken for a stray quote — its first line is
-rejected (`unclosed_quote`) and the lines after it are parsed again, so nothing is swallowed.
+Otherwise Arrow retries the chunk in pieces, and the pieces it declines are split line by
+line with Python's `csv` (same quoting rules): a quoted value may span lines, but a record
+that a quote stretches over several lines without being one well-formed record of the
+header's width is taken for a stray quote — its first line is rejected (`unclosed_quote`)
+and the lines after it are parsed again, so nothing is swallowed.
 
 Every contract column is read as text (validation decides what a value means), optional
 columns absent from the header are empty, and extra columns are never materialised.
