@@ -6,6 +6,7 @@ than once per column.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
 
@@ -136,7 +137,7 @@ def detect_schema(header: list[str]) -> Schema:
     column is not taken for an orders file.
     """
     names = [header_name(h) for h in header]
-    duplicated = sorted({n for n in names if n and names.count(n) > 1})
+    duplicated = sorted(n for n, count in Counter(names).items() if n and count > 1)
     if duplicated:
         raise UnknownHeader(f"duplicate columns in header: {', '.join(duplicated)}")
     present = set(names)
