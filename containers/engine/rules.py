@@ -54,7 +54,7 @@ TOO_LARGE = "amount_out_of_range"
 @dataclass
 class Validated:
     valid: pd.DataFrame  # typed rows of the schema, plus VERSION and ROW
-    rejected: pd.DataFrame  # row_number, reason, and the row's original text
+    rejected: pd.DataFrame  # row_number, line, reason, and the row's contract columns as written
 
 
 @dataclass(frozen=True)
