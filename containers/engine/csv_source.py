@@ -75,11 +75,13 @@ class Batch:
 class _RawLines(dict[int, str]):
     """Raw text of single-line rows, cut from the chunk only when asked for."""
 
-    def __init__(self, body: bytes, index: _LineIndex, first_line: int) -> None:
+    def __init__(self, body: bytes, index: _LineIndex | None, first_line: int) -> None:
         super().__init__()
         self._body, self._index, self._first = body, index, first_line
 
     def __missing__(self, line: int) -> str:
+        if self._index is None:
+            self._index = _LineIndex.of(self._body)
         i = line - self._first
         return self._body[self._index.starts[i] : self._index.stops[i]].decode("utf-8", "backslashreplace")
 
@@ -124,6 +126,14 @@ class _LineIndex:
     @property
     def blank(self) -> np.ndarray:
         return self.stops == self.starts
+
+
+def _plain_lines(body: bytes) -> int | None:
+    """How many lines a chunk has if they all end in LF or CRLF (None if some end in a lone
+    CR), counted by bytes methods without indexing them."""
+    if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
+        return None
+    return body.count(b"\n") + (not body.endswith(b"\n"))
 
 
 def _last_line_end(buffer: bytes) -> int:
@@ -285,10 +295,22 @@ class CsvSource:
         Arrow first takes the whole chunk; if it declines, pieces of PIECE_BYTES (growing
         while Arrow takes them) so that only the pieces around a problem are split slowly.
         """
+        whole = self._arrow_table(memoryview(body))
+        # As many records as lines: no blank line, no multi-line value (each record takes a
+        # line or more, blank lines none), so record i is line i, without indexing the lines.
+        plain = _plain_lines(body)
+        if whole is not None and whole.num_rows == plain:
+            out = _Pieces(frames=[], malformed=[], raw=_RawLines(body, None, first_line))
+            self._take(self._frame(whole), first_line + np.arange(plain), 0, out)
+            return Batch(out.frames[0], [], out.raw), len(body), plain
         index = _LineIndex.of(body)
         blank = index.blank
         out = _Pieces(frames=[], malformed=[], raw=_RawLines(body, index, first_line))
-        lo, size = 0, len(body)
+        nonblank = np.flatnonzero(~blank)
+        if whole is not None and whole.num_rows == len(nonblank):  # blank lines only
+            self._take(self._frame(whole), first_line + nonblank, len(index) - len(nonblank), out)
+            return Batch(out.frames[0], [], out.raw), len(body), len(index)
+        lo, size = 0, PIECE_BYTES
         while lo < len(index):
             hi = index.line_after(lo, size)
             if self._arrow_piece(body, index, blank, lo, hi, first_line, out):
@@ -316,11 +338,20 @@ class CsvSource:
     def _arrow_piece(
         self, body: bytes, index: _LineIndex, blank: np.ndarray, lo: int, hi: int, first_line: int, out: _Pieces
     ) -> bool:
-        """Arrow's parse of lines [lo, hi) if it has one record per non-blank line, each of
-        the header's width (False otherwise, and for anything Arrow declines, e.g. bad UTF-8)."""
-        piece = memoryview(body)[int(index.starts[lo]) : int(index.nexts[hi - 1])]
+        """Lines [lo, hi) through Arrow, if it gives one record per non-blank line."""
+        blanks = blank[lo:hi]
+        nonblank = np.flatnonzero(~blanks) if blanks.any() else np.arange(hi - lo)
+        table = self._arrow_table(memoryview(body)[int(index.starts[lo]) : int(index.nexts[hi - 1])])
+        if table is None or table.num_rows != len(nonblank):
+            return False
+        self._take(self._frame(table), first_line + lo + nonblank, hi - lo - len(nonblank), out)
+        return True
+
+    def _arrow_table(self, piece: memoryview) -> pa.Table | None:
+        """Arrow's parse of a piece in which every record has the header's width; None
+        otherwise, and for anything Arrow declines (e.g. bad UTF-8)."""
         try:  # without an invalid-row handler, a row of the wrong width raises: the careful path takes over
-            table = pacsv.read_csv(
+            return pacsv.read_csv(
                 pa.py_buffer(piece),
                 read_options=pacsv.ReadOptions(column_names=self._names, block_size=1 << 20),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
@@ -332,19 +363,19 @@ class CsvSource:
                 ),
             )
         except (pa.ArrowInvalid, pa.ArrowKeyError):
-            return False
-        blanks = blank[lo:hi]
-        nonblank = np.flatnonzero(~blanks) if blanks.any() else np.arange(hi - lo)
-        if table.num_rows != len(nonblank):
-            return False
+            return None
+
+    def _frame(self, table: pa.Table) -> pd.DataFrame:
         frame = table.combine_chunks().to_pandas()  # one chunk per column, as the rules expect
         frame.columns = list(self._positions)
+        return frame
+
+    def _take(self, frame: pd.DataFrame, lines: np.ndarray, blank: int, out: _Pieces) -> None:
         numbers = np.arange(self.rows + 1, self.rows + 1 + len(frame))
-        out.frames.append(self._text(frame, first_line + lo + nonblank, numbers))
+        out.frames.append(self._text(frame, lines, numbers))
         self.rows += len(frame)
-        self.counts.lines += hi - lo
-        self.counts.blank += hi - lo - len(nonblank)
-        return True
+        self.counts.lines += len(frame) + blank
+        self.counts.blank += blank
 
     def _text(self, frame: pd.DataFrame, lines: np.ndarray, numbers: np.ndarray) -> pd.DataFrame:
         for name in self.schema.names:
