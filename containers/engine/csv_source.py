@@ -353,7 +353,9 @@ class CsvSource:
         try:  # without an invalid-row handler, a row of the wrong width raises: the careful path takes over
             return pacsv.read_csv(
                 pa.py_buffer(piece),
-                read_options=pacsv.ReadOptions(column_names=self._names, block_size=1 << 20),
+                # One block, one thread: measured faster than parallel blocks with quoted newlines
+                # allowed (16 MiB of items: 40-50 ms serial, 50-120 ms in 1-4 MiB blocks).
+                read_options=pacsv.ReadOptions(column_names=self._names, block_size=len(piece) + 1, use_threads=False),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
                     include_columns=[self._names[p] for p in self._positions.values()],

@@ -33,6 +33,8 @@ NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html#HowItWorks.DataTypes.Number).
 MAX_AMOUNT = Decimal(10_000_000)
 MICRO = Decimal("0.000001")
+MAX_MICROS = int(MAX_AMOUNT.scaleb(6))
+PLAIN_DIGITS = 20  # a text this short without exponent scales exactly in Decimal's default 28 digits
 TRAILING_UTC = r"\s*UTC$"
 OFFSET = r":\d{2}(?:\.\d+)?[+-]\d{2}(?::?\d{2})?$"  # a time with an offset (or a trailing Z): an instant
 
@@ -77,6 +79,9 @@ class TimeBounds:
 def _to_micros(text: str) -> int | None:
     """Exact micro-units of a decimal text, or None beyond ±MAX_AMOUNT (checked on the
     exponent first: `1e999999` must not build a million-digit integer)."""
+    if len(text) <= PLAIN_DIGITS and "e" not in text and "E" not in text:  # the usual price: exact in 28 digits
+        micros = int(Decimal(text).scaleb(6).to_integral_value(rounding=ROUND_HALF_EVEN))
+        return micros if abs(micros) <= MAX_MICROS else None
     mantissa, _, exponent = text.lower().partition("e")
     if len(exponent.lstrip("+-").lstrip("0")) > 9:  # beyond what a Decimal can hold: 0 or far too large
         return 0 if exponent.startswith("-") or Decimal(mantissa).is_zero() else None
