@@ -1,9 +1,9 @@
 """Streaming CSV reading: bounded memory whatever the file size, and every physical line
 accounted for.
 
-The body is read in chunks of whole lines. Each chunk is first parsed by Arrow (fast, all
-cores); that parse is kept only when it yields one record per non-blank line with the
-header's number of fields, which is what a well-formed file without multi-line values gives.
+The body is read in chunks of whole lines. Each chunk is first parsed by Arrow (fast); that
+parse is kept only when it yields one record per non-blank line with the header's number of
+fields, which is what a well-formed file without multi-line values gives.
 Otherwise Arrow retries the chunk in pieces, and the pieces it declines are split line by
 line with Python's `csv` (same quoting rules): a quoted value may span lines, but a record
 that a quote stretches over several lines without being one well-formed record of the
