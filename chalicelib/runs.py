@@ -43,6 +43,11 @@ class ExitCode(IntEnum):
     TRANSIENT = 75  # EX_TEMPFAIL: try again later
 
 
+# Where the physical lines of a validated file went (its validation summary):
+# lines = header_lines + rows + blank_lines + continuation_lines, rows = valid + rejected.
+LINE_COUNTS = ("lines", "header_lines", "blank_lines", "continuation_lines")
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from chalicelib.category_registry import REGISTRY_PARTITION
 from chalicelib.kpis import CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
-from chalicelib.runs import RunRepository, RunStatus, Task
+from chalicelib.runs import LINE_COUNTS, RunRepository, RunStatus, Task
 from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
 from containers.tasks.config import DEFAULT_MAX_INVALID_RATIO, AwsClients
@@ -94,6 +94,7 @@ def _outcome(label: str, status: RunStatus, checked: dict[str, Any], loaded: dic
         "valid_rows": checked.get("valid_rows", 0),
         "rejected_rows": checked.get("rejected_rows", 0),
         "held_rows": loaded.get("held_rows", 0),
+        **{name: checked[name] for name in LINE_COUNTS if name in checked},
         "reasons": checked.get("reasons", {}),
         "reason": checked.get("reason"),
         "affected_dates": loaded.get("affected_dates", []),

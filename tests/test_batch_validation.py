@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from chalicelib.runs import RunRepository
 from chalicelib.storage_layout import INPUT_BUCKET
 from chalicelib.tables import RUNS
 from containers.engine.csv_source import open_source
-from containers.engine.rules import Origin, _iso8601_micros, validate
+from containers.engine.rules import Origin, TimeBounds, _iso8601_micros, validate
 from shoppulse.embedded import embedded_aws
 from shoppulse.replay import InProcessWorkflow
 
@@ -27,10 +27,12 @@ ORIGIN = Origin("incoming/x.csv", NOW)
 
 def check(text: bytes) -> tuple[Any, Any, list[Any]]:
     source = open_source(io.BytesIO(text))
-    results = [validate(batch, source.schema, ORIGIN, NOW) for batch in source.batches()]
+    batches = list(source.batches())
+    results = [validate(batch.text, source.schema, ORIGIN, NOW) for batch in batches]
     valid = [r.valid for r in results]
     rejected = [r.rejected for r in results]
-    return (valid[0] if valid else None), (rejected[0] if rejected else None), source.malformed
+    malformed = [m for batch in batches for m in batch.malformed]
+    return (valid[0] if valid else None), (rejected[0] if rejected else None), malformed
 
 
 def reasons_of(rejected: Any) -> dict[int, str]:
@@ -218,3 +220,21 @@ def test_unreadable_files_are_rejected_with_their_reason(flow: Any, body: bytes,
         ]
         == "REJECTED"
     )
+
+
+def test_the_timestamp_bounds_come_from_the_environment() -> None:
+    bounds = TimeBounds.from_env({"MIN_TIMESTAMP": "2025-03-01", "MAX_FUTURE_HOURS": "1"})
+    assert (bounds.earliest, bounds.tolerance) == (datetime(2025, 3, 1, tzinfo=UTC), timedelta(hours=1))
+    rows = [
+        "1,7,pending,2025-02-28T23:59:59Z,,,,1",
+        "2,7,pending,2025-03-01T00:00:00Z,,,,1",
+        "3,7,pending,2025-03-10T02:00:00Z,,,,1",
+    ]
+    source = open_source(io.BytesIO((ORDERS_HEADER + "\n" + "\n".join(rows) + "\n").encode()))
+    checked = validate(next(source.batches()).text, source.schema, ORIGIN, NOW, bounds)
+    assert checked.valid["order_id"].tolist() == [2]
+    assert reasons_of(checked.rejected) == {
+        1: "timestamp_before_minimum:created_at",
+        3: "timestamp_in_future:created_at",
+    }
+    assert TimeBounds.from_env({}) == TimeBounds(datetime(2000, 1, 1, tzinfo=UTC), timedelta(days=1))

@@ -6,6 +6,7 @@ than once per column.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
 
@@ -44,6 +45,11 @@ class Schema:
     kind: FileKind
     columns: tuple[Column, ...]
     key: str
+    excludes: frozenset[str] = frozenset()  # a column that means another kind of file
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -75,6 +81,7 @@ ORDERS = Schema(
         _c("num_of_item", Role.COUNT),
     ),
     key="order_id",
+    excludes=frozenset({"id"}),  # items and products have an `id`; an orders file never does
 )
 
 ORDER_ITEMS = Schema(
@@ -107,6 +114,7 @@ PRODUCTS = Schema(
         _c("department", Role.TEXT),
     ),
     key="id",
+    excludes=frozenset({"order_id"}),  # an items file names its order; a products file never does
 )
 
 SCHEMAS: dict[FileKind, Schema] = {s.kind: s for s in (ORDERS, ORDER_ITEMS, PRODUCTS)}
@@ -116,15 +124,34 @@ class UnknownHeader(ValueError):
     """The header matches no kind of file: the whole file is rejected."""
 
 
+def header_name(text: str) -> str:
+    """How a header cell is matched: trimmed (white space and stray byte-order marks), any case."""
+    return text.strip().strip("\ufeff").strip().lower()
+
+
 def detect_schema(header: list[str]) -> Schema:
-    """The one kind whose columns are all present (extra columns are allowed and ignored)."""
-    names = [h.strip() for h in header]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    """The one kind whose required columns are all present and none of its excluded ones.
+
+    Optional columns may be absent (their values are then null); extra columns are allowed
+    and ignored. The exclusions make the kinds disjoint: an items file lacking a required
+    column is not taken for an orders file.
+    """
+    names = [header_name(h) for h in header]
+    duplicated = sorted(n for n, count in Counter(names).items() if n and count > 1)
     if duplicated:
         raise UnknownHeader(f"duplicate columns in header: {', '.join(duplicated)}")
     present = set(names)
-    found = [s for s in SCHEMAS.values() if set(s.names) <= present]
-    if len(found) != 1:
-        expected = "; ".join(f"{s.kind.value}: {','.join(s.names)}" for s in SCHEMAS.values())
-        raise UnknownHeader(f"header matches no known file kind ({','.join(names)}); expected one of: {expected}")
-    return found[0]
+    found = [s for s in SCHEMAS.values() if set(s.required) <= present and not s.excludes & present]
+    if len(found) == 1:
+        return found[0]
+    closest = min(SCHEMAS.values(), key=lambda s: len(set(s.required) - present))
+    missing = [n for n in closest.required if n not in present]
+    clash = sorted(closest.excludes & present)
+    if missing:
+        hint = f"closest is {closest.kind.value}, missing {', '.join(missing)}"
+    else:
+        hint = f"it has every {closest.kind.value} column but also {', '.join(clash)}, which no {closest.kind.value} file has"
+    expected = "; ".join(f"{s.kind.value}: {','.join(s.required)}" for s in SCHEMAS.values())
+    raise UnknownHeader(
+        f"header matches no known file kind ({','.join(names)[:500]}): {hint}; required columns: {expected}"
+    )

@@ -6,23 +6,35 @@ it broke, so a person fixing the data sees everything at once.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from containers.engine.contract import LIFECYCLE, STATUSES, FileKind, Role, Schema
+from containers.engine.csv_source import MalformedRow
 
 VERSION = "_version_ts"  # micros: when this version of the row was last true (latest wins)
 SOURCE = "_source"  # products: the key of their file (orders product files landing the same second)
 ROW = "_row"  # 1-based position in its file: the last tie-break for products
 FUTURE_TOLERANCE = timedelta(days=1)
-INTEGER = r"\+?\d{1,18}"
-NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-MAX_MICROS = 2**63 - 1
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# ASCII digits only: `\d` also matches Arabic-Indic or full-width digits, which no id is.
+INTEGER = r"\+?[0-9]{1,18}"  # below 10^18: within int64 (Parquet, Arrow) and DynamoDB's 38 digits
+NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+# Amounts are kept as int64 micro-units; at most ten million per value, so that even a
+# day of 900,000 such items sums exactly in int64 (2^63 micros is 9.2e12 units). DynamoDB
+# holds 38 digits and magnitudes 1E-130 .. 9.9E+125, so any such sum is stored exactly
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html#HowItWorks.DataTypes.Number).
+MAX_AMOUNT = Decimal(10_000_000)
+MICRO = Decimal("0.000001")
+MAX_MICROS = int(MAX_AMOUNT.scaleb(6))
+PLAIN_DIGITS = 20  # a text this short without exponent scales exactly in Decimal's default 28 digits
 TRAILING_UTC = r"\s*UTC$"
 OFFSET = r":\d{2}(?:\.\d+)?[+-]\d{2}(?::?\d{2})?$"  # a time with an offset (or a trailing Z): an instant
 
@@ -32,23 +44,54 @@ NOT_INTEGER = "not_a_non_negative_integer"
 BAD_STATUS = "unknown_status"
 BAD_TIMESTAMP = "invalid_timestamp"
 FUTURE = "timestamp_in_future"
+TOO_EARLY = "timestamp_before_minimum"
 BEFORE_CREATED = "before_created_at"
 DELIVERED_BEFORE_SHIPPED = "delivered_before_shipped"
 BAD_COUNT = "count_below_one"
 NOT_NUMBER = "not_a_number"
 NEGATIVE = "negative_amount"
-MALFORMED = "malformed_row"
+TOO_LARGE = "amount_out_of_range"
 
 
 @dataclass
 class Validated:
     valid: pd.DataFrame  # typed rows of the schema, plus VERSION and ROW
-    rejected: pd.DataFrame  # row_number, reason, and the row's original text
+    rejected: pd.DataFrame  # row_number, line, reason, and the row's contract columns as written
+
+
+@dataclass(frozen=True)
+class TimeBounds:
+    """The instants a timestamp may hold: from `earliest` to `tolerance` after validation."""
+
+    earliest: datetime = EARLIEST
+    tolerance: timedelta = FUTURE_TOLERANCE
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TimeBounds:
+        """`MIN_TIMESTAMP` (ISO-8601, naive = UTC) and `MAX_FUTURE_HOURS` (a number)."""
+        env = os.environ if environ is None else environ
+        earliest = datetime.fromisoformat(env.get("MIN_TIMESTAMP", EARLIEST.isoformat()))
+        earliest = earliest if earliest.tzinfo else earliest.replace(tzinfo=UTC)
+        hours = float(env.get("MAX_FUTURE_HOURS", FUTURE_TOLERANCE.total_seconds() / 3600))
+        return cls(earliest, timedelta(hours=hours))
 
 
 def _to_micros(text: str) -> int | None:
-    micros = int(Decimal(text).scaleb(6).to_integral_value(rounding=ROUND_HALF_EVEN))
-    return micros if abs(micros) <= MAX_MICROS else None
+    """Exact micro-units of a decimal text, or None beyond ±MAX_AMOUNT (checked on the
+    exponent first: `1e999999` must not build a million-digit integer)."""
+    if len(text) <= PLAIN_DIGITS and "e" not in text and "E" not in text:  # the usual price: exact in 28 digits
+        micros = int(Decimal(text).scaleb(6).to_integral_value(rounding=ROUND_HALF_EVEN))
+        return micros if abs(micros) <= MAX_MICROS else None
+    mantissa, _, exponent = text.lower().partition("e")
+    if len(exponent.lstrip("+-").lstrip("0")) > 9:  # beyond what a Decimal can hold: 0 or far too large
+        return 0 if exponent.startswith("-") or Decimal(mantissa).is_zero() else None
+    number = Decimal(text)
+    if number.is_zero() or number.adjusted() < -7:  # below half a micro: rounds to zero
+        return 0
+    if number.adjusted() > MAX_AMOUNT.adjusted() or abs(number) > MAX_AMOUNT:
+        return None
+    with localcontext(prec=40):  # at most 8 + 6 digits survive the quantize: exact
+        return int(number.quantize(MICRO, rounding=ROUND_HALF_EVEN).scaleb(6))
 
 
 def to_micros(moment: datetime) -> int:
@@ -68,6 +111,12 @@ def _nullable_int(values: pa.Array, index: pd.Index) -> pd.Series:
     return pd.Series(pd.arrays.IntegerArray(data, mask), index=index)
 
 
+def _arrow_text(value: pd.Series) -> pa.Array:
+    """A text column as one Arrow array (pandas may hold it in several chunks, or none)."""
+    array = pa.array(value, type=pa.string(), from_pandas=True)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
 def _iso8601_micros(value: pd.Series) -> pd.Series:
     """UTC micros of ISO-8601 text (no offset means UTC), null where it is not a timestamp.
 
@@ -75,7 +124,7 @@ def _iso8601_micros(value: pd.Series) -> pd.Series:
     forms (and gives the same instants), so a column with anything Arrow declines is parsed
     by pandas whole: the outcome never depends on which parser ran.
     """
-    text = pa.array(value, type=pa.string(), from_pandas=True)
+    text = _arrow_text(value)
     zoned = pc.or_(pc.ends_with(text, "Z"), pc.match_substring_regex(text, OFFSET))  # null where text is
     nothing = pa.scalar(None, pa.string())
     try:
@@ -114,7 +163,7 @@ class _Checker:
         value = self.present(name, required)
         ok = value.str.fullmatch(INTEGER).fillna(False).astype(bool)
         self.flag(value.notna() & ~ok, NOT_INTEGER, name)
-        digits = pa.array(value.where(ok).str.lstrip("+"), type=pa.string(), from_pandas=True)
+        digits = _arrow_text(value.where(ok).str.lstrip("+"))
         out = _nullable_int(pc.cast(digits, pa.int64()), value.index)
         if minimum > 0:
             self.flag(out.notna() & (out < minimum), BAD_COUNT, name)
@@ -125,24 +174,27 @@ class _Checker:
         self.flag(value.notna() & ~value.isin(STATUSES), BAD_STATUS, name)
         return value
 
-    def timestamp(self, name: str, required: bool, now: datetime) -> pd.Series:
+    def timestamp(self, name: str, required: bool, now: datetime, bounds: TimeBounds) -> pd.Series:
         value = self.present(name, required)
         suffixed = value.str.endswith("UTC").fillna(False).astype(bool)
         if suffixed.any():  # BigQuery's " UTC": the rare case, so the regex runs on it alone
             value = value.mask(suffixed, value[suffixed].str.replace(TRAILING_UTC, "", regex=True))
         micros = _iso8601_micros(value)
         self.flag(value.notna() & micros.isna(), BAD_TIMESTAMP, name)
-        self.flag(micros > to_micros(now + FUTURE_TOLERANCE), FUTURE, name)
+        self.flag(micros > to_micros(now + bounds.tolerance), FUTURE, name)
+        self.flag(micros < to_micros(bounds.earliest), TOO_EARLY, name)
         return micros
 
     def money(self, name: str, required: bool) -> pd.Series:
         """Exact: each distinct text is read as a decimal and rounded half-even to micros."""
         value = self.present(name, required)
-        number = value.where(value.str.fullmatch(NUMBER).fillna(False).astype(bool))
-        encoded = pc.dictionary_encode(pa.array(number, type=pa.string(), from_pandas=True))
+        numeric = value.str.fullmatch(NUMBER).fillna(False).astype(bool)
+        number = value.where(numeric)
+        encoded = pc.dictionary_encode(_arrow_text(number))
         micros = pa.array([_to_micros(text) for text in encoded.dictionary.to_pylist()], type=pa.int64())
         out = _nullable_int(micros.take(encoded.indices), value.index)
-        self.flag(value.notna() & out.isna(), NOT_NUMBER, name)
+        self.flag(value.notna() & ~numeric, NOT_NUMBER, name)
+        self.flag(numeric & out.isna(), TOO_LARGE, name)
         self.flag(out < 0, NEGATIVE, name)
         return out
 
@@ -169,13 +221,16 @@ class Origin:
     landed_at: datetime
 
 
-def validate(text: pd.DataFrame, schema: Schema, origin: Origin, now: datetime | None = None) -> Validated:
-    """Type and check one batch of text rows (`row_number` plus the schema's columns).
+def validate(
+    text: pd.DataFrame, schema: Schema, origin: Origin, now: datetime | None = None, bounds: TimeBounds | None = None
+) -> Validated:
+    """Type and check one batch of text rows (`row_number`, `line`, the schema's columns).
 
     Products carry no timestamps, so their version is the moment their file landed (files
     landing within the same second are ordered by key), then their position in the file.
     """
     now = now or datetime.now(UTC)
+    bounds = bounds or TimeBounds()
     check = _Checker(text)
     typed = pd.DataFrame(index=text.index)
     for column in schema.columns:
@@ -187,7 +242,7 @@ def validate(text: pd.DataFrame, schema: Schema, origin: Origin, now: datetime |
         elif column.role is Role.STATUS:
             typed[name] = check.status(name, required)
         elif column.role is Role.TIMESTAMP:
-            typed[name] = check.timestamp(name, required, now)
+            typed[name] = check.timestamp(name, required, now, bounds)
         elif column.role is Role.MONEY:
             typed[name] = check.money(name, required)
         else:
@@ -202,19 +257,20 @@ def validate(text: pd.DataFrame, schema: Schema, origin: Origin, now: datetime |
     reason = check.reasons()
     bad = reason != ""
     rejected = text.loc[bad].copy()
-    rejected.insert(1, "reason", reason[bad])
+    rejected.insert(2, "reason", reason[bad])
     return Validated(typed.loc[~bad].reset_index(drop=True), rejected.reset_index(drop=True))
 
 
-def malformed_frame(rows: list[tuple[int | None, str]], schema: Schema) -> pd.DataFrame:
-    """Rows the CSV parser could not split into the header's fields, kept verbatim."""
+def malformed_frame(rows: list[MalformedRow], schema: Schema) -> pd.DataFrame:
+    """Records the CSV reader could not split into the header's fields, kept verbatim."""
     frame = pd.DataFrame(
         {
-            "row_number": pd.array([r[0] for r in rows], dtype="Int64"),
-            "reason": [f"{MALFORMED}:fields" for _ in rows],
+            "row_number": pd.array([r.row_number for r in rows], dtype="int64"),
+            "line": pd.array([r.line for r in rows], dtype="int64"),
+            "reason": [r.reason for r in rows],
         }
     )
     for name in schema.names:
         frame[name] = ""
-    frame["raw"] = [r[1] for r in rows]
+    frame["raw"] = [r.text for r in rows]
     return frame

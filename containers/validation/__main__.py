@@ -4,6 +4,7 @@ boto3, points it at a local AWS)."""
 import sys
 
 from chalicelib.runs import Task
+from containers.engine.rules import TimeBounds
 from containers.tasks.entry import main
 from containers.validation.task import validate_object
 
@@ -11,6 +12,8 @@ if __name__ == "__main__":
     sys.exit(
         main(
             Task.VALIDATION,
-            lambda config, aws, run: validate_object(aws.s3, run, config.curated_bucket, config.max_invalid_ratio),
+            lambda config, aws, run: validate_object(
+                aws.s3, run, config.curated_bucket, config.max_invalid_ratio, bounds=TimeBounds.from_env()
+            ),
         )
     )

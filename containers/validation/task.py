@@ -12,15 +12,17 @@ from collections import Counter
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
+from chalicelib.runs import LINE_COUNTS
 from chalicelib.storage_layout import RunIdentity
 from containers.adapters.curated_store import IO_POOL, to_parquet
 from containers.engine.contract import SCHEMAS, FileKind, Schema
-from containers.engine.csv_source import UnreadableFile, open_source
-from containers.engine.rules import Origin, malformed_frame, validate
+from containers.engine.csv_source import CsvSource, open_source
+from containers.engine.input_format import UnreadableFile
+from containers.engine.rules import Origin, TimeBounds, malformed_frame, validate
 from containers.tasks.outcome import DataRejected
 
 MANIFEST = "manifest.json"
@@ -87,8 +89,19 @@ class _Staging:
         self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}{MANIFEST}", Body=body)
 
 
+def _line_counts(source: CsvSource) -> dict[str, int]:
+    """Where every physical line went (chalicelib.runs.LINE_COUNTS)."""
+    counts = source.counts
+    return dict(zip(LINE_COUNTS, (counts.lines, counts.header, counts.blank, counts.continuation), strict=True))
+
+
 def validate_object(
-    s3: Any, identity: RunIdentity, curated_bucket: str, max_invalid_ratio: float, now: datetime | None = None
+    s3: Any,
+    identity: RunIdentity,
+    curated_bucket: str,
+    max_invalid_ratio: float,
+    now: datetime | None = None,
+    bounds: TimeBounds | None = None,
 ) -> dict[str, Any]:
     """Validate one input object version; raises DataRejected (with the summary) for bad data."""
     request = {"Bucket": identity.bucket, "Key": identity.key}
@@ -109,17 +122,24 @@ def validate_object(
     rejected = _RejectedRows()
     try:
         source = open_source(obj["Body"])
-        summary["kind"] = source.schema.kind.value
+    except UnreadableFile as err:
+        _reject_file(s3, identity, summary, rejected, err.reason, err.detail)
+    summary["kind"] = source.schema.kind.value
+    origin = Origin(identity.key, landed_at)
+    try:
         for batch in source.batches():
-            checked = validate(batch, source.schema, Origin(identity.key, landed_at), now)
+            checked = validate(batch.text, source.schema, origin, now, bounds)
+            checked.rejected["raw"] = batch.raw_text(checked.rejected["line"].tolist())
             staging.add(checked.valid)
             rejected.add(checked.rejected)
+            rejected.add(malformed_frame(batch.malformed, source.schema))
     except UnreadableFile as err:
         staging.discard()
+        summary.update(_line_counts(source))
         _reject_file(s3, identity, summary, rejected, err.reason, err.detail)
-    rejected.add(malformed_frame([(m.line, m.text) for m in source.malformed], source.schema))
-    rows = source.rows_read + len(source.malformed)
+    rows = source.rows
     summary.update(rows=rows, valid_rows=staging.rows, rejected_rows=rejected.count, reasons=dict(rejected.reasons))
+    summary.update(_line_counts(source))
     if rows and rejected.count / rows > max_invalid_ratio:
         staging.discard()
         detail = f"{rejected.count} of {rows} rows are invalid, more than the {max_invalid_ratio:.1%} allowed"
@@ -134,7 +154,7 @@ def validate_object(
 
 def _reject_file(
     s3: Any, identity: RunIdentity, summary: dict[str, Any], rejected: _RejectedRows, reason: str, detail: str
-) -> None:
+) -> NoReturn:
     summary.update(status="REJECTED", reason=reason, detail=detail, valid_rows=0)
     summary.setdefault("rows", rejected.count)
     summary.setdefault("rejected_rows", rejected.count)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.runs import RunRepository, RunStatus, Task
+from chalicelib.runs import LINE_COUNTS, RunRepository, RunStatus, Task
 from chalicelib.storage_layout import INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import RUNS
 from shoppulse.local.exceptions import IngestError
@@ -23,7 +23,7 @@ from shoppulse.local.provision import STATE_MACHINE_NAME, LocalResources
 POLL_SECONDS = 0.1
 # Row counts of the outcome line, from each task's summary in the Runs item.
 COUNT_FIELDS = {
-    Task.VALIDATION: ("rows", "valid_rows", "rejected_rows"),
+    Task.VALIDATION: ("rows", "valid_rows", "rejected_rows", *LINE_COUNTS),
     Task.TRANSFORMATION: ("rows_loaded", "held_rows"),
 }
 

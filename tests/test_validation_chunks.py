@@ -1,0 +1,70 @@
+"""Reading in chunks and pieces changes nothing: the rows, rejected lines, reasons, raw texts
+and line counts of a file are the same whatever the chunk and piece sizes, wherever a stray
+quote or a multi-line value falls."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from containers.engine import csv_source
+from containers.engine.csv_source import open_source
+from containers.engine.rules import Origin, validate
+
+NOW = datetime(2025, 3, 10, tzinfo=UTC)
+PRODUCTS = "id,sku,cost,category,name,brand,retail_price,department"
+LINES = st.sampled_from(
+    [
+        "{i},S{i},1.5,Jeans,Name {i},Brand,3.0,Men",
+        '{i},S{i},1.5,Jeans,"Slim\nFit {i}",Brand,3.0,Men',  # a value over two lines
+        '{i},S{i},1.5,Jeans,"Name, {i}",Brand,3.0,Men',
+        '{i},"S{i},1.5,Jeans,Name {i},Brand,3.0,Men',  # a stray quote
+        "{i},S{i},1.5,Jeans,Name {i}",  # too few fields
+        "",
+        "{i},S{i},-1,,Name {i},Brand,3.0,Men",  # invalid values
+    ]
+)
+
+
+def read_all(data: bytes) -> tuple[list[Any], list[Any], Any]:
+    source = open_source(io.BytesIO(data))
+    valid, rejected = [], []
+    for batch in source.batches():
+        checked = validate(batch.text, source.schema, Origin("k", NOW), NOW)
+        valid += checked.valid.drop(columns=["_version_ts", "_source"]).astype(str).values.tolist()
+        raw = batch.raw_text(checked.rejected["line"])
+        rejected += list(zip(checked.rejected["line"], checked.rejected["reason"], raw, strict=True))
+        rejected += [(m.line, m.reason, m.text) for m in batch.malformed]
+    return valid, sorted(rejected), source.counts
+
+
+@settings(max_examples=25, deadline=None)
+@given(lines=st.lists(LINES, min_size=1, max_size=60), chunk=st.integers(40, 400), piece=st.integers(1, 300))
+def test_chunk_and_piece_sizes_change_no_outcome(lines: list[str], chunk: int, piece: int) -> None:
+    data = "\n".join([PRODUCTS, *(line.format(i=i) for i, line in enumerate(lines, start=1))]).encode()
+    expected = read_all(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csv_source, "CHUNK_BYTES", chunk)
+        patch.setattr(csv_source, "PIECE_BYTES", piece)
+        assert read_all(data) == expected
+    valid, rejected, counts = expected
+    assert counts.lines == counts.header + len(valid) + len(rejected) + counts.blank + counts.continuation
+
+
+def test_a_large_file_with_problems_near_piece_ends_loses_no_line() -> None:
+    rows = [f"{i},S{i},1.5,Jeans,Name {i},Brand,3.0,Men" for i in range(1, 30_001)]
+    for n in (5_000, 12_000, 25_000):  # stray quotes in three different pieces
+        rows[n] = f'{n + 1},"S,1.5,Jeans,N,B,3.0,Men'
+    rows[18_000] = f'{18_001},S,1.5,Jeans,"Two\nlines",B,3.0,Men'
+    valid, rejected, counts = read_all("\n".join([PRODUCTS, *rows]).encode())
+    assert [(line, reason) for line, reason, _ in rejected] == [
+        (5_002, "malformed_row:unclosed_quote"),
+        (12_002, "malformed_row:unclosed_quote"),
+        (25_003, "malformed_row:unclosed_quote"),  # one line further: the two-line value before it
+    ]
+    assert (len(valid), counts.lines, counts.continuation) == (29_997, 30_002, 1)
