@@ -17,6 +17,9 @@ MICROS = Decimal(1_000_000)
 
 # Attributes of a DailyKpis item (besides its keys).
 DAILY_COMPONENTS = ("total_orders", "revenue_micros", "total_items_sold", "returned_orders", "unique_customers")
+# Items of the day (by their order, or by their own created_at while their order is unknown)
+# waiting for their order or product: the day's revenue is incomplete while it is not 0.
+ITEMS_WAITING = "items_waiting"
 # Attributes of a CategoryKpis item (besides its keys).
 CATEGORY_COMPONENTS = ("orders", "revenue_micros", "items_sold", "returned_orders")
 

@@ -1,12 +1,12 @@
-"""Writes a day's KPIs to DynamoDB so that concurrent recomputations converge.
+"""Writes a day's KPIs to DynamoDB, computed from a snapshot of the curated data.
 
-Each recomputation of a day first takes a generation number (an atomic counter on the day's
-item) and only then reads the curated data. A later generation therefore saw at least what
-an earlier one saw, and every write is guarded so that the highest generation wins:
-- the day item is updated only if its `computed_generation` is lower than ours;
+The generation of a write is the snapshot's number (`seq`): a later snapshot holds at least
+what an earlier one held, and every write is guarded so that the latest snapshot wins:
+- the day item is updated only if its `computed_generation` is not higher than ours (equal:
+  a retry, or a reconciliation, of the same snapshot writes the same values again);
 - category items are written in transactions that also check the day item still carries
-  our generation, so a superseded recomputation cannot add or delete anything after a newer
-  one has taken over.
+  our generation, so a write from an older snapshot cannot add or delete anything after a
+  newer one has taken over.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, derived_category, derived_daily
+from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, ITEMS_WAITING, derived_category, derived_daily
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
 
 TRANSACTION_LIMIT = 100
@@ -43,23 +43,18 @@ class KpiTables:
         self._daily = daily_table
         self._category = category_table
 
-    def take_generation(self, label: str) -> int:
-        """Announce a recomputation of the day; must happen before its data is read."""
-        out = self._db.update_item(
-            TableName=self._daily,
-            Key=_typed(daily_key(label)),
-            UpdateExpression="ADD requested_generation :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(out["Attributes"]["requested_generation"]["N"])
-
     def write_day(
-        self, label: str, generation: int, daily: Mapping[str, int] | None, categories: Mapping[str, Mapping[str, int]]
+        self,
+        label: str,
+        generation: int,
+        daily: Mapping[str, int] | None,
+        categories: Mapping[str, Mapping[str, int]],
+        waiting: int = 0,
     ) -> bool:
-        """Store one day's components; False when a newer generation already took over."""
+        """Store one day's components and its items waiting for a reference; False when a
+        newer snapshot already took over."""
         try:
-            computed_before = self._update_day(label, generation, daily)
+            computed_before = self._update_day(label, generation, daily, waiting)
             # Categories exist only under a computed day: a first computation has none to delete.
             stale = (self._stored_categories(label) if computed_before else set()) - set(categories)
             writes = [self._put_category(label, generation, c, v) for c, v in sorted(categories.items())]
@@ -69,9 +64,9 @@ class KpiTables:
             return False
         return True
 
-    def _update_day(self, label: str, generation: int, daily: Mapping[str, int] | None) -> bool:
+    def _update_day(self, label: str, generation: int, daily: Mapping[str, int] | None, waiting: int) -> bool:
         """Whether the day had been computed before."""
-        values: dict[str, Any] = {"computed_generation": generation, "updated_at": _now()}
+        values: dict[str, Any] = {"computed_generation": generation, "updated_at": _now(), ITEMS_WAITING: waiting}
         removed: list[str] = []
         if daily:
             values.update({k: int(daily[k]) for k in DAILY_COMPONENTS})
@@ -89,7 +84,7 @@ class KpiTables:
                 Key=_typed(daily_key(label)),
                 UpdateExpression=expression,
                 ReturnValues="UPDATED_OLD",
-                ConditionExpression="attribute_not_exists(computed_generation) OR computed_generation < :g",
+                ConditionExpression="attribute_not_exists(computed_generation) OR computed_generation <= :g",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
                     **{f":v{i}": _serialize(v) for i, v in enumerate(values.values())},
