@@ -21,7 +21,6 @@ from containers.tasks.outcome import DataRejected
 from containers.transformation.task import transform_object
 from containers.validation.task import validate_object
 
-
 # What a transformation outcome says about rows waiting for a reference (pipeline.Outcome).
 HELD_COUNTS = (
     "held_rows",

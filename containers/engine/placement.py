@@ -71,7 +71,7 @@ def split_by(rows: pd.DataFrame, keys: pd.Series) -> list[tuple[int, pd.DataFram
         return []
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     ends = np.r_[starts[1:], len(sorted_keys)]
-    return [(int(sorted_keys[a]), ordered.iloc[a:b]) for a, b in zip(starts, ends)]
+    return [(int(sorted_keys[a]), ordered.iloc[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
 def days_of(order_ids: pd.Series, order_index: pd.DataFrame) -> pd.Series:

@@ -66,7 +66,7 @@ class Working:
     def load(self, parts: Iterable[str]) -> None:
         """Read these partitions at once (in parallel), those not read yet."""
         wanted = sorted({p for p in parts if p not in self._frames and p in self.snapshot.objects})
-        for part, frame in zip(wanted, self._store.read_many([self.snapshot.objects[p] for p in wanted])):
+        for part, frame in zip(wanted, self._store.read_many([self.snapshot.objects[p] for p in wanted]), strict=True):
             self._frames[part] = frame
 
     def get(self, part: str, like: pd.DataFrame) -> pd.DataFrame:
