@@ -15,14 +15,16 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, ITEMS_WAITING, derived_category, derived_daily
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
 
 TRANSACTION_LIMIT = 100
+WRITTEN = "category_components"  # on the day item: each category item's components as written
 _serialize = TypeSerializer().serialize
+_deserialize = TypeDeserializer().deserialize
 
 
 def _typed(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,19 +55,23 @@ class KpiTables:
     ) -> bool:
         """Store one day's components and its items waiting for a reference; False when a
         newer snapshot already took over."""
+        new = {c: {k: int(v[k]) for k in CATEGORY_COMPONENTS} for c, v in categories.items()}
         try:
-            computed_before = self._update_day(label, generation, daily, waiting)
-            # Categories exist only under a computed day: a first computation has none to delete.
-            stale = (self._stored_categories(label) if computed_before else set()) - set(categories)
-            writes = [self._put_category(label, generation, c, v) for c, v in sorted(categories.items())]
-            writes += [self._delete_category(label, c) for c in sorted(stale)]
-            self._transact(label, generation, writes)
+            old = self._update_day(label, generation, daily, waiting)
+            known = _deserialize(old[WRITTEN]) if WRITTEN in old else {}
+            if old.get("computed_generation") == _serialize(generation) or (old and WRITTEN not in old):
+                # A retry of this snapshot may have stopped between transactions: what is
+                # stored is unknown, so everything is written and stale items are looked up.
+                known = dict.fromkeys(self._stored_categories(label))
+            writes = [self._put_category(label, generation, c, v) for c, v in sorted(new.items()) if known.get(c) != v]
+            writes += [self._delete_category(label, c) for c in sorted(set(known) - set(new))]
+            self._transact(label, generation, writes, new)
         except Superseded:
             return False
         return True
 
-    def _update_day(self, label: str, generation: int, daily: Mapping[str, int] | None, waiting: int) -> bool:
-        """Whether the day had been computed before."""
+    def _update_day(self, label: str, generation: int, daily: Mapping[str, int] | None, waiting: int) -> dict[str, Any]:
+        """The day item as it was (typed attribute values; empty for a new day)."""
         values: dict[str, Any] = {"computed_generation": generation, "updated_at": _now(), ITEMS_WAITING: waiting}
         removed: list[str] = []
         if daily:
@@ -83,7 +89,7 @@ class KpiTables:
                 TableName=self._daily,
                 Key=_typed(daily_key(label)),
                 UpdateExpression=expression,
-                ReturnValues="UPDATED_OLD",
+                ReturnValues="ALL_OLD",
                 ConditionExpression="attribute_not_exists(computed_generation) OR computed_generation <= :g",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
@@ -95,7 +101,7 @@ class KpiTables:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise Superseded(label) from err
             raise
-        return "computed_generation" in out.get("Attributes", {})
+        return dict(out.get("Attributes", {}))
 
     def _stored_categories(self, label: str) -> set[str]:
         found: set[str] = set()
@@ -129,18 +135,32 @@ class KpiTables:
         key = {CATEGORY_KPIS.partition_key: label, CATEGORY_KPIS.sort_key: category}
         return {"Delete": {"TableName": self._category, "Key": _typed(key)}}
 
-    def _transact(self, label: str, generation: int, writes: list[dict[str, Any]]) -> None:
-        guard = {
-            "ConditionCheck": {
-                "TableName": self._daily,
-                "Key": _typed(daily_key(label)),
-                "ConditionExpression": "computed_generation = :g",
-                "ExpressionAttributeValues": {":g": _serialize(generation)},
+    def _transact(
+        self, label: str, generation: int, writes: list[dict[str, Any]], written: Mapping[str, Mapping[str, int]]
+    ) -> None:
+        """Category writes guarded by the day's generation; the last transaction also records
+        on the day item what the category items now hold, so the next write can skip those
+        that do not change."""
+        key = _typed(daily_key(label))
+        guard_values = {":g": _serialize(generation)}
+        guard = {"TableName": self._daily, "Key": key, "ConditionExpression": "computed_generation = :g"}
+        record = {
+            "Update": {
+                **guard,
+                "UpdateExpression": "SET #w = :w",
+                "ExpressionAttributeNames": {"#w": WRITTEN},
+                "ExpressionAttributeValues": {**guard_values, ":w": _serialize(dict(written))},
             }
         }
-        for chunk in _chunks(writes, TRANSACTION_LIMIT - 1):
+        chunks = list(_chunks(writes, TRANSACTION_LIMIT - 1)) or [[]]
+        for n, chunk in enumerate(chunks):
+            first = (
+                record
+                if n == len(chunks) - 1
+                else {"ConditionCheck": {**guard, "ExpressionAttributeValues": guard_values}}
+            )
             try:
-                self._db.transact_write_items(TransactItems=[guard, *chunk])
+                self._db.transact_write_items(TransactItems=[first, *chunk])
             except ClientError as err:
                 reasons = err.response.get("CancellationReasons", [])
                 if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":

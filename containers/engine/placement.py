@@ -8,6 +8,8 @@ while their order is unknown); products in one catalogue.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pandas as pd
 
@@ -36,7 +38,9 @@ def day_partition(kind: FileKind, day: int) -> str:
     return f"curated/{kind.value}/order_date={day_label(day)}/"
 
 
+@cache
 def empty(kind: FileKind) -> pd.DataFrame:
+    """An empty partition of `kind` (shared: callers never modify frames in place)."""
     schema: Schema = {FileKind.ORDERS: ORDERS, FileKind.ORDER_ITEMS: ORDER_ITEMS, FileKind.PRODUCTS: PRODUCTS}[kind]
     text = {c.name for c in schema.columns if c.role in (Role.STATUS, Role.TEXT)}
     columns = {n: pd.Series(dtype="object" if n in text or n == SOURCE else "Int64") for n in STORED_COLUMNS[kind]}
