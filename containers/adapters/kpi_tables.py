@@ -11,20 +11,22 @@ what an earlier one held, and every write is guarded so that the latest snapshot
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, ITEMS_WAITING, derived_category, derived_daily
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
 
 TRANSACTION_LIMIT = 100
-WRITTEN = "category_components"  # on the day item: each category item's components as written
+# On the day item: each category item's components as written, as JSON text (one string is
+# far cheaper to return than a map of maps).
+WRITTEN = "category_components"
 _serialize = TypeSerializer().serialize
-_deserialize = TypeDeserializer().deserialize
 
 
 def _typed(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,7 +60,7 @@ class KpiTables:
         new = {c: {k: int(v[k]) for k in CATEGORY_COMPONENTS} for c, v in categories.items()}
         try:
             old = self._update_day(label, generation, daily, waiting)
-            known = _deserialize(old[WRITTEN]) if WRITTEN in old else {}
+            known = json.loads(old[WRITTEN]["S"]) if WRITTEN in old else {}
             if old.get("computed_generation") == _serialize(generation) or (old and WRITTEN not in old):
                 # A retry of this snapshot may have stopped between transactions: what is
                 # stored is unknown, so everything is written and stale items are looked up.
@@ -149,7 +151,7 @@ class KpiTables:
                 **guard,
                 "UpdateExpression": "SET #w = :w",
                 "ExpressionAttributeNames": {"#w": WRITTEN},
-                "ExpressionAttributeValues": {**guard_values, ":w": _serialize(dict(written))},
+                "ExpressionAttributeValues": {**guard_values, ":w": {"S": json.dumps(written, sort_keys=True)}},
             }
         }
         chunks = list(_chunks(writes, TRANSACTION_LIMIT - 1)) or [[]]
