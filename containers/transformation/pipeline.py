@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from containers.adapters.curated_store import CuratedStore, Snapshot, manifest_key, object_key
-from containers.adapters.kpi_tables import KpiTables
+from containers.adapters.kpi_tables import DayKpis, KpiTables
 from containers.adapters.writer_lease import WriterLease
 from containers.engine import placement as pl
 from containers.engine.contract import ORDER_ITEMS, ORDERS, PRODUCTS, FileKind, Schema
@@ -238,16 +238,16 @@ class Transformer:
                 Merger(work, out).count_waiting()
                 summary = out.summary()
         labels = {day_label(d) for d in days} | state.kpi_days
-        written: list[str] = []
-        superseded: list[str] = []
-        seen: set[str] = set()
-        for label, daily, categories, waiting in recompute(work, labels):
-            ok = self._tables.write_day(label, work.snapshot.seq, daily, categories, waiting)
-            (written if ok else superseded).append(label)
-            seen |= set(categories)
+        days = [DayKpis(*day) for day in recompute(work, labels)]
+        written, superseded = self._tables.write_days(work.snapshot.seq, days)
         self._lease.kpis_written(labels)
         self._lease.release()
-        return {**summary, "days_written": written, "days_superseded": superseded, "categories": sorted(seen)}
+        return {
+            **summary,
+            "days_written": written,
+            "days_superseded": superseded,
+            "categories": sorted({c for d in days for c in d.categories}),
+        }
 
     def _merge(self, work: Working, schema: Schema, chunks: Iterable[pd.DataFrame]) -> tuple[Outcome, str]:
         """Merge the staged chunks, up to FLUSH_ROWS rows at a time; the outcome and the
