@@ -15,7 +15,20 @@ from typing import Any
 from troposphere import Equals, Parameter, Ref, Template
 
 from chalicelib.pipes import PIPES_BY_KEY
-from infra import api, ecs, encryption, events, functions, messaging, monitoring, pipes, storage, tables, workflow
+from infra import (
+    api,
+    ecs,
+    encryption,
+    events,
+    functions,
+    messaging,
+    monitoring,
+    pipes,
+    reconciliation,
+    storage,
+    tables,
+    workflow,
+)
 from infra.context import Stack
 
 PIPES_CONDITION = "CreatePipes"
@@ -53,6 +66,7 @@ def build_stack(stage: str) -> tuple[Stack, dict[str, Any]]:
     batch = ecs.build(stack, buckets, all_tables, key)
     machine = workflow.build(stack, batch, buckets, all_tables, topics_and_queues, key)
     events.build(stack, buckets, machine, topics_and_queues)
+    reconciliation.build(stack, batch)
     order_pipes = pipes.build(stack, all_tables, topics_and_queues, key, PIPES_CONDITION)
     monitoring.build(stack, machine, topics_and_queues, PIPES_CONDITION)
     api_logging = api.build(stack, key)

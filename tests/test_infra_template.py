@@ -243,7 +243,7 @@ def test_buckets_block_public_access_require_tls_and_encrypt(rendered):
 
 
 def test_rule_starts_the_workflow_for_incoming_objects_with_retries_and_dead_letters(rendered):
-    [rule] = _resources(rendered.infra, "AWS::Events::Rule").values()
+    rule = _resources(rendered.infra, "AWS::Events::Rule")["WorkflowTriggerRule"]
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["detail"]["object"]["key"] == [{"prefix": INCOMING_PREFIX}]
     [target] = rule["Properties"]["Targets"]
@@ -323,3 +323,12 @@ def test_deploy_dry_run_plans_image_package_stack_and_outputs(tmp_path):
     deploy_command = shell.log[-2]
     assert "SubnetIds=subnet-a,subnet-b" in deploy_command and "ImageTag=abc123" in deploy_command
     assert (tmp_path / "dev" / "package" / "sam.json").exists()
+
+
+def test_a_daily_rule_runs_the_reconciliation_command_on_the_transformation_task(rendered):
+    rule = _resources(rendered.infra, "AWS::Events::Rule")["ReconciliationSchedule"]["Properties"]
+    assert rule["ScheduleExpression"].startswith("cron(")
+    [target] = rule["Targets"]
+    assert target["EcsParameters"]["TaskDefinitionArn"] == {"Ref": "TransformationTaskDefinition"}
+    [override] = json.loads(target["Input"])["containerOverrides"]
+    assert override["command"] == ["python", "-m", "containers.transformation.reconcile"]
