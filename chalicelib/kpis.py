@@ -94,6 +94,13 @@ def public_daily(item: Mapping[str, Any]) -> DailyKpis:
     )
 
 
+def served_daily(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A day as the API serves it: its KPIs, and `items_waiting` when items of the day wait for
+    their order or product (the day's revenue is incomplete then; absent means none)."""
+    waiting = int(item.get(ITEMS_WAITING, 0))
+    return {**public_daily(item), **({ITEMS_WAITING: waiting} if waiting else {})}
+
+
 def public_category(item: Mapping[str, Any]) -> CategoryKpis:
     """A CategoryKpis table item as clients see it."""
     d = derived_category(item)

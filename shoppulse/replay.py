@@ -106,7 +106,6 @@ def _outcome(label: str, status: RunStatus, checked: dict[str, Any], loaded: dic
         "reasons": checked.get("reasons", {}),
         "reason": checked.get("reason"),
         "affected_dates": loaded.get("affected_dates", []),
-        "run_id": checked.get("run_id"),
         "duplicate_of": loaded.get("duplicate_of"),
         **{k: loaded.get(k, 0) for k in HELD_COUNTS},
     }

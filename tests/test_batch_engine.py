@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.storage_layout import CURATED_BUCKET
+from chalicelib.kpis import served_daily
+from chalicelib.storage_layout import CURATED_BUCKET, INPUT_BUCKET
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
 from containers.adapters.kpi_tables import KpiTables
 from containers.transformation.reconcile import reconcile
@@ -138,7 +139,10 @@ def test_a_redelivered_object_version_is_a_duplicate_and_a_new_copy_changes_noth
     first = workflow.ingest(path)
     before = stored_components(workflow.clients.dynamodb_resource)
     again = workflow.ingest(path)  # a new version of the same content
-    assert again["status"] == "SUCCEEDED" and again["duplicate_of"] == first["run_id"]
+    assert first["duplicate_of"] is None
+    assert again["status"] == "SUCCEEDED" and again["duplicate_of"].startswith(
+        f"s3://{INPUT_BUCKET.name()}/incoming/orders.csv?"
+    )
     assert stored_components(workflow.clients.dynamodb_resource) == before
 
 
@@ -263,6 +267,8 @@ def test_each_day_partition_holds_one_object_and_held_items_are_counted_on_their
     assert (late["released_rows"], late["waiting_for_order"], late["waiting_for_product"]) == (1, 0, 1)
     days = {i["order_date"]: i for i in scan_all(workflow.clients.dynamodb_resource.Table(DAILY_KPIS.name()))}
     assert (days["2025-03-01"]["items_waiting"], days["2025-03-02"]["items_waiting"]) == (1, 0)
+    assert served_daily(days["2025-03-01"])["items_waiting"] == 1  # what /kpis/daily serves
+    assert "items_waiting" not in served_daily(days["2025-03-02"])
     keys = [o["Key"] for o in workflow.clients.s3.list_objects_v2(Bucket=CURATED_BUCKET.name())["Contents"]]
     partitions = [k.rsplit("/", 1)[0] for k in keys if k.startswith("curated/")]
     assert len(partitions) == len(set(partitions))  # one object per partition

@@ -12,13 +12,20 @@ from chalicelib.api.exceptions import NotFound
 from chalicelib.api.pagination import decode_token, page_body
 from chalicelib.api.params import DateRange, PageRequest
 from chalicelib.category_registry import CategoryRegistry
-from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, DailyKpis, has_kpis, public_category, public_daily
+from chalicelib.kpis import (
+    CATEGORY_COMPONENTS,
+    DAILY_COMPONENTS,
+    ITEMS_WAITING,
+    has_kpis,
+    public_category,
+    served_daily,
+)
 from chalicelib.tables import CATEGORY_KPIS, CATEGORY_KPIS_BY_CATEGORY, DAILY_KPIS
 
 YEAR, DAY = DAILY_KPIS.partition_key, DAILY_KPIS.sort_key
 CATEGORY = CATEGORY_KPIS_BY_CATEGORY.partition_key
 # The public form is computed from the exact components: derived values and bookkeeping stay home.
-DAILY_READ = projection((YEAR, DAY, *DAILY_COMPONENTS))
+DAILY_READ = projection((YEAR, DAY, *DAILY_COMPONENTS, ITEMS_WAITING))
 CATEGORY_READ = projection((CATEGORY_KPIS.partition_key, CATEGORY_KPIS.sort_key, *CATEGORY_COMPONENTS))
 
 
@@ -28,11 +35,11 @@ class KpiQueries:
         self._categories = category_table
         self._registry = CategoryRegistry(category_table)
 
-    def day(self, day: date) -> DailyKpis:
+    def day(self, day: date) -> dict[str, Any]:
         item = self._daily.get_item(Key={YEAR: f"{day.year:04d}", DAY: day.isoformat()}, **DAILY_READ).get("Item")
         if not item or not has_kpis(item):
             raise NotFound(f"no KPIs for {day.isoformat()}", "date")
-        return public_daily(item)
+        return served_daily(item)
 
     def daily(self, days: DateRange, page: PageRequest) -> dict[str, Any]:
         """One Query per year partition the range touches, resuming where the token says."""
@@ -53,7 +60,7 @@ class KpiQueries:
                 if last or year < days.end.year:
                     resume = {YEAR: f"{year:04d}", DAY: items[-1][DAY]}
                 break
-        return page_body([public_daily(i) for i in items if has_kpis(i)], resume, **days.public())
+        return page_body([served_daily(i) for i in items if has_kpis(i)], resume, **days.public())
 
     def category(self, category: str, days: DateRange, page: PageRequest) -> dict[str, Any]:
         """One category over a range: one Query on the `by_category` index."""

@@ -140,7 +140,6 @@ class Merger:
             moving.append(part[leaving])
             self.w.put(pl.day_partition(ITEMS, day), part[~leaving])
             if day == pl.HELD:
-                self.out.released_rows += int(leaving.sum())
                 self._mark_held_days(part[leaving])
         if not moving:
             return
@@ -182,13 +181,7 @@ class Merger:
                 self.out.days.add(day)
         won = latest(pl.concat([*current, new], new), ORDER_ITEMS)
         targets = pl.days_of(won["order_id"], self._order_index())
-        was_held = won["id"].isin(old.loc[old["day"] == pl.HELD, "id"])
-        self.out.released_rows += int((was_held & (targets != pl.HELD)).sum())
         self._place_items(won, targets, removed=ids)
-        held = targets == pl.HELD
-        self.out.held_by_order += int(held.sum())
-        known = won["product_id"].isin(self.products_frame()["id"])
-        self.out.held_by_product += int((~held & ~known).sum())
 
     def products(self, rows: pd.DataFrame) -> None:
         before = self.products_frame()
@@ -197,13 +190,24 @@ class Merger:
         index = self._item_index()
         placed = index[(index["day"] != pl.HELD) & index["product_id"].isin(rows["id"])]
         self.out.days |= set(placed["day"].tolist())
-        self.out.released_rows += int((~placed["product_id"].isin(before["id"])).sum())
 
-    def count_waiting(self) -> None:
+    def waiting(self) -> tuple[pd.Series, pd.Series]:
+        """Ids of the items waiting for their order, and of those waiting for their product."""
         index = self._item_index()
         held = index["day"] == pl.HELD
-        self.out.waiting_for_order = int(held.sum())
-        self.out.waiting_for_product = int((~held & ~index["product_id"].isin(self.products_frame()["id"])).sum())
+        return index.loc[held, "id"], index.loc[~held & ~index["product_id"].isin(self.products_frame()["id"]), "id"]
+
+    def count_waiting(self, before: tuple[pd.Series, pd.Series] | None = None, rows: pd.Series | None = None) -> None:
+        """The store's waiting items; with the waiting ids before a file and the file's item
+        ids, also the file's held rows and the rows it released (whatever its chunking)."""
+        by_order, by_product = self.waiting()
+        self.out.waiting_for_order, self.out.waiting_for_product = len(by_order), len(by_product)
+        if rows is not None:
+            self.out.held_by_order = int(by_order.isin(rows).sum())
+            self.out.held_by_product = int(by_product.isin(rows).sum())
+        if before is not None:
+            still = pd.concat([by_order, by_product])
+            self.out.released_rows = int((~pd.concat(before).isin(still)).sum())
 
 
 class Transformer:
@@ -256,8 +260,12 @@ class Transformer:
         merger = Merger(work, out)
         merge = {ORDERS_KIND: merger.orders, ITEMS: merger.items, FileKind.PRODUCTS: merger.products}[schema.kind]
         digest = content_digest(schema)
+        before = merger.waiting()
+        item_ids: list[pd.Series] = []
         buffered: list[pd.DataFrame] = []
         for chunk in chunks:
+            if schema.kind is ITEMS:
+                item_ids.append(chunk["id"].astype("int64"))
             digest.update(pd.util.hash_pandas_object(chunk[list(schema.names)], index=False).to_numpy().tobytes())
             buffered.append(chunk)
             out.rows_loaded += len(chunk)
@@ -266,7 +274,7 @@ class Transformer:
                 buffered.clear()
         if buffered:
             merge(pd.concat(buffered, ignore_index=True))
-        merger.count_waiting()
+        merger.count_waiting(before, pd.concat(item_ids).drop_duplicates() if item_ids else None)
         return out, digest.hexdigest()
 
     def _commit(self, work: Working, days: set[str]) -> None:

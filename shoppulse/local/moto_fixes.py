@@ -609,3 +609,24 @@ def fix_dynamodb_transaction_snapshots() -> None:
             _TRANSACTION.active = False
 
     DynamoDBBackend.transact_write_items = transact_write_items
+    _serialise_dynamodb_writes(DynamoDBBackend)
+
+
+_DYNAMODB_WRITES = threading.RLock()
+
+
+def _serialise_dynamodb_writes(backend: Any) -> None:
+    """In AWS a conditional write checks and writes one item atomically
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate);
+    moto checks then writes without a lock, so two threads could both pass one condition (the
+    batch writer lease relies on it). One lock around every write makes them atomic."""
+
+    def locked(method: Any) -> Any:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with _DYNAMODB_WRITES:
+                return method(self, *args, **kwargs)
+
+        return write
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(backend, name, locked(getattr(backend, name)))
