@@ -10,6 +10,7 @@ import argparse
 import importlib
 import inspect
 import json
+import os
 import shlex
 import sys
 import tempfile
@@ -28,10 +29,12 @@ from benchmarks import (
     measure,
     peak_rss_bytes,
 )
+from benchmarks.feed import FEED_FILES, FEED_FILES_ENV
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-OPTIONAL = ("benchmarks.feed", "benchmarks.api_latency", "benchmarks.local_latency")
+OPTIONAL = ("benchmarks.api_latency", "benchmarks.local_latency")
+FEED = "benchmarks.feed"
 
 
 def child(target: str, files_json: str) -> int:
@@ -196,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     parser.add_argument("--timeout", type=float, default=CHILD_TIMEOUT, help="seconds allowed per measurement")
     parser.add_argument("--skip-optional", action="store_true", help="leave out " + ", ".join(OPTIONAL))
+    parser.add_argument("--feed-files", type=int, default=FEED_FILES, help="files in the feed measurement")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--files", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -237,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         for label, target in plan:
             print(f"measuring {label} ...", file=sys.stderr)
             measurements.append(measure(label, target, files, args.timeout))
+    print(f"measuring {FEED} ({args.feed_files} files) ...", file=sys.stderr)
+    os.environ[FEED_FILES_ENV] = str(args.feed_files)  # the child inherits it
+    optional.append(measure(FEED, f"{FEED}:run", timeout=args.timeout))
     for module in OPTIONAL:
         if args.skip_optional:
             skipped.append(f"`{module}` (--skip-optional)")

@@ -6,6 +6,7 @@ DuckDB recomputing every KPI from all the files landed so far (it keeps no state
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -22,7 +23,8 @@ from shoppulse.embedded import embedded_aws
 from shoppulse.replay import InProcessWorkflow
 from shoppulse.samples.bench import BENCH_START, _orders_and_items, _products, _write
 
-FEED_FILES = 400  # orders and items files, alternating
+FEED_FILES = 400  # orders and items files, alternating (`python -m benchmarks --feed-files N`)
+FEED_FILES_ENV = "SHOPPULSE_FEED_FILES"
 ORDERS_PER_FILE = 90
 ITEMS_PER_ORDER = 3
 PRODUCTS = 1_000
@@ -77,7 +79,7 @@ def _objects_per_partition(s3: Any) -> dict[str, int]:
 
 
 def run() -> dict[str, Any]:
-    return measure_feed(FEED_FILES)
+    return measure_feed(int(os.environ.get(FEED_FILES_ENV, FEED_FILES)))
 
 
 def measure_feed(count: int) -> dict[str, Any]:
