@@ -29,8 +29,9 @@ class LeaseLost(Exception):
     """Another writer holds the lease (ours expired): nothing of this attempt is committed."""
 
 
-class LeaseBusy(Exception):
-    """The lease stayed held by another run for `WAIT_SECONDS`."""
+class LeaseBusy(TimeoutError):
+    """The lease stayed held by another run for `WAIT_SECONDS`: a transient failure (the task
+    exits 75 and the workflow retries it)."""
 
 
 @dataclass
