@@ -191,6 +191,13 @@
       items: count.format(days.reduce((s, d) => s + d.total_items_sold, 0)),
     };
     for (const [k, v] of Object.entries(totals)) document.querySelector(`[data-total="${k}"]`).textContent = v;
+    // Days whose items wait for their order or product (`items_waiting` in /kpis/daily): revenue incomplete.
+    const incomplete = days.filter((d) => d.items_waiting);
+    const waiting = $("waiting");
+    waiting.hidden = !incomplete.length;
+    waiting.textContent = incomplete.length
+      ? `⚠ ${count.format(incomplete.reduce((s, d) => s + d.items_waiting, 0))} items wait for their order or product: revenue incomplete on ${incomplete.map((d) => d.order_date).join(", ")}`
+      : "";
   }
 
   function drawDaily() {
