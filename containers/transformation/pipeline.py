@@ -20,7 +20,7 @@ import pandas as pd
 
 from containers.adapters.curated_store import CuratedStore, Snapshot, manifest_key, object_key
 from containers.adapters.kpi_tables import DayKpis, KpiTables
-from containers.adapters.writer_lease import WriterLease
+from containers.adapters.writer_lease import WriterLease, WriterState
 from containers.engine import placement as pl
 from containers.engine.contract import ORDER_ITEMS, ORDERS, PRODUCTS, FileKind, Schema
 from containers.engine.kpis import DayTotals, components, day_label, day_number, order_day
@@ -216,8 +216,19 @@ class Transformer:
 
     def transform(self, run_id: str, schema: Schema, chunks: Iterable[pd.DataFrame]) -> dict[str, Any]:
         """Merge one file (a retry of a committed run or a copy of a loaded file changes
-        nothing), then write the KPIs of the days it changed and of any a crash left unwritten."""
+        nothing), then write the KPIs of the days it changed and of any a crash left unwritten.
+        A failure releases the lease (the lease item keeps what the next holder must clean up
+        or finish); a killed task's lease passes to its retry, or expires."""
         state = self._lease.acquire()
+        try:
+            return self._transform(state, run_id, schema, chunks)
+        except Exception:
+            self._lease.release()
+            raise
+
+    def _transform(
+        self, state: WriterState, run_id: str, schema: Schema, chunks: Iterable[pd.DataFrame]
+    ) -> dict[str, Any]:
         if state.writing or state.garbage:  # a crashed attempt's objects, a commit's leftovers
             self._store.delete([*state.writing, *state.garbage])
             state = self._lease.cleaned()
