@@ -52,7 +52,7 @@ def run(files: Mapping[str, Path]) -> dict[str, Any]:
         per_category = {c: dict.fromkeys(CATEGORY_COMPONENTS, 1) for c in categories}
         timed(
             f"store the KPIs ({len(days)} days, {len(days) * len(categories)} category-days)",
-            lambda: [tables.write_day(day, tables.take_generation(day), daily, per_category) for day in days],
+            lambda: [tables.write_day(day, 1, daily, per_category) for day in days],
         )
         timed("read the KPI tables", InProcessWorkflow(clients).kpis)
     return {"files": list(LANDING_ORDER), "phases": phases}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 MONEY_PLACES = Decimal("0.01")
 RATE_PLACES = Decimal("0.0001")
@@ -21,6 +21,9 @@ EXACT = Context(prec=200)
 
 # Attributes of a DailyKpis item (besides its keys).
 DAILY_COMPONENTS = ("total_orders", "revenue_micros", "total_items_sold", "returned_orders", "unique_customers")
+# Items of the day (by their order, or by their own created_at while their order is unknown)
+# waiting for their order or product: the day's revenue is incomplete while it is not 0.
+ITEMS_WAITING = "items_waiting"
 # Attributes of a CategoryKpis item (besides its keys).
 CATEGORY_COMPONENTS = ("orders", "revenue_micros", "items_sold", "returned_orders")
 
@@ -32,6 +35,7 @@ class DailyKpis(TypedDict):
     total_items_sold: int
     return_rate: float | Decimal
     unique_customers: int
+    items_waiting: NotRequired[int]  # served only when items of the day wait for a reference
 
 
 class CategoryKpis(TypedDict):
@@ -100,6 +104,16 @@ def public_daily(item: Mapping[str, Any]) -> DailyKpis:
         return_rate=round_rate(d["return_rate"]),
         unique_customers=int(item["unique_customers"]),
     )
+
+
+def served_daily(item: Mapping[str, Any]) -> DailyKpis:
+    """A day as the API serves it: its KPIs, and `items_waiting` when items of the day wait for
+    their order or product (the day's revenue is incomplete then; absent means none)."""
+    served = public_daily(item)
+    waiting = int(item.get(ITEMS_WAITING, 0))
+    if waiting:
+        served["items_waiting"] = waiting
+    return served
 
 
 def public_category(item: Mapping[str, Any]) -> CategoryKpis:

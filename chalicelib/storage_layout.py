@@ -31,9 +31,9 @@ REJECTED_PREFIX = "rejected/"
 STAGING_PREFIX = "staging/"
 CURATED_PREFIX = "curated/"
 INDEX_PREFIX = "index/"
-# The curated layout's version (docs/batch-storage.md): 2 = day partitions. Data written in
+# The curated layout's version (docs/batch-storage.md): 3 = one writer, current state per day. Data written in
 # another layout cannot be read by this code.
-CURATED_LAYOUT = 2
+CURATED_LAYOUT = 3
 
 
 @dataclass(frozen=True)

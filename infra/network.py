@@ -59,6 +59,7 @@ class Network:
 
     vpc_id: Any
     subnet_ids: Any  # the subnet ids joined by '","' (one `${Subnets}` placeholder in the ASL)
+    subnet_list: Any  # the same ids as a list (EventBridge's ECS target)
     assign_public_ip: Any
     task_security_group: SecurityGroup
 
@@ -229,6 +230,7 @@ def build(stack: Stack) -> Network:
     return Network(
         vpc_id=vpc_id,
         subnet_ids=If(CREATE_NETWORK, Join('","', [Ref(s) for s in subnets]), Join('","', Ref(subnets_param))),
+        subnet_list=If(CREATE_NETWORK, [Ref(s) for s in subnets], Ref(subnets_param)),
         assign_public_ip=If(CREATE_NETWORK, "DISABLED", Ref(public_ip)),
         task_security_group=tasks_group,
     )

@@ -26,6 +26,7 @@ from infra import (
     monitoring,
     network,
     pipes,
+    reconciliation,
     storage,
     tables,
     workflow,
@@ -66,6 +67,7 @@ def build_stack(stage: str) -> tuple[Stack, dict[str, Any]]:
     machine = workflow.build(stack, batch, buckets, all_tables, topics_and_queues, key)
     events.build(stack, buckets, machine, topics_and_queues)
     execution_watch.build(stack, machine, all_tables, topics_and_queues, key)
+    reconciliation.build(stack, batch)
     order_pipes = pipes.build(stack, all_tables, topics_and_queues, key, PIPES_CONDITION)
     monitoring.build(stack, machine, topics_and_queues, PIPES_CONDITION)
     api_logging = api.build(stack, key)

@@ -13,6 +13,7 @@ import sys
 
 VERBS = {
     "replay": "shoppulse.commands.replay",
+    "reconcile": "shoppulse.commands.reconcile",
     "sample": "shoppulse.commands.sample",
     "redrive": "shoppulse.commands.redrive",
     "up": "shoppulse.commands.up",

@@ -21,6 +21,16 @@ from containers.tasks.outcome import DataRejected
 from containers.transformation.task import transform_object
 from containers.validation.task import validate_object
 
+# What a transformation outcome says about rows waiting for a reference (pipeline.Outcome).
+HELD_COUNTS = (
+    "held_rows",
+    "held_by_order",
+    "held_by_product",
+    "released_rows",
+    "waiting_for_order",
+    "waiting_for_product",
+)
+
 
 class InProcessWorkflow:
     def __init__(self, clients: AwsClients, max_invalid_ratio: float = DEFAULT_MAX_INVALID_RATIO) -> None:
@@ -93,9 +103,10 @@ def _outcome(label: str, status: RunStatus, checked: dict[str, Any], loaded: dic
         "rows": checked.get("rows", 0),
         "valid_rows": checked.get("valid_rows", 0),
         "rejected_rows": checked.get("rejected_rows", 0),
-        "held_rows": loaded.get("held_rows", 0),
         **{name: checked[name] for name in LINE_COUNTS if name in checked},
         "reasons": checked.get("reasons", {}),
         "reason": checked.get("reason"),
         "affected_dates": loaded.get("affected_dates", []),
+        "duplicate_of": loaded.get("duplicate_of"),
+        **{k: loaded.get(k, 0) for k in HELD_COUNTS},
     }

@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 
+from chalicelib.kpis import served_daily
+from chalicelib.storage_layout import CURATED_BUCKET, INPUT_BUCKET
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
 from containers.adapters.kpi_tables import KpiTables
+from containers.transformation.reconcile import reconcile
 from shoppulse.embedded import embedded_aws
-from shoppulse.replay import InProcessWorkflow
+from shoppulse.replay import InProcessWorkflow, scan_all
 from tests import reference_kpis as ref
 from tests.batch_support import csv_bytes, rows_of, stored_components
 
@@ -133,9 +136,13 @@ def test_a_redelivered_object_version_is_a_duplicate_and_a_new_copy_changes_noth
     workflow.land(ref.PRODUCTS, PRODUCTS)
     path = tmp_path / "orders.csv"
     path.write_bytes(csv_bytes(ref.ORDERS, [order_row(1, "2025-03-01 10:00:00")]))
-    workflow.ingest(path)
+    first = workflow.ingest(path)
     before = stored_components(workflow.clients.dynamodb_resource)
-    assert workflow.ingest(path)["status"] == "SUCCEEDED"  # a new version of the same content
+    again = workflow.ingest(path)  # a new version of the same content
+    assert first["duplicate_of"] is None
+    assert again["status"] == "SUCCEEDED" and again["duplicate_of"].startswith(
+        f"s3://{INPUT_BUCKET.name()}/incoming/orders.csv?"
+    )
     assert stored_components(workflow.clients.dynamodb_resource) == before
 
 
@@ -144,15 +151,15 @@ def test_a_superseded_recomputation_cannot_overwrite_or_resurrect(workflow: Any)
     tables = KpiTables(c.dynamodb, DAILY_KPIS.name(), CATEGORY_KPIS.name())
     day = {"total_orders": 2, "revenue_micros": 5, "total_items_sold": 1, "returned_orders": 0, "unique_customers": 2}
     jeans = {"orders": 1, "revenue_micros": 5, "items_sold": 1, "returned_orders": 0}
-    old, new = tables.take_generation("2025-03-01"), tables.take_generation("2025-03-01")
+    old, new = 1, 2  # snapshot numbers: the newer snapshot holds more data
     assert tables.write_day("2025-03-01", new, day, {"Tops": jeans})
     # The older run read less data; it must neither overwrite nor add its category back.
     assert not tables.write_day("2025-03-01", old, {**day, "total_orders": 1}, {"Jeans": jeans})
     daily, categories = stored_components(c.dynamodb_resource)
     assert daily["2025-03-01"]["total_orders"] == 2
     assert set(categories) == {("Tops", "2025-03-01")}
-    newest = tables.take_generation("2025-03-01")
-    assert tables.write_day("2025-03-01", newest, None, {})  # every order moved away
+    assert tables.write_day("2025-03-01", new, day, {"Tops": jeans})  # a retry of the same snapshot
+    assert tables.write_day("2025-03-01", 3, None, {})  # every order moved away
     assert stored_components(c.dynamodb_resource) == ({}, {})
 
 
@@ -214,6 +221,55 @@ def test_one_more_file_for_a_day_reads_that_days_partitions_only(workflow: Any) 
     )
     workflow.land(ref.ORDERS, [order_row(100, "2025-03-02 11:00:00", user=100)])
     workflow.land(ref.ITEMS, [item_row(100, 100, 1, "7", "2025-03-02 11:00:00")])
-    curated = {key.split("/")[2] for key in read if key.startswith("curated/") and "/day=" in key}
-    assert curated == {"day=2025-03-02"}
+    curated = {key.split("/")[2] for key in read if key.startswith("curated/") and "/order_date=" in key}
+    assert curated == {"order_date=2025-03-02"}
     assert stored_components(workflow.clients.dynamodb_resource)[0]["2025-03-02"]["total_orders"] == 11
+
+
+def test_reconcile_reports_and_fixes_a_day_that_differs_from_the_curated_data(workflow: Any) -> None:
+    files = [
+        (ref.PRODUCTS, PRODUCTS),
+        (ref.ORDERS, [order_row(1, "2025-03-01 10:00:00"), order_row(2, "2025-03-02 10:00:00", user=8)]),
+        (ref.ITEMS, [item_row(1, 1, 1, "10", "2025-03-01 10:00:00"), item_row(2, 2, 2, "4", "2025-03-02 10:00:00")]),
+    ]
+    for kind, rows in files:
+        workflow.land(kind, rows)
+    c = workflow.clients
+    c.dynamodb_resource.Table(DAILY_KPIS.name()).update_item(
+        Key={"year": "2025", "order_date": "2025-03-02"},
+        UpdateExpression="SET total_orders = :n",
+        ExpressionAttributeValues={":n": 5},
+    )
+    c.dynamodb_resource.Table(CATEGORY_KPIS.name()).delete_item(Key={"order_date": "2025-03-01", "category": "Jeans"})
+    report = reconcile(
+        c.s3, c.dynamodb, CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name(), "2025-03-01", "2025-03-31"
+    )
+    assert [d["date"] for d in report["differences"]] == ["2025-03-01", "2025-03-02"]
+    assert report["fixed"] == ["2025-03-01", "2025-03-02"]
+    assert stored_components(c.dynamodb_resource) == (expect(files).daily, expect(files).categories)
+    again = reconcile(
+        c.s3, c.dynamodb, CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name(), "2025-03-01", "2025-03-31"
+    )
+    assert (again["days_checked"], again["differences"]) == (2, [])
+
+
+def test_each_day_partition_holds_one_object_and_held_items_are_counted_on_their_day(workflow: Any) -> None:
+    workflow.land(ref.PRODUCTS, PRODUCTS)
+    for n in range(3):
+        workflow.land(ref.ORDERS, [order_row(10 + n, "2025-03-01 10:00:00"), order_row(20 + n, "2025-03-02 10:00:00")])
+    early = workflow.land(
+        ref.ITEMS, [item_row(1, 99, 1, "3", "2025-03-02 08:00:00"), item_row(2, 10, 5, "2", "2025-03-01 10:00:00")]
+    )
+    assert (early["held_by_order"], early["held_by_product"], early["waiting_for_order"]) == (1, 1, 1)
+    days = {i["order_date"]: i for i in scan_all(workflow.clients.dynamodb_resource.Table(DAILY_KPIS.name()))}
+    assert (days["2025-03-01"]["items_waiting"], days["2025-03-02"]["items_waiting"]) == (1, 1)
+    late = workflow.land(ref.ORDERS, [order_row(99, "2025-03-01 12:00:00")])
+    assert (late["released_rows"], late["waiting_for_order"], late["waiting_for_product"]) == (1, 0, 1)
+    days = {i["order_date"]: i for i in scan_all(workflow.clients.dynamodb_resource.Table(DAILY_KPIS.name()))}
+    assert (days["2025-03-01"]["items_waiting"], days["2025-03-02"]["items_waiting"]) == (1, 0)
+    assert served_daily(days["2025-03-01"])["items_waiting"] == 1  # what /kpis/daily serves
+    assert "items_waiting" not in served_daily(days["2025-03-02"])
+    keys = [o["Key"] for o in workflow.clients.s3.list_objects_v2(Bucket=CURATED_BUCKET.name())["Contents"]]
+    partitions = [k.rsplit("/", 1)[0] for k in keys if k.startswith("curated/")]
+    assert len(partitions) == len(set(partitions))  # one object per partition
+    assert "curated/orders/order_date=2025-03-01" in partitions

@@ -1,8 +1,12 @@
-"""Any sequence of file arrivals — any order, re-deliveries, re-runs after a crash — ends with
-the KPIs computed once over the union of all valid rows (by the independent reference)."""
+"""Any sequence of file arrivals — any order, re-deliveries, re-runs, tasks killed at any
+point and retried — ends with the KPIs computed once over the union of all valid rows (by the
+independent reference)."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
@@ -11,6 +15,7 @@ from hypothesis import strategies as st
 from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
 from containers.transformation.task import transform_object
+from containers.validation.task import validate_object
 from shoppulse.embedded import embedded_aws
 from shoppulse.replay import InProcessWorkflow
 from tests import reference_kpis as ref
@@ -78,8 +83,9 @@ def product(draw: Any) -> dict[str, Any]:
 
 
 @st.composite
-def arrivals(draw: Any) -> tuple[list[ref.LandedFile], list[int], list[int]]:
-    """Files in landing order, the order they are processed in, and re-runs of some."""
+def arrivals(draw: Any) -> tuple[list[ref.LandedFile], list[int], list[int], dict[int, int]]:
+    """Files in landing order, the order they are processed in, re-runs of some, and the
+    AWS call (counted from the start of its workflow) at which some files' tasks are killed."""
     files = []
     for kind, rows in ((ref.PRODUCTS, product()), (ref.ORDERS, order()), (ref.ITEMS, item())):
         for _ in range(draw(st.integers(1, 2))):
@@ -88,7 +94,8 @@ def arrivals(draw: Any) -> tuple[list[ref.LandedFile], list[int], list[int]]:
     landed = [ref.LandedFile(kind, rows, landing_order=i) for i, (kind, rows) in enumerate(files)]
     processing = draw(st.permutations(range(len(landed))))
     reruns = draw(st.lists(st.sampled_from(range(len(landed))), max_size=3))
-    return landed, list(processing), reruns
+    kills = draw(st.dictionaries(st.sampled_from(range(len(landed))), st.integers(1, 60), max_size=2))
+    return landed, list(processing), reruns, kills
 
 
 # An order whose newer version, in a later file, moves it to another day: the old day, later
@@ -120,7 +127,31 @@ MOVED_ORDER = (
     ],
     [0, 1, 2, 3],
     [],
+    {2: 25},
 )
+
+
+class Killed(BaseException):
+    """A task killed mid-way (SIGKILL, OOM): no handler of ours runs after it."""
+
+
+@contextmanager
+def killed_at(clients: Any, call: int) -> Iterator[None]:
+    """Kill the running task at its `call`-th S3 or DynamoDB request (before it is sent)."""
+    count = itertools.count(1)
+
+    def hook(**_: Any) -> None:
+        if next(count) == call:
+            raise Killed
+
+    targets = [(clients.s3, "before-call.s3"), (clients.dynamodb, "before-call.dynamodb")]
+    for client, event in targets:
+        client.meta.events.register(event, hook, unique_id="kill")
+    try:
+        yield
+    finally:
+        for client, event in targets:
+            client.meta.events.unregister(event, unique_id="kill")
 
 
 def land(s3: Any, f: ref.LandedFile) -> RunIdentity:
@@ -133,12 +164,20 @@ def land(s3: Any, f: ref.LandedFile) -> RunIdentity:
 @given(arrivals())
 @example(MOVED_ORDER)
 def test_kpis_equal_the_union_of_all_valid_rows_whatever_the_arrival_order(case: Any) -> None:
-    landed, processing, reruns = case
+    landed, processing, reruns, kills = case
     with embedded_aws() as clients:
         workflow = InProcessWorkflow(clients)
         identities = [land(clients.s3, f) for f in landed]  # every file lands first: S3's order
-        statuses = [workflow.process(identities[i], str(i))["status"] for i in processing]
-        assert set(statuses) == {"SUCCEEDED"}
+        for i in processing:
+            if i not in kills:
+                assert workflow.process(identities[i], str(i))["status"] == "SUCCEEDED"
+                continue
+            try:
+                with killed_at(clients, kills[i]):
+                    workflow.process(identities[i], str(i))
+            except Killed:  # Step Functions retries the tasks of the same run
+                validate_object(clients.s3, identities[i], CURATED_BUCKET.name(), 0.05)
+                transform_object(clients, identities[i], CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name())
         assert workflow.process(identities[processing[0]], "again")["status"] == "DUPLICATE"
         for i in reruns:  # a transformation re-run after a crash, on its staged input
             transform_object(clients, identities[i], CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name())

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from boto3.dynamodb.conditions import Key
 from moto.server import ThreadedMotoServer
 
 from chalicelib.runs import ExitCode, RunRepository
 from chalicelib.storage_layout import BUCKETS, INPUT_BUCKET, RunIdentity
-from chalicelib.tables import ALL_TABLES, RUNS
+from chalicelib.tables import ALL_TABLES, DAILY_KPIS, RUNS
+from containers.adapters.writer_lease import STATE_KEY
 from shoppulse.embedded import EMBEDDED_ENV
 from shoppulse.provision import create_buckets, create_tables
 
@@ -118,3 +122,31 @@ def test_missing_configuration_fails_without_retry() -> None:
     )
     assert done.returncode == ExitCode.FAILED
     assert json.loads(done.stdout)["error"] == "ConfigurationError"
+
+
+def test_a_transformation_killed_mid_run_is_repaired_by_its_retry(endpoint: str) -> None:
+    """SIGKILL once the task holds the writer lease (wherever it then is), then the retry of
+    the same run: it exits 0 and the day holds every order, once."""
+    rows = b"".join(b"%d,7,complete,2025-04-%02d 10:00:00,,,,1\n" % (i, 1 + i % 28) for i in range(1, 3001))
+    identity, _ = land(endpoint, "incoming/killed.csv", ORDERS + rows)
+    assert run_task("containers.validation", endpoint, identity.key, identity.version)[0] == ExitCode.OK
+    session = _session()
+    db = session.client("dynamodb", endpoint_url=endpoint)
+    env = {**os.environ, **EMBEDDED_ENV, "AWS_ENDPOINT_URL": endpoint, "INPUT_BUCKET": INPUT_BUCKET.name()}
+    env |= {"INPUT_KEY": identity.key, "INPUT_VERSION": identity.version}
+    task = subprocess.Popen([sys.executable, "-m", "containers.transformation"], cwd=ROOT, env=env)
+    try:
+        while task.poll() is None and "lease_holder" not in db.get_item(TableName=DAILY_KPIS.name(), Key=STATE_KEY).get(
+            "Item", {}
+        ):
+            time.sleep(0.005)
+        task.send_signal(signal.SIGKILL)
+    finally:
+        task.wait(timeout=120)
+    assert task.returncode == -signal.SIGKILL  # killed while holding the lease, not finished
+    code, summary = run_task("containers.transformation", endpoint, identity.key, identity.version)
+    assert (code, summary["rows_loaded"]) == (ExitCode.OK, 3000)
+    days = session.resource("dynamodb", endpoint_url=endpoint).Table(DAILY_KPIS.name())
+    april = days.query(KeyConditionExpression=Key("year").eq("2025") & Key("order_date").begins_with("2025-04"))
+    assert sum(int(i["total_orders"]) for i in april["Items"]) == 3000
+    assert "lease_holder" not in db.get_item(TableName=DAILY_KPIS.name(), Key=STATE_KEY)["Item"]

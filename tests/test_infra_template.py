@@ -293,3 +293,12 @@ def test_merged_template_holds_the_app_functions_with_stack_names_and_policies(s
     [source] = events.values()
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "shoppulse-dev-standard-orders-dlq" in json.dumps(source["Properties"]["Queue"])
+
+
+def test_a_daily_rule_runs_the_reconciliation_command_on_the_transformation_task(rendered):
+    rule = _resources(rendered.infra, "AWS::Events::Rule")["ReconciliationSchedule"]["Properties"]
+    assert rule["ScheduleExpression"].startswith("cron(")
+    [target] = rule["Targets"]
+    assert target["EcsParameters"]["TaskDefinitionArn"] == {"Ref": "TransformationTaskDefinition"}
+    [override] = json.loads(target["Input"])["containerOverrides"]
+    assert override["command"] == ["python", "-m", "containers.transformation.reconcile"]

@@ -14,13 +14,21 @@ from chalicelib.api.params import DateRange, PageRequest
 from chalicelib.api.readable import Listing
 from chalicelib.category_registry import CategoryRegistry
 from chalicelib.dynamo_pages import Item, query_page
-from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, DailyKpis, has_kpis, public_category, public_daily
+from chalicelib.kpis import (
+    CATEGORY_COMPONENTS,
+    DAILY_COMPONENTS,
+    ITEMS_WAITING,
+    DailyKpis,
+    has_kpis,
+    public_category,
+    served_daily,
+)
 from chalicelib.tables import CATEGORY_KPIS, CATEGORY_KPIS_BY_CATEGORY, DAILY_KPIS
 
 YEAR, DAY = DAILY_KPIS.partition_key, DAILY_KPIS.range_key
 CATEGORY = CATEGORY_KPIS_BY_CATEGORY.partition_key
 # The public form is computed from the exact components: derived values and bookkeeping stay home.
-DAILY_READ = projection((YEAR, DAY, *DAILY_COMPONENTS))
+DAILY_READ = projection((YEAR, DAY, *DAILY_COMPONENTS, ITEMS_WAITING))
 CATEGORY_READ = projection((CATEGORY_KPIS.partition_key, CATEGORY_KPIS.range_key, *CATEGORY_COMPONENTS))
 
 
@@ -34,7 +42,7 @@ class KpiQueries:
         item = self._daily.get_item(Key={YEAR: f"{day.year:04d}", DAY: day.isoformat()}, **DAILY_READ).get("Item")
         if not item or not has_kpis(item):
             raise NotFound(f"no KPIs for {day.isoformat()}", "date")
-        return public_daily(item)
+        return served_daily(item)
 
     def daily(self, days: DateRange, page: PageRequest) -> dict[str, Any]:
         """One Query per year partition the range touches, resuming where the token says."""
@@ -56,7 +64,7 @@ class KpiQueries:
                     resume = {YEAR: f"{year:04d}", DAY: items[-1][DAY]}
                 break
         listing = Listing((YEAR, DAY))
-        served = listing.convert((i for i in items if has_kpis(i)), public_daily)
+        served = listing.convert((i for i in items if has_kpis(i)), served_daily)
         return page_body(served, resume, **days.public(), **listing.header())
 
     def category(self, category: str, days: DateRange, page: PageRequest) -> dict[str, Any]:

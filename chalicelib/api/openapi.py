@@ -55,7 +55,9 @@ SCHEMAS: dict[str, Any] = {
             "total_items_sold": _COUNT,
             "return_rate": _RATE,
             "unique_customers": _COUNT,
-        }
+        },
+        # Present when items of the day wait for their order or product (chalicelib.kpis.served_daily).
+        {"items_waiting": {**_COUNT, "minimum": 1}},
     ),
     "CategoryKpis": _obj(
         {

@@ -1,27 +1,35 @@
-"""Writes a day's KPIs to DynamoDB so that concurrent recomputations converge.
+"""Writes a day's KPIs to DynamoDB, computed from a snapshot of the curated data.
 
-Each recomputation of a day first takes a generation number (an atomic counter on the day's
-item) and only then reads the curated data. A later generation therefore saw at least what
-an earlier one saw, and every write is guarded so that the highest generation wins:
-- the day item is updated only if its `computed_generation` is lower than ours;
+The generation of a write is the snapshot's number (`seq`): a later snapshot holds at least
+what an earlier one held, and every write is guarded so that the latest snapshot wins:
+- the day item is updated only if its `computed_generation` is not higher than ours (equal:
+  a retry, or a reconciliation, of the same snapshot writes the same values again);
 - category items are written in transactions that also check the day item still carries
-  our generation, so a superseded recomputation cannot add or delete anything after a newer
-  one has taken over.
+  our generation, so a write from an older snapshot cannot add or delete anything after a
+  newer one has taken over.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, derived_category, derived_daily
+from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, ITEMS_WAITING, derived_category, derived_daily
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
 
+# TransactWriteItems takes up to 100 actions, BatchGetItem up to 100 keys:
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
 TRANSACTION_LIMIT = 100
+# On the day item: each category item's components as written, as JSON text (one string is
+# far cheaper to return than a map of maps).
+WRITTEN = "category_components"
 _serialize = TypeSerializer().serialize
 
 
@@ -33,8 +41,14 @@ def daily_key(label: str) -> dict[str, str]:
     return {DAILY_KPIS.partition_key: label[:4], DAILY_KPIS.range_key: label}
 
 
-class Superseded(Exception):
-    """A newer recomputation of the day has written (or is writing) its result."""
+@dataclass(frozen=True)
+class DayKpis:
+    """One day's components (None: no orders), its categories' and its items waiting."""
+
+    label: str
+    daily: Mapping[str, int] | None
+    categories: Mapping[str, Mapping[str, int]]
+    waiting: int = 0
 
 
 class KpiTables:
@@ -43,39 +57,73 @@ class KpiTables:
         self._daily = daily_table
         self._category = category_table
 
-    def take_generation(self, label: str) -> int:
-        """Announce a recomputation of the day; must happen before its data is read."""
-        out = self._db.update_item(
-            TableName=self._daily,
-            Key=_typed(daily_key(label)),
-            UpdateExpression="ADD requested_generation :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(out["Attributes"]["requested_generation"]["N"])
-
     def write_day(
-        self, label: str, generation: int, daily: Mapping[str, int] | None, categories: Mapping[str, Mapping[str, int]]
+        self,
+        label: str,
+        generation: int,
+        daily: Mapping[str, int] | None,
+        categories: Mapping[str, Mapping[str, int]],
+        waiting: int = 0,
     ) -> bool:
-        """Store one day's components; False when a newer generation already took over."""
-        try:
-            computed_before = self._update_day(label, generation, daily)
-            # Categories exist only under a computed day: a first computation has none to delete.
-            stale = (self._stored_categories(label) if computed_before else set()) - set(categories)
-            writes = [self._put_category(label, generation, c, v) for c, v in sorted(categories.items())]
-            writes += [self._delete_category(label, c) for c in sorted(stale)]
-            self._transact(label, generation, writes)
-        except Superseded:
-            return False
-        return True
+        """Store one day's components and its items waiting for a reference; False when a
+        newer snapshot already took over."""
+        return bool(self.write_days(generation, [DayKpis(label, daily, categories, waiting)])[0])
 
-    def _update_day(self, label: str, generation: int, daily: Mapping[str, int] | None) -> bool:
-        """Whether the day had been computed before."""
-        values: dict[str, Any] = {"computed_generation": generation, "updated_at": _now()}
+    def write_days(self, generation: int, days: list[DayKpis]) -> tuple[list[str], list[str]]:
+        """Store these days (written, superseded). Each day is one group of actions (its item,
+        with a record of its category items, and the category items that change); groups
+        share transactions of up to 100 actions, so a day is always written whole."""
+        before = self._days_before([d.label for d in days])
+        groups = [(d.label, self._actions(d, generation, before.get(d.label, {}))) for d in days]
+        written: list[str] = []
+        superseded: list[str] = []
+        batch: list[tuple[str, list[dict[str, Any]]]] = []
+        for group in [*groups, ("", [])]:  # the empty group flushes the last batch
+            if batch and (not group[1] or sum(len(a) for _, a in batch) + len(group[1]) > TRANSACTION_LIMIT):
+                self._transact_groups(batch, written, superseded)
+                batch = []
+            if len(group[1]) > TRANSACTION_LIMIT:
+                self._transact_large(group, generation, written, superseded)
+            elif group[1]:
+                batch.append(group)
+        return written, superseded
+
+    def _days_before(self, labels: list[str]) -> dict[str, dict[str, Any]]:
+        """The day items as stored (typed attribute values), 100 keys per BatchGetItem."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(labels)), 100):
+            request: dict[str, Any] = {
+                self._daily: {"Keys": [_typed(daily_key(label)) for label in chunk], "ConsistentRead": True}
+            }
+            while request:
+                out = self._db.batch_get_item(RequestItems=request)
+                for item in out["Responses"].get(self._daily, []):
+                    found[item[DAILY_KPIS.sort_key]["S"]] = item
+                request = out.get("UnprocessedKeys") or {}
+        return found
+
+    def _actions(self, day: DayKpis, generation: int, before: Mapping[str, Any]) -> list[dict[str, Any]]:
+        new = {c: {k: int(v[k]) for k in CATEGORY_COMPONENTS} for c, v in day.categories.items()}
+        known = json.loads(before[WRITTEN]["S"]) if WRITTEN in before else {}
+        if before.get("computed_generation") == _serialize(generation) or (before and WRITTEN not in before):
+            # A retry of this snapshot, or a day last written another way: what is stored is
+            # not known from the record, so everything is written and stale items looked up.
+            known = dict.fromkeys(self._stored_categories(day.label))
+        writes = [self._put_category(day.label, generation, c, v) for c, v in sorted(new.items()) if known.get(c) != v]
+        writes += [self._delete_category(day.label, c) for c in sorted(set(known) - set(new))]
+        return [self._update_day(day, generation, new), *writes]
+
+    def _update_day(self, day: DayKpis, generation: int, written: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "computed_generation": generation,
+            "updated_at": _now(),
+            ITEMS_WAITING: day.waiting,
+            WRITTEN: json.dumps(written, sort_keys=True),
+        }
         removed: list[str] = []
-        if daily:
-            values.update({k: int(daily[k]) for k in DAILY_COMPONENTS})
-            values.update(derived_daily(daily))
+        if day.daily:
+            values.update({k: int(day.daily[k]) for k in DAILY_COMPONENTS})
+            values.update(derived_daily(day.daily))
         else:
             removed = [*DAILY_COMPONENTS, *derived_daily(dict.fromkeys(DAILY_COMPONENTS, 0))]
         names = {f"#a{i}": k for i, k in enumerate([*values, *removed])}
@@ -83,24 +131,19 @@ class KpiTables:
         expression = "SET " + ", ".join(f"{index[k]} = :v{i}" for i, k in enumerate(values))
         if removed:
             expression += " REMOVE " + ", ".join(index[k] for k in removed)
-        try:
-            out = self._db.update_item(
-                TableName=self._daily,
-                Key=_typed(daily_key(label)),
-                UpdateExpression=expression,
-                ReturnValues="UPDATED_OLD",
-                ConditionExpression="attribute_not_exists(computed_generation) OR computed_generation < :g",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={
+        return {
+            "Update": {
+                "TableName": self._daily,
+                "Key": _typed(daily_key(day.label)),
+                "UpdateExpression": expression,
+                "ConditionExpression": "attribute_not_exists(computed_generation) OR computed_generation <= :g",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {
                     **{f":v{i}": _serialize(v) for i, v in enumerate(values.values())},
                     ":g": _serialize(generation),
                 },
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise Superseded(label) from err
-            raise
-        return "computed_generation" in out.get("Attributes", {})
+            }
+        }
 
     def _stored_categories(self, label: str) -> set[str]:
         found: set[str] = set()
@@ -134,23 +177,54 @@ class KpiTables:
         key = {CATEGORY_KPIS.partition_key: label, CATEGORY_KPIS.range_key: category}
         return {"Delete": {"TableName": self._category, "Key": _typed(key)}}
 
-    def _transact(self, label: str, generation: int, writes: list[dict[str, Any]]) -> None:
+    def _transact_groups(
+        self, groups: list[tuple[str, list[dict[str, Any]]]], written: list[str], superseded: list[str]
+    ) -> None:
+        """One transaction for these days; if a newer snapshot took over one of them, each day
+        is tried alone, so the others are still written."""
+        try:
+            self._db.transact_write_items(TransactItems=[a for _, actions in groups for a in actions])
+        except ClientError as err:
+            if not _condition_failed(err):
+                raise
+            if len(groups) == 1:
+                superseded.append(groups[0][0])
+                return
+            for group in groups:
+                self._transact_groups([group], written, superseded)
+            return
+        written.extend(label for label, _ in groups)
+
+    def _transact_large(
+        self, group: tuple[str, list[dict[str, Any]]], generation: int, written: list[str], superseded: list[str]
+    ) -> None:
+        """A day with more than 99 changed categories: its category writes first, guarded by
+        the generation, and its item (and record) last, so a crash in between leaves the old
+        record, which the next write diffs against."""
+        label, (day, *writes) = group
         guard = {
             "ConditionCheck": {
                 "TableName": self._daily,
-                "Key": _typed(daily_key(label)),
-                "ConditionExpression": "computed_generation = :g",
+                "Key": day["Update"]["Key"],
+                "ConditionExpression": "attribute_not_exists(computed_generation) OR computed_generation <= :g",
                 "ExpressionAttributeValues": {":g": _serialize(generation)},
             }
         }
-        for chunk in _chunks(writes, TRANSACTION_LIMIT - 1):
-            try:
+        try:
+            for chunk in _chunks(writes, TRANSACTION_LIMIT - 1):
                 self._db.transact_write_items(TransactItems=[guard, *chunk])
-            except ClientError as err:
-                reasons = err.response.get("CancellationReasons", [])
-                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                    raise Superseded(label) from err
+            self._db.transact_write_items(TransactItems=[day])
+        except ClientError as err:
+            if not _condition_failed(err):
                 raise
+            superseded.append(label)
+            return
+        written.append(label)
+
+
+def _condition_failed(err: ClientError) -> bool:
+    reasons = err.response.get("CancellationReasons", [])
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

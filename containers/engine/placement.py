@@ -1,21 +1,69 @@
-"""Where a validated file's rows go in the curated store: pure functions over DataFrames
-(the transformation task does the I/O)."""
+"""Where rows live in the curated layout: pure functions over DataFrames (the transformation
+does the I/O).
+
+Each partition holds current state only: the winning version of each key, once. Orders sit
+in the day of their `created_at`; items in the day of their order (or with the held items
+while their order is unknown); products in one catalogue.
+"""
 
 from __future__ import annotations
+
+from functools import cache
 
 import numpy as np
 import pandas as pd
 
-from containers.engine.kpis import order_day
-from containers.engine.rules import VERSION
+from containers.engine.contract import ORDER_ITEMS, ORDERS, PRODUCTS, FileKind, Role, Schema
+from containers.engine.kpis import day_label
+from containers.engine.rules import ROW, SOURCE, VERSION
 
-ORDER_SHARD_SIZE = 4096  # order ids per shard of the order-days index and of pending items
-ITEM_SHARD_SIZE = 16384  # item ids per shard of the item-version index
-MARKER_COLUMNS = ["id", "order_id", VERSION]
+HELD = -1  # the "day" of items whose order is unknown
+HELD_ITEMS = "curated/held_items/"
+PRODUCTS_PART = "curated/products/"
+ORDER_INDEX = "index/orders/"  # (order_id, day) of every order
+ITEM_INDEX = "index/order_items/"  # (id, day, product_id) of every item; day HELD while held
+RUN_INDEX = "index/runs/"  # (run_id, content, summary) of every loaded file
+
+STORED_COLUMNS: dict[FileKind, list[str]] = {
+    FileKind.ORDERS: [*ORDERS.names, VERSION],
+    FileKind.ORDER_ITEMS: [*ORDER_ITEMS.names, VERSION],
+    FileKind.PRODUCTS: [*PRODUCTS.names, VERSION, SOURCE, ROW],
+}
 
 
-def shard_of(ids: pd.Series, size: int = ORDER_SHARD_SIZE) -> pd.Series:
-    return (ids // size).astype("int64")
+def day_partition(kind: FileKind, day: int) -> str:
+    """A day's partition of orders or items (`HELD`: the held items)."""
+    if day == HELD:
+        return HELD_ITEMS
+    return f"curated/{kind.value}/order_date={day_label(day)}/"
+
+
+@cache
+def empty(kind: FileKind) -> pd.DataFrame:
+    """An empty partition of `kind` (shared: callers never modify frames in place)."""
+    schema: Schema = {FileKind.ORDERS: ORDERS, FileKind.ORDER_ITEMS: ORDER_ITEMS, FileKind.PRODUCTS: PRODUCTS}[kind]
+    text = {c.name for c in schema.columns if c.role in (Role.STATUS, Role.TEXT)}
+    columns = {n: pd.Series(dtype="object" if n in text or n == SOURCE else "Int64") for n in STORED_COLUMNS[kind]}
+    if ROW in columns:
+        columns[ROW] = pd.Series(dtype="int64")
+    return pd.DataFrame(columns)
+
+
+def empty_index(*columns: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64") for c in columns})
+
+
+def concat(frames: list[pd.DataFrame], like: pd.DataFrame) -> pd.DataFrame:
+    """Frames stacked; `like` (an empty frame of the right columns) when there are none."""
+    kept = [f for f in frames if not f.empty]
+    if not kept:
+        return like.iloc[:0]
+    return pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
+
+
+def replaced(part: pd.DataFrame, key: str, keys: pd.Series, rows: pd.DataFrame) -> pd.DataFrame:
+    """The partition without any of `keys`, plus `rows`."""
+    return concat([part[~part[key].isin(keys)], rows], part)
 
 
 def split_by(rows: pd.DataFrame, keys: pd.Series) -> list[tuple[int, pd.DataFrame]]:
@@ -27,33 +75,14 @@ def split_by(rows: pd.DataFrame, keys: pd.Series) -> list[tuple[int, pd.DataFram
         return []
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     ends = np.r_[starts[1:], len(sorted_keys)]
-    return [(int(sorted_keys[a]), ordered.iloc[a:b]) for a, b in zip(starts, ends, strict=False)]
+    return [(int(sorted_keys[a]), ordered.iloc[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
-def by_shard(
-    rows: pd.DataFrame, column: str = "order_id", size: int = ORDER_SHARD_SIZE
-) -> list[tuple[int, pd.DataFrame]]:
-    return split_by(rows, shard_of(rows[column], size))
+def days_of(order_ids: pd.Series, order_index: pd.DataFrame) -> pd.Series:
+    """The day of each order (`HELD` for an unknown one)."""
+    days = order_ids.map(order_index.set_index("order_id")["day"])
+    return days.fillna(HELD).astype("int64")
 
 
-def order_days(orders: pd.DataFrame) -> pd.DataFrame:
-    """(order_id, day) of order versions: the day partitions an order is in."""
-    return pd.DataFrame(
-        {"order_id": orders["order_id"].astype("int64"), "day": order_day(orders["created_at"])}
-    ).drop_duplicates(ignore_index=True)
-
-
-def into_days(rows: pd.DataFrame, days: pd.DataFrame, on: str) -> list[tuple[int, pd.DataFrame]]:
-    """Each row once in every day its `on` value has in `days` ((on, day) pairs)."""
-    placed = rows.merge(days[[on, "day"]].drop_duplicates(), on=on, how="inner")
-    return [(day, part.drop(columns="day")) for day, part in split_by(placed, placed["day"])]
-
-
-def item_versions(items: pd.DataFrame) -> list[tuple[int, pd.DataFrame]]:
-    """The part of an item that decides which version wins; by item shard."""
-    return by_shard(items[MARKER_COLUMNS], "id", ITEM_SHARD_SIZE)
-
-
-def moving_items(versions: pd.DataFrame) -> pd.DataFrame:
-    """The versions of items whose versions name different orders."""
-    return versions[versions.groupby("id")["order_id"].transform("nunique") > 1]
+def empty_runs() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in ("run_id", "content", "summary")})

@@ -1,249 +1,336 @@
-"""Transformation: place a validated file's rows in the curated store's day partitions, then
-recompute the days it touched, each from its own partition.
+"""Transformation: merge a validated file into the curated state and refresh the KPIs of
+every day it changed.
 
-A day's partition is enough to recompute it because loads keep three invariants:
-1. a partition holding a version of an order holds every version of that order;
-2. an item version is in every partition of the order it names (in `pending` while that
-   order is unknown);
-3. a partition holding an item whose versions name different orders holds markers (id,
-   order, version) of all its versions.
-Each load writes its rows, then its index entries, and only then reads the others'; so of two
-concurrent loads at least one sees the other and completes the invariants for both. A run then
-takes a generation for every day it wrote into or found affected, and only after that reads
-the data it aggregates: the latest generation of a day saw everything, and wins.
+One writer at a time (`WriterLease`). The writer reads the committed snapshot's partitions
+that the file touches, merges the file's rows into them (latest wins), writes the changed
+partitions as new objects and commits by moving one pointer. Every partition holds current
+state only, so a day is recomputed from two objects (its orders and its items), whatever
+the number of files that touched it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from functools import partial
-from typing import cast
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import pandas as pd
 
-from containers.adapters.curated_store import MARKERS, CuratedStore
-from containers.adapters.kpi_tables import KpiTables
-from containers.engine import placement
+from containers.adapters.curated_store import CuratedStore, Snapshot, manifest_key, object_key
+from containers.adapters.kpi_tables import DayKpis, KpiTables
+from containers.adapters.writer_lease import WriterLease, WriterState
+from containers.engine import placement as pl
 from containers.engine.contract import ORDER_ITEMS, ORDERS, PRODUCTS, FileKind, Schema
-from containers.engine.kpis import DayTotals, components, day_label
-from containers.engine.rules import VERSION
-from containers.engine.versions import globally_latest, latest
+from containers.engine.kpis import DayTotals, components, day_label, day_number, order_day
+from containers.engine.versions import latest
 
-FLUSH_ROWS = 1_000_000  # rows loaded per chunk: bounds memory whatever the file size
-DAYS_PER_FOLD = 16  # day partitions folded in one vectorised pass
-ORDERS_PART, ITEMS_PART = FileKind.ORDERS.value, FileKind.ORDER_ITEMS.value
+FLUSH_ROWS = 1_000_000  # staged rows merged at once: bounds the file's share of memory
+DAYS_PER_FOLD = 16  # days aggregated in one vectorised pass
+ITEMS, ORDERS_KIND = FileKind.ORDER_ITEMS, FileKind.ORDERS
 
 
 @dataclass
-class LoadOutcome:
-    kind: FileKind
+class Outcome:
+    """What a file did: rows loaded, held (by missing reference) and released, and the
+    items still waiting over the whole store."""
+
+    kind: str
     rows_loaded: int = 0
-    held_rows: int = 0
-    affected_days: set[int] = field(default_factory=set)
+    held_by_order: int = 0
+    held_by_product: int = 0
+    released_rows: int = 0
+    waiting_for_order: int = 0
+    waiting_for_product: int = 0
+    duplicate_of: str | None = None
+    days: set[int] = field(default_factory=set)
+
+    @property
+    def held_rows(self) -> int:
+        return self.held_by_order + self.held_by_product
+
+    def summary(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "days"}
+        return {**out, "held_rows": self.held_rows, "affected_dates": sorted(day_label(d) for d in self.days)}
 
 
-@dataclass
-class RecomputeOutcome:
-    days_written: list[str] = field(default_factory=list)
-    days_superseded: list[str] = field(default_factory=list)
-    categories: set[str] = field(default_factory=set)
+class Working:
+    """The partitions of a snapshot that a run reads, and the ones it replaces."""
+
+    def __init__(self, store: CuratedStore, snapshot: Snapshot) -> None:
+        self._store, self.snapshot = store, snapshot
+        self._frames: dict[str, pd.DataFrame] = {}
+        self.changed: set[str] = set()
+
+    def load(self, parts: Iterable[str]) -> None:
+        """Read these partitions at once (in parallel), those not read yet."""
+        wanted = sorted({p for p in parts if p not in self._frames and p in self.snapshot.objects})
+        for part, frame in zip(wanted, self._store.read_many([self.snapshot.objects[p] for p in wanted]), strict=True):
+            self._frames[part] = frame
+
+    def get(self, part: str, like: pd.DataFrame) -> pd.DataFrame:
+        self.load([part])
+        return self._frames.get(part, like)
+
+    def put(self, part: str, frame: pd.DataFrame) -> None:
+        self._frames[part] = frame.reset_index(drop=True)
+        self.changed.add(part)
+
+    def commit_plan(self, seq: int) -> tuple[Snapshot, dict[str, pd.DataFrame], list[str]]:
+        """The next snapshot, the objects to write, and the objects it supersedes."""
+        objects = dict(self.snapshot.objects)
+        superseded = [objects[p] for p in sorted(self.changed) if p in objects]
+        objects.update({p: object_key(p, seq) for p in self.changed})
+        return Snapshot(seq, objects), {p: self._frames[p] for p in self.changed}, superseded
 
 
-class _Chunks:
-    """Cuts a file's rows into chunks named by the file and their position (a re-run cuts the
-    same chunks), and hands each to `stored(name, rows)`."""
+class Merger:
+    """Merges rows into a working set: each method keeps every partition current."""
 
-    def __init__(self, file_id: str, flush_rows: int, stored: Callable[[str, pd.DataFrame], None]) -> None:
-        self._file_id, self._flush_rows, self._stored = file_id, flush_rows, stored
-        self._buffer: list[pd.DataFrame] = []
-        self._buffered = 0
-        self._flushes = 0
+    def __init__(self, work: Working, out: Outcome) -> None:
+        self.w, self.out = work, out
 
-    def add(self, rows: pd.DataFrame) -> None:
-        start = 0
-        while start < len(rows):
-            part = rows.iloc[start : start + self._flush_rows - self._buffered]  # never over a chunk
-            self._buffer.append(part)
-            self._buffered += len(part)
-            start += len(part)
-            if self._buffered >= self._flush_rows:
-                self.flush()
+    def _order_index(self) -> pd.DataFrame:
+        return self.w.get(pl.ORDER_INDEX, pl.empty_index("order_id", "day"))
 
-    def flush(self) -> None:
-        if not self._buffer:
+    def _item_index(self) -> pd.DataFrame:
+        return self.w.get(pl.ITEM_INDEX, pl.empty_index("id", "day", "product_id"))
+
+    def products_frame(self) -> pd.DataFrame:
+        return self.w.get(pl.PRODUCTS_PART, pl.empty(FileKind.PRODUCTS))
+
+    def part(self, kind: FileKind, day: int) -> pd.DataFrame:
+        return self.w.get(pl.day_partition(kind, day), pl.empty(kind))
+
+    def _mark_held_days(self, rows: pd.DataFrame) -> None:
+        """Held items are shown on the day of their own `created_at`: that day changes."""
+        self.out.days |= set(order_day(rows["created_at"]).tolist())
+
+    def orders(self, rows: pd.DataFrame) -> None:
+        new = latest(rows[pl.STORED_COLUMNS[ORDERS_KIND]], ORDERS)
+        index, ids = self._order_index(), new["order_id"]
+        old = index[index["order_id"].isin(ids)]
+        days = set(old["day"].tolist()) | set(order_day(new["created_at"]).tolist())
+        self.w.load(pl.day_partition(ORDERS_KIND, d) for d in days)
+        parts = {d: self.part(ORDERS_KIND, d) for d in days}
+        current = pl.concat([p[p["order_id"].isin(ids)] for p in parts.values()], new)
+        won = latest(pl.concat([current, new], new), ORDERS)
+        placed = pd.DataFrame({"order_id": won["order_id"].astype("int64"), "day": order_day(won["created_at"])})
+        for day, part in parts.items():
+            self.w.put(
+                pl.day_partition(ORDERS_KIND, day), pl.replaced(part, "order_id", ids, won[placed["day"] == day])
+            )
+        self.w.put(pl.ORDER_INDEX, pl.replaced(index, "order_id", ids, placed))
+        self.out.days |= days
+        # Items follow their orders: out of the held items, or out of an order's old day.
+        moved = old.merge(placed, on="order_id", suffixes=("_old", ""))
+        moved = moved[moved["day_old"] != moved["day"]]
+        sources = {pl.HELD} if (~ids.isin(old["order_id"])).any() else set()
+        self._move_items(sources | set(moved["day_old"].tolist()), placed)
+
+    def _move_items(self, sources: set[int], placed: pd.DataFrame) -> None:
+        self.w.load(pl.day_partition(ITEMS, d) for d in sources)
+        moving = []
+        for day in sources:
+            part = self.part(ITEMS, day)
+            leaving = part["order_id"].isin(placed["order_id"])
+            if not leaving.any():
+                continue
+            moving.append(part[leaving])
+            self.w.put(pl.day_partition(ITEMS, day), part[~leaving])
+            if day == pl.HELD:
+                self._mark_held_days(part[leaving])
+        if not moving:
             return
-        rows = pd.concat(self._buffer, ignore_index=True)
-        self._buffer.clear()
-        self._stored(f"{self._file_id}-{self._flushes:04d}", rows)
-        self._buffered = 0
-        self._flushes += 1
+        items = pd.concat(moving, ignore_index=True)
+        targets = pl.days_of(items["order_id"], placed)
+        self._place_items(items, targets, removed=items["id"])
+
+    def _place_items(self, items: pd.DataFrame, targets: pd.Series, removed: pd.Series) -> None:
+        """Put item rows into their target days (no version of `removed` stays elsewhere in
+        those days) and index them."""
+        self.w.load(pl.day_partition(ITEMS, d) for d in set(targets.tolist()))
+        for day, rows in pl.split_by(items, targets):
+            part = self.part(ITEMS, day)
+            self.w.put(pl.day_partition(ITEMS, day), pl.replaced(part, "id", removed, rows))
+            if day == pl.HELD:
+                self._mark_held_days(rows)
+            else:
+                self.out.days.add(day)
+        entries = pd.DataFrame(
+            {"id": items["id"].astype("int64"), "day": targets, "product_id": items["product_id"].astype("int64")}
+        )
+        self.w.put(pl.ITEM_INDEX, pl.replaced(self._item_index(), "id", items["id"], entries))
+
+    def items(self, rows: pd.DataFrame) -> None:
+        new = latest(rows[pl.STORED_COLUMNS[ITEMS]], ORDER_ITEMS)
+        index, ids = self._item_index(), new["id"]
+        old = index[index["id"].isin(ids)]
+        sources = set(old["day"].tolist())
+        self.w.load(pl.day_partition(ITEMS, d) for d in sources)
+        current = []
+        for day in sources:
+            part = self.part(ITEMS, day)
+            mine = part["id"].isin(ids)
+            current.append(part[mine])
+            self.w.put(pl.day_partition(ITEMS, day), part[~mine])
+            if day == pl.HELD:
+                self._mark_held_days(part[mine])
+            else:
+                self.out.days.add(day)
+        won = latest(pl.concat([*current, new], new), ORDER_ITEMS)
+        targets = pl.days_of(won["order_id"], self._order_index())
+        self._place_items(won, targets, removed=ids)
+
+    def products(self, rows: pd.DataFrame) -> None:
+        before = self.products_frame()
+        won = latest(pl.concat([before, rows[pl.STORED_COLUMNS[FileKind.PRODUCTS]]], before), PRODUCTS)
+        self.w.put(pl.PRODUCTS_PART, won)
+        index = self._item_index()
+        placed = index[(index["day"] != pl.HELD) & index["product_id"].isin(rows["id"])]
+        self.out.days |= set(placed["day"].tolist())
+
+    def waiting(self) -> tuple[pd.Series, pd.Series]:
+        """Ids of the items waiting for their order, and of those waiting for their product."""
+        index = self._item_index()
+        held = index["day"] == pl.HELD
+        return index.loc[held, "id"], index.loc[~held & ~index["product_id"].isin(self.products_frame()["id"]), "id"]
+
+    def count_waiting(self, before: tuple[pd.Series, pd.Series] | None = None, rows: pd.Series | None = None) -> None:
+        """The store's waiting items; with the waiting ids before a file and the file's item
+        ids, also the file's held rows and the rows it released (whatever its chunking)."""
+        by_order, by_product = self.waiting()
+        self.out.waiting_for_order, self.out.waiting_for_product = len(by_order), len(by_product)
+        if rows is not None:
+            self.out.held_by_order = int(by_order.isin(rows).sum())
+            self.out.held_by_product = int(by_product.isin(rows).sum())
+        if before is not None:
+            still = pd.concat([by_order, by_product])
+            self.out.released_rows = int((~pd.concat(before).isin(still)).sum())
 
 
 class Transformer:
-    def __init__(self, store: CuratedStore, tables: KpiTables) -> None:
-        self._store = store
-        self._tables = tables
+    def __init__(self, store: CuratedStore, tables: KpiTables, lease: WriterLease) -> None:
+        self._store, self._tables, self._lease = store, tables, lease
 
-    # -- loading -------------------------------------------------------------------------
-    def load(self, schema: Schema, file_id: str, chunks: Iterable[pd.DataFrame]) -> LoadOutcome:
-        """Store the file a chunk at a time: memory holds one chunk whatever the file's size."""
-        outcome = LoadOutcome(schema.kind)
-        load_chunk = {
-            FileKind.ORDERS: self._load_orders,
-            FileKind.ORDER_ITEMS: self._load_items,
-            FileKind.PRODUCTS: self._load_products,
-        }[schema.kind]
+    def transform(self, run_id: str, schema: Schema, chunks: Iterable[pd.DataFrame]) -> dict[str, Any]:
+        """Merge one file (a retry of a committed run or a copy of a loaded file changes
+        nothing), then write the KPIs of the days it changed and of any a crash left unwritten.
+        A failure releases the lease (the lease item keeps what the next holder must clean up
+        or finish); a killed task's lease passes to its retry, or expires."""
+        state = self._lease.acquire()
+        try:
+            return self._transform(state, run_id, schema, chunks)
+        except Exception:
+            self._lease.release()
+            raise
 
-        def stored(name: str, rows: pd.DataFrame) -> None:
-            outcome.rows_loaded += len(rows)
-            load_chunk(name, rows, outcome)
+    def _transform(
+        self, state: WriterState, run_id: str, schema: Schema, chunks: Iterable[pd.DataFrame]
+    ) -> dict[str, Any]:
+        if state.writing or state.garbage:  # a crashed attempt's objects, a commit's leftovers
+            self._store.delete([*state.writing, *state.garbage])
+            state = self._lease.cleaned()
+        snapshot = self._store.snapshot(state.seq)
+        work = Working(self._store, snapshot)
+        runs = work.get(pl.RUN_INDEX, pl.empty_runs())
+        done = runs.loc[runs["run_id"] == run_id, "summary"]
+        days: set[int] = set()
+        if not done.empty:  # committed before a crash: report what it did
+            summary = json.loads(done.iloc[0])
+        else:
+            out, content = self._merge(work, schema, chunks)
+            first = runs.loc[runs["content"] == content, "run_id"]
+            if first.empty:
+                summary, days = out.summary(), out.days
+                row = pd.DataFrame({"run_id": [run_id], "content": [content], "summary": [json.dumps(summary)]})
+                work.put(pl.RUN_INDEX, pd.concat([runs, row], ignore_index=True))
+                self._commit(work, {day_label(d) for d in days})
+            else:  # the same rows as a loaded file: nothing of this merge is kept
+                work = Working(self._store, snapshot)
+                out = Outcome(schema.kind.value, duplicate_of=str(first.iloc[0]))
+                Merger(work, out).count_waiting()
+                summary = out.summary()
+        labels = {day_label(d) for d in days} | state.kpi_days
+        kpi_days = [DayKpis(*day) for day in recompute(work, labels)]
+        written, superseded = self._tables.write_days(work.snapshot.seq, kpi_days)
+        self._lease.kpis_written(labels)
+        self._lease.release()
+        return {
+            **summary,
+            "days_written": written,
+            "days_superseded": superseded,
+            "categories": sorted({c for d in kpi_days for c in d.categories}),
+        }
 
-        cut = _Chunks(file_id, FLUSH_ROWS, stored)
+    def _merge(self, work: Working, schema: Schema, chunks: Iterable[pd.DataFrame]) -> tuple[Outcome, str]:
+        """Merge the staged chunks, up to FLUSH_ROWS rows at a time; the outcome and the
+        digest of the file's rows."""
+        out = Outcome(schema.kind.value)
+        merger = Merger(work, out)
+        merge = {ORDERS_KIND: merger.orders, ITEMS: merger.items, FileKind.PRODUCTS: merger.products}[schema.kind]
+        digest = content_digest(schema)
+        before = merger.waiting()
+        item_ids: list[pd.Series] = []
+        buffered: list[pd.DataFrame] = []
         for chunk in chunks:
-            cut.add(chunk)
-        cut.flush()
-        return outcome
+            if schema.kind is ITEMS:
+                item_ids.append(chunk["id"].astype("int64"))
+            digest.update(pd.util.hash_pandas_object(chunk[list(schema.names)], index=False).to_numpy().tobytes())
+            buffered.append(chunk)
+            out.rows_loaded += len(chunk)
+            if sum(len(b) for b in buffered) >= FLUSH_ROWS:
+                merge(pd.concat(buffered, ignore_index=True))
+                buffered.clear()
+        if buffered:
+            merge(pd.concat(buffered, ignore_index=True))
+        merger.count_waiting(before, pd.concat(item_ids).drop_duplicates() if item_ids else None)
+        return out, digest.hexdigest()
 
-    def _order_days(self, order_ids: pd.Series) -> pd.DataFrame:
-        """Every (order_id, day) stored for these orders, by anyone."""
-        found = self._store.order_days(placement.shard_of(order_ids).unique().tolist())
-        if found is None:
-            return pd.DataFrame({"order_id": pd.Series(dtype="int64"), "day": pd.Series(dtype="int64")})
-        return found[found["order_id"].isin(order_ids)].drop_duplicates(ignore_index=True)
-
-    def _put_into_days(
-        self, key: Callable[[int], str], rows: pd.DataFrame, days: pd.DataFrame, on: str, outcome: LoadOutcome
-    ) -> list[tuple[int, pd.DataFrame]]:
-        """Each row into every day its `on` value has in `days`; those days are affected."""
-        parts = placement.into_days(rows, days, on)
-        self._store.put_many((key(day), part) for day, part in parts)
-        outcome.affected_days |= {day for day, _ in parts}
-        return parts
-
-    def _load_orders(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
-        own = placement.order_days(rows)
-        self._put_into_days(partial(self._store.rows_key, FileKind.ORDERS, name), rows, own, "order_id", outcome)
-        self._store.put_many((self._store.order_days_key(s, name), part) for s, part in placement.by_shard(own))
-        known = self._order_days(own["order_id"])
-        outcome.affected_days |= set(known["day"].tolist())
-        # Invariant 1: an order on several days has all its versions in each of them.
-        several = known[known["order_id"].duplicated(keep=False)]
-        if not several.empty:
-            versions = self._store.rows(FileKind.ORDERS, several["day"].unique().tolist())
-            assert versions is not None  # the order-days index names these days: their rows exist
-            versions = versions[versions["order_id"].isin(several["order_id"])]
-            copies = partial(self._store.rows_key, FileKind.ORDERS, f"{name}-copies")
-            self._put_into_days(copies, versions, several, "order_id", outcome)
-        # Invariant 2: their items, waiting or on the orders' other days, join every day.
-        items = self._items_of(own["order_id"], several)
-        if items is not None:
-            self._place_items(f"{name}-items", items, known, outcome)
-            moving = placement.moving_items(self._item_versions(items["id"]))
-            if not moving.empty:
-                self._mark(f"{name}-items", moving, self._order_days(moving["order_id"]), outcome)
-
-    def _items_of(self, order_ids: pd.Series, several: pd.DataFrame) -> pd.DataFrame | None:
-        frames = [self._store.pending(placement.shard_of(order_ids).unique().tolist())]
-        if not several.empty:
-            frames.append(self._store.rows(FileKind.ORDER_ITEMS, several["day"].unique().tolist()))
-        wanted = order_ids.unique()
-        found = [f[f["order_id"].isin(wanted)] for f in frames if f is not None]
-        found = [f for f in found if not f.empty]
-        return pd.concat(found, ignore_index=True) if found else None
-
-    def _place_items(self, name: str, items: pd.DataFrame, days: pd.DataFrame, outcome: LoadOutcome) -> None:
-        key = partial(self._store.rows_key, FileKind.ORDER_ITEMS, name)
-        parts = self._put_into_days(key, items, days, "order_id", outcome)
-        if parts:
-            refs = pd.concat([pd.DataFrame({"product_id": p["product_id"], "day": d}) for d, p in parts])
-            self._store.put_many([(self._store.product_days_key(name), refs.drop_duplicates(ignore_index=True))])
-
-    def _item_versions(self, item_ids: pd.Series) -> pd.DataFrame:
-        """Every stored version (id, order_id, version) of these items, by anyone."""
-        shards = placement.shard_of(item_ids, placement.ITEM_SHARD_SIZE).unique().tolist()
-        versions = self._store.item_versions(shards)
-        if versions is None:
-            return pd.DataFrame({c: pd.Series(dtype="Int64") for c in placement.MARKER_COLUMNS})
-        return versions[versions["id"].isin(item_ids)]
-
-    def _mark(self, name: str, moving: pd.DataFrame, days: pd.DataFrame, outcome: LoadOutcome) -> None:
-        """Invariant 3: markers of items moving between orders, in every day of those orders
-        (`days`: their (order_id, day) pairs)."""
-        named = moving[["id", "order_id"]].merge(days, on="order_id")
-        key = partial(self._store.markers_key, name=name)
-        self._put_into_days(key, moving, named[["id", "day"]], "id", outcome)
-
-    def _load_items(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
-        first = self._order_days(rows["order_id"])
-        self._place_items(name, rows, first, outcome)
-        waiting = rows[~rows["order_id"].isin(first["order_id"])]
-        self._store.put_many((self._store.pending_key(s, name), part) for s, part in placement.by_shard(waiting))
-        self._store.put_many(
-            (self._store.item_versions_key(s, name), part) for s, part in placement.item_versions(rows)
-        )
-        # One look, after every write, at the days of all orders any version of these items
-        # names (these rows' orders among them): they are all affected.
-        versions = self._item_versions(rows["id"])
-        named = self._order_days(versions["order_id"].dropna().astype("int64"))
-        outcome.affected_days |= set(named["day"].tolist())
-        # Orders (or days of them) stored since the first look: a concurrent order load may
-        # have missed these rows, so they join those days here.
-        again = named[named["order_id"].isin(rows["order_id"])]
-        late = again.merge(first, how="left", indicator=True)
-        late = late.loc[late["_merge"] == "left_only", ["order_id", "day"]]
-        if not late.empty:
-            self._place_items(f"{name}-late", rows, late, outcome)
-        self._mark(name, placement.moving_items(versions), named, outcome)
-        products = self._store.rows(FileKind.PRODUCTS)
-        known_products = products["id"] if products is not None else pd.Series(dtype="int64")
-        held = ~rows["order_id"].isin(again["order_id"]) | ~rows["product_id"].isin(known_products)
-        outcome.held_rows += int(held.sum())
-
-    def _load_products(self, name: str, rows: pd.DataFrame, outcome: LoadOutcome) -> None:
-        self._store.put_many([(self._store.rows_key(FileKind.PRODUCTS, name, None), rows)])
-        refs = self._store.product_days()
-        if refs is not None:
-            outcome.affected_days |= set(refs.loc[refs["product_id"].isin(rows["id"]), "day"].tolist())
-
-    # -- recomputing ---------------------------------------------------------------------
-    def recompute(self, days: set[int]) -> RecomputeOutcome:
-        """Fold these days' partitions, a batch of days per vectorised pass, and store the KPIs."""
-        outcome = RecomputeOutcome()
-        if not days:
-            return outcome
-        labels = {d: day_label(d) for d in sorted(days)}
-        generations = {d: self._tables.take_generation(labels[d]) for d in labels}
-        self._store.forget_others()  # what others wrote is read again, after the generations
-        categories = self._categories()
-        ordered = sorted(days)
-        listed = {part: self._store.day_keys(part, ordered) for part in (ORDERS_PART, ITEMS_PART, MARKERS)}
-        totals = DayTotals()
-        for start in range(0, len(ordered), DAYS_PER_FOLD):
-            batch = ordered[start : start + DAYS_PER_FOLD]
-            orders, items, markers = (self._store.read([k for d in batch for k in listed[p][d]]) for p in listed)
-            if orders is None:
-                continue
-            items = latest(items, ORDER_ITEMS) if items is not None else _empty(ORDER_ITEMS)
-            if markers is not None:
-                items = globally_latest(items, markers, "id", "order_id")
-            totals.add(components(latest(orders, ORDERS), items, categories, set(batch)))
-        daily, by_category = totals.result()
-        outcome.categories = set(by_category.index.get_level_values(1))
-        for day, label in labels.items():
-            row = cast("dict[str, int]", daily.loc[day].to_dict()) if day in daily.index else None
-            cats = by_category.xs(day, level=0) if day in by_category.index.get_level_values(0) else pd.DataFrame()
-            per_category = {str(c): cast("dict[str, int]", r.to_dict()) for c, r in cats.iterrows()}
-            written = self._tables.write_day(label, generations[day], row, per_category)
-            (outcome.days_written if written else outcome.days_superseded).append(label)
-        return outcome
-
-    def _categories(self) -> pd.DataFrame:
-        products = self._store.rows(FileKind.PRODUCTS)
-        if products is None:
-            return pd.DataFrame({"id": pd.Series(dtype="int64"), "category": pd.Series(dtype="str")})
-        return latest(products, PRODUCTS)[["id", "category"]]
+    def _commit(self, work: Working, days: set[str]) -> None:
+        """Write the changed partitions as the next snapshot and move the pointer to it."""
+        before = work.snapshot.seq
+        snapshot, frames, superseded = work.commit_plan(before + 1)
+        self._lease.writing([*(snapshot.objects[p] for p in frames), manifest_key(snapshot.seq)])
+        self._store.write(snapshot, frames)
+        if before:
+            superseded.append(manifest_key(before))
+        self._lease.commit(snapshot.seq, superseded, days)
+        self._store.delete(superseded)
+        self._lease.cleaned()
+        work.snapshot = snapshot
+        work.changed.clear()
 
 
-def _empty(schema: Schema) -> pd.DataFrame:
-    return pd.DataFrame({n: pd.Series(dtype="Int64") for n in (*schema.names, VERSION)}).astype({"status": "str"})
+def content_digest(schema: Schema) -> Any:
+    """A digest of a file's valid rows fed chunk by chunk (data columns only: not where or
+    when the file landed, so a copy of a file has the digest of the original)."""
+    return hashlib.sha256(schema.kind.value.encode())
+
+
+def recompute(work: Working, labels: set[str]) -> Iterable[tuple[str, dict[str, int] | None, dict[str, Any], int]]:
+    """Per day: its components (None: no orders), its categories' and its items waiting for
+    a reference, from its two partitions (and the catalogue and the held items)."""
+    merger = Merger(work, Outcome(""))
+    categories = merger.products_frame()[["id", "category"]]
+    held = work.get(pl.HELD_ITEMS, pl.empty(ITEMS))
+    held_by_day = order_day(held["created_at"]).value_counts()
+    ordered = sorted(day_number(label) for label in labels)
+    totals = DayTotals()
+    waiting: dict[int, int] = {}
+    for start in range(0, len(ordered), DAYS_PER_FOLD):
+        batch = ordered[start : start + DAYS_PER_FOLD]
+        work.load([pl.day_partition(k, d) for d in batch for k in (ORDERS_KIND, ITEMS)])
+        items = {d: merger.part(ITEMS, d) for d in batch}
+        orders = pl.concat([merger.part(ORDERS_KIND, d) for d in batch], pl.empty(ORDERS_KIND))
+        totals.add(components(orders, pl.concat(list(items.values()), pl.empty(ITEMS)), categories, set(batch)))
+        for day, part in items.items():
+            waiting[day] = int((~part["product_id"].isin(categories["id"])).sum()) + int(held_by_day.get(day, 0))
+    daily, by_category = totals.result()
+    for day in ordered:
+        row: dict[str, int] | None = None
+        if day in daily.index:
+            row = {str(k): int(v) for k, v in daily.loc[day].to_dict().items()}
+        cats = by_category.xs(day, level=0) if day in by_category.index.get_level_values(0) else pd.DataFrame()
+        yield day_label(day), row, {str(c): r.to_dict() for c, r in cats.iterrows()}, waiting[day]

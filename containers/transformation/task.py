@@ -1,8 +1,8 @@
 """Transformation: load a validated file into the curated store and refresh the KPIs of
 every day it touched.
 
-The staged rows are left in place (a lifecycle rule expires them) so that a re-run after a
-crash finds its input again and ends in the same state.
+The staged rows are left in place (a lifecycle rule expires them) so that a retry after a
+crash finds its input again; whatever the crash left, the retry repairs (pipeline.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from chalicelib.category_registry import CategoryRegistry
 from chalicelib.storage_layout import RunIdentity
 from containers.adapters.curated_store import CuratedStore
 from containers.adapters.kpi_tables import KpiTables
-from containers.engine.kpis import day_label
+from containers.adapters.writer_lease import WriterLease
 from containers.tasks.config import AwsClients
 from containers.transformation.pipeline import Transformer
 from containers.validation.task import read_manifest, schema_of
@@ -34,19 +34,10 @@ def transform_object(
     s3 = aws.s3
     manifest = read_manifest(s3, curated_bucket, identity)
     schema = schema_of(manifest)
-    store = CuratedStore(s3, curated_bucket)
-    tables = KpiTables(aws.dynamodb, daily_table, category_table)
-    transformer = Transformer(store, tables)
-    loaded = transformer.load(schema, identity.file_id, _staged(s3, curated_bucket, manifest["parts"]))
-    refreshed = transformer.recompute(loaded.affected_days)
-    CategoryRegistry(aws.dynamodb_resource.Table(category_table)).register(refreshed.categories)
-    return {
-        "status": "LOADED",
-        "run_id": identity.run_id,
-        "kind": schema.kind.value,
-        "rows_loaded": loaded.rows_loaded,
-        "held_rows": loaded.held_rows,
-        "affected_dates": sorted(day_label(d) for d in loaded.affected_days),
-        "days_written": refreshed.days_written,
-        "days_superseded": refreshed.days_superseded,
-    }
+    lease = WriterLease(aws.dynamodb, daily_table, identity.run_id)
+    transformer = Transformer(
+        CuratedStore(s3, curated_bucket), KpiTables(aws.dynamodb, daily_table, category_table), lease
+    )
+    summary = transformer.transform(identity.run_id, schema, _staged(s3, curated_bucket, manifest["parts"]))
+    CategoryRegistry(aws.dynamodb_resource.Table(category_table)).register(summary.pop("categories"))
+    return {"status": "LOADED", "run_id": identity.run_id, **summary}

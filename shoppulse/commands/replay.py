@@ -33,11 +33,16 @@ def run(args: argparse.Namespace) -> int:
     started, results = time.monotonic(), []
     with embedded_aws() as clients, FileProgress("replay", args.files) as progress:
         workflow = InProcessWorkflow(clients, args.max_invalid_ratio)
+        waiting = {"waiting_for_order": 0, "waiting_for_product": 0}
         for number, path in enumerate(args.files, start=1):
             progress.starting(path)
-            results.append(workflow.ingest(path))
-            print(json.dumps(results[-1]), flush=True)
-            progress.done(number, results[-1])
+            outcome = workflow.ingest(path)
+            results.append(outcome)
+            print(json.dumps(outcome), flush=True)
+            progress.done(number, outcome)
+            if outcome["status"] == "SUCCEEDED":  # each transformation counts what the whole store holds
+                waiting = {k: outcome[k] for k in waiting}
+        print(json.dumps({"summary": {"files": len(args.files), "items_still_held": waiting}}), flush=True)
         if args.kpis_json:
             args.kpis_json.parent.mkdir(parents=True, exist_ok=True)
             args.kpis_json.write_text(json.dumps(workflow.kpis(), indent=2) + "\n")

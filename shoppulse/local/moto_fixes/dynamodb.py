@@ -6,6 +6,10 @@
    `shoppulse.local.pipes`.
 10. TransactWriteItems deep-copies a whole table once per item of the transaction, for
    rollback (see `_NoTableCopies`): the fix snapshots only the items it names.
+15. In AWS a conditional write checks and writes one item atomically
+   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate);
+   moto checks then writes without a lock, so two threads could both pass one condition (the
+   batch writer lease relies on it). One lock around every write makes them atomic.
 """
 
 from __future__ import annotations
@@ -125,3 +129,21 @@ def fix_dynamodb_transaction_snapshots() -> None:
             _TRANSACTION.active = False
 
     replace(DynamoDBBackend, "transact_write_items", transact_write_items)
+    _serialise_dynamodb_writes(DynamoDBBackend)
+
+
+_DYNAMODB_WRITES = threading.RLock()
+
+
+def _serialise_dynamodb_writes(backend: Any) -> None:
+    """Fix 15: one lock around every write, so that a conditional write is atomic."""
+
+    def locked(method: Any) -> Any:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with _DYNAMODB_WRITES:
+                return method(self, *args, **kwargs)
+
+        return write
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        replace(backend, name, locked(getattr(backend, name)))
