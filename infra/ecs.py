@@ -114,6 +114,7 @@ def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: E
         allow(
             [
                 ddb.GetItem,
+                ddb.BatchGetItem,  # the day items a run recomputes, 100 keys a call
                 ddb.Query,
                 ddb.PutItem,
                 ddb.UpdateItem,

@@ -196,8 +196,14 @@ def _s3(call: Call, action: str) -> Iterator[Request]:
     context: dict[str, Sequence[str]] = {}
     if "prefix" in call.query:
         context["s3:prefix"] = list(call.query["prefix"])
-    yield Request(action, call.resource, context)
     bucket = call.resource.split("/", 1)[0]
+    if action == "s3:DeleteObject" and "delete" in call.query:
+        # DeleteObjects needs s3:DeleteObject on each object it names
+        # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html, "Permissions").
+        for key in call.params.get("Keys", []):
+            yield Request(action, f"{bucket}/{key}", context)
+        return
+    yield Request(action, call.resource, context)
     if action == "s3:PutObject":
         yield from _key_use(call, "s3", bucket, ("kms:GenerateDataKey",))
     elif action in ("s3:GetObject", "s3:GetObjectVersion"):

@@ -114,13 +114,26 @@ def _call(response: Any, action: str, resource: str) -> Call:
         action=action,
         region=response.region,
         account=response.current_account,
-        params={} if response.service_name == "s3" else parse_params(response.body, query),
+        params=_s3_params(response.body, query)
+        if response.service_name == "s3"
+        else parse_params(response.body, query),
         resource=resource,
         query=query,
         headers=dict(response.headers),
         task_definition=lambda reference: _task_definition(response.current_account, response.region, reference),
         encryption_key=_encryption.get,
     )
+
+
+def _s3_params(body: Any, query: Mapping[str, Any]) -> dict[str, Any]:
+    """DeleteObjects (`POST /?delete`) names its objects in the body: the keys it deletes."""
+    if "delete" not in query or not body:
+        return {}
+    from xml.etree import ElementTree
+
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    root = ElementTree.fromstring(text)  # the caller's own request; moto parses it again
+    return {"Keys": [e.text or "" for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Key"]}
 
 
 def _task_definition(account: str, region: str, reference: str) -> TaskDefinitionRoles | None:
