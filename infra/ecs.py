@@ -114,6 +114,7 @@ def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: E
         allow(
             [
                 ddb.GetItem,
+                ddb.BatchGetItem,  # the KPI writer reads the days it updates in one call (kpi_tables)
                 ddb.Query,
                 ddb.PutItem,
                 ddb.UpdateItem,
