@@ -165,16 +165,20 @@ def _get_object(s3: Any, identity: RunIdentity) -> tuple[dict[str, Any], RunIden
         return _get_version(s3, identity), identity
     except ClientError as err:
         decoded = identity.decoded()
-        if decoded is None or err.response.get("Error", {}).get("Code") not in _MISSING:
+        if decoded is None or not _missing(err):
             raise
         try:
             obj = _get_version(s3, decoded)
         except ClientError as second:
-            if second.response.get("Error", {}).get("Code") not in _MISSING:
+            if not _missing(second):
                 raise
             raise err from None  # neither reading exists: the announced key's error names the cause
         log.info("event key was URL-encoded", extra={"fields": {"key": identity.key, "stored": decoded.source_key}})
         return obj, decoded
+
+
+def _missing(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code") in _MISSING
 
 
 def _get_version(s3: Any, identity: RunIdentity) -> dict[str, Any]:
