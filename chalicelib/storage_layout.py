@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 from chalicelib.resource_spec import ResourceSpec
 
@@ -38,12 +38,28 @@ CURATED_LAYOUT = 3
 
 @dataclass(frozen=True)
 class RunIdentity:
-    """One version of one input object, and every key derived from it."""
+    """One version of one input object, and every key derived from it.
+
+    `key` is the key the event announced: it names the run (`run_id`, `file_id`). `stored_key`
+    is set only when the object turned out to be stored under the announced key's URL-decoded
+    form (docs/architecture.md, "Object keys"); `source_key` is the key that addresses it."""
 
     bucket: str
     key: str
     version: str = ""
     landed_at: datetime | None = None
+    stored_key: str = ""
+
+    @property
+    def source_key(self) -> str:
+        """The object's real key: what GetObject, CopyObject and DeleteObject address."""
+        return self.stored_key or self.key
+
+    def decoded(self) -> RunIdentity | None:
+        """The same run, addressing the announced key's form-decoded reading (`+` is a space), or
+        None when decoding changes nothing."""
+        decoded = unquote_plus(self.key)
+        return replace(self, stored_key=decoded) if decoded != self.key else None
 
     @property
     def run_id(self) -> str:
@@ -65,12 +81,12 @@ class RunIdentity:
         S3 requires the value URL-encoded ("The value must be URL-encoded",
         https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html); encoded as boto3
         encodes it (botocore.handlers, `_quote_source_header_from_dict`): all but `-._~/`."""
-        source = quote(f"{self.bucket}/{self.key}", safe="-._~/")
+        source = quote(f"{self.bucket}/{self.source_key}", safe="-._~/")
         return f"{source}?versionId={quote(self.version, safe='')}" if self.version else source
 
     @property
     def file_name(self) -> str:
-        return posixpath.basename(self.key) or "file"
+        return posixpath.basename(self.source_key) or "file"
 
     @property
     def _dated(self) -> str:

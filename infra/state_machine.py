@@ -504,7 +504,9 @@ def _summary_selector() -> dict[str, str]:
     """What the workflow acts on from the validation summary, plus the whole (typed) summary
     for the alert: optional fields (a `rejected_rows_key` of None, say) must not break a path."""
     summary = "$.Item.validation.M"
-    selector = {f"{k}.$": f"{summary}.{k}.S" for k in ("status", "archive_key", "rejected_key", "copy_source")}
+    selector = {
+        f"{k}.$": f"{summary}.{k}.S" for k in ("status", "archive_key", "rejected_key", "copy_source", "source_key")
+    }
     selector["summary.$"] = summary
     return selector
 
@@ -626,13 +628,14 @@ def build_definition(config: WorkflowConfig) -> dict[str, Any]:
         },
         DELETE_VERSION: _api_task(
             "arn:aws:states:::aws-sdk:s3:deleteObject",
-            {"Bucket.$": "$.run.bucket", "Key.$": "$.run.key", "VersionId.$": "$.run.version"},
+            # The object's real key (RunIdentity.source_key): the event's, or its URL-decoded form.
+            {"Bucket.$": "$.run.bucket", "Key.$": "$.validation.source_key", "VersionId.$": "$.run.version"},
             config,
             RECORD_OUTCOME,
         ),
         DELETE_OBJECT: _api_task(
             "arn:aws:states:::aws-sdk:s3:deleteObject",
-            {"Bucket.$": "$.run.bucket", "Key.$": "$.run.key"},
+            {"Bucket.$": "$.run.bucket", "Key.$": "$.validation.source_key"},
             config,
             RECORD_OUTCOME,
         ),

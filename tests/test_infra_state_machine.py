@@ -23,6 +23,8 @@ from moto import mock_aws
 from chalicelib.runs import ExitCode, RunRepository, RunStatus, Task
 from chalicelib.storage_layout import RunIdentity
 from chalicelib.tables import RUNS
+from containers.tasks.outcome import run_task
+from containers.validation.task import validate_object
 from infra.state_machine import (
     CloserConfig,
     EcsTask,
@@ -40,6 +42,7 @@ REGION = "us-east-1"
 BUCKET = "shoppulse-input"
 TOPIC = "shoppulse-alerts"
 CLUSTER = "shoppulse-batch"
+CURATED = "shoppulse-curated"
 KEY = "incoming/orders-2024-01-01.csv"
 BODY = b"order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item\n1,2,shipped,2024-01-01T10:00:00Z,,,,1\n"
 
@@ -69,6 +72,7 @@ def validation(status: str, exit_code: int) -> Behaviour:
                 "archive_key": identity.archive_key,
                 "rejected_key": identity.rejected_key,
                 "copy_source": identity.copy_source,
+                "source_key": identity.source_key,
                 # As the real task: None when no row was rejected.
                 "rejected_rows_key": identity.rejected_rows_key(rejected) if rejected else None,
             },
@@ -190,9 +194,10 @@ class Workflow:
     alerts_queue_url: str
     ecs: SimulatedEcs
 
-    def start(self, key: str = KEY, versioned: bool = True) -> tuple[dict[str, Any], str]:
+    def start(self, key: str = KEY, versioned: bool = True, announced: str = "") -> tuple[dict[str, Any], str]:
+        """Store `key` and announce it, or announce `announced` instead (an event's other spelling of it)."""
         put = self.s3.put_object(Bucket=BUCKET, Key=key, Body=BODY)
-        obj: dict[str, Any] = {"key": key, "size": len(BODY)}
+        obj: dict[str, Any] = {"key": announced or key, "size": len(BODY)}
         if versioned:
             obj["version-id"] = put["VersionId"]
         event = {
@@ -492,6 +497,73 @@ def test_keys_with_any_legal_characters_are_validated_and_archived(make_workflow
     item = workflow.runs.get(RunIdentity(BUCKET, key, version).run_id)
     assert workflow.s3.get_object(Bucket=BUCKET, Key=item["validation"]["archive_key"])["Body"].read() == BODY
     assert _versions(workflow.s3, key) == []
+
+
+def real_validation(environment: dict[str, str], runs: RunRepository) -> int:
+    """The validation task's own code (`validate_object`, `run_task`) on moto's S3, in-process."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=CURATED)
+    identity = _identity(environment)
+    return run_task(
+        Task.VALIDATION.value,
+        lambda: validate_object(s3, identity, CURATED, 0.05),
+        lambda summary: runs.record_task(identity.run_id, Task.VALIDATION, summary),
+    )
+
+
+# Stored as `stored`, announced as `announced`: the event's key verbatim, or URL-encoded as S3's event
+# notifications encode keys (docs/architecture.md, "Object keys"). A key that exists verbatim is never
+# decoded, though it decodes to something else (`a+b`, `100%25`).
+@pytest.mark.parametrize(
+    ("stored", "announced", "versioned"),
+    [
+        ("incoming/space and+plus.csv", "incoming/space+and%2Bplus.csv", True),
+        ("incoming/space and+plus.csv", "incoming/space+and%2Bplus.csv", False),
+        ("incoming/space and+plus.csv", "incoming/space and+plus.csv", True),
+        ("incoming/a+b.csv", "incoming/a+b.csv", True),
+        ("incoming/100%25.csv", "incoming/100%25.csv", False),
+    ],
+)
+def test_a_file_announced_with_its_key_verbatim_or_url_encoded_is_processed_archived_and_moved(
+    make_workflow, stored, announced, versioned
+):
+    workflow = make_workflow({"validation": [real_validation], "transformation": [transformation(0)]}, versioned)
+    execution, version = workflow.start(key=stored, versioned=versioned, announced=announced)
+
+    assert execution["status"] == "SUCCEEDED", execution
+    identity = RunIdentity(BUCKET, announced, version)  # the run is named after the event
+    item = workflow.runs.get(identity.run_id)
+    assert item["status"] == RunStatus.SUCCEEDED.value and item["file_id"] == identity.file_id
+    assert item["validation"]["source_key"] == stored and item["validation"]["valid_rows"] == 1
+    archived = item["validation"]["archive_key"]
+    assert archived.endswith("/" + stored.removeprefix("incoming/"))  # under its real name
+    assert workflow.s3.get_object(Bucket=BUCKET, Key=archived)["Body"].read() == BODY
+    assert _versions(workflow.s3, stored) == []  # removed from incoming/
+
+
+def test_the_version_says_which_of_two_readings_an_encoded_key_meant(make_workflow):
+    workflow = make_workflow({"validation": [real_validation], "transformation": [transformation(0)]})
+    workflow.s3.put_object(Bucket=BUCKET, Key="incoming/a+b.csv", Body=b"not this one")
+    execution, version = workflow.start(key="incoming/a b.csv", announced="incoming/a+b.csv")
+
+    assert execution["status"] == "SUCCEEDED", execution
+    item = workflow.runs.get(RunIdentity(BUCKET, "incoming/a+b.csv", version).run_id)
+    assert item["validation"]["source_key"] == "incoming/a b.csv"
+    assert _versions(workflow.s3, "incoming/a b.csv") == []
+    assert workflow.s3.get_object(Bucket=BUCKET, Key="incoming/a+b.csv")["Body"].read() == b"not this one"
+
+
+def test_a_key_missing_verbatim_and_decoded_fails_the_run_naming_the_missing_key(make_workflow):
+    workflow = make_workflow({"validation": [real_validation], "transformation": []})
+    execution, version = workflow.start(key="incoming/other.csv", announced="incoming/gone+away.csv")
+
+    assert execution["status"] == "FAILED"
+    item = workflow.runs.get(RunIdentity(BUCKET, "incoming/gone+away.csv", version).run_id)
+    assert item["status"] == RunStatus.FAILED.value
+    reason = item["validation"]["reason"]  # the announced key's GetObject error (moto says version, S3 key)
+    assert item["validation"]["status"] == "FAILED" and "GetObject" in reason and "does not exist" in reason
+    assert workflow.ecs.commands() == ["validation"]
+    assert _versions(workflow.s3, "incoming/other.csv") != []  # nothing else was touched
 
 
 def slow(seconds: float) -> Behaviour:

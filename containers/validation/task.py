@@ -7,6 +7,7 @@ Nothing of a rejected file is loaded: its staged rows are removed before the ver
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections import Counter
 from concurrent.futures import Future
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 import pandas as pd
+from botocore.exceptions import ClientError
 
 from chalicelib.runs import LINE_COUNTS
 from chalicelib.storage_layout import RunIdentity
@@ -26,6 +28,11 @@ from containers.engine.rules import Origin, TimeBounds, malformed_frame, validat
 from containers.tasks.outcome import DataRejected
 
 MANIFEST = "manifest.json"
+# What GetObject answers for a key or version that does not exist: NoSuchKey, NoSuchVersion (both 404,
+# https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList; moto answers NoSuchKey
+# for both, getmoto/moto#2710), and "404", botocore's code for a 404 without an error body.
+_MISSING = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+log = logging.getLogger("shoppulse.task")
 
 
 class _RejectedRows:
@@ -104,10 +111,7 @@ def validate_object(
     bounds: TimeBounds | None = None,
 ) -> dict[str, Any]:
     """Validate one input object version; raises DataRejected (with the summary) for bad data."""
-    request = {"Bucket": identity.bucket, "Key": identity.key}
-    if identity.version:
-        request["VersionId"] = identity.version
-    obj = s3.get_object(**request)
+    obj, identity = _get_object(s3, identity)
     landed_at: datetime = obj["LastModified"]
     identity = replace(identity, landed_at=landed_at)
     summary: dict[str, Any] = {
@@ -117,6 +121,7 @@ def validate_object(
         "archive_key": identity.archive_key,
         "rejected_key": identity.rejected_key,
         "copy_source": identity.copy_source,
+        "source_key": identity.source_key,
     }
     staging = _Staging(s3, curated_bucket, identity.staging_prefix)
     rejected = _RejectedRows()
@@ -125,7 +130,7 @@ def validate_object(
     except UnreadableFile as err:
         _reject_file(s3, identity, summary, rejected, err.reason, err.detail)
     summary["kind"] = source.schema.kind.value
-    origin = Origin(identity.key, landed_at)
+    origin = Origin(identity.source_key, landed_at)
     try:
         for batch in source.batches():
             checked = validate(batch.text, source.schema, origin, now, bounds)
@@ -150,6 +155,38 @@ def validate_object(
     staging.publish({"kind": source.schema.kind.value, "file_id": identity.file_id, "rows": staging.rows})
     summary["status"] = "VALID"
     return summary
+
+
+def _get_object(s3: Any, identity: RunIdentity) -> tuple[dict[str, Any], RunIdentity]:
+    """GetObject of the announced key, else of its URL-decoded form: AWS documents S3 event
+    notifications' keys as URL-encoded but is silent for EventBridge events (docs/architecture.md,
+    "Object keys"), so both readings must work. A key that exists as announced is never decoded."""
+    try:
+        return _get_version(s3, identity), identity
+    except ClientError as err:
+        decoded = identity.decoded()
+        if decoded is None or not _missing(err):
+            raise
+        try:
+            obj = _get_version(s3, decoded)
+        except ClientError as second:
+            if not _missing(second):
+                raise
+            raise err from None  # neither reading exists: the announced key's error names the cause
+        log.info("event key was URL-encoded", extra={"fields": {"key": identity.key, "stored": decoded.source_key}})
+        return obj, decoded
+
+
+def _missing(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code") in _MISSING
+
+
+def _get_version(s3: Any, identity: RunIdentity) -> dict[str, Any]:
+    request = {"Bucket": identity.bucket, "Key": identity.source_key}
+    if identity.version:
+        request["VersionId"] = identity.version
+    obj: dict[str, Any] = s3.get_object(**request)
+    return obj
 
 
 def _reject_file(
