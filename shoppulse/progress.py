@@ -1,7 +1,8 @@
 """Progress and summaries of the long verbs (`replay`, `ingest`, `sample`), for a person.
 
 On a terminal (stderr is a TTY) a rich progress bar shows files done/total, rows/s, elapsed and
-the estimate (from the bytes done, as files differ in size); piped, nothing is drawn. stdout
+the estimate (from the bytes done, as files differ in size; from the files done where their
+sizes are not known up front); piped, nothing is drawn. stdout
 keeps the JSON lines whatever happens; the closing summary goes to stderr.
 """
 
@@ -65,8 +66,16 @@ class FileProgress:
         if self._bar is not None:
             self._bar.stop()
 
+    def expect(self, files: int) -> None:
+        """For work that learns its file count only as it goes (`sample`): `files` files, each
+        weighing the same in the estimate."""
+        if files != len(self._sizes):
+            self._sizes = [1] * files
+            if self._bar is not None and self._task is not None:
+                self._bar.update(self._task, total=files)
+
     def _files(self, done: int) -> str:
-        return f"{done}/{len(self._sizes)} files"
+        return f"{done}/{len(self._sizes) or '?'} files"
 
     def starting(self, path: Path) -> None:
         if self._bar is not None and self._task is not None:

@@ -31,20 +31,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: numpy and pyarrow are not needed by the other verbs.
-    from shoppulse.progress import working
-    from shoppulse.samples import OutputNotEmpty, write_bench_set, write_sample_set
+    from shoppulse.progress import FileProgress
+    from shoppulse.samples import OutputNotEmpty, Written, write_bench_set, write_sample_set
 
     if not args.bench and args.orders is None:
         print("shoppulse sample: --orders N is required (or --bench)", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    what = f"{args.items:,} order items" if args.bench else f"{args.orders:,} orders over {args.days} days"
-    with working(f"sample: generating {what} into {args.out}"):
+    rows = 0
+    with FileProgress("sample", []) as progress:
+
+        def written(file: Written) -> None:
+            nonlocal rows
+            rows += file.rows
+            progress.expect(file.total)
+            progress.done(file.number, {"rows": file.rows})
+
         if args.bench:
-            paths = list(write_bench_set(args.out, items=args.items, seed=args.seed).values())
+            paths = list(write_bench_set(args.out, items=args.items, seed=args.seed, on_written=written).values())
         else:
             try:
-                paths = write_sample_set(args.out, args.orders, args.days, args.start, args.seed, args.overwrite)
+                paths = write_sample_set(
+                    args.out, args.orders, args.days, args.start, args.seed, args.overwrite, on_written=written
+                )
             except (OutputNotEmpty, ValueError) as err:
                 print(f"shoppulse sample: {err}", file=sys.stderr)
                 return 2
@@ -54,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"wrote {len(paths)} files ({size / 1024:.0f} KiB, {lines:,} lines) to {args.out} in {seconds:.1f} s"
         f" ({lines / max(seconds, 1e-9):,.0f} lines/s)"
+    )
+    print(
+        f"sample: {len(paths)} files, {rows:,} rows, {seconds:.1f} s ({rows / max(seconds, 1e-9):,.0f} rows/s)",
+        file=sys.stderr,
     )
     return 0
 

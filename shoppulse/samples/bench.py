@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 
 from containers.engine.contract import SCHEMAS, FileKind
 from shoppulse.samples.catalog import BRANDS, CATEGORIES, DEPARTMENTS
+from shoppulse.samples.written import OnWritten, Written
 
 ITEMS_PER_ORDER = 4
 MAX_PRODUCTS = 10_000
@@ -39,6 +40,23 @@ def _write(path: Path, kind: FileKind, columns: dict[str, pa.Array]) -> Path:
     table = pa.table({name: columns[name] for name in SCHEMAS[kind].names})
     pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
     return path
+
+
+BENCH_FILES = ("products", "orders", "order_items", "increment_orders", "increment_items")
+
+
+class _Writer:
+    """Writes the bench files in `BENCH_FILES` order, each as soon as its columns exist, and tells `on_written`."""
+
+    def __init__(self, out_dir: Path, on_written: OnWritten | None) -> None:
+        self.out_dir, self.on_written = out_dir, on_written
+        self.paths: dict[str, Path] = {}
+
+    def write(self, key: str, kind: FileKind, columns: dict[str, pa.Array]) -> None:
+        self.paths[key] = path = _write(self.out_dir / f"{key}.csv", kind, columns)
+        if self.on_written is not None:
+            rows = len(columns[SCHEMAS[kind].names[0]])
+            self.on_written(Written(path, rows, len(self.paths), len(BENCH_FILES)))
 
 
 def _products(rng: np.random.Generator, count: int) -> tuple[dict[str, pa.Array], np.ndarray]:
@@ -109,18 +127,25 @@ def _orders_and_items(
     return orders, items
 
 
-def write_bench_set(out_dir: Path, items: int = 1_000_000, seed: int = 0) -> dict[str, Path]:
+def write_bench_set(
+    out_dir: Path, items: int = 1_000_000, seed: int = 0, on_written: OnWritten | None = None
+) -> dict[str, Path]:
     """Write the benchmark files; keys: products, orders, order_items, increment_orders,
-    increment_items (the increment adds orders to the middle day of the base set)."""
+    increment_items (the increment adds orders to the middle day of the base set). Each file is
+    written as soon as it is generated (for `on_written`); the random draws keep their order."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    writer = _Writer(out_dir, on_written)
     rng = np.random.default_rng(seed)
     n_orders = max(1, items // ITEMS_PER_ORDER)
     products, retail = _products(rng, min(MAX_PRODUCTS, max(100, items // 100)))
+    writer.write("products", FileKind.PRODUCTS, products)
     start = np.datetime64(BENCH_START.isoformat(), "s")
     orders, order_items = _orders_and_items(
         rng, n_orders, max(items, n_orders), 1, 1, start, BENCH_DAYS * 86_400, retail
     )
+    writer.write("orders", FileKind.ORDERS, orders)
+    writer.write("order_items", FileKind.ORDER_ITEMS, order_items)
     middle_day = start + np.timedelta64(BENCH_DAYS // 2, "D")
     inc_orders = min(INCREMENT_ORDERS, n_orders)
     more_orders, more_items = _orders_and_items(
@@ -133,10 +158,6 @@ def write_bench_set(out_dir: Path, items: int = 1_000_000, seed: int = 0) -> dic
         86_400,
         retail,
     )
-    return {
-        "products": _write(out_dir / "products.csv", FileKind.PRODUCTS, products),
-        "orders": _write(out_dir / "orders.csv", FileKind.ORDERS, orders),
-        "order_items": _write(out_dir / "order_items.csv", FileKind.ORDER_ITEMS, order_items),
-        "increment_orders": _write(out_dir / "increment_orders.csv", FileKind.ORDERS, more_orders),
-        "increment_items": _write(out_dir / "increment_items.csv", FileKind.ORDER_ITEMS, more_items),
-    }
+    writer.write("increment_orders", FileKind.ORDERS, more_orders)
+    writer.write("increment_items", FileKind.ORDER_ITEMS, more_items)
+    return writer.paths

@@ -331,10 +331,11 @@ class SampleSet:
                 orders_file.add(row)
                 self.first_rows.setdefault(order.id, row)
                 written[order.id] = order.state(at)
+            new_ids = {o.id for o in new}  # not `order in new`: dataclass equality over a list was quadratic
             for order in new + updated:
                 for item in order.items:
                     items_file.add(self.item_row(order, item, at, items_file.spelling))
-                if order in new and order.created.date() != order.items[0].created.date():
+                if order.id in new_ids and order.created.date() != order.items[0].created.date():
                     items_file.notes.append(
                         f"order {order.id} was created at {order.created:%Y-%m-%d %H:%M:%S}, its "
                         f"items at {order.items[0].created:%Y-%m-%d %H:%M:%S}: they count on the "
