@@ -166,9 +166,12 @@ def _wait_for(condition: Any, timeout: float = 90.0) -> None:
 
 def test_a_stop_during_ingest_leaves_no_run_running_and_the_file_is_processed_after_restart(tmp_path):
     key = f"{INCOMING_PREFIX}{ORDERS_FILE.name}"
-    with LocalStack(_settings(tmp_path)) as first:
+    # Cold-started tasks (they import pandas themselves): the stop lands while the first task
+    # runs, where a warm task could finish this small file between the check and the stop.
+    with LocalStack(_settings(tmp_path, warm_start=False)) as first:
+        assert first.ecs is not None
         first.client("s3").put_object(Bucket=first.resources.input_bucket, Key=key, Body=ORDERS_FILE.read_bytes())
-        _wait_for(lambda: any(r["status"]["S"] == "RUNNING" for r in _runs(first)))
+        _wait_for(lambda: bool(first.ecs.running()))
     # Stopped mid-run: the snapshot holds the file in incoming/ and its run, RUNNING or FAILED.
 
     with LocalStack(_settings(tmp_path)) as second:
