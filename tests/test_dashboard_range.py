@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 
 from app import app
-from chalicelib.kpis import public_daily
 from tests.api_support import case_item, moto_tables, put_all, serve, synthetic_kpis
 from tests.test_dashboard import CHROMIUM, Elements, chromium
 
@@ -21,11 +20,6 @@ FIRST, DAYS = date(2025, 3, 1), 5  # like the sample files: five days of orders
 # order or product (the `engine` branch adds it; see docs/api.md).
 WAITING = "items_waiting"
 INCOMPLETE = {"2025-03-02": 7, "2025-03-04": 2}
-
-
-def serves_waiting_items() -> bool:
-    daily, _ = synthetic_kpis(FIRST, 1)
-    return WAITING in public_daily({**daily[0], WAITING: 1})
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +58,6 @@ def test_an_item_the_api_cannot_serve_is_named_and_the_others_shown(site: str) -
     )
 
 
-@pytest.mark.skipif(not serves_waiting_items(), reason=f"/kpis/daily does not serve `{WAITING}` yet (engine)")
 def test_incomplete_days_are_named_and_marked(site: str) -> None:
     dom = page(f"{site}/?day=2025-03-04")
     notice = dom.text_of("p", id="incomplete")
