@@ -60,3 +60,35 @@ def test_a_state_saved_in_another_curated_layout_is_refused_before_anything_star
     (state / "manifest.json").write_text(json.dumps({"saved_at": "2026-11-01T00:00:00+00:00", "counts": {}}))
     assert main(["up", "--data-dir", str(tmp_path), "--aws-port", "0", "--api-port", "0"]) == 1
     assert "layout 1" in capsys.readouterr().err and (state / "manifest.json").is_file()  # nothing lost
+
+
+def test_an_object_deleted_between_listing_and_reading_is_left_out_of_the_snapshot(tmp_path):
+    """A periodic save runs while tasks work: a staging part listed, then deleted by its task,
+    must not fail the save (it would lose the whole interval)."""
+    from moto import mock_aws
+
+    from shoppulse.local import snapshot
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="snap-bucket")
+        s3.put_object(Bucket="snap-bucket", Key="staging/gone.parquet", Body=b"x")
+        s3.put_object(Bucket="snap-bucket", Key="kept.csv", Body=b"y")
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+
+        class DeletedOnRead:
+            """The bucket as a concurrent task leaves it: the part is deleted once listed."""
+
+            def __getattr__(self, name: str):
+                return getattr(s3, name)
+
+            def get_object(self, **kwargs):
+                if kwargs["Key"] == "staging/gone.parquet":
+                    s3.delete_object(Bucket=kwargs["Bucket"], Key=kwargs["Key"])
+                return s3.get_object(**kwargs)
+
+        counts = snapshot.save(tmp_path / "state", dynamodb, DeletedOnRead(), [], ["snap-bucket"])
+
+    assert counts == {"snap-bucket": 1}
+    assert (tmp_path / "state" / "s3" / "snap-bucket" / "kept.csv").read_bytes() == b"y"
+    assert not (tmp_path / "state" / "s3" / "snap-bucket" / "staging").exists()

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.storage_layout import CURATED_LAYOUT
 
 MANIFEST = "manifest.json"
@@ -159,7 +161,13 @@ def save(state_dir: Path, dynamodb: Any, s3: Any, tables: Iterable[str], buckets
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.link(kept, target)  # unchanged since the last snapshot: already on disk
             else:
-                _write(target, s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+                try:
+                    body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") != "NoSuchKey":
+                        raise
+                    continue  # deleted since the listing (a staging part, say): not in this snapshot
+                _write(target, body)
             objects[relative] = stamp
             counts[bucket] += 1
     for directory in sorted({p.parent for p in staging.rglob("*") if p.is_file()} | {staging}, reverse=True):
