@@ -98,22 +98,27 @@ def reconcile(
     return {"from": first, "to": last, "days_checked": len(labels), "differences": differences, "fixed": fixed}
 
 
-def main() -> int:
-    """The scheduled task: the last `RECONCILE_DAYS` (env, default 400) days up to today."""
-    log = configure_logging()
-    last = date.today()
-    span = int(os.environ.get("RECONCILE_DAYS", "400"))
-    first = day_label(day_number(last.isoformat()) - span)
+def reconcile_stack(first: str, last: str) -> dict[str, Any]:
+    """`reconcile` over the stack's own bucket and tables, with the environment's credentials."""
     session = boto3.session.Session()
-    report = reconcile(
+    return reconcile(
         session.client("s3"),
         session.client("dynamodb"),
         CURATED_BUCKET.name(),
         DAILY_KPIS.name(),
         CATEGORY_KPIS.name(),
         first,
-        last.isoformat(),
+        last,
     )
+
+
+def main() -> int:
+    """The scheduled task: the last `RECONCILE_DAYS` (env, default 400) days up to today."""
+    log = configure_logging()
+    last = date.today()
+    span = int(os.environ.get("RECONCILE_DAYS", "400"))
+    first = day_label(day_number(last.isoformat()) - span)
+    report = reconcile_stack(first, last.isoformat())
     log.info("reconciled", extra={"fields": {k: v for k, v in report.items() if k != "differences"}})
     print(json.dumps(report, default=str), flush=True)
     return 0

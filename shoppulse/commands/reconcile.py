@@ -10,11 +10,6 @@ import argparse
 import json
 from datetime import date
 
-import boto3
-
-from chalicelib.storage_layout import CURATED_BUCKET
-from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("reconcile", help="recompute days from the curated data and fix the stored KPIs")
@@ -24,17 +19,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from containers.transformation.reconcile import reconcile  # pandas: only this verb needs it
+    from containers.transformation.reconcile import reconcile_stack  # pandas: only this verb needs it
 
-    session = boto3.session.Session()
-    report = reconcile(
-        session.client("s3"),
-        session.client("dynamodb"),
-        CURATED_BUCKET.name(),
-        DAILY_KPIS.name(),
-        CATEGORY_KPIS.name(),
-        args.first.isoformat(),
-        args.last.isoformat(),
-    )
+    report = reconcile_stack(args.first.isoformat(), args.last.isoformat())
     print(json.dumps(report, default=str))
     return 1 if report["differences"] and len(report["fixed"]) < len(report["differences"]) else 0
