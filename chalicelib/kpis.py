@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
+
+from chalicelib import kpi_fields
+from chalicelib.kpi_fields import CATEGORY_DAILY, DAILY, Field, KpiTable, Unit
 
 MONEY_PLACES = Decimal("0.01")
 RATE_PLACES = Decimal("0.0001")
@@ -19,15 +22,16 @@ MICROS = Decimal(1_000_000)
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
 EXACT = Context(prec=200)
 
-# Attributes of a DailyKpis item (besides its keys).
-DAILY_COMPONENTS = ("total_orders", "revenue_micros", "total_items_sold", "returned_orders", "unique_customers")
+# Attributes of a DailyKpis item (besides its keys) while the day holds KPIs.
+DAILY_COMPONENTS = tuple(c.name for c in DAILY.components)
 # Items of the day (by their order, or by their own created_at while their order is unknown)
 # waiting for their order or product: the day's revenue is incomplete while it is not 0.
-ITEMS_WAITING = "items_waiting"
+ITEMS_WAITING = kpi_fields.ITEMS_WAITING.name
 # Attributes of a CategoryKpis item (besides its keys).
-CATEGORY_COMPONENTS = ("orders", "revenue_micros", "items_sold", "returned_orders")
+CATEGORY_COMPONENTS = tuple(c.name for c in CATEGORY_DAILY.components)
 
 
+# The served shapes for type checkers; tests/test_kpi_fields.py checks them against the definition.
 class DailyKpis(TypedDict):
     order_date: str
     total_orders: int
@@ -60,22 +64,27 @@ def money(micros: int | Decimal) -> Decimal:
     return EXACT.divide(Decimal(int(micros)), MICROS)
 
 
+def exact(f: Field, c: Mapping[str, Any]) -> Decimal:
+    """A derived KPI at full precision from its components (money from micro-units, exactly)."""
+    if f.of is None:
+        raise ValueError(f"{f.name} is a key, not computed from components")
+    value = money(c[f.of.name]) if f.of.unit is Unit.MICROS else c[f.of.name]
+    return ratio(value, c[f.per.name]) if f.per else Decimal(value)
+
+
+def derived(table: KpiTable, c: Mapping[str, Any]) -> dict[str, Decimal]:
+    """The table's derived KPIs from an item's components, as stored (unrounded)."""
+    return {f.name: exact(f, c) for f in table.derived}
+
+
 def derived_daily(c: Mapping[str, Any]) -> dict[str, Decimal]:
     """total_revenue and return_rate from a day's components."""
-    return {
-        "total_revenue": money(c["revenue_micros"]),
-        "return_rate": ratio(c["returned_orders"], c["total_orders"]),
-    }
+    return derived(DAILY, c)
 
 
 def derived_category(c: Mapping[str, Any]) -> dict[str, Decimal]:
     """daily_revenue, avg_order_value and avg_return_rate from a (day, category)'s components."""
-    revenue = money(c["revenue_micros"])
-    return {
-        "daily_revenue": revenue,
-        "avg_order_value": ratio(revenue, c["orders"]),
-        "avg_return_rate": ratio(c["returned_orders"], c["orders"]),
-    }
+    return derived(CATEGORY_DAILY, c)
 
 
 def round_money(value: Decimal) -> float | Decimal:
@@ -93,41 +102,45 @@ def json_number(value: Decimal) -> float | Decimal:
     return as_float if Decimal(repr(as_float)) == value else value
 
 
+def served_value(f: Field, item: Mapping[str, Any]) -> str | int | float | Decimal:
+    """One field of a table item as clients see it: keys as text, counts as integers, money and
+    rates rounded at the edge."""
+    if f.of is None:
+        return str(item[f.name])
+    if not f.derived:
+        return int(item[f.of.name])
+    value = exact(f, item)
+    return round_money(value) if f.unit is Unit.MONEY else round_rate(value)
+
+
+def public(table: KpiTable, item: Mapping[str, Any]) -> dict[str, Any]:
+    """A table item's fields that are always served, in the definition's order."""
+    return {f.name: served_value(f, item) for f in table.fields if f.always}
+
+
+def served(table: KpiTable, item: Mapping[str, Any]) -> dict[str, Any]:
+    """A table item as the API serves it: the fields served only when not 0 join when they are not."""
+    body = public(table, item)
+    body.update({f.name: served_value(f, item) for f in table.fields if not f.always and f.of and item.get(f.of.name)})
+    return body
+
+
 def public_daily(item: Mapping[str, Any]) -> DailyKpis:
     """A DailyKpis table item as clients see it."""
-    d = derived_daily(item)
-    return DailyKpis(
-        order_date=str(item["order_date"]),
-        total_orders=int(item["total_orders"]),
-        total_revenue=round_money(d["total_revenue"]),
-        total_items_sold=int(item["total_items_sold"]),
-        return_rate=round_rate(d["return_rate"]),
-        unique_customers=int(item["unique_customers"]),
-    )
+    return cast(DailyKpis, public(DAILY, item))
 
 
 def served_daily(item: Mapping[str, Any]) -> DailyKpis:
     """A day as the API serves it: its KPIs, and `items_waiting` when items of the day wait for
     their order or product (the day's revenue is incomplete then; absent means none)."""
-    served = public_daily(item)
-    waiting = int(item.get(ITEMS_WAITING, 0))
-    if waiting:
-        served["items_waiting"] = waiting
-    return served
+    return cast(DailyKpis, served(DAILY, item))
 
 
 def public_category(item: Mapping[str, Any]) -> CategoryKpis:
     """A CategoryKpis table item as clients see it."""
-    d = derived_category(item)
-    return CategoryKpis(
-        category=str(item["category"]),
-        order_date=str(item["order_date"]),
-        daily_revenue=round_money(d["daily_revenue"]),
-        avg_order_value=round_money(d["avg_order_value"]),
-        avg_return_rate=round_rate(d["avg_return_rate"]),
-    )
+    return cast(CategoryKpis, public(CATEGORY_DAILY, item))
 
 
 def has_kpis(item: Mapping[str, Any]) -> bool:
     """A day whose orders all moved away keeps its bookkeeping but holds no KPIs."""
-    return "total_orders" in item
+    return kpi_fields.TOTAL_ORDERS.name in item

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.api.params import MAX_RANGE_DAYS
+from chalicelib.kpi_fields import TABLES, Field, KpiTable, Unit
 
 DAILY_PAGE_MAX = MAX_RANGE_DAYS
 RUNS_PAGE_DEFAULT, RUNS_PAGE_MAX = 50, 200
@@ -39,6 +40,31 @@ _UNREADABLE = {
 }
 
 
+_BY_UNIT: dict[Unit, dict[str, Any]] = {
+    Unit.DATE: _DATE,
+    Unit.TEXT: {"type": "string"},
+    Unit.COUNT: _COUNT,
+    Unit.MONEY: _MONEY,
+    Unit.RATE: _RATE,
+}
+
+
+def _property(f: Field) -> dict[str, Any]:
+    schema: dict[str, Any] = {**_BY_UNIT[f.unit], "title": f.label, "description": f.definition}
+    if not f.always:  # absent when 0 (chalicelib.kpis.served)
+        schema["exclusiveMinimum"] = True
+    return schema
+
+
+def kpi_schema(table: KpiTable) -> dict[str, Any]:
+    """A served item of a KPI table, from the definition (chalicelib/kpi_fields.py): a property
+    per field, titled with its dashboard label and described by its definition."""
+    return _obj(
+        {f.name: _property(f) for f in table.fields if f.always},
+        {f.name: _property(f) for f in table.fields if not f.always},
+    )
+
+
 def _page(item: str, header: dict[str, Any] | None = None) -> dict[str, Any]:
     return _obj(
         {**(header or {}), "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}},
@@ -47,27 +73,7 @@ def _page(item: str, header: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, Any] = {
-    "DailyKpis": _obj(
-        {
-            "order_date": _DATE,
-            "total_orders": _COUNT,
-            "total_revenue": _MONEY,
-            "total_items_sold": _COUNT,
-            "return_rate": _RATE,
-            "unique_customers": _COUNT,
-        },
-        # Present when items of the day wait for their order or product (chalicelib.kpis.served_daily).
-        {"items_waiting": {**_COUNT, "minimum": 1}},
-    ),
-    "CategoryKpis": _obj(
-        {
-            "category": {"type": "string"},
-            "order_date": _DATE,
-            "daily_revenue": _MONEY,
-            "avg_order_value": _MONEY,
-            "avg_return_rate": _RATE,
-        }
-    ),
+    **{table.schema: kpi_schema(table) for table in TABLES},
     "DailyKpisPage": _page("DailyKpis", {"from": _DATE, "to": _DATE}),
     "CategoryKpisPage": _page("CategoryKpis", {"category": {"type": "string"}, "from": _DATE, "to": _DATE}),
     "CategoriesOfDay": _obj(

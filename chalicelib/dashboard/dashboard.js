@@ -12,6 +12,15 @@
   const percent = new Intl.NumberFormat("en-US", { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
   const percentAxis = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 });
   const $ = (id) => document.getElementById(id);
+  // The KPI fields' labels and units, rendered into the page from their one definition
+  // (chalicelib/kpi_fields.py): {table: {field: {label, unit}}}. Every [data-label="Table.field"] shows its label.
+  const FIELDS = JSON.parse($("kpi-fields").textContent);
+  const label = (path) => {
+    const [table, name] = path.split(".");
+    return FIELDS[table][name].label;
+  };
+  for (const node of document.querySelectorAll("[data-label]")) node.textContent = label(node.dataset.label);
+  const byUnit = { money: (v) => money.format(v), rate: (v) => percent.format(v), count: (v) => count.format(v) };
   const state = { from: null, to: null, day: null, days: [] };
 
   // ---- data access ---------------------------------------------------------------------
@@ -177,11 +186,14 @@
     const W = Math.max(container.clientWidth, 420);
     const row = 26;
     const label = Math.min(220, W * 0.28);
-    const values = 304;
+    // One column per KPI of a category-day, as the definition lists them.
+    const columns = Object.entries(FIELDS.CategoryKpis)
+      .filter(([, f]) => f.unit in byUnit)
+      .map(([name, f], n) => [f.label, 140 * (n + 1), (i) => byUnit[f.unit](i[name])]);
+    const values = 140 * columns.length + 8;
     const bars = W - label - values;
     const top = niceMax(Math.max(...items.map((i) => i.daily_revenue)));
     const svg = el("svg", { viewBox: `0 0 ${W} ${items.length * row + 22}`, role: "img", "data-categories": items.length });
-    const columns = [["Revenue", 104, (i) => money.format(i.daily_revenue)], ["Avg order", 200, (i) => money.format(i.avg_order_value)], ["Return rate", 296, (i) => percent.format(i.avg_return_rate)]];
     for (const [title, right] of columns) svg.append(el("text", { class: "cat-head", x: label + bars + right, y: 12, "text-anchor": "end" }, title));
     items.forEach((item, i) => {
       const yy = 22 + i * row;

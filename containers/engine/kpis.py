@@ -9,11 +9,21 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from chalicelib.kpi_fields import (
+    CATEGORY_ORDERS,
+    ITEMS_SOLD,
+    RETURNED_ORDERS,
+    REVENUE_MICROS,
+    TOTAL_ITEMS_SOLD,
+    TOTAL_ORDERS,
+    UNIQUE_CUSTOMERS,
+)
 from containers.engine.contract import RETURNED
 
 DAY_MICROS = 86_400_000_000
-DAILY_SUMS = ["total_orders", "returned_orders", "revenue_micros", "total_items_sold"]
-CATEGORY_SUMS = ["orders", "returned_orders", "revenue_micros", "items_sold"]
+# Column names are the stored attribute names, from the one KPI definition (chalicelib/kpi_fields.py).
+DAILY_SUMS = [f.name for f in (TOTAL_ORDERS, RETURNED_ORDERS, REVENUE_MICROS, TOTAL_ITEMS_SOLD)]
+CATEGORY_SUMS = [f.name for f in (CATEGORY_ORDERS, RETURNED_ORDERS, REVENUE_MICROS, ITEMS_SOLD)]
 
 
 def order_day(micros: pd.Series) -> pd.Series:
@@ -96,11 +106,11 @@ class DayTotals:
     def result(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(daily components indexed by day, category components indexed by day and category)."""
         if not self.daily:
-            empty_daily = pd.DataFrame(columns=[*DAILY_SUMS, "unique_customers"], dtype="int64")
+            empty_daily = pd.DataFrame(columns=[*DAILY_SUMS, UNIQUE_CUSTOMERS.name], dtype="int64")
             empty_category = pd.DataFrame(columns=CATEGORY_SUMS, dtype="int64")
             return empty_daily, empty_category
         self._fold()
         daily = self.daily[0].astype("int64")
-        users = self.customers[0].groupby("day")["user_id"].size().rename("unique_customers")
+        users = self.customers[0].groupby("day")["user_id"].size().rename(UNIQUE_CUSTOMERS.name)
         daily = daily.join(users, how="left").fillna(0).astype("int64")
         return daily, self.category[0].astype("int64")
