@@ -80,7 +80,9 @@ CATEGORY = Field("category", Unit.TEXT, "Category", "the winning product version
 TOTAL_ORDERS = Component("total_orders", Unit.COUNT, "distinct orders created that day")
 REVENUE_MICROS = Component("revenue_micros", Unit.MICROS, "sum of the counted items' `sale_price`, in micro-units")
 TOTAL_ITEMS_SOLD = Component("total_items_sold", Unit.COUNT, "item rows of the day's orders")
-RETURNED_ORDERS = Component("returned_orders", Unit.COUNT, "orders counted that are returned")
+RETURNED_ORDERS = Component(
+    "returned_orders", Unit.COUNT, "counted orders that are returned (per category: holding a returned item of it)"
+)
 UNIQUE_CUSTOMERS = Component("unique_customers", Unit.COUNT, "distinct `user_id` of the day's orders")
 ITEMS_WAITING = Component(
     "items_waiting",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, TypedDict, cast
 
 from chalicelib import kpi_fields
 from chalicelib.kpi_fields import CATEGORY_DAILY, DAILY, Field, KpiTable, Unit
@@ -32,14 +32,17 @@ CATEGORY_COMPONENTS = tuple(c.name for c in CATEGORY_DAILY.components)
 
 
 # The served shapes for type checkers; tests/test_kpi_fields.py checks them against the definition.
-class DailyKpis(TypedDict):
+class _AlwaysServedDay(TypedDict):
     order_date: str
     total_orders: int
     total_revenue: float | Decimal
     total_items_sold: int
     return_rate: float | Decimal
     unique_customers: int
-    items_waiting: NotRequired[int]  # served only when items of the day wait for a reference
+
+
+class DailyKpis(_AlwaysServedDay, total=False):
+    items_waiting: int  # served only when items of the day wait for a reference
 
 
 class CategoryKpis(TypedDict):

@@ -21,6 +21,7 @@ VERBS = {
     "status": "shoppulse.commands.status",
     "synth": "shoppulse.commands.synth",
     "deploy": "shoppulse.commands.deploy",
+    "docs": "shoppulse.commands.docs",
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from app import app
+from chalicelib.kpi_fields import TABLES
 from chalicelib.orders.events import EventName, OrderChange
 from chalicelib.orders.model import new_order
 from chalicelib.orders.repository import OrderRepository
@@ -159,6 +160,12 @@ def test_the_dashboard_draws_the_range_categories_runs_and_cases(site: str) -> N
     assert [a["data-case"] for a in dom.having("tr") if "data-case" in a] == ["ord-1001"]
     revenue = dom.text_of("strong", data_total="revenue")
     assert revenue.startswith("$") and revenue != "$0.00"
+    # Labels come from the KPI definition: the cards and captions, and one category column per KPI.
+    labels = {f"{t.schema}.{f.name}": f.label for t in TABLES for f in t.fields}
+    shown = [(a, " ".join(text)) for _, a, text in dom.found if "data-label" in a]
+    assert len(shown) == 8
+    assert [text for _, text in shown] == [labels[a["data-label"]] + a.get("data-label-suffix", "") for a, _ in shown]
+    assert dom.text_of("text", class_="cat-head") == " ".join(f.label for f in TABLES[1].kpis)
 
     screenshot = OUTPUT / "dashboard.png"
     chromium(f"--screenshot={screenshot}", "--window-size=1360,1640", url)

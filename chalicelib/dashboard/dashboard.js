@@ -13,13 +13,14 @@
   const percentAxis = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 });
   const $ = (id) => document.getElementById(id);
   // The KPI fields' labels and units, rendered into the page from their one definition
-  // (chalicelib/kpi_fields.py): {table: {field: {label, unit}}}. Every [data-label="Table.field"] shows its label.
+  // (chalicelib/kpi_fields.py): {table: {field: {label, unit}}}. Every [data-label="Table.field"] shows its
+  // label (then its data-label-suffix).
   const FIELDS = JSON.parse($("kpi-fields").textContent);
   const label = (path) => {
     const [table, name] = path.split(".");
     return FIELDS[table][name].label;
   };
-  for (const node of document.querySelectorAll("[data-label]")) node.textContent = label(node.dataset.label);
+  for (const node of document.querySelectorAll("[data-label]")) node.textContent = label(node.dataset.label) + (node.dataset.labelSuffix || "");
   const byUnit = { money: (v) => money.format(v), rate: (v) => percent.format(v), count: (v) => count.format(v) };
   const state = { from: null, to: null, day: null, days: [] };
 
