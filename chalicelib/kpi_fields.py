@@ -49,6 +49,17 @@ class Field:
         """Computed from components (rather than a component served as it is, or a key)."""
         return self.of is not None and (self.per is not None or self.of.name != self.name)
 
+    def __post_init__(self) -> None:
+        """Refuse a definition the formulas (chalicelib.kpis) would serve wrongly."""
+        if self.of is None and self.unit not in (Unit.DATE, Unit.TEXT):
+            raise ValueError(f"{self.name}: a key is a date or text")
+        if self.of is not None and not self.derived and self.unit is not Unit.COUNT:
+            raise ValueError(f"{self.name}: a component served as it is must be a count")
+        if self.unit is Unit.MONEY and (self.of is None or self.of.unit is not Unit.MICROS):
+            raise ValueError(f"{self.name}: money comes from micro-units")
+        if not self.always and self.unit is not Unit.COUNT:
+            raise ValueError(f"{self.name}: only counts are left out when 0")
+
 
 @dataclass(frozen=True)
 class KpiTable:
@@ -65,6 +76,12 @@ class KpiTable:
     @property
     def fields(self) -> tuple[Field, ...]:
         return (*self.keys, *self.kpis)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The item attributes its served fields are computed from (keys aside), in order."""
+        used = [c.name for f in self.fields for c in (f.of, f.per) if c is not None]
+        return tuple(dict.fromkeys(used))
 
     @property
     def derived(self) -> tuple[Field, ...]:

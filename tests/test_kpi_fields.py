@@ -17,7 +17,7 @@ from app import app
 from chalicelib.api.dashboard import page
 from chalicelib.api.openapi import kpi_schema, openapi_document
 from chalicelib.category_registry import REGISTRY_PARTITION
-from chalicelib.kpi_fields import CATEGORY_DAILY, DAILY, TABLES, Field, KpiTable, Unit
+from chalicelib.kpi_fields import CATEGORY_DAILY, DAILY, TABLES, Component, Field, KpiTable, Unit
 from chalicelib.kpis import CategoryKpis, DailyKpis
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
 from shoppulse.embedded import embedded_aws
@@ -54,6 +54,22 @@ def test_names_are_unique_and_every_definition_is_one_sentence() -> None:
             assert f.label and f.definition and not f.definition.endswith(".") and "\n" not in f.definition
             assert f.of is None or f.of in (*table.components, *table.bookkeeping)
             assert f.per is None or f.per in table.components
+
+
+@pytest.mark.parametrize(
+    ("unit", "of", "per", "always", "refusal"),
+    [
+        (Unit.COUNT, None, None, True, "a key is a date or text"),
+        (Unit.RATE, DAILY.components[0], None, True, "a component served as it is must be a count"),
+        (Unit.MONEY, DAILY.components[0], DAILY.components[3], True, "money comes from micro-units"),
+        (Unit.RATE, DAILY.components[3], DAILY.components[0], False, "only counts are left out when 0"),
+    ],
+)
+def test_a_field_the_formulas_would_serve_wrongly_is_refused(
+    unit: Unit, of: Component | None, per: Component | None, always: bool, refusal: str
+) -> None:
+    with pytest.raises(ValueError, match=refusal):
+        Field(of.name if of and not per else "x", unit, "X", "a field", of, per, always)
 
 
 def test_the_typed_shapes_are_the_definitions() -> None:

@@ -14,22 +14,15 @@ from chalicelib.api.params import DateRange, PageRequest
 from chalicelib.api.readable import Listing
 from chalicelib.category_registry import CategoryRegistry
 from chalicelib.dynamo_pages import Item, query_page
-from chalicelib.kpis import (
-    CATEGORY_COMPONENTS,
-    DAILY_COMPONENTS,
-    ITEMS_WAITING,
-    DailyKpis,
-    has_kpis,
-    public_category,
-    served_daily,
-)
+from chalicelib.kpi_fields import CATEGORY_DAILY, DAILY
+from chalicelib.kpis import DailyKpis, has_kpis, public_category, served_daily
 from chalicelib.tables import CATEGORY_KPIS, CATEGORY_KPIS_BY_CATEGORY, DAILY_KPIS
 
 YEAR, DAY = DAILY_KPIS.partition_key, DAILY_KPIS.range_key
 CATEGORY = CATEGORY_KPIS_BY_CATEGORY.partition_key
 # The public form is computed from the exact components: derived values and bookkeeping stay home.
-DAILY_READ = projection((YEAR, DAY, *DAILY_COMPONENTS, ITEMS_WAITING))
-CATEGORY_READ = projection((CATEGORY_KPIS.partition_key, CATEGORY_KPIS.range_key, *CATEGORY_COMPONENTS))
+DAILY_READ = projection((YEAR, DAY, *DAILY.inputs))
+CATEGORY_READ = projection((CATEGORY_KPIS.partition_key, CATEGORY_KPIS.range_key, *CATEGORY_DAILY.inputs))
 
 
 class KpiQueries:
