@@ -55,6 +55,8 @@ class Field:
             raise ValueError(f"{self.name}: a key is a date or text")
         if self.of is not None and not self.derived and self.unit is not Unit.COUNT:
             raise ValueError(f"{self.name}: a component served as it is must be a count")
+        if self.derived and self.unit not in (Unit.MONEY, Unit.RATE):
+            raise ValueError(f"{self.name}: a computed field is money or a rate")
         if self.unit is Unit.MONEY and (self.of is None or self.of.unit is not Unit.MICROS):
             raise ValueError(f"{self.name}: money comes from micro-units")
         if not self.always and self.unit is not Unit.COUNT:

@@ -62,6 +62,7 @@ def test_names_are_unique_and_every_definition_is_one_sentence() -> None:
         (Unit.COUNT, None, None, True, "a key is a date or text"),
         (Unit.RATE, DAILY.components[0], None, True, "a component served as it is must be a count"),
         (Unit.MONEY, DAILY.components[0], DAILY.components[3], True, "money comes from micro-units"),
+        (Unit.COUNT, DAILY.components[3], DAILY.components[0], True, "a computed field is money or a rate"),
         (Unit.RATE, DAILY.components[3], DAILY.components[0], False, "only counts are left out when 0"),
     ],
 )
