@@ -1,7 +1,7 @@
 """Every adaptation of moto 5.2.5 the local runtime needs, one module per service.
 
 Each fix says what moto does, what AWS does, and where upstream tracks it, so that it can be
-deleted when moto catches up (pin: moto[server]==5.2.5); tests/test_moto_fixes_*.py run moto as
+deleted when moto catches up (pin: moto[server]==5.2.5); tests/local/moto_fixes/test_moto_fixes_*.py run moto as
 released (`patching.upstream`) and fail, saying which fix to delete, once moto behaves. Nothing
 else in the project patches or works around moto.
 
