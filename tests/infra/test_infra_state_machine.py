@@ -25,18 +25,11 @@ from chalicelib.storage_layout import RunIdentity
 from chalicelib.tables import RUNS
 from containers.tasks.outcome import run_task
 from containers.validation.task import validate_object
-from infra.state_machine import (
-    CloserConfig,
-    EcsTask,
-    RetryPolicy,
-    WorkflowConfig,
-    build_closer_definition,
-    build_definition,
-    execution_status_pattern,
-)
+from infra.state_machine import CloserConfig, EcsTask, RetryPolicy, WorkflowConfig, execution_status_pattern
 from shoppulse.local import moto_fixes
 from shoppulse.local.ecs_runner import PlacementFailed, StopCode, TaskLaunch, TaskOutcome
 from shoppulse.local.event_bus import LocalEventBus
+from shoppulse.local.provision import create_state_machine
 
 REGION = "us-east-1"
 BUCKET = "shoppulse-input"
@@ -274,11 +267,7 @@ def _workflow(
         execution_timeout_seconds=execution_timeout_seconds,
     )
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    machine_arn = sfn.create_state_machine(
-        name="batch-workflow",
-        definition=json.dumps(build_definition(config)),
-        roleArn="arn:aws:iam::123456789012:role/workflow",
-    )["stateMachineArn"]
+    machine_arn = create_state_machine(sfn, "batch-workflow", config, "arn:aws:iam::123456789012:role/workflow")
     runs = RunRepository(table)
     simulated = SimulatedEcs(runs, script)
     moto_fixes.install(simulated, NoEventDelivery())  # type: ignore[arg-type]
@@ -289,11 +278,7 @@ def _watch_executions(workflow: Workflow) -> LocalEventBus:
     """The run closer and its rule on the workflow's status changes, delivered by the local bus."""
     topic_arn = boto3.client("sns", region_name=REGION).list_topics()["Topics"][0]["TopicArn"]
     closer = CloserConfig(RUNS.default_name, topic_arn, api_retry=RetryPolicy(interval_seconds=1, max_attempts=1))
-    closer_arn = workflow.sfn.create_state_machine(
-        name="run-closer",
-        definition=json.dumps(build_closer_definition(closer)),
-        roleArn="arn:aws:iam::123456789012:role/closer",
-    )["stateMachineArn"]
+    closer_arn = create_state_machine(workflow.sfn, "run-closer", closer, "arn:aws:iam::123456789012:role/closer")
     events = boto3.client("events", region_name=REGION)
     events.put_rule(Name="executions-ended", EventPattern=json.dumps(execution_status_pattern(workflow.machine_arn)))
     events.put_targets(Rule="executions-ended", Targets=[{"Id": "closer", "Arn": closer_arn}])

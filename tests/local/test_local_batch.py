@@ -15,35 +15,16 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
 
 from chalicelib.messaging import ALERTS_TOPIC
 from chalicelib.runs import RunStatus, Task
 from chalicelib.storage_layout import INCOMING_PREFIX
 from chalicelib.tables import RUNS
-from infra.state_machine import RetryPolicy
-from shoppulse.local.ingest import Ingestor, target_of
-from shoppulse.local.provision import WorkflowTuning
-from shoppulse.local.stack import LocalStack, StackSettings
 from tests.reference_kpis import kpis_from_csv, parse_csv_files
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_files"
 REJECTED_FILE = SAMPLES / "2025-03-03T1300_items_marketplace.csv"
-# Short retry intervals: the cloud's minutes would only slow the tests down.
-TUNING = WorkflowTuning(task_retry=RetryPolicy(1, 2, 1.0, 1), api_retry=RetryPolicy(1, 1, 1.0, 1))
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    settings = StackSettings(aws_port=0, api_port=0, data_dir=tmp_path_factory.mktemp("data"), tuning=TUNING)
-    with LocalStack(settings) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def ingestor(stack):
-    return Ingestor(boto3.session.Session(), stack.endpoint, target_of(stack.resources), timeout_seconds=300)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +117,7 @@ def test_a_crashing_task_is_retried_then_the_run_fails_recorded_and_alerted(stac
 
     assert result["status"] == RunStatus.FAILED.value
     attempts = len(list(validation_logs.glob("*validation/*.log"))) - before
-    assert attempts == 1 + TUNING.task_retry.max_attempts
+    assert attempts == 1 + stack.settings.tuning.task_retry.max_attempts
     run = api(stack, "/runs/" + urllib.parse.quote(result["run_id"], safe=""))
     assert run["status"] == RunStatus.FAILED.value
     messages = _collect(alerts, lambda found: any(m.get("event") == "RUN_FAILED" for m in found))

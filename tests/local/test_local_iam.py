@@ -13,25 +13,22 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.orders.model import OrderStatus, new_order
-from chalicelib.orders.repository import OrderRepository
 from chalicelib.runs import RunStatus
 from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, STAGING_PREFIX
 from chalicelib.streaming.failures import FailureKind
-from chalicelib.tables import ORDER_FAILURES, ORDER_PROCESSING, ORDERS
+from chalicelib.tables import ORDER_FAILURES, ORDER_PROCESSING
 from infra.state_machine import RetryPolicy
 from shoppulse.local.iam.roles import role_arn, role_name
-from shoppulse.local.ingest import Ingestor, target_of
 from shoppulse.local.provision import RULE_NAME, WORKFLOW_TRIGGER_DLQ, WorkflowTuning
-from shoppulse.local.stack import LocalStack, StackSettings
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_files"
 ORDERS_FILE = SAMPLES / "2025-03-01T1000_orders.csv"
@@ -41,21 +38,8 @@ Statement = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    settings = StackSettings(aws_port=0, api_port=0, data_dir=tmp_path_factory.mktemp("data"), tuning=TUNING)
-    with LocalStack(settings) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def ingestor(stack):
-    return Ingestor(boto3.session.Session(), stack.endpoint, target_of(stack.resources), timeout_seconds=120)
-
-
-@pytest.fixture(scope="module")
-def orders(stack):
-    resource = boto3.session.Session().resource("dynamodb", endpoint_url=stack.endpoint)
-    return OrderRepository(resource.Table(ORDERS.name()))
+def stack_settings(stack_settings):
+    return replace(stack_settings, tuning=TUNING)  # one retry of a failing task, not two
 
 
 @contextmanager

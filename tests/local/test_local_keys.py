@@ -7,6 +7,7 @@ read it, and the archive step's CopyObject gets it URL-encoded (`RunIdentity.cop
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,6 @@ import pytest
 from chalicelib.runs import RunStatus
 from chalicelib.storage_layout import INCOMING_PREFIX, RunIdentity
 from chalicelib.tables import RUNS
-from infra.state_machine import RetryPolicy
-from shoppulse.local.provision import WorkflowTuning
-from shoppulse.local.stack import LocalStack, StackSettings
 
 ORDERS_FILE = Path(__file__).resolve().parents[2] / "sample_files" / "2025-03-01T1000_orders.csv"
 KEYS = [
@@ -27,13 +25,8 @@ KEYS = [
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    tuning = WorkflowTuning(task_retry=RetryPolicy(1, 2, 1.0, 1), api_retry=RetryPolicy(1, 1, 1.0, 1))
-    settings = StackSettings(
-        aws_port=0, api_port=0, data_dir=tmp_path_factory.mktemp("data"), serve_api=False, tuning=tuning
-    )
-    with LocalStack(settings) as running:
-        yield running
+def stack_settings(stack_settings):
+    return replace(stack_settings, serve_api=False)
 
 
 @pytest.mark.parametrize("name", KEYS)

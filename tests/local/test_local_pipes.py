@@ -14,29 +14,12 @@ import time
 import urllib.request
 from decimal import Decimal
 
-import boto3
-import pytest
-
 from chalicelib.messaging import ALERTS_TOPIC
 from chalicelib.orders.model import OrderStatus, new_order
-from chalicelib.orders.repository import OrderRepository
 from chalicelib.streaming.failures import FailureKind
 from chalicelib.tables import ORDER_FAILURES, ORDER_PROCESSING, ORDERS
 from shoppulse.cli import main as shoppulse
-from shoppulse.local.stack import LocalStack, StackSettings
 from shoppulse.provision import create_tables
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with LocalStack(StackSettings(aws_port=0, api_port=0, data_dir=tmp_path_factory.mktemp("data"))) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def orders(stack):
-    resource = boto3.session.Session().resource("dynamodb", endpoint_url=stack.endpoint)
-    return OrderRepository(resource.Table(ORDERS.name()))
 
 
 def api(stack, path: str) -> dict:
