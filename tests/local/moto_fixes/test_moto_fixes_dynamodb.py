@@ -6,14 +6,18 @@ up for: when one fails, moto has caught up, and the fix it names can go.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import threading
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.dynamodb.models import table as table_module
 from moto.dynamodb.models.table import Table
 
 from shoppulse.local.moto_fixes import fix_dynamodb_transaction_snapshots
@@ -73,3 +77,57 @@ def test_fix_10_moto_transactions_copy_the_whole_table_once_per_item(dynamodb: A
     with mock.patch.object(copy, "deepcopy", spy):  # the fix: no table copy at all
         dynamodb.transact_write_items(TransactItems=more)
     assert copied == []
+
+
+def _pause_after_each_condition_check(barrier: threading.Barrier) -> Any:
+    """moto's condition checks, each then waiting for the other writer's (as long as the barrier says)."""
+    real = table_module.get_filter_expression
+
+    def get_filter_expression(*args: Any, **kwargs: Any) -> Any:
+        condition = real(*args, **kwargs)
+        check = condition.expr
+
+        def expr(item: Any) -> bool:
+            passed = bool(check(item))
+            with contextlib.suppress(threading.BrokenBarrierError):  # the other never came: writes are serialised
+                barrier.wait()
+            return passed
+
+        condition.expr = expr
+        return condition
+
+    return mock.patch.object(table_module, "get_filter_expression", get_filter_expression)
+
+
+def _race_to_create(dynamodb: Any, wait_seconds: float) -> list[str]:
+    """Two writers put one new item, each only if it does not exist yet: what each was told."""
+    told: list[str] = []
+
+    def create(owner: str) -> None:
+        try:
+            dynamodb.put_item(
+                TableName="t",
+                Item={"k": {"S": "lease"}, "owner": {"S": owner}},
+                ConditionExpression="attribute_not_exists(k)",
+            )
+            told.append("created")
+        except ClientError as error:
+            told.append(error.response["Error"]["Code"])
+
+    with _pause_after_each_condition_check(threading.Barrier(2, timeout=wait_seconds)):
+        writers = [threading.Thread(target=create, args=(owner,)) for owner in ("a", "b")]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+    return sorted(told)
+
+
+def test_fix_15_moto_lets_two_writers_pass_one_condition(dynamodb: Any) -> None:
+    fix_dynamodb_transaction_snapshots()  # installed or not, upstream() below takes it away
+    with upstream():
+        told = _race_to_create(dynamodb, wait_seconds=10)  # both arrive: no wait unless moto serialises
+    # AWS checks and writes atomically: one writer creates the item, the other is refused.
+    assert told == ["created", "created"]
+    dynamodb.delete_item(TableName="t", Key={"k": {"S": "lease"}})
+    assert _race_to_create(dynamodb, wait_seconds=0.5) == ["ConditionalCheckFailedException", "created"]  # the fix
