@@ -27,7 +27,7 @@ $(STAMP): $(DEPS)
 # changing a dependency in pyproject.toml: `make lock && make install`; pins already in the lock are
 # kept unless the change needs others (`make lock LOCK_ARGS=--upgrade` takes the newest of all).
 # requirements.txt (Lambda) and containers/requirements.txt must name the lock's versions
-# (tests/test_dependency_pins.py).
+# (tests/project/test_dependency_pins.py).
 LOCK_ARGS ?=
 lock:
 	test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock; }
@@ -43,7 +43,7 @@ run: $(STAMP)
 test: $(STAMP) browser infra-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
 
-# Lint, format and types (ruff and mypy, configured in pyproject.toml). tests/test_code_health.py
+# Lint, format and types (ruff and mypy, configured in pyproject.toml). tests/project/test_code_health.py
 # runs it, so `make test` fails on a finding; `ruff check --fix . && ruff format .` fixes most.
 check: $(STAMP)
 	$(BIN)/ruff check .

@@ -169,7 +169,7 @@ def report(
         "time* adds the interpreter start and imports, *peak memory* is the child's peak resident set "
         "(VmHWM). DuckDB computes the same KPIs from the same CSV files with the same definitions "
         "(latest wins with both tie rules, held items excluded, exact micro-unit money: "
-        "`benchmarks/duckdb_kpis.py`, checked against the reference in `tests/test_duckdb_kpis.py`).",
+        "`benchmarks/duckdb_kpis.py`, checked against the reference in `tests/benchmarks/test_duckdb_kpis.py`).",
         "",
         f"Input (generated in {generation:.1f} s by `shoppulse sample --bench`, all rows valid):",
         "",

@@ -4,7 +4,7 @@ It implements issue 2's definitions in full, so the comparison is apples to appl
 per key by lifecycle timestamp, tie rule (a) on the normalised row text in header order, tie
 rule (b) for products (last landed file, then last row), held items excluded, money in exact
 micro-units rounded half-even at the 6th decimal. It does not validate: it is given valid files
-(the benchmark set is all valid; `tests/test_duckdb_kpis.py` checks it against the reference).
+(the benchmark set is all valid; `tests/benchmarks/test_duckdb_kpis.py` checks it against the reference).
 """
 
 from __future__ import annotations

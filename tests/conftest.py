@@ -1,4 +1,4 @@
-"""Fixtures shared by the test modules: pytest finds them here, so no module imports them."""
+"""Fixtures shared by the test packages: pytest finds them here, so no module imports them."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chalice.test import Client
 
 from tests.api_support import moto_tables
-from tests.stream_support import PROJECT_DIR, StreamAws, stream_aws
 
 
 @pytest.fixture
@@ -17,19 +15,3 @@ def tables() -> Iterator[dict[str, Any]]:
     """Every table in moto, named as the Chalice stage names them, by logical id."""
     with moto_tables() as created:
         yield created
-
-
-@pytest.fixture
-def aws() -> Iterator[StreamAws]:
-    """moto with the stream tables, topics (with inboxes) and the pipes' dead-letter queues."""
-    with stream_aws() as stack:
-        yield stack
-
-
-@pytest.fixture
-def client(aws: StreamAws) -> Iterator[Client]:
-    """Chalice's test client: it invokes the functions with the stage's environment."""
-    from app import app  # the app reads its queue names at import: after the environment is set
-
-    with Client(app, project_dir=PROJECT_DIR) as test_client:
-        yield test_client

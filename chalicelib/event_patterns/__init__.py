@@ -3,7 +3,7 @@
 Hand-written on purpose: no Python library is faithful (moto's matcher accepts invalid
 patterns and misses cases; the PyPI ``event-ruler`` package is a different engine). This
 package follows the behaviour of AWS's own engine and is checked against AWS-recorded
-verdicts (``tests/test_event_pattern_conformance.py``). Standard library only: it runs in
+verdicts (``tests/event_patterns/test_event_pattern_conformance.py``). Standard library only: it runs in
 Lambda and in the local runtime.
 
     compiled = compile_pattern(pattern_text_or_dict, Mode.PIPES)   # InvalidEventPattern if AWS would refuse it

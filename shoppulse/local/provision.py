@@ -252,13 +252,17 @@ def _state_machine(
         task_retry=tuning.task_retry,
         api_retry=tuning.api_retry,
     )
-    arn = sfn.create_state_machine(
-        name=STATE_MACHINE_NAME,
-        definition=json.dumps(build_definition(config)),
-        roleArn=role_of(machine_id, resolve),
-        type="STANDARD",
-    )["stateMachineArn"]
+    arn = create_state_machine(sfn, STATE_MACHINE_NAME, config, role_of(machine_id, resolve))
     resources.physical_ids.update({machine_id: arn, f"{machine_id}.Name": STATE_MACHINE_NAME})
+    return arn
+
+
+def create_state_machine(sfn: SFNClient, name: str, config: WorkflowConfig | CloserConfig, role_arn: str) -> str:
+    """The workflow or the run closer in (moto's) Step Functions, from the definition the template deploys."""
+    definition = build_definition(config) if isinstance(config, WorkflowConfig) else build_closer_definition(config)
+    arn: str = sfn.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=role_arn, type="STANDARD"
+    )["stateMachineArn"]
     return arn
 
 
@@ -292,12 +296,12 @@ def _execution_watch(clients: Clients, resources: LocalResources, tuning: Workfl
         alerts_topic_arn=resources.topics[ALERTS_TOPIC.logical_id],
         api_retry=tuning.api_retry,
     )
-    closer_arn: str = clients("stepfunctions").create_state_machine(
-        name=CLOSER_NAME,
-        definition=json.dumps(build_closer_definition(config)),
-        roleArn=role_of(CLOSER_LOGICAL_ID, Resolver(resources.physical_ids, resources.region)),
-        type="STANDARD",
-    )["stateMachineArn"]
+    closer_arn = create_state_machine(
+        clients("stepfunctions"),
+        CLOSER_NAME,
+        config,
+        role_of(CLOSER_LOGICAL_ID, Resolver(resources.physical_ids, resources.region)),
+    )
     resources.physical_ids.update({CLOSER_LOGICAL_ID: closer_arn, f"{CLOSER_LOGICAL_ID}.Name": CLOSER_NAME})
     rule = execution_watch_rule(Resolver(resources.physical_ids, resources.region))
     events = clients("events")

@@ -1,17 +1,18 @@
 """Every adaptation of moto 5.2.5 the local runtime needs, one module per service.
 
 Each fix says what moto does, what AWS does, and where upstream tracks it, so that it can be
-deleted when moto catches up (pin: moto[server]==5.2.5); tests/test_moto_fixes_*.py run moto as
+deleted when moto catches up (pin: moto[server]==5.2.5); tests/local/moto_fixes/test_moto_fixes_*.py run moto as
 released (`patching.upstream`) and fail, saying which fix to delete, once moto behaves. Nothing
 else in the project patches or works around moto.
 
 - `settings`: 1 (account-based DynamoDB endpoints), 2 (executing state machines), 11 (S3
   aws-chunked uploads): client and server settings, no patch.
-- `stepfunctions`: 3, 5, 6 (the `ecs:runTask.sync` integration), 8 (executions: names,
-  `$$.Execution.StartTime`).
-- `ecs`: 4 (tasks run as local processes; RunTask of Fargate definitions).
+- `stepfunctions`: 3, 5, 6, 12 (the `ecs:runTask.sync` integration), 8 (executions: names,
+  `$$.Execution.StartTime`), 13 (S3 `CopySource` as given), 14 (execution status changes).
+- `ecs`: 4 (tasks run as local processes; RunTask of Fargate definitions), 12 (RunTask failures).
 - `events`: 7 (EventBridge delivery and the S3 events' shape).
-- `dynamodb`: 9 (stream records in the wire format), 10 (transactions without table copies).
+- `dynamodb`: 9 (stream records in the wire format), 10 (transactions without table copies),
+  15 (atomic conditional writes).
 - `patching`: how a fix replaces a moto attribute, and moto's originals.
 """
 

@@ -9,7 +9,8 @@
 15. In AWS a conditional write checks and writes one item atomically
    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate);
    moto checks then writes without a lock, so two threads could both pass one condition (the
-   batch writer lease relies on it). One lock around every write makes them atomic.
+   batch writer lease relies on it). One lock around every write makes them atomic (it wraps
+   the backend's public write methods; moto has no option for it; no upstream issue found).
 """
 
 from __future__ import annotations

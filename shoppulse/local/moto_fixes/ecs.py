@@ -10,7 +10,9 @@ also needs a VPC with DNS hostnames; the local VPC, `provision._network`, has th
 Fargate VPC using interface endpoints must anyway.)
 Fix 12 (ECS half): moto's ECS never reports RunTask `failures`; a runner that cannot place a task
 raises `PlacementFailed`, which becomes a `failures` entry of the RunTask response, as ECS reports
-no capacity (the Step Functions half is in `moto_fixes.stepfunctions`).
+no capacity (the Step Functions half is in `moto_fixes.stepfunctions`). moto's own RunTask fails
+the call when it cannot place a task (a TODO in moto/ecs/models.py, `run_task`; no upstream issue
+found).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 5. `ecs:runTask.sync` succeeds whatever the exit code. In AWS a task whose container exits
    non-zero (or that is stopped) fails the state with `States.TaskFailed`, the task's
    description as the cause. Also, when AWS stops waiting (state timeout, execution
-   stopped), it stops the task; moto leaves it running.
+   stopped), it stops the task; moto leaves it running. (No upstream issue found.)
 6. A retried `.sync` state reports a false `States.Timeout` at once: moto's sync waiter
    also listens for a task token, and the retry reuses the token whose endpoint the
    failed attempt interrupted (moto/stepfunctions/parser/.../state_task_service_callback.py,
@@ -19,15 +19,23 @@
    an IndexError); AWS fails the state with `AmazonECS.Unknown`
    (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html). The ECS half of
    this fix (`moto_fixes.ecs`) reports a task the runner cannot place as a `Failures` entry.
+   (No upstream issue found.)
 13. The interpreter calls S3 through boto3, which URL-encodes a string `CopySource` itself
    (botocore.handlers.handle_copy_source_param); the Step Functions aws-sdk integration passes
    API parameters as given, and S3 requires `CopySource` URL-encoded by the caller: the
    workflow encodes it (`RunIdentity.copy_source`), so the interpreter must not encode twice.
+   (No upstream issue found.)
 14. Step Functions sends "Step Functions Execution Status Change" events to the default bus
    (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html,
    https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html); moto
    sends none. Each execution that ends (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) is put on the
-   default bus in that shape, so the rules that watch executions run locally too.
+   default bus in that shape, so the rules that watch executions run locally too. (No upstream
+   issue found.)
+
+No public option of moto covers these (its only Step Functions option, `execute_state_machine`,
+is fix 2). Fixes 3, 5, 6 and 12 replace five methods of `StateTaskServiceEcs`; a subclass would
+hold them, but moto builds the class in one place (`state_task_service_for`, in its module
+`state_task_service_factory`), so plugging a subclass in would still patch moto, there.
 """
 
 from __future__ import annotations

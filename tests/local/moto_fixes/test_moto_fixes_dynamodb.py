@@ -1,0 +1,133 @@
+"""moto as released still needs the DynamoDB fixes (shoppulse/local/moto_fixes/dynamodb.py).
+
+Each test runs moto's own code (`patching.upstream`) and asserts the shortcoming the fix makes
+up for: when one fails, moto has caught up, and the fix it names can go.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import threading
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.dynamodb.models import table as table_module
+from moto.dynamodb.models.table import Table
+
+from shoppulse.local.moto_fixes import fix_dynamodb_transaction_snapshots
+from shoppulse.local.moto_fixes.patching import upstream
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        yield client
+
+
+def test_fix_9_moto_pipes_deliver_nothing(dynamodb: Any) -> None:
+    """Pipes only store configuration in moto: `shoppulse.local.pipes` runs them."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="target")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stream_arn = dynamodb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+    pipes = boto3.client("pipes", region_name=REGION)
+    pipes.create_pipe(
+        Name="p",
+        RoleArn="arn:aws:iam::123456789012:role/pipe",
+        Source=stream_arn,
+        SourceParameters={"DynamoDBStreamParameters": {"StartingPosition": "TRIM_HORIZON", "BatchSize": 1}},
+        Target=queue_arn,
+    )
+    dynamodb.put_item(TableName="t", Item={"k": {"S": "a"}})
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages", []) == []
+
+
+def test_fix_10_moto_transactions_copy_the_whole_table_once_per_item(dynamodb: Any) -> None:
+    fix_dynamodb_transaction_snapshots()  # installed or not, upstream() below takes it away
+    copied: list[Any] = []
+    real_deepcopy = copy.deepcopy
+
+    def spy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Table):
+            copied.append(value)
+        return real_deepcopy(value, memo)
+
+    puts = [{"Put": {"TableName": "t", "Item": {"k": {"S": key}}}} for key in "abc"]
+    with upstream(), mock.patch.object(copy, "deepcopy", spy):
+        dynamodb.transact_write_items(TransactItems=puts)
+    assert len(copied) == len(puts)
+    copied.clear()
+    more = [{"Put": {"TableName": "t", "Item": {"k": {"S": f"x{key}"}}}} for key in "abc"]
+    with mock.patch.object(copy, "deepcopy", spy):  # the fix: no table copy at all
+        dynamodb.transact_write_items(TransactItems=more)
+    assert copied == []
+
+
+def _pause_after_each_condition_check(barrier: threading.Barrier) -> Any:
+    """moto's condition checks, each then waiting for the other writer's (as long as the barrier says)."""
+    real = table_module.get_filter_expression
+
+    def get_filter_expression(*args: Any, **kwargs: Any) -> Any:
+        condition = real(*args, **kwargs)
+        check = condition.expr
+
+        def expr(item: Any) -> bool:
+            passed = bool(check(item))
+            with contextlib.suppress(threading.BrokenBarrierError):  # the other never came: writes are serialised
+                barrier.wait()
+            return passed
+
+        condition.expr = expr
+        return condition
+
+    return mock.patch.object(table_module, "get_filter_expression", get_filter_expression)
+
+
+def _race_to_create(dynamodb: Any, wait_seconds: float) -> list[str]:
+    """Two writers put one new item, each only if it does not exist yet: what each was told."""
+    told: list[str] = []
+
+    def create(owner: str) -> None:
+        try:
+            dynamodb.put_item(
+                TableName="t",
+                Item={"k": {"S": "lease"}, "owner": {"S": owner}},
+                ConditionExpression="attribute_not_exists(k)",
+            )
+            told.append("created")
+        except ClientError as error:
+            told.append(error.response["Error"]["Code"])
+
+    with _pause_after_each_condition_check(threading.Barrier(2, timeout=wait_seconds)):
+        writers = [threading.Thread(target=create, args=(owner,)) for owner in ("a", "b")]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+    return sorted(told)
+
+
+def test_fix_15_moto_lets_two_writers_pass_one_condition(dynamodb: Any) -> None:
+    fix_dynamodb_transaction_snapshots()  # installed or not, upstream() below takes it away
+    with upstream():
+        told = _race_to_create(dynamodb, wait_seconds=10)  # both arrive: no wait unless moto serialises
+    # AWS checks and writes atomically: one writer creates the item, the other is refused.
+    assert told == ["created", "created"]
+    dynamodb.delete_item(TableName="t", Key={"k": {"S": "lease"}})
+    assert _race_to_create(dynamodb, wait_seconds=0.5) == ["ConditionalCheckFailedException", "created"]  # the fix
