@@ -31,7 +31,7 @@ ITEMS_WAITING = kpi_fields.ITEMS_WAITING.name
 CATEGORY_COMPONENTS = tuple(c.name for c in CATEGORY_DAILY.components)
 
 
-# The served shapes for type checkers; tests/test_kpi_fields.py checks them against the definition.
+# The served shapes for type checkers; tests/api/test_kpi_fields.py checks them against the definition.
 class _AlwaysServedDay(TypedDict):
     order_date: str
     total_orders: int

@@ -1,6 +1,6 @@
 """The KPI tables of docs/kpis.md, generated from the one KPI definition (chalicelib/kpi_fields.py).
 
-`shoppulse docs` rewrites the text between the markers; tests/test_kpi_fields.py fails when the
+`shoppulse docs` rewrites the text between the markers; tests/api/test_kpi_fields.py fails when the
 doc drifts from the definition.
 """
 

@@ -25,7 +25,7 @@ from shoppulse.kpi_docs import END, KPI_DOC, START, MarkersMissing, generated, r
 from shoppulse.replay import InProcessWorkflow, scan_all
 from tests import reference_kpis as ref
 from tests.api_support import category_item, daily_item, put_all
-from tests.batch_support import csv_bytes, rows_of
+from tests.containers.batch_support import csv_bytes, rows_of
 
 # A field that does not exist yet, as someone would add it to a table's definition.
 UNITS_PER_ORDER = Field(
@@ -206,7 +206,7 @@ def test_the_dashboard_is_served_the_definitions_labels_and_carries_no_copy() ->
     assert json.loads(blob.group(1)) == {
         t.schema: {f.name: {"label": f.label, "unit": f.unit.value} for f in t.fields} for t in TABLES
     }
-    assets = Path(__file__).resolve().parents[1] / "chalicelib" / "dashboard"
+    assets = Path(__file__).resolve().parents[2] / "chalicelib" / "dashboard"
     script_and_markup = (assets / "dashboard.js").read_text() + (assets / "index.html").read_text()
     for table in TABLES:
         for f in table.kpis:
