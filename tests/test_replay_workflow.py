@@ -39,6 +39,7 @@ from shoppulse.replay import (
     InProcessWorkflow,
     WorkflowFailed,
     object_created,
+    replay_definition,
     scan_all,
     task_environment,
 )
@@ -205,8 +206,7 @@ def test_replay_enters_the_states_moto_executes_for_the_same_files(monkeypatch: 
 def test_replay_follows_a_changed_definition() -> None:
     """Send valid files straight to the archive: replay then archives them without transforming."""
     with embedded_aws() as clients:
-        deployed = InProcessWorkflow(clients).definition
-        changed = copy.deepcopy(deployed)
+        changed = copy.deepcopy(replay_definition(ALERTS_TOPIC.arn()))
         changed["States"][sm.VALIDATION_CHOICE]["Choices"][0]["Next"] = sm.ARCHIVE_DESTINATION
         flow = InProcessWorkflow(clients, definition=changed)
         outcome = flow.ingest(ORDERS_FILE)
