@@ -1,25 +1,43 @@
-"""The batch workflow's steps run in this process, one file after another.
+"""The batch workflow's state machine, run in this process, one file after another.
 
-This is `shoppulse replay`: the same validation and transformation code as the ECS tasks,
-the same Runs records and the same archive layout, without Step Functions in between. The
-deployed order of steps is the state machine's (infra/state_machine.py); this mirrors it
-for a quick, deterministic run on an embedded AWS.
+This is `shoppulse replay`: the very definition the stack deploys (`infra.state_machine`),
+walked by `shoppulse.asl_interpreter`, so that nothing of the workflow (the order of the steps,
+the choices on exit codes and outcomes, the retries, the archive and reject moves, the outcome
+record and alerts) is written twice. Its Task states run here: the AWS calls on the embedded
+AWS with their own clients (Step Functions is another caller than the tasks), and
+`ecs:runTask.sync` as the container's entry point in-process (`InProcessTasks`).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.handlers import handle_copy_source_param
 
 from chalicelib.category_registry import REGISTRY_PARTITION
 from chalicelib.kpis import CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
-from chalicelib.runs import LINE_COUNTS, RunRepository, RunStatus, Task
+from chalicelib.messaging import ALERTS_TOPIC
+from chalicelib.runs import LINE_COUNTS, ExitCode, RunRepository, RunStatus, Task
 from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
-from containers.tasks.config import DEFAULT_MAX_INVALID_RATIO, AwsClients
-from containers.tasks.outcome import DataRejected
-from containers.transformation.task import transform_object
-from containers.validation.task import validate_object
+from containers.tasks.config import DEFAULT_MAX_INVALID_RATIO, AwsClients, TaskConfig
+from containers.tasks.entry import TaskBody
+from containers.tasks.outcome import complete_task
+from containers.transformation.__main__ import transformation
+from containers.validation.__main__ import validation
+from infra.ecs import TASK_TIMEOUT_SECONDS
+from infra.state_machine import EcsTask, WorkflowConfig, build_definition
+from shoppulse.asl_interpreter import Execution, Integration, Interpreter, StatesError
+from shoppulse.local.ecs_runner import StopCode
+from shoppulse.local.provision import WorkflowTuning
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
 
 # What a transformation outcome says about rows waiting for a reference (pipeline.Outcome).
 HELD_COUNTS = (
@@ -30,15 +48,167 @@ HELD_COUNTS = (
     "waiting_for_order",
     "waiting_for_product",
 )
+# The execution's `$$.Execution.Id`, which the Runs item keeps as `execution`.
+EXECUTION_ID = "replay"
+TASK_BODIES: Mapping[Task, TaskBody] = {Task.VALIDATION: validation, Task.TRANSFORMATION: transformation}
+_ESSENTIAL_EXITED = "Essential container in task exited"
+
+
+class WorkflowFailed(RuntimeError):
+    """The execution failed (after recording the run FAILED and alerting): what it died of."""
+
+    def __init__(self, execution: Execution) -> None:
+        super().__init__(f"{execution.error}: {execution.cause}")
+        self.execution = execution
+
+
+def replay_definition(alerts_topic_arn: str) -> dict[str, Any]:
+    """The deployed workflow's document, with the local retry intervals (seconds, not minutes)."""
+    tuning = WorkflowTuning()
+    tasks = {t: EcsTask(t.value, t.value, TASK_TIMEOUT_SECONDS[t]) for t in Task}
+    return build_definition(
+        WorkflowConfig(
+            runs_table=RUNS.name(),
+            cluster=EXECUTION_ID,
+            validation=tasks[Task.VALIDATION],
+            transformation=tasks[Task.TRANSFORMATION],
+            alerts_topic_arn=alerts_topic_arn,
+            subnets=[],
+            task_retry=tuning.task_retry,
+            api_retry=tuning.api_retry,
+        )
+    )
+
+
+def task_environment(max_invalid_ratio: float = DEFAULT_MAX_INVALID_RATIO) -> dict[str, str]:
+    """What the task definitions set (infra.ecs): the stack's names, here the defaults."""
+    return {
+        CURATED_BUCKET.env_var: CURATED_BUCKET.name(),
+        DAILY_KPIS.env_var: DAILY_KPIS.name(),
+        CATEGORY_KPIS.env_var: CATEGORY_KPIS.name(),
+        RUNS.env_var: RUNS.name(),
+        "MAX_INVALID_RATIO": repr(max_invalid_ratio),
+    }
+
+
+class InProcessTasks:
+    """`ecs:runTask.sync` in this process: the container's entry point, configured from the task
+    definition's environment and the state's overrides, classified and recorded as the task
+    process does (`complete_task`); a non-zero exit fails the state with `States.TaskFailed` and
+    the task's description as the cause (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html)."""
+
+    def __init__(self, clients: AwsClients, environment: Mapping[str, str], bodies: Mapping[Task, TaskBody]) -> None:
+        self._clients = clients
+        self._environment = dict(environment)
+        self._bodies = bodies
+        self._started = 0
+        # Each task's summary (the last line a task prints), by task, for the file's outcome.
+        self.summaries: dict[Task, dict[str, Any]] = {}
+
+    def __call__(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        override = parameters["Overrides"]["ContainerOverrides"][0]
+        task = Task(override["Name"])
+        config = TaskConfig.from_env({**self._environment, **{e["Name"]: e["Value"] for e in override["Environment"]}})
+        identity = config.identity()
+        runs = RunRepository(self._clients.dynamodb_resource.Table(config.runs_table))
+        summary, code = complete_task(
+            task.value,
+            lambda: self._bodies[task](config, self._clients, identity),
+            lambda summary: runs.record_task(identity.run_id, task, summary),
+        )
+        self.summaries[task] = summary
+        self._started += 1
+        description = {
+            "TaskArn": f"arn:aws:ecs:::task/{parameters['Cluster']}/{self._started}",
+            "TaskDefinitionArn": parameters["TaskDefinition"],
+            "LastStatus": "STOPPED",
+            "StopCode": StopCode.ESSENTIAL_CONTAINER_EXITED.value,
+            "StoppedReason": _ESSENTIAL_EXITED,
+            "Containers": [{"Name": task.value, "LastStatus": "STOPPED", "ExitCode": int(code)}],
+        }
+        if code is not ExitCode.OK:
+            raise StatesError("States.TaskFailed", json.dumps(description))
+        return description
+
+
+def _sdk(service: str, call: Any) -> Integration:
+    """An AWS API call as a Task state makes it: the service's errors named `Service.CodeException`
+    (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html)."""
+
+    def integration(parameters: dict[str, Any]) -> Any:
+        try:
+            response: dict[str, Any] = call(**parameters)
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "Unknown")
+            suffix = "" if code.endswith("Exception") else "Exception"
+            raise StatesError(f"{service}.{code}{suffix}", str(err)) from err
+        except BotoCoreError as err:
+            raise StatesError(f"{service}.SdkClientException", str(err)) from err
+        response.pop("ResponseMetadata", None)
+        return response
+
+    return integration
+
+
+def _publish(sns: SNSClient) -> Integration:
+    """`sns:publish`: a JSON `Message` is sent as its text."""
+    publish = _sdk("SNS", sns.publish)
+
+    def integration(parameters: dict[str, Any]) -> Any:
+        message = parameters["Message"]
+        return publish({**parameters, "Message": message if isinstance(message, str) else json.dumps(message)})
+
+    return integration
+
+
+def integrations(session: boto3.session.Session, tasks: InProcessTasks) -> dict[str, Integration]:
+    """Every Resource of the workflow, as Step Functions calls it."""
+    dynamodb, sns, s3 = session.client("dynamodb"), session.client("sns"), session.client("s3")
+    # The aws-sdk integration passes CopySource as given (the workflow URL-encodes it,
+    # RunIdentity.copy_source); boto3 would encode it a second time.
+    s3.meta.events.unregister("before-parameter-build.s3.CopyObject", handle_copy_source_param)
+    return {
+        "arn:aws:states:::dynamodb:putItem": _sdk("DynamoDB", dynamodb.put_item),
+        "arn:aws:states:::dynamodb:getItem": _sdk("DynamoDB", dynamodb.get_item),
+        "arn:aws:states:::dynamodb:updateItem": _sdk("DynamoDB", dynamodb.update_item),
+        "arn:aws:states:::sns:publish": _publish(sns),
+        "arn:aws:states:::aws-sdk:s3:copyObject": _sdk("S3", s3.copy_object),
+        "arn:aws:states:::aws-sdk:s3:deleteObject": _sdk("S3", s3.delete_object),
+        "arn:aws:states:::ecs:runTask.sync": tasks,
+    }
+
+
+def object_created(identity: RunIdentity) -> dict[str, Any]:
+    """The part of the EventBridge "Object Created" event the workflow reads."""
+    obj = {"key": identity.key, **({"version-id": identity.version} if identity.version else {})}
+    return {
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "detail": {"bucket": {"name": identity.bucket}, "object": obj},
+    }
 
 
 class InProcessWorkflow:
-    def __init__(self, clients: AwsClients, max_invalid_ratio: float = DEFAULT_MAX_INVALID_RATIO) -> None:
+    def __init__(
+        self,
+        clients: AwsClients,
+        max_invalid_ratio: float = DEFAULT_MAX_INVALID_RATIO,
+        definition: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`definition`: the workflow's document (default: the deployed one, `replay_definition`)."""
         self._c = clients
         self._input = INPUT_BUCKET.name()
-        self._curated = CURATED_BUCKET.name()
-        self._runs = RunRepository(clients.dynamodb_resource.Table(RUNS.name()))
-        self._max_invalid_ratio = max_invalid_ratio
+        session = boto3.session.Session()
+        topic_arn = session.client("sns").create_topic(Name=ALERTS_TOPIC.default_name)["TopicArn"]
+        self._tasks = InProcessTasks(clients, task_environment(max_invalid_ratio), TASK_BODIES)
+        self._machine = Interpreter(
+            replay_definition(topic_arn) if definition is None else definition, integrations(session, self._tasks)
+        )
+        self.last_execution: Execution | None = None
+
+    @property
+    def definition(self) -> Mapping[str, Any]:
+        return self._machine.definition
 
     def ingest(self, path: Path) -> dict[str, Any]:
         """Land one file in the input bucket and run the workflow on it; returns its outcome."""
@@ -47,28 +217,16 @@ class InProcessWorkflow:
         return self.process(RunIdentity(self._input, key, put.get("VersionId", "")), path.name)
 
     def process(self, identity: RunIdentity, label: str) -> dict[str, Any]:
-        if not self._runs.start(identity, execution="replay"):
-            return {"file": label, "status": RunStatus.DUPLICATE.value}
-        try:
-            checked = validate_object(self._c.s3, identity, self._curated, self._max_invalid_ratio)
-        except DataRejected as rejected:
-            self._runs.record_task(identity.run_id, Task.VALIDATION, rejected.summary)
-            self._move(identity, rejected.summary["rejected_key"])
-            self._runs.finish(identity.run_id, RunStatus.REJECTED, {"reason": rejected.summary["reason"]})
-            return _outcome(label, RunStatus.REJECTED, rejected.summary, {})
-        self._runs.record_task(identity.run_id, Task.VALIDATION, checked)
-        loaded = transform_object(self._c, identity, self._curated, DAILY_KPIS.name(), CATEGORY_KPIS.name())
-        self._runs.record_task(identity.run_id, Task.TRANSFORMATION, loaded)
-        self._move(identity, checked["archive_key"])
-        self._runs.finish(identity.run_id, RunStatus.SUCCEEDED)
-        return _outcome(label, RunStatus.SUCCEEDED, checked, loaded)
-
-    def _move(self, identity: RunIdentity, target: str) -> None:
-        source = {"Bucket": identity.bucket, "Key": identity.key}
-        if identity.version:
-            source["VersionId"] = identity.version
-        self._c.s3.copy_object(Bucket=identity.bucket, Key=target, CopySource=source)
-        self._c.s3.delete_object(Bucket=identity.bucket, Key=identity.key)
+        """One execution for one object version; raises WorkflowFailed when the execution fails."""
+        self._tasks.summaries.clear()
+        execution = self.last_execution = self._machine.run(object_created(identity), EXECUTION_ID)
+        if execution.status != "SUCCEEDED":
+            raise WorkflowFailed(execution)
+        status = RunStatus(execution.output["status"])
+        if status is RunStatus.DUPLICATE:
+            return {"file": label, "status": status.value}
+        summaries = self._tasks.summaries
+        return _outcome(label, status, summaries.get(Task.VALIDATION, {}), summaries.get(Task.TRANSFORMATION, {}))
 
     def kpis(self) -> dict[str, list[DailyKpis] | list[CategoryKpis]]:
         """Every stored KPI in its public form (a full export, so a Scan is the right read)."""

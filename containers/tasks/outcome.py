@@ -17,6 +17,8 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from chalicelib.runs import ExitCode
 
+TASK_LOGGER = "shoppulse.task"
+
 TRANSIENT_CODES = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -60,7 +62,7 @@ def configure_logging() -> logging.Logger:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    return logging.getLogger("shoppulse.task")
+    return logging.getLogger(TASK_LOGGER)
 
 
 def is_transient(err: BaseException) -> bool:
@@ -73,7 +75,18 @@ def is_transient(err: BaseException) -> bool:
 
 def run_task(name: str, body: Callable[[], dict[str, Any]], record: Callable[[dict[str, Any]], None]) -> int:
     """Run a task body, classify its end, record and print its summary; return the exit code."""
-    log = configure_logging()
+    configure_logging()
+    summary, code = complete_task(name, body, record)
+    print(json.dumps(summary, default=str), flush=True)
+    return int(code)
+
+
+def complete_task(
+    name: str, body: Callable[[], dict[str, Any]], record: Callable[[dict[str, Any]], None]
+) -> tuple[dict[str, Any], ExitCode]:
+    """Run a task body, classify its end and record its summary: the task process and
+    `shoppulse replay` (which runs it in-process, its logging left alone) share this."""
+    log = logging.getLogger(TASK_LOGGER)
     try:
         summary, code = body(), ExitCode.OK
     except DataRejected as rejected:
@@ -94,5 +107,4 @@ def run_task(name: str, body: Callable[[], dict[str, Any]], record: Callable[[di
         if code is ExitCode.OK:
             code = ExitCode.TRANSIENT if is_transient(err) else ExitCode.FAILED
     log.info("task finished", extra={"fields": {"task": name, "exit_code": int(code), "summary": summary}})
-    print(json.dumps(summary, default=str), flush=True)
-    return int(code)
+    return summary, code
