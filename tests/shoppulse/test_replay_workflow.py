@@ -44,7 +44,7 @@ from shoppulse.replay import (
     task_environment,
 )
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_files"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_files"
 ORDERS_FILE = SAMPLES / "2025-03-01T1000_orders.csv"
 REJECTED_FILE = SAMPLES / "2025-03-03T1300_items_marketplace.csv"
 AGAIN = Path("again")  # the previous object version announced once more
