@@ -22,12 +22,12 @@ TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S.%fZ"
 LIFECYCLE = ("created_at", "shipped_at", "delivered_at", "returned_at")
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
 def _read(paths: Sequence[Path]) -> str:
-    files = ", ".join(_literal(str(p)) for p in paths)
+    files = ", ".join(literal(str(p)) for p in paths)
     return f"read_csv([{files}], header = true, all_varchar = true, union_by_name = true)"
 
 

@@ -6,8 +6,8 @@ the rejected rows with their row numbers and reasons (a CSV file per input file)
 curated layout as Parquet (orders and items hive-partitioned by `order_date`, held items, the
 product catalogue; timestamps as UTC micros, money as micro-units, `_version_ts`) and computes
 the KPIs from the winning rows. Files are taken one at a time in landing order, as the
-workflow gets them. `tests/test_duckdb_kpis.py` checks it against the reference, invalid rows
-included.
+workflow gets them. `tests/test_duckdb_validated.py` checks it against the reference (invalid rows
+included) and its rejected rows and reasons against `rules.validate`'s.
 
 What it does not do: line accounting and stray-quote recovery (DuckDB's CSV reader either
 reads a file or fails it), the per-file outcome records and the KPI tables in DynamoDB.
@@ -23,12 +23,12 @@ from typing import Any
 
 import duckdb
 
-from benchmarks.duckdb_kpis import _literal, kpi_components, latest_of, public, typed_value
+from benchmarks.duckdb_kpis import kpi_components, latest_of, literal, public, typed_value
 from benchmarks.pipeline import LANDING_ORDER
 from containers.engine import rules
 from containers.engine.contract import LIFECYCLE, SCHEMAS, STATUSES, Column, FileKind, Role, Schema
 
-WHITESPACE = "' \t\n\r\x0b\x0c'"  # what `str.strip` removes from ASCII text
+WHITESPACE = "' \t\n\r\x0b\x0c'"  # the ASCII white space `str.strip` removes (\x1c-\x1f aside)
 Files = Mapping[FileKind, Sequence[Path]]
 
 
@@ -64,13 +64,13 @@ def _checks(c: Column, now: datetime, bounds: rules.TimeBounds) -> list[tuple[st
         if c.role is Role.COUNT:
             out.append((f"{t} < 1", f"{rules.BAD_COUNT}:{c.name}"))
     elif c.role is Role.STATUS:
-        statuses = ", ".join(_literal(s) for s in STATUSES)
+        statuses = ", ".join(literal(s) for s in STATUSES)
         out.append((f"{t} NOT IN ({statuses})", f"{rules.BAD_STATUS}:{c.name}"))
     elif c.role is Role.TIMESTAMP:
         out += [
             (f"{v} IS NOT NULL AND {t} IS NULL", f"{rules.BAD_TIMESTAMP}:{c.name}"),
-            (f"{t} > TIMESTAMPTZ {_literal((now + bounds.tolerance).isoformat())}", f"{rules.FUTURE}:{c.name}"),
-            (f"{t} < TIMESTAMPTZ {_literal(bounds.earliest.isoformat())}", f"{rules.TOO_EARLY}:{c.name}"),
+            (f"{t} > TIMESTAMPTZ {literal((now + bounds.tolerance).isoformat())}", f"{rules.FUTURE}:{c.name}"),
+            (f"{t} < TIMESTAMPTZ {literal(bounds.earliest.isoformat())}", f"{rules.TOO_EARLY}:{c.name}"),
         ]
     elif c.role is Role.MONEY:
         numeric = f"regexp_full_match({v}, '{rules.NUMBER}')"
@@ -97,7 +97,7 @@ def _check_file(
 ) -> None:
     """Validate one file into `table` (typed rows and `_row`, the row's number in its file);
     its rejected rows (number, reasons, text as written) go to a CSV file under `out`."""
-    source = f"read_csv({_literal(str(path))}, header = true, all_varchar = true)"
+    source = f"read_csv({literal(str(path))}, header = true, all_varchar = true)"
     present = {name.strip().lower(): name for name in con.sql(f"SELECT * FROM {source} LIMIT 0").columns}
     columns = ", ".join(
         f'"{present[c.name]}" AS {c.name}' if c.name in present else f"NULL::VARCHAR AS {c.name}"
@@ -114,7 +114,7 @@ def _check_file(
     rejected.parent.mkdir(parents=True, exist_ok=True)
     raw = ", ".join(schema.names)
     con.execute(f"""COPY (SELECT row_number, reason, {raw} FROM checked WHERE reason <> '' ORDER BY row_number)
-                    TO {_literal(str(rejected))}""")
+                    TO {literal(str(rejected))}""")
     named = ", ".join(f"t_{n} AS {n}" for n in schema.names)
     con.execute(f"CREATE TEMP TABLE {table} AS SELECT {named}, row_number AS _row FROM checked WHERE reason = ''")
     con.execute("DROP TABLE checked")
@@ -133,7 +133,7 @@ def _stored(schema: Schema, prefix: str = "") -> str:
 def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path, partitioned: bool = False) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     options = "FORMAT parquet, COMPRESSION snappy" + (", PARTITION_BY (order_date)" if partitioned else "")
-    con.execute(f"COPY ({query}) TO {_literal(str(target))} ({options})")
+    con.execute(f"COPY ({query}) TO {literal(str(target))} ({options})")
 
 
 def _versions(con: duckdb.DuckDBPyConnection, kind: FileKind, paths: Sequence[Path], out: Path, checking: Any) -> str:
