@@ -22,36 +22,41 @@ TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S.%fZ"
 LIFECYCLE = ("created_at", "shipped_at", "delivered_at", "returned_at")
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
 def _read(paths: Sequence[Path]) -> str:
-    files = ", ".join(_literal(str(p)) for p in paths)
+    files = ", ".join(literal(str(p)) for p in paths)
     return f"read_csv([{files}], header = true, all_varchar = true, union_by_name = true)"
 
 
-def _typed(name: str, role: Role) -> str:
-    """A contract column from text to its type (nulls for empty fields)."""
+def typed_value(name: str, role: Role, cast: str = "CAST") -> str:
+    """A contract column from text to its type (nulls for empty fields); `cast` TRY_CAST gives
+    null instead of an error for text that is not of the type."""
     text = f"NULLIF(trim({name}), '')"
     if role in (Role.ID, Role.COUNT):
-        return f"CAST({text} AS BIGINT) AS {name}"
+        return f"{cast}({text} AS BIGINT)"
     if role is Role.STATUS:
-        return f"lower({text}) AS {name}"
+        return f"lower({text})"
     if role is Role.TIMESTAMP:
-        return f"CAST({text} AS TIMESTAMPTZ) AS {name}"  # DuckDB also reads TheLook's ' UTC' suffix
+        return f"{cast}({text} AS TIMESTAMPTZ)"  # DuckDB also reads TheLook's ' UTC' suffix
     if role is Role.MONEY:  # exact micro-units; half-even at the 6th decimal when there are more
-        scaled = f"(CAST({text} AS DECIMAL(38, 12)) * 1000000)"
+        scaled = f"({cast}({text} AS DECIMAL(38, 12)) * 1000000)"
         half_even = (
             f"floor({scaled}) + CASE WHEN {scaled} - floor({scaled}) > 0.5 THEN 1 "
             f"WHEN {scaled} - floor({scaled}) < 0.5 THEN 0 ELSE CAST(floor({scaled}) AS HUGEINT) % 2 END"
         )
-        exact = f"CAST({text} AS DECIMAL(18, 6)) * 1000000"
+        exact = f"{cast}({text} AS DECIMAL(18, 6)) * 1000000"
         return (
-            f"CAST(CASE WHEN length(split_part(lower({text}), '.', 2)) > 6 OR {text} ILIKE '%e%' "
-            f"THEN {half_even} ELSE {exact} END AS BIGINT) AS {name}"
+            f"{cast}(CASE WHEN length(split_part(lower({text}), '.', 2)) > 6 OR {text} ILIKE '%e%' "
+            f"THEN {half_even} ELSE {exact} END AS BIGINT)"
         )
-    return f"{text} AS {name}"
+    return text
+
+
+def _typed(name: str, role: Role) -> str:
+    return f"{typed_value(name, role)} AS {name}"
 
 
 def _tie_text(name: str, role: Role) -> str:
@@ -61,14 +66,18 @@ def _tie_text(name: str, role: Role) -> str:
 
 
 def _latest(kind: FileKind, paths: Sequence[Path]) -> str:
-    """One row per key: the newest lifecycle, then the greatest normalised row. Only keys seen
-    more than once need the ranking (a sort); the others pass straight through."""
+    columns = ", ".join(_typed(c.name, c.role) for c in SCHEMAS[kind].columns)
+    return latest_of(kind, f"SELECT {columns} FROM {_read(paths)}")
+
+
+def latest_of(kind: FileKind, typed: str) -> str:
+    """One row per key of the typed rows: the newest lifecycle, then the greatest normalised
+    row. Only keys seen more than once need the ranking (a sort); the others pass straight through."""
     schema = SCHEMAS[kind]
     key = schema.key
-    columns = ", ".join(_typed(c.name, c.role) for c in schema.columns)
     ties = ", ".join(_tie_text(c.name, c.role) for c in schema.columns)
     return f"""
-        WITH typed AS (SELECT {columns} FROM {_read(paths)}),
+        WITH typed AS ({typed}),
              repeated AS (SELECT {key} FROM typed GROUP BY {key} HAVING count(*) > 1)
         SELECT * FROM typed WHERE {key} NOT IN (SELECT {key} FROM repeated)
         UNION ALL
@@ -107,11 +116,21 @@ def components(
         con.execute(f"SET threads = {int(threads)}")
     con.execute(f"CREATE TEMP TABLE o AS {_latest(FileKind.ORDERS, orders)}")
     con.execute(f"CREATE TEMP TABLE p AS {_latest_products(products)}")
-    con.execute(f"""
+    con.execute(f"CREATE TEMP VIEW i AS {_latest(FileKind.ORDER_ITEMS, items)}")
+    out = kpi_components(con)
+    con.close()
+    return out
+
+
+def kpi_components(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str], dict[str, int]]]:
+    """The components from the winning orders `o`, items `i` and products `p` (id, category)."""
+    con.execute("""
         CREATE TEMP TABLE counted AS
         SELECT i.order_id, i.sale_price, p.category, CAST(CAST(o.created_at AS DATE) AS VARCHAR) AS order_date,
                (i.status = 'returned' OR i.returned_at IS NOT NULL) AS returned
-        FROM ({_latest(FileKind.ORDER_ITEMS, items)}) AS i
+        FROM i
         JOIN o ON o.order_id = i.order_id
         JOIN p ON p.id = i.product_id""")
     daily = con.execute("""
@@ -128,7 +147,6 @@ def components(
         SELECT category, order_date, count(DISTINCT order_id), sum(sale_price), count(*),
                count(DISTINCT order_id) FILTER (WHERE returned)
         FROM counted GROUP BY 1, 2 ORDER BY 2, 1""").fetchall()
-    con.close()
     return (
         {
             d: {

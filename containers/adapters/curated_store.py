@@ -32,8 +32,13 @@ MANIFEST_PREFIX = f"{INDEX_PREFIX}manifest/"
 
 
 def to_parquet(frame: pd.DataFrame) -> bytes:
+    """Snappy, dictionary-encoded text columns only: ids, timestamps and money are nearly all
+    distinct, so a dictionary only costs time (measured on a day of 33 k items: 8 ms and 1.14 MB
+    against 27 ms and 1.33 MB for LZ4 with dictionaries everywhere; docs/BENCHMARKS.md)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="lz4")
+    pq.write_table(table, sink, compression="snappy", use_dictionary=text)
     data: bytes = sink.getvalue().to_pybytes()
     return data
 

@@ -63,6 +63,8 @@ def concat(frames: list[pd.DataFrame], like: pd.DataFrame) -> pd.DataFrame:
 
 def replaced(part: pd.DataFrame, key: str, keys: pd.Series, rows: pd.DataFrame) -> pd.DataFrame:
     """The partition without any of `keys`, plus `rows`."""
+    if part.empty:  # a new partition (the bulk case): nothing to look up
+        return concat([rows], part)
     return concat([part[~part[key].isin(keys)], rows], part)
 
 
@@ -80,8 +82,11 @@ def split_by(rows: pd.DataFrame, keys: pd.Series) -> list[tuple[int, pd.DataFram
 
 def days_of(order_ids: pd.Series, order_index: pd.DataFrame) -> pd.Series:
     """The day of each order (`HELD` for an unknown one)."""
-    days = order_ids.map(order_index.set_index("order_id")["day"])
-    return days.fillna(HELD).astype("int64")
+    # One hash lookup (the index holds each order once); `Series.map` is several times slower.
+    found = pd.Index(order_index["order_id"].to_numpy(dtype="int64")).get_indexer(order_ids.to_numpy(dtype="int64"))
+    known = np.append(order_index["day"].to_numpy(dtype="int64"), HELD)  # position -1: not found
+    days = known[found]
+    return pd.Series(days, index=order_ids.index, dtype="int64")
 
 
 def empty_runs() -> pd.DataFrame:

@@ -42,6 +42,8 @@ def latest(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     if rows.empty:
         return rows
     key = schema.key
+    if not rows[key].duplicated().any():  # one version per key (a first load): nothing to rank
+        return rows.reset_index(drop=True)
     newest = rows[VERSION].eq(rows.groupby(key, sort=False)[VERSION].transform("max"))
     rows = rows[newest]
     tied = rows[key].duplicated(keep=False)
