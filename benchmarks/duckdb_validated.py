@@ -6,7 +6,7 @@ the rejected rows with their row numbers and reasons (a CSV file per input file)
 curated layout as Parquet (orders and items hive-partitioned by `order_date`, held items, the
 product catalogue; timestamps as UTC micros, money as micro-units, `_version_ts`) and computes
 the KPIs from the winning rows. Files are taken one at a time in landing order, as the
-workflow gets them. `tests/test_duckdb_validated.py` checks it against the reference (invalid rows
+workflow gets them. `tests/benchmarks/test_duckdb_validated.py` checks it against the reference (invalid rows
 included) and its rejected rows and reasons against `rules.validate`'s.
 
 What it does not do: line accounting and stray-quote recovery (DuckDB's CSV reader either
