@@ -21,7 +21,7 @@ import awacs.ecr as ecr
 import awacs.logs as logs
 import awacs.s3 as s3
 from awacs.aws import Condition, Statement, StringLike
-from troposphere import GetAtt, Parameter, Ref, Sub
+from troposphere import GetAtt, Join, Parameter, Ref, Sub
 from troposphere.ecs import (
     Cluster,
     ClusterSetting,
@@ -47,7 +47,7 @@ from chalicelib.storage_layout import (
     REJECTED_PREFIX,
     STAGING_PREFIX,
 )
-from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
+from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS, RUNS_BY_CONTENT
 from infra import bootstrap
 from infra.context import Stack, allow, arn, assume_role_policy, policy
 from infra.encryption import Encryption, log_group
@@ -103,6 +103,12 @@ def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: E
             bucket_access(storage.input_bucket, [s3.PutObject], [ARCHIVE_PREFIX, REJECTED_PREFIX]),
             bucket_access(curated, [s3.PutObject, s3.DeleteObject], [STAGING_PREFIX]),
             runs,
+            # The first landing of the file's bytes (chalicelib.runs.FirstLandings).
+            allow(
+                [ddb.Query],
+                [Join("", [tables.arn(RUNS), f"/index/{RUNS_BY_CONTENT.name}"])],
+                sid="FindFirstLanding",
+            ),
             encryption.data_statement(),
         ]
     kpi_tables = tables.arns_with_indexes(DAILY_KPIS) + tables.arns_with_indexes(CATEGORY_KPIS)

@@ -13,7 +13,7 @@ from typing import Any
 
 from chalicelib.category_registry import REGISTRY_PARTITION
 from chalicelib.kpis import CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
-from chalicelib.runs import LINE_COUNTS, RunRepository, RunStatus, Task
+from chalicelib.runs import LINE_COUNTS, FirstLandings, RunRepository, RunStatus, Task
 from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
 from containers.tasks.config import DEFAULT_MAX_INVALID_RATIO, AwsClients
@@ -38,6 +38,7 @@ class InProcessWorkflow:
         self._input = INPUT_BUCKET.name()
         self._curated = CURATED_BUCKET.name()
         self._runs = RunRepository(clients.dynamodb_resource.Table(RUNS.name()))
+        self._landings = FirstLandings(clients.dynamodb_resource.Table(RUNS.name()))
         self._max_invalid_ratio = max_invalid_ratio
 
     def ingest(self, path: Path) -> dict[str, Any]:
@@ -50,7 +51,9 @@ class InProcessWorkflow:
         if not self._runs.start(identity, execution="replay"):
             return {"file": label, "status": RunStatus.DUPLICATE.value}
         try:
-            checked = validate_object(self._c.s3, identity, self._curated, self._max_invalid_ratio)
+            checked = validate_object(
+                self._c.s3, identity, self._curated, self._max_invalid_ratio, landings=self._landings
+            )
         except DataRejected as rejected:
             self._runs.record_task(identity.run_id, Task.VALIDATION, rejected.summary)
             self._move(identity, rejected.summary["rejected_key"])

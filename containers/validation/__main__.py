@@ -3,7 +3,7 @@ boto3, points it at a local AWS)."""
 
 import sys
 
-from chalicelib.runs import Task
+from chalicelib.runs import FirstLandings, Task
 from containers.engine.rules import TimeBounds
 from containers.tasks.entry import main
 from containers.validation.task import validate_object
@@ -13,7 +13,12 @@ if __name__ == "__main__":
         main(
             Task.VALIDATION,
             lambda config, aws, run: validate_object(
-                aws.s3, run, config.curated_bucket, config.max_invalid_ratio, bounds=TimeBounds.from_env()
+                aws.s3,
+                run,
+                config.curated_bucket,
+                config.max_invalid_ratio,
+                bounds=TimeBounds.from_env(),
+                landings=FirstLandings(aws.dynamodb_resource.Table(config.runs_table)),
             ),
         )
     )
