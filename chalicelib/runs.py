@@ -148,6 +148,11 @@ class Landing:
         """The landing time as the index sorts it: UTC, fixed width."""
         return self.landed_at.astimezone(UTC).strftime(LANDED_AT_TEXT)
 
+    @property
+    def rank(self) -> tuple[str, str]:
+        """Earlier first; on equal times the smaller run id, so every replica picks the same one."""
+        return self.sort_text, self.run_id
+
     def summary(self) -> dict[str, str]:
         return {"run_id": self.run_id, "source_key": self.source_key, "landed_at": self.landed_at.isoformat()}
 
@@ -199,4 +204,4 @@ class FirstLandings:
             )
             for i in page.get("Items", [])
         ]
-        return min([landing, *earlier], key=lambda f: (f.sort_text, f.run_id))
+        return min([landing, *earlier], key=lambda f: f.rank)

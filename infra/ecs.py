@@ -97,8 +97,12 @@ def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: E
     )
     runs = allow([ddb.GetItem, ddb.UpdateItem], [tables.arn(RUNS)], sid="RecordTaskSummary")
     if task is Task.VALIDATION:
+        # The earlier versions of the file's key: where the same bytes may have landed first.
+        list_versions = allow([s3.ListBucketVersions], [GetAtt(storage.input_bucket, "Arn")], sid="ListFileVersions")
+        list_versions.Condition = Condition(StringLike({"s3:prefix": [f"{INCOMING_PREFIX}*"]}))
         return [
             bucket_access(storage.input_bucket, [s3.GetObject, s3.GetObjectVersion], [INCOMING_PREFIX]),
+            list_versions,
             # Rejected rows next to the file's destination, and a rejected file's reason.
             bucket_access(storage.input_bucket, [s3.PutObject], [ARCHIVE_PREFIX, REJECTED_PREFIX]),
             bucket_access(curated, [s3.PutObject, s3.DeleteObject], [STAGING_PREFIX]),

@@ -44,23 +44,23 @@ ITEMS = [
 
 
 class InjectedFault(Exception):
-    """A transformation failing for good (its retries exhausted): the run ends FAILED."""
+    """A task failing for good (its retries exhausted): the run ends FAILED."""
 
 
 @contextmanager
-def failing_transformation(s3: Any) -> Iterator[None]:
-    """The transformation fails at its first write to the curated data (validation's staging
-    writes go through)."""
+def failing(s3: Any, operation: str, bucket: str, skip_prefix: str = "\0") -> Iterator[None]:
+    """Every `operation` on `bucket` (but on keys under `skip_prefix`) fails."""
 
     def fail(params: dict[str, Any], **_: Any) -> None:
-        if params.get("Bucket") == CURATED_BUCKET.name() and not params["Key"].startswith(STAGING_PREFIX):
+        if params.get("Bucket") == bucket and not params["Key"].startswith(skip_prefix):
             raise InjectedFault(params["Key"])
 
-    s3.meta.events.register("before-parameter-build.s3.PutObject", fail, unique_id="inject")
+    event = f"before-parameter-build.s3.{operation}"
+    s3.meta.events.register(event, fail, unique_id="inject")
     try:
         yield
     finally:
-        s3.meta.events.unregister("before-parameter-build.s3.PutObject", unique_id="inject")
+        s3.meta.events.unregister(event, unique_id="inject")
 
 
 class Feed:
@@ -80,11 +80,19 @@ class Feed:
     def land(self, name: str, body: bytes) -> dict[str, Any]:
         return self.run(INCOMING_PREFIX + name, self.upload(name, body))
 
-    def land_failing(self, name: str, body: bytes) -> str:
-        """Land a file whose transformation fails; the failure path closes its run FAILED."""
+    def land_failing(self, name: str, body: bytes, where: str = "transformation") -> str:
+        """Land a file whose run fails: its transformation at its first write to the curated data,
+        or its validation before it reads the file; or no run at all (the event dead-lettered)."""
         version = self.upload(name, body)
         identity = RunIdentity(INPUT_BUCKET.name(), INCOMING_PREFIX + name, version)
-        with failing_transformation(self.s3), pytest.raises(InjectedFault):
+        if where == "no-run":
+            return identity.run_id
+        fault = (
+            failing(self.s3, "PutObject", CURATED_BUCKET.name(), skip_prefix=STAGING_PREFIX)
+            if where == "transformation"
+            else failing(self.s3, "GetObject", INPUT_BUCKET.name())
+        )
+        with fault, pytest.raises(InjectedFault):
             self.flow.process(identity, name)
         self.runs.finish(identity.run_id, RunStatus.FAILED, {"error": "InjectedFault"})
         return identity.run_id
@@ -143,13 +151,14 @@ def relanded_by_upload(feed: Feed, name: str, body: bytes) -> str:
 RELANDINGS = [pytest.param(relanded_by_copy, id="copied-onto-itself"), pytest.param(relanded_by_upload, id="uploaded")]
 
 
+@pytest.mark.parametrize("failure", ["transformation", "validation", "no-run"])
 @pytest.mark.parametrize("reland", RELANDINGS)
 def test_an_old_catalogue_relanded_after_its_failed_run_keeps_its_original_place(
-    feed: Feed, reland: Callable[[Feed, str, bytes], str]
+    feed: Feed, reland: Callable[[Feed, str, bytes], str], failure: str
 ) -> None:
     old = csv_bytes(ref.PRODUCTS, OLD_CATALOGUE)
     # Keys sort in landing order, so two files landing within one second rank as they landed.
-    first_run = feed.land_failing("a-catalogue.csv", old)
+    first_run = feed.land_failing("a-catalogue.csv", old, failure)
     assert feed.land("b-catalogue.csv", csv_bytes(ref.PRODUCTS, NEW_CATALOGUE))["status"] == "SUCCEEDED"
     feed.land("c-orders.csv", csv_bytes(ref.ORDERS, ORDERS))
     feed.land("d-items.csv", csv_bytes(ref.ITEMS, ITEMS))
@@ -237,8 +246,8 @@ def test_old_order_versions_relanded_after_their_failed_run_do_not_win(
 
 
 def test_a_content_remembers_its_first_landing_whatever_the_order_of_runs(feed: Feed) -> None:
-    """Two versions of the same bytes run in reverse landing order: each validation reports the
-    first landing known when it ran, and the later-run, earlier-landed one is the first."""
+    """Two versions of the same bytes run in reverse landing order: both report the earlier as
+    the first landing (the later one finds it among its key's versions, before its run)."""
     body = csv_bytes(ref.ORDERS, ORDERS[:1])
     first = feed.upload("x.csv", body)
     next_second()
@@ -248,7 +257,7 @@ def test_a_content_remembers_its_first_landing_whatever_the_order_of_runs(feed: 
     assert later["duplicate_of"] is None and earlier["duplicate_of"] is not None
     ids = [RunIdentity(INPUT_BUCKET.name(), INCOMING_PREFIX + "x.csv", v).run_id for v in (first, second)]
     reported = [feed.validation_of(INCOMING_PREFIX + "x.csv", v)["first_landing"]["run_id"] for v in (first, second)]
-    assert reported == [ids[0], ids[1]]
+    assert reported == [ids[0], ids[0]]
     items = [feed.runs.get(run_id) or {} for run_id in ids]
     assert items[0]["content_sha256"] == items[1]["content_sha256"]
     assert items[0]["landed_at"] < items[1]["landed_at"]

@@ -113,7 +113,8 @@ def validate_object(
     landings: FirstLandings | None = None,
 ) -> dict[str, Any]:
     """Validate one input object version; raises DataRejected (with the summary) for bad data.
-    With `landings`, its content's first landing is remembered and is its place in history."""
+    With `landings`, its bytes' first landing (a run of the same bytes, an earlier version of its
+    key with them) is its place in the latest-wins order (original_landing.py)."""
     obj, identity = _get_object(s3, identity)
     landed_at: datetime = obj["LastModified"]
     identity = replace(identity, landed_at=landed_at)
@@ -146,7 +147,7 @@ def validate_object(
         staging.discard()
         summary.update(_line_counts(source))
         _reject_file(s3, identity, summary, rejected, err.reason, err.detail)
-    first = body.first_landing(landings, Landing(identity.run_id, identity.source_key, landed_at))
+    first = body.first_landing(s3, identity, landings, Landing(identity.run_id, identity.source_key, landed_at))
     summary.update(content_sha256=body.digest, first_landing=first.summary())
     rows = source.rows
     summary.update(rows=rows, valid_rows=staging.rows, rejected_rows=rejected.count, reasons=dict(rejected.reasons))
