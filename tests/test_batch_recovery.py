@@ -218,8 +218,8 @@ def test_old_order_versions_relanded_after_their_failed_run_do_not_win(
     versions loads, and the newer versions keep winning (ties settled by content, not landing)."""
     old_orders = [{**o, "status": "pending"} for o in ORDERS]
     new_orders = [
-        {**o, "status": "returned", "shipped_at": o["created_at"].replace("10:00", "12:00")}
-        | {"returned_at": o["created_at"].replace("10:00", "18:00")}
+        {**o, "status": "returned", "shipped_at": str(o["created_at"]).replace("10:00", "12:00")}
+        | {"returned_at": str(o["created_at"]).replace("10:00", "18:00")}
         for o in ORDERS[:4]
     ]
     # Order 5: equal lifecycle timestamps, other content (the greater row as text wins).

@@ -9,6 +9,7 @@ import json
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -34,14 +35,17 @@ ITEMS = [
 ]
 
 
-def api(stack: LocalStack, path: str) -> dict:
+def api(stack: LocalStack, path: str) -> dict[str, Any]:
+    assert stack.api_url is not None
     with urllib.request.urlopen(stack.api_url + path) as response:
-        return json.loads(response.read())
+        body: dict[str, Any] = json.loads(response.read())
+    return body
 
 
 def test_a_catalogue_copied_onto_itself_after_its_failed_run_keeps_its_original_place(tmp_path: Path) -> None:
     settings = StackSettings(aws_port=0, api_port=0, data_dir=tmp_path / "data", tuning=TUNING)
     with LocalStack(settings) as stack:
+        assert stack.resources is not None and stack.ecs is not None
         ingestor = Ingestor(boto3.session.Session(), stack.endpoint, target_of(stack.resources), timeout_seconds=300)
         files = {
             "a-catalogue.csv": csv_bytes(ref.PRODUCTS, OLD),
