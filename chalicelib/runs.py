@@ -1,4 +1,5 @@
-"""The Runs table: one item per input object version, its outcome and each task's summary.
+"""The Runs table: one item per input object version, its outcome and each task's summary
+(and the digest of its bytes, to find where they first landed).
 
 The workflow writes the guard item and the final status; the tasks add their summaries;
 the API reads. Attribute names are fixed here.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum, IntEnum
@@ -16,9 +18,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.storage_layout import RunIdentity
-from chalicelib.tables import RUNS, RUNS_BY_TIME
+from chalicelib.tables import RUNS, RUNS_BY_CONTENT, RUNS_BY_TIME
 
 RUN_KIND = "FILE"
+LANDED_AT_TEXT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Runs of one content read to find its first landing: the earliest come first, so ties beyond this are moot.
+FIRST_LANDINGS_READ = 20
 
 
 class RunStatus(str, Enum):
@@ -127,3 +132,76 @@ class RunRepository:
             kwargs["ExclusiveStartKey"] = dict(start_key)
         page = self._table.query(**kwargs)
         return page.get("Items", []), page.get("LastEvaluatedKey")
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where and when a file content landed: the run of that object version, its key, its S3
+    `LastModified`."""
+
+    run_id: str
+    source_key: str
+    landed_at: datetime
+
+    @property
+    def sort_text(self) -> str:
+        """The landing time as the index sorts it: UTC, fixed width."""
+        return self.landed_at.astimezone(UTC).strftime(LANDED_AT_TEXT)
+
+    @property
+    def rank(self) -> tuple[str, str]:
+        """Earlier first; on equal times the smaller run id, so every replica picks the same one."""
+        return self.sort_text, self.run_id
+
+    def summary(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "source_key": self.source_key, "landed_at": self.landed_at.isoformat()}
+
+
+class FirstLandings:
+    """The first landing of each file content, whatever became of its run (docs/batch-storage.md,
+    "Recovery keeps history's order"). Each run item records its content's digest and its landing;
+    the `by_content` index lists a digest's runs by landing. A content re-landed after a failed run
+    (copied onto itself, uploaded again) takes the first landing as its place in the latest-wins
+    order: S3 cannot tell, since a copy is a new object version with its own `LastModified`."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def record(self, digest: str, landing: Landing) -> Landing:
+        """Note the digest and landing on this landing's run item (which the workflow created);
+        return the first landing of the digest, this one unless an earlier run had the same bytes
+        (on equal times the smaller run id). The index is eventually consistent: a run that landed
+        the same bytes at the very same moment may be missed."""
+        try:
+            self._table.update_item(
+                Key={RUNS.partition_key: landing.run_id},
+                UpdateExpression="SET #c = :c, #l = :l, #s = :s",
+                ConditionExpression=f"attribute_exists({RUNS.partition_key})",
+                ExpressionAttributeNames={
+                    "#c": RUNS_BY_CONTENT.partition_key,
+                    "#l": RUNS_BY_CONTENT.range_key,
+                    "#s": "source_key",
+                },
+                ExpressionAttributeValues={":c": digest, ":l": landing.sort_text, ":s": landing.source_key},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return landing  # no run item (a task run by hand): nothing to compare with
+        page = self._table.query(
+            IndexName=RUNS_BY_CONTENT.name,
+            KeyConditionExpression="#c = :c",
+            ExpressionAttributeNames={"#c": RUNS_BY_CONTENT.partition_key},
+            ExpressionAttributeValues={":c": digest},
+            ScanIndexForward=True,
+            Limit=FIRST_LANDINGS_READ,
+        )
+        earlier = [
+            Landing(
+                str(i[RUNS.partition_key]),
+                str(i.get("source_key") or i["key"]),
+                datetime.strptime(str(i[RUNS_BY_CONTENT.range_key]), LANDED_AT_TEXT).replace(tzinfo=UTC),
+            )
+            for i in page.get("Items", [])
+        ]
+        return min([landing, *earlier], key=lambda f: f.rank)

@@ -115,14 +115,16 @@ CATEGORY_KPIS = TableSpec(
 )
 
 # Runs: one item per input object version (the workflow's idempotency guard and outcome
-# record). The index lists runs newest first (a handful a day: one partition is plenty).
+# record). The index lists runs newest first (a handful a day: one partition is plenty);
+# `by_content` finds the first landing of a file's bytes (chalicelib.runs.FirstLandings).
 RUNS_BY_TIME = Index(name="by_time", partition_key="run_kind", sort_key="started_at")
+RUNS_BY_CONTENT = Index(name="by_content", partition_key="content_sha256", sort_key="landed_at")
 RUNS = TableSpec(
     logical_id="RunsTable",
     default_name="Runs",
     env_var="RUNS_TABLE",
     partition_key="run_id",
-    indexes=(RUNS_BY_TIME,),
+    indexes=(RUNS_BY_TIME, RUNS_BY_CONTENT),
 )
 
 BATCH_TABLES: tuple[TableSpec, ...] = (DAILY_KPIS, CATEGORY_KPIS, RUNS)

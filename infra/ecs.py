@@ -21,7 +21,7 @@ import awacs.ecr as ecr
 import awacs.logs as logs
 import awacs.s3 as s3
 from awacs.aws import Condition, Statement, StringLike
-from troposphere import GetAtt, Parameter, Ref, Sub
+from troposphere import GetAtt, Join, Parameter, Ref, Sub
 from troposphere.ecs import (
     Cluster,
     ClusterSetting,
@@ -47,7 +47,7 @@ from chalicelib.storage_layout import (
     REJECTED_PREFIX,
     STAGING_PREFIX,
 )
-from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
+from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS, RUNS_BY_CONTENT
 from infra import bootstrap
 from infra.context import Stack, allow, arn, assume_role_policy, policy
 from infra.encryption import Encryption, log_group
@@ -97,12 +97,22 @@ def _task_statements(task: Task, storage: Storage, tables: Tables, encryption: E
     )
     runs = allow([ddb.GetItem, ddb.UpdateItem], [tables.arn(RUNS)], sid="RecordTaskSummary")
     if task is Task.VALIDATION:
+        # The earlier versions of the file's key: where the same bytes may have landed first.
+        list_versions = allow([s3.ListBucketVersions], [GetAtt(storage.input_bucket, "Arn")], sid="ListFileVersions")
+        list_versions.Condition = Condition(StringLike({"s3:prefix": [f"{INCOMING_PREFIX}*"]}))
         return [
             bucket_access(storage.input_bucket, [s3.GetObject, s3.GetObjectVersion], [INCOMING_PREFIX]),
+            list_versions,
             # Rejected rows next to the file's destination, and a rejected file's reason.
             bucket_access(storage.input_bucket, [s3.PutObject], [ARCHIVE_PREFIX, REJECTED_PREFIX]),
             bucket_access(curated, [s3.PutObject, s3.DeleteObject], [STAGING_PREFIX]),
             runs,
+            # The first landing of the file's bytes (chalicelib.runs.FirstLandings).
+            allow(
+                [ddb.Query],
+                [Join("", [tables.arn(RUNS), f"/index/{RUNS_BY_CONTENT.name}"])],
+                sid="FindFirstLanding",
+            ),
             encryption.data_statement(),
         ]
     kpi_tables = tables.arns_with_indexes(DAILY_KPIS) + tables.arns_with_indexes(CATEGORY_KPIS)

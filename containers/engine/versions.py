@@ -7,9 +7,16 @@ replica of the computation picks the same winner:
   each value normalised (integers in base 10, statuses lower case, timestamps as
   `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC, money in integer micro-units, null as "");
 - products: the file with the greater key, then the later row of the file.
+
+A products file's landing is its content's *original* landing: re-landed after a failed run
+(copied onto itself, uploaded again), the same bytes keep the place of their first landing
+(`in_original_place`; docs/batch-storage.md, "Recovery keeps history's order").
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -28,6 +35,19 @@ def as_text(values: pd.Series, role: Role) -> pd.Series:
     else:
         text = values.astype("str")
     return text.where(values.notna(), "")
+
+
+def in_original_place(rows: pd.DataFrame, schema: Schema, landing: Mapping[str, Any] | None) -> pd.DataFrame:
+    """Staged products dated by their content's first landing (the staging manifest's `landing`),
+    not by this object version's. Orders and items are dated by their own timestamps: unchanged."""
+    if schema.kind is not FileKind.PRODUCTS or not landing:
+        return rows
+    return rows.assign(
+        **{
+            VERSION: pd.Series(landing["version"], index=rows.index, dtype=rows[VERSION].dtype),
+            SOURCE: pd.Series(landing["source_key"], index=rows.index, dtype=rows[SOURCE].dtype),
+        }
+    )
 
 
 def _tie_order(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:

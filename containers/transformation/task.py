@@ -18,6 +18,7 @@ from chalicelib.storage_layout import RunIdentity
 from containers.adapters.curated_store import CuratedStore
 from containers.adapters.kpi_tables import KpiTables
 from containers.adapters.writer_lease import WriterLease
+from containers.engine.versions import in_original_place
 from containers.tasks.config import AwsClients
 from containers.transformation.pipeline import Transformer
 from containers.validation.task import read_manifest, schema_of
@@ -38,6 +39,9 @@ def transform_object(
     transformer = Transformer(
         CuratedStore(s3, curated_bucket), KpiTables(aws.dynamodb, daily_table, category_table), lease
     )
-    summary = transformer.transform(identity.run_id, schema, _staged(s3, curated_bucket, manifest["parts"]))
+    chunks = (
+        in_original_place(c, schema, manifest.get("landing")) for c in _staged(s3, curated_bucket, manifest["parts"])
+    )
+    summary = transformer.transform(identity.run_id, schema, chunks)
     CategoryRegistry(aws.dynamodb_resource.Table(category_table)).register(summary.pop("categories"))
     return {"status": "LOADED", "run_id": identity.run_id, **summary}

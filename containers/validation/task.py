@@ -13,12 +13,12 @@ from collections import Counter
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn, cast
 
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from chalicelib.runs import LINE_COUNTS
+from chalicelib.runs import LINE_COUNTS, FirstLandings, Landing
 from chalicelib.storage_layout import RunIdentity
 from containers.adapters.curated_store import IO_POOL, to_parquet
 from containers.engine.contract import SCHEMAS, FileKind, Schema
@@ -26,6 +26,7 @@ from containers.engine.csv_source import CsvSource, open_source
 from containers.engine.input_format import UnreadableFile
 from containers.engine.rules import Origin, TimeBounds, malformed_frame, validate
 from containers.tasks.outcome import DataRejected
+from containers.validation.original_landing import DigestingReader, manifest_landing
 
 MANIFEST = "manifest.json"
 # What GetObject answers for a key or version that does not exist: NoSuchKey, NoSuchVersion (both 404,
@@ -109,8 +110,11 @@ def validate_object(
     max_invalid_ratio: float,
     now: datetime | None = None,
     bounds: TimeBounds | None = None,
+    landings: FirstLandings | None = None,
 ) -> dict[str, Any]:
-    """Validate one input object version; raises DataRejected (with the summary) for bad data."""
+    """Validate one input object version; raises DataRejected (with the summary) for bad data.
+    With `landings`, its bytes' first landing (a run of the same bytes, an earlier version of its
+    key with them) is its place in the latest-wins order (original_landing.py)."""
     obj, identity = _get_object(s3, identity)
     landed_at: datetime = obj["LastModified"]
     identity = replace(identity, landed_at=landed_at)
@@ -125,8 +129,9 @@ def validate_object(
     }
     staging = _Staging(s3, curated_bucket, identity.staging_prefix)
     rejected = _RejectedRows()
+    body = DigestingReader(obj["Body"], obj["ContentLength"])
     try:
-        source = open_source(obj["Body"])
+        source = open_source(cast("BinaryIO", body))
     except UnreadableFile as err:
         _reject_file(s3, identity, summary, rejected, err.reason, err.detail)
     summary["kind"] = source.schema.kind.value
@@ -142,6 +147,8 @@ def validate_object(
         staging.discard()
         summary.update(_line_counts(source))
         _reject_file(s3, identity, summary, rejected, err.reason, err.detail)
+    first = body.first_landing(s3, identity, landings, Landing(identity.run_id, identity.source_key, landed_at))
+    summary.update(content_sha256=body.digest, first_landing=first.summary())
     rows = source.rows
     summary.update(rows=rows, valid_rows=staging.rows, rejected_rows=rejected.count, reasons=dict(rejected.reasons))
     summary.update(_line_counts(source))
@@ -152,7 +159,14 @@ def validate_object(
     summary["rejected_rows_key"] = identity.rejected_rows_key(file_rejected=False) if rejected.count else None
     if rejected.count:
         rejected.upload(s3, identity.bucket, summary["rejected_rows_key"])
-    staging.publish({"kind": source.schema.kind.value, "file_id": identity.file_id, "rows": staging.rows})
+    staging.publish(
+        {
+            "kind": source.schema.kind.value,
+            "file_id": identity.file_id,
+            "rows": staging.rows,
+            "landing": manifest_landing(first),
+        }
+    )
     summary["status"] = "VALID"
     return summary
 
