@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
 Item = dict[str, Any]
 
 
 def query_page(
-    table: Any, limit: int | None, start_key: Mapping[str, Any] | None = None, **kwargs: Any
+    table: Table, limit: int | None, start_key: Mapping[str, Any] | None = None, **kwargs: Any
 ) -> tuple[list[Item], Item | None]:
     """Up to `limit` items (all when None), following DynamoDB's 1 MB pages; the key to resume at."""
     items: list[Item] = []

@@ -11,12 +11,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum, IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.storage_layout import RunIdentity
 from chalicelib.tables import RUNS, RUNS_BY_TIME
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
 RUN_KIND = "FILE"
 
@@ -58,7 +61,7 @@ def to_dynamo(value: Any) -> Any:
 
 
 class RunRepository:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
 
     def start(self, identity: RunIdentity, execution: str = "") -> bool:

@@ -9,7 +9,7 @@ for a quick, deterministic run on an embedded AWS.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.category_registry import REGISTRY_PARTITION
 from chalicelib.kpis import CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
@@ -20,6 +20,9 @@ from containers.tasks.config import DEFAULT_MAX_INVALID_RATIO, AwsClients
 from containers.tasks.outcome import DataRejected
 from containers.transformation.task import transform_object
 from containers.validation.task import validate_object
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 # What a transformation outcome says about rows waiting for a reference (pipeline.Outcome).
 HELD_COUNTS = (
@@ -64,7 +67,7 @@ class InProcessWorkflow:
         return _outcome(label, RunStatus.SUCCEEDED, checked, loaded)
 
     def _move(self, identity: RunIdentity, target: str) -> None:
-        source = {"Bucket": identity.bucket, "Key": identity.key}
+        source: CopySourceTypeDef = {"Bucket": identity.bucket, "Key": identity.key}
         if identity.version:
             source["VersionId"] = identity.version
         self._c.s3.copy_object(Bucket=identity.bucket, Key=target, CopySource=source)

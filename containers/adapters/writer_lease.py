@@ -15,10 +15,14 @@ committed whose KPIs may not be written yet).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 STATE_KEY = {"year": {"S": "#curated"}, "order_date": {"S": "state"}}
 LEASE_SECONDS = 1800 + 300  # the transformation task's timeout (infra/ecs.py) and a margin
@@ -56,7 +60,7 @@ def _keys(keys: list[str]) -> dict[str, Any]:
 
 
 class WriterLease:
-    def __init__(self, client: Any, table: str, holder: str, clock: Any = time.time) -> None:
+    def __init__(self, client: DynamoDBClient, table: str, holder: str, clock: Callable[[], float] = time.time) -> None:
         self._db, self._table, self._holder, self._clock = client, table, holder, clock
 
     def _update(self, expression: str, values: dict[str, Any], condition: str = "lease_holder = :me") -> WriterState:
