@@ -113,7 +113,7 @@ class LocalStack(ServiceClients):
         self.roles: RoleSessions | None = None
         self._previous_env: dict[str, str | None] = {}
         # The app's default boto3 session before this stack installed its own (a 1-tuple once installed).
-        self._previous_default_session: tuple[Any] | None = None
+        self._previous_default_session: tuple[boto3.session.Session | None] | None = None
         self.closed_runs: list[str] = []
         self._save_lock = threading.Lock()
         self._snapshots: _PeriodicSnapshots | None = None
