@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.dynamo_pages import newest_first
 from chalicelib.storage_layout import RunIdentity
 from chalicelib.tables import RUNS, RUNS_BY_TIME
 
@@ -118,15 +119,4 @@ class RunRepository:
         self, limit: int = 50, start_key: Mapping[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """Newest runs first, one page at a time (a Query on the time index, never a Scan)."""
-        kwargs: dict[str, Any] = {
-            "IndexName": RUNS_BY_TIME.name,
-            "KeyConditionExpression": "#k = :k",
-            "ExpressionAttributeNames": {"#k": RUNS_BY_TIME.partition_key},
-            "ExpressionAttributeValues": {":k": RUN_KIND},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start_key:
-            kwargs["ExclusiveStartKey"] = dict(start_key)
-        page = self._table.query(**kwargs)
-        return page.get("Items", []), page.get("LastEvaluatedKey")
+        return newest_first(self._table, RUNS_BY_TIME, RUN_KIND, limit, start_key)

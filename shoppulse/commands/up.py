@@ -25,20 +25,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shoppulse.commands import documented_parser
 from shoppulse.local import DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:
+    from shoppulse.commands import Subparsers
     from shoppulse.local.console import HumanUp
 
 HUMAN, JSON = "human", "json"
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "up",
-        help="run the whole pipeline locally (embedded AWS, workflow, pipes, API)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def register(subparsers: Subparsers) -> None:
+    parser = documented_parser(
+        subparsers, "up", "run the whole pipeline locally (embedded AWS, workflow, pipes, API)", __doc__
     )
     parser.add_argument("--aws-port", type=int, default=4566, help="port of the embedded AWS endpoint (default 4566)")
     parser.add_argument("--api-port", type=int, default=8000, help="port of the REST API and dashboard (default 8000)")
