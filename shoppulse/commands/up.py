@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shoppulse.commands import documented_parser
 from shoppulse.local import DEFAULT_DATA_DIR
@@ -31,6 +31,7 @@ from shoppulse.local import DEFAULT_DATA_DIR
 if TYPE_CHECKING:
     from shoppulse.commands import Subparsers
     from shoppulse.local.console import HumanUp
+    from shoppulse.local.stack import LocalStack
 
 HUMAN, JSON = "human", "json"
 
@@ -147,7 +148,7 @@ def _serve(args: argparse.Namespace, data_dir: Path, human: HumanUp | None) -> i
     return 0
 
 
-def _demo(stack: Any, human: HumanUp | None) -> None:
+def _demo(stack: LocalStack, human: HumanUp | None) -> None:
     from shoppulse.local.demo import ingest_samples, sample_files, write_demo_orders
     from shoppulse.local.ingest import target_of
     from shoppulse.progress import summary_line

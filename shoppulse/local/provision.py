@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from chalicelib.messaging import ALERTS_TOPIC, TOPICS
 from chalicelib.pipes import PIPES, PipeSpec
@@ -105,7 +105,7 @@ class LocalResources:
     def input_bucket(self) -> str:
         return self.buckets[INPUT_BUCKET.logical_id]
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         """What `shoppulse up` prints: every name a user may want to poke at."""
         return {
             "tables": self.tables,
