@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from shoppulse.local.provision import STATE_MACHINE_NAME, LocalResources
 if TYPE_CHECKING:
     import boto3
     from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
 
 POLL_SECONDS = 0.1
 # Row counts of the outcome line, from each task's summary in the Runs item.
@@ -105,16 +106,16 @@ class Ingestor:
             time.sleep(POLL_SECONDS)
         raise IngestError(f"no workflow started for s3://{self._target.bucket}/{key} within {self._timeout:.0f} s")
 
-    def _wait(self, execution_arn: str) -> Mapping[str, Any]:
+    def _wait(self, execution_arn: str) -> DescribeExecutionOutputTypeDef:
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
-            described: Mapping[str, Any] = self._sfn.describe_execution(executionArn=execution_arn)
+            described = self._sfn.describe_execution(executionArn=execution_arn)
             if described["status"] != "RUNNING":
                 return described
             time.sleep(POLL_SECONDS)
         raise IngestError(f"workflow {execution_arn} still running after {self._timeout:.0f} s")
 
-    def _result(self, path: Path, key: str, run_id: str, execution: Mapping[str, Any]) -> dict[str, Any]:
+    def _result(self, path: Path, key: str, run_id: str, execution: DescribeExecutionOutputTypeDef) -> dict[str, Any]:
         output = json.loads(execution.get("output") or "{}")
         status = output.get("status") if execution["status"] == "SUCCEEDED" else RunStatus.FAILED.value
         run = self._runs.get(run_id) or {}

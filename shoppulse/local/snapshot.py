@@ -33,7 +33,7 @@ from chalicelib.storage_layout import CURATED_LAYOUT
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import WriteRequestUnionTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestUnionTypeDef
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectTypeDef
 
@@ -85,7 +85,7 @@ def _binary(value: Any) -> Any:
     return [base64.b64decode(v) for v in value] if isinstance(value, list) else base64.b64decode(value)
 
 
-def _scan(dynamodb: DynamoDBClient, table: str) -> Iterator[dict[str, Any]]:
+def _scan(dynamodb: DynamoDBClient, table: str) -> Iterator[dict[str, AttributeValueTypeDef]]:
     for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
         yield from page["Items"]
 
