@@ -11,7 +11,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +22,9 @@ from containers.engine.contract import FileKind
 from shoppulse.embedded import embedded_aws
 from shoppulse.replay import InProcessWorkflow
 from shoppulse.samples.bench import BENCH_START, _orders_and_items, _products, _write
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 FEED_FILES = 400  # orders and items files, alternating (`python -m benchmarks --feed-files N`)
 FEED_FILES_ENV = "SHOPPULSE_FEED_FILES"
@@ -69,7 +72,7 @@ def write_feed(out_dir: Path, files: int = FEED_FILES, seed: int = 1) -> tuple[P
     return _write(out_dir / "products.csv", FileKind.PRODUCTS, products), feed
 
 
-def _objects_per_partition(s3: Any) -> dict[str, int]:
+def _objects_per_partition(s3: S3Client) -> dict[str, int]:
     counts: dict[str, int] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=CURATED_BUCKET.name(), Prefix="curated/"):
         for obj in page.get("Contents", []):

@@ -59,7 +59,8 @@ def _stats(seconds: list[float], target: float) -> dict[str, Any]:
 
 def _file_to_kpis(stack: LocalStack, http: requests.Session) -> dict[str, Any]:
     s3 = stack.client("s3")
-    bucket = stack.resources.input_bucket  # type: ignore[union-attr]
+    assert stack.resources is not None, "the stack is started"
+    bucket = stack.resources.input_bucket
     seconds = []
     for n in range(FILE_RUNS):
         day = FIRST_DAY + timedelta(days=n)

@@ -9,18 +9,21 @@ index, and no day's partition (the writer's stale-category check) ever sees them
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from boto3.dynamodb.conditions import Key
 
 from chalicelib.dynamo_pages import query_page
 from chalicelib.tables import CATEGORY_KPIS
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
 REGISTRY_PARTITION = "#categories"
 
 
 class CategoryRegistry:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
 
     def register(self, categories: Iterable[str]) -> None:

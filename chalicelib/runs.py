@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum, IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.dynamo_pages import newest_first
 from chalicelib.storage_layout import RunIdentity
 from chalicelib.tables import RUNS, RUNS_BY_CONTENT, RUNS_BY_TIME
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
 RUN_KIND = "FILE"
 LANDED_AT_TEXT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -63,7 +67,7 @@ def to_dynamo(value: Any) -> Any:
 
 
 class RunRepository:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
 
     def start(self, identity: RunIdentity, execution: str = "") -> bool:
@@ -120,18 +124,7 @@ class RunRepository:
         self, limit: int = 50, start_key: Mapping[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """Newest runs first, one page at a time (a Query on the time index, never a Scan)."""
-        kwargs: dict[str, Any] = {
-            "IndexName": RUNS_BY_TIME.name,
-            "KeyConditionExpression": "#k = :k",
-            "ExpressionAttributeNames": {"#k": RUNS_BY_TIME.partition_key},
-            "ExpressionAttributeValues": {":k": RUN_KIND},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start_key:
-            kwargs["ExclusiveStartKey"] = dict(start_key)
-        page = self._table.query(**kwargs)
-        return page.get("Items", []), page.get("LastEvaluatedKey")
+        return newest_first(self._table, RUNS_BY_TIME, RUN_KIND, limit, start_key)
 
 
 @dataclass(frozen=True)
@@ -164,7 +157,7 @@ class FirstLandings:
     (copied onto itself, uploaded again) takes the first landing as its place in the latest-wins
     order: S3 cannot tell, since a copy is a new object version with its own `LastModified`."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
 
     def record(self, digest: str, landing: Landing) -> Landing:

@@ -16,6 +16,8 @@ from awacs.aws import Allow, ArnEquals, Condition, Principal, Statement
 from troposphere import GetAtt, Ref
 from troposphere.events import DeadLetterConfig, RetryPolicy, Rule, Target
 from troposphere.iam import Policy, Role
+from troposphere.sqs import Queue
+from troposphere.stepfunctions import StateMachine
 
 from chalicelib.storage_layout import INCOMING_PREFIX
 from infra.context import Stack, allow, assume_role_policy, policy
@@ -39,44 +41,79 @@ def object_created_pattern(bucket_name: object) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Trigger:
+    """A rule that starts a state machine, and the role EventBridge starts it as."""
+
     rule: Rule
     role: Role
 
 
-def build(stack: Stack, storage: Storage, workflow: Workflow, messaging: Messaging) -> Trigger:
-    machine = workflow.state_machine
+def start_execution_rule(
+    stack: Stack,
+    machine: StateMachine,
+    *,
+    rule_id: str,
+    role_id: str,
+    name: str,
+    description: str,
+    event_pattern: dict[str, Any],
+    target_id: str,
+    starts: str,
+    outputs: tuple[str, str],
+    dead_letters: Queue | None = None,
+) -> Trigger:
+    """A rule on `event_pattern` whose one target starts `machine` (policy `start-<starts>`), retried
+    for EventBridge's maximum; `outputs` describe the role's and the rule's stack outputs."""
     role = Role(
-        "WorkflowTriggerRole",
+        role_id,
         AssumeRolePolicyDocument=assume_role_policy("events"),
         Policies=[
             Policy(
-                PolicyName="start-workflow",
-                PolicyDocument=policy([allow([states.StartExecution], [Ref(machine)], sid="StartWorkflow")]),
+                PolicyName=f"start-{starts}",
+                PolicyDocument=policy(
+                    [allow([states.StartExecution], [Ref(machine)], sid="Start" + starts.title().replace("-", ""))]
+                ),
             )
         ],
         Tags=stack.tags("events"),
     )
-    stack.add(role, "Role EventBridge uses to start the workflow", "Arn")
-    dead_letters = messaging.queues[EVENTS_DLQ]
+    stack.add(role, outputs[0], "Arn")
+    target: dict[str, Any] = {
+        "Id": target_id,
+        "Arn": Ref(machine),
+        "RoleArn": GetAtt(role, "Arn"),
+        "RetryPolicy": RetryPolicy(
+            MaximumEventAgeInSeconds=MAXIMUM_EVENT_AGE_SECONDS, MaximumRetryAttempts=MAXIMUM_RETRY_ATTEMPTS
+        ),
+    }
+    if dead_letters is not None:
+        target["DeadLetterConfig"] = DeadLetterConfig(Arn=GetAtt(dead_letters, "Arn"))
     rule = Rule(
-        RULE_LOGICAL_ID,
-        Name=stack.name("file-landed"),
-        Description="Object Created under incoming/ in the input bucket: start the batch workflow",
-        EventPattern=object_created_pattern(Ref(storage.input_bucket)),
+        rule_id,
+        Name=stack.name(name),
+        Description=description,
+        EventPattern=event_pattern,
         State="ENABLED",
-        Targets=[
-            Target(
-                Id="batch-workflow",
-                Arn=Ref(machine),
-                RoleArn=GetAtt(role, "Arn"),
-                RetryPolicy=RetryPolicy(
-                    MaximumEventAgeInSeconds=MAXIMUM_EVENT_AGE_SECONDS, MaximumRetryAttempts=MAXIMUM_RETRY_ATTEMPTS
-                ),
-                DeadLetterConfig=DeadLetterConfig(Arn=GetAtt(dead_letters, "Arn")),
-            )
-        ],
+        Targets=[Target(**target)],
     )
-    stack.add(rule, "EventBridge rule starting the workflow", "Arn")
+    stack.add(rule, outputs[1], "Arn")
+    return Trigger(rule, role)
+
+
+def build(stack: Stack, storage: Storage, workflow: Workflow, messaging: Messaging) -> Trigger:
+    dead_letters = messaging.queues[EVENTS_DLQ]
+    trigger = start_execution_rule(
+        stack,
+        workflow.state_machine,
+        rule_id=RULE_LOGICAL_ID,
+        role_id="WorkflowTriggerRole",
+        name="file-landed",
+        description="Object Created under incoming/ in the input bucket: start the batch workflow",
+        event_pattern=object_created_pattern(Ref(storage.input_bucket)),
+        target_id="batch-workflow",
+        starts="workflow",
+        outputs=("Role EventBridge uses to start the workflow", "EventBridge rule starting the workflow"),
+        dead_letters=dead_letters,
+    )
     add_queue_policy(
         stack,
         dead_letters,
@@ -87,8 +124,8 @@ def build(stack: Stack, storage: Storage, workflow: Workflow, messaging: Messagi
                 Principal=Principal("Service", ["events.amazonaws.com"]),
                 Action=[sqs.SendMessage],
                 Resource=[GetAtt(dead_letters, "Arn")],
-                Condition=Condition(ArnEquals({"aws:SourceArn": GetAtt(rule, "Arn")})),
+                Condition=Condition(ArnEquals({"aws:SourceArn": GetAtt(trigger.rule, "Arn")})),
             )
         ],
     )
-    return Trigger(rule, role)
+    return trigger

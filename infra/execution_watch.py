@@ -14,21 +14,20 @@ from dataclasses import dataclass
 
 import awacs.dynamodb as ddb
 import awacs.sns as sns
-import awacs.states as states
-from troposphere import GetAtt, Ref
-from troposphere.events import RetryPolicy, Rule, Target
+from troposphere import Ref
+from troposphere.events import Rule
 from troposphere.iam import Policy, Role
-from troposphere.stepfunctions import EncryptionConfiguration, StateMachine, TracingConfiguration
+from troposphere.stepfunctions import StateMachine
 
 from chalicelib.messaging import ALERTS_TOPIC
 from chalicelib.tables import RUNS
 from infra.context import Stack, allow, assume_role_policy, policy
-from infra.encryption import Encryption, log_group
-from infra.events import MAXIMUM_EVENT_AGE_SECONDS, MAXIMUM_RETRY_ATTEMPTS
+from infra.encryption import Encryption
+from infra.events import start_execution_rule
 from infra.messaging import Messaging
 from infra.state_machine import CloserConfig, build_closer_definition, execution_status_pattern
 from infra.tables import Tables
-from infra.workflow import Workflow, execution_logging, logging_and_tracing_statements
+from infra.workflow import Workflow, execution_log_group, logged_state_machine, logging_and_tracing_statements
 
 RULE_LOGICAL_ID = "WorkflowExecutionEndedRule"
 CLOSER_LOGICAL_ID = "RunCloser"
@@ -68,56 +67,30 @@ def build(
         Tags=stack.tags("workflow"),
     )
     stack.add(closer_role, "Role of the run closer", "Arn")
-    logs_group = log_group(
+    closer = logged_state_machine(
         stack,
-        "RunCloserLogGroup",
-        f"/aws/vendedlogs/states/{stack.name('run-closer')}",
-        encryption,
-        "Log group of the run closer's executions",
-    )
-    closer = StateMachine(
         CLOSER_LOGICAL_ID,
-        StateMachineName=stack.name("run-closer"),
-        StateMachineType="STANDARD",
-        RoleArn=GetAtt(closer_role, "Arn"),
-        Definition=build_closer_definition(placeholder_config()),
-        DefinitionSubstitutions={"RunsTable": Ref(tables[RUNS]), "AlertsTopic": alerts},
-        LoggingConfiguration=execution_logging(logs_group),
-        TracingConfiguration=TracingConfiguration(Enabled=True),
-        EncryptionConfiguration=EncryptionConfiguration(
-            Type="CUSTOMER_MANAGED_KMS_KEY", KmsKeyId=encryption.key_arn, KmsDataKeyReusePeriodSeconds=300
+        "run-closer",
+        closer_role,
+        build_closer_definition(placeholder_config()),
+        {"RunsTable": Ref(tables[RUNS]), "AlertsTopic": alerts},
+        execution_log_group(stack, CLOSER_LOGICAL_ID, "run-closer", encryption),
+        encryption,
+        "ARN of the run closer (closes runs whose execution ended without recording them)",
+    )
+    trigger = start_execution_rule(
+        stack,
+        closer,
+        rule_id=RULE_LOGICAL_ID,
+        role_id="RunCloserTriggerRole",
+        name="workflow-execution-ended",
+        description="A batch workflow execution ended FAILED, TIMED_OUT or ABORTED: close its run if still RUNNING",
+        event_pattern=execution_status_pattern(Ref(workflow.state_machine)),
+        target_id="run-closer",
+        starts="run-closer",
+        outputs=(
+            "Role EventBridge uses to start the run closer",
+            "EventBridge rule on the workflow's ended executions",
         ),
-        Tags=stack.tags("workflow"),
     )
-    stack.add(closer, "ARN of the run closer (closes runs whose execution ended without recording them)")
-    trigger_role = Role(
-        "RunCloserTriggerRole",
-        AssumeRolePolicyDocument=assume_role_policy("events"),
-        Policies=[
-            Policy(
-                PolicyName="start-run-closer",
-                PolicyDocument=policy([allow([states.StartExecution], [Ref(closer)], sid="StartRunCloser")]),
-            )
-        ],
-        Tags=stack.tags("events"),
-    )
-    stack.add(trigger_role, "Role EventBridge uses to start the run closer", "Arn")
-    rule = Rule(
-        RULE_LOGICAL_ID,
-        Name=stack.name("workflow-execution-ended"),
-        Description="A batch workflow execution ended FAILED, TIMED_OUT or ABORTED: close its run if still RUNNING",
-        EventPattern=execution_status_pattern(Ref(workflow.state_machine)),
-        State="ENABLED",
-        Targets=[
-            Target(
-                Id="run-closer",
-                Arn=Ref(closer),
-                RoleArn=GetAtt(trigger_role, "Arn"),
-                RetryPolicy=RetryPolicy(
-                    MaximumEventAgeInSeconds=MAXIMUM_EVENT_AGE_SECONDS, MaximumRetryAttempts=MAXIMUM_RETRY_ATTEMPTS
-                ),
-            )
-        ],
-    )
-    stack.add(rule, "EventBridge rule on the workflow's ended executions", "Arn")
-    return ExecutionWatch(closer, rule)
+    return ExecutionWatch(closer, trigger.rule)

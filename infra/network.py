@@ -18,7 +18,6 @@ https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from troposphere import Cidr, Equals, GetAtt, GetAZs, If, Join, Not, Parameter, Ref, Select, Sub
 from troposphere.ec2 import (
@@ -57,10 +56,10 @@ VPC_SKIPS = [
 class Network:
     """What the task security group and the workflow's awsvpc configuration use."""
 
-    vpc_id: Any
-    subnet_ids: Any  # the subnet ids joined by '","' (one `${Subnets}` placeholder in the ASL)
-    subnet_list: Any  # the same ids as a list (EventBridge's ECS target)
-    assign_public_ip: Any
+    vpc_id: If
+    subnet_ids: If  # the subnet ids joined by '","' (one `${Subnets}` placeholder in the ASL)
+    subnet_list: If  # the same ids as a list (EventBridge's ECS target)
+    assign_public_ip: If
     task_security_group: SecurityGroup
 
 
@@ -154,15 +153,7 @@ def _private_network(stack: Stack, cidr: Parameter) -> tuple[VPC, list[Subnet], 
         )
         stack.add(routes, f"Private subnet {index + 1}: route table association")
     for title, service in GATEWAY_ENDPOINTS.items():
-        endpoint = VPCEndpoint(
-            f"{title}GatewayEndpoint",
-            Condition=CREATE_NETWORK,
-            VpcId=Ref(vpc),
-            VpcEndpointType="Gateway",
-            ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"),
-            RouteTableIds=[Ref(route_table)],
-        )
-        stack.add(endpoint, f"Gateway endpoint for {service}")
+        _endpoint(stack, vpc, "Gateway", title, service, RouteTableIds=[Ref(route_table)])
     endpoints_group = SecurityGroup(
         "EndpointSecurityGroup",
         Condition=CREATE_NETWORK,
@@ -179,18 +170,30 @@ def _private_network(stack: Stack, cidr: Parameter) -> tuple[VPC, list[Subnet], 
     )
     stack.add(endpoints_group, "Security group of the interface endpoints", "GroupId")
     for title, service in INTERFACE_ENDPOINTS.items():
-        endpoint = VPCEndpoint(
-            f"{title}InterfaceEndpoint",
-            Condition=CREATE_NETWORK,
-            VpcId=Ref(vpc),
-            VpcEndpointType="Interface",
-            ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"),
+        _endpoint(
+            stack,
+            vpc,
+            "Interface",
+            title,
+            service,
             PrivateDnsEnabled=True,
             SubnetIds=[Ref(s) for s in subnets],
             SecurityGroupIds=[GetAtt(endpoints_group, "GroupId")],
         )
-        stack.add(endpoint, f"Interface endpoint for {service}")
     return vpc, subnets, endpoints_group
+
+
+def _endpoint(stack: Stack, vpc: VPC, kind: str, title: str, service: str, **placement: object) -> None:
+    """A `Gateway` or `Interface` endpoint of the created VPC for one AWS service of the region."""
+    endpoint = VPCEndpoint(
+        f"{title}{kind}Endpoint",
+        Condition=CREATE_NETWORK,
+        VpcId=Ref(vpc),
+        VpcEndpointType=kind,
+        ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service}"),
+        **placement,
+    )
+    stack.add(endpoint, f"{kind} endpoint for {service}")
 
 
 def build(stack: Stack) -> Network:

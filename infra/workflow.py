@@ -97,14 +97,53 @@ def logging_and_tracing_statements() -> list[Any]:
     ]
 
 
-def execution_logging(logs_group: LogGroup) -> LoggingConfiguration:
-    return LoggingConfiguration(
-        Level="ALL",
-        IncludeExecutionData=True,
-        Destinations=[
-            LogDestination(CloudWatchLogsLogGroup=CloudWatchLogsLogGroup(LogGroupArn=GetAtt(logs_group, "Arn")))
-        ],
+def execution_log_group(stack: Stack, machine_id: str, name: str, encryption: Encryption) -> LogGroup:
+    """The log group of a state machine's executions (`<machine_id>LogGroup`), named after `name`."""
+    # Step Functions log groups under /aws/vendedlogs/ avoid the resource-policy size limit.
+    return log_group(
+        stack,
+        f"{machine_id}LogGroup",
+        f"/aws/vendedlogs/states/{stack.name(name)}",
+        encryption,
+        f"Log group of the {name.replace('-', ' ')}'s executions",
     )
+
+
+def logged_state_machine(
+    stack: Stack,
+    machine_id: str,
+    name: str,
+    role: Role,
+    definition: dict[str, Any],
+    substitutions: dict[str, Any],
+    logs_group: LogGroup,
+    encryption: Encryption,
+    description: str,
+) -> StateMachine:
+    """A standard state machine of the stack: every execution logged (with its data) and traced,
+    its data encrypted with the stack key (`logging_and_tracing_statements` are its role's part)."""
+    machine = StateMachine(
+        machine_id,
+        StateMachineName=stack.name(name),
+        StateMachineType="STANDARD",
+        RoleArn=GetAtt(role, "Arn"),
+        Definition=definition,
+        DefinitionSubstitutions=substitutions,
+        LoggingConfiguration=LoggingConfiguration(
+            Level="ALL",
+            IncludeExecutionData=True,
+            Destinations=[
+                LogDestination(CloudWatchLogsLogGroup=CloudWatchLogsLogGroup(LogGroupArn=GetAtt(logs_group, "Arn")))
+            ],
+        ),
+        TracingConfiguration=TracingConfiguration(Enabled=True),
+        EncryptionConfiguration=EncryptionConfiguration(
+            Type="CUSTOMER_MANAGED_KMS_KEY", KmsKeyId=encryption.key_arn, KmsDataKeyReusePeriodSeconds=300
+        ),
+        Tags=stack.tags("workflow"),
+    )
+    stack.add(machine, description)
+    return machine
 
 
 def _role(
@@ -162,38 +201,28 @@ def _role(
 def build(
     stack: Stack, ecs: Ecs, storage: Storage, tables: Tables, messaging: Messaging, encryption: Encryption
 ) -> Workflow:
-    # Step Functions log groups under /aws/vendedlogs/ avoid the resource-policy size limit.
-    logs_group = log_group(
-        stack,
-        "WorkflowLogGroup",
-        f"/aws/vendedlogs/states/{stack.name('batch-workflow')}",
-        encryption,
-        "Log group of the batch workflow's executions",
-    )
+    logs_group = execution_log_group(stack, "Workflow", "batch-workflow", encryption)
     role = _role(stack, ecs, storage, tables, messaging, encryption)
-    machine = StateMachine(
+    substitutions = {
+        "RunsTable": Ref(tables[RUNS]),
+        "Cluster": GetAtt(ecs.cluster, "Arn"),
+        "ValidationTaskDefinition": Ref(ecs.tasks[Task.VALIDATION].task_definition),
+        "TransformationTaskDefinition": Ref(ecs.tasks[Task.TRANSFORMATION].task_definition),
+        "AlertsTopic": Ref(messaging.topic(ALERTS_TOPIC)),
+        "Subnets": ecs.network.subnet_ids,
+        "SecurityGroup": GetAtt(ecs.network.task_security_group, "GroupId"),
+        "AssignPublicIp": ecs.network.assign_public_ip,
+    }
+    machine = logged_state_machine(
+        stack,
         "BatchWorkflow",
-        StateMachineName=stack.name("batch-workflow"),
-        StateMachineType="STANDARD",
-        RoleArn=GetAtt(role, "Arn"),
-        Definition=build_definition(placeholder_config()),
-        DefinitionSubstitutions={
-            "RunsTable": Ref(tables[RUNS]),
-            "Cluster": GetAtt(ecs.cluster, "Arn"),
-            "ValidationTaskDefinition": Ref(ecs.tasks[Task.VALIDATION].task_definition),
-            "TransformationTaskDefinition": Ref(ecs.tasks[Task.TRANSFORMATION].task_definition),
-            "AlertsTopic": Ref(messaging.topic(ALERTS_TOPIC)),
-            "Subnets": ecs.network.subnet_ids,
-            "SecurityGroup": GetAtt(ecs.network.task_security_group, "GroupId"),
-            "AssignPublicIp": ecs.network.assign_public_ip,
-        },
-        LoggingConfiguration=execution_logging(logs_group),
-        TracingConfiguration=TracingConfiguration(Enabled=True),
-        EncryptionConfiguration=EncryptionConfiguration(
-            Type="CUSTOMER_MANAGED_KMS_KEY", KmsKeyId=encryption.key_arn, KmsDataKeyReusePeriodSeconds=300
-        ),
-        Tags=stack.tags("workflow"),
+        "batch-workflow",
+        role,
+        build_definition(placeholder_config()),
+        substitutions,
+        logs_group,
+        encryption,
+        "ARN of the batch workflow state machine",
     )
-    stack.add(machine, "ARN of the batch workflow state machine")
     stack.output("BatchWorkflowName", GetAtt(machine, "Name"), "Name of the batch workflow state machine")
     return Workflow(machine, role, logs_group)

@@ -7,13 +7,18 @@ local stack and the tests.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from chalicelib.storage_layout import INPUT_BUCKET, BucketSpec
 from chalicelib.tables import TableSpec
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
 
-def create_tables(dynamodb: Any, specs: Iterable[TableSpec]) -> dict[str, str]:
+
+def create_tables(dynamodb: DynamoDBClient, specs: Iterable[TableSpec]) -> dict[str, str]:
     """Create each table (if absent) under its configured name; returns spec id -> name."""
     existing = set(dynamodb.list_tables().get("TableNames", []))
     names = {}
@@ -25,7 +30,7 @@ def create_tables(dynamodb: Any, specs: Iterable[TableSpec]) -> dict[str, str]:
     return names
 
 
-def create_buckets(s3: Any, specs: Iterable[BucketSpec]) -> dict[str, str]:
+def create_buckets(s3: S3Client, specs: Iterable[BucketSpec]) -> dict[str, str]:
     """Create each bucket (if absent); the input bucket is versioned, as in the cloud."""
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     names = {}
@@ -33,8 +38,11 @@ def create_buckets(s3: Any, specs: Iterable[BucketSpec]) -> dict[str, str]:
         name = spec.name()
         if name not in existing:
             region = s3.meta.region_name
-            location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-            s3.create_bucket(Bucket=name, **location)
+            if region == "us-east-1":
+                s3.create_bucket(Bucket=name)
+            else:  # a region's name is its location constraint
+                constraint = cast("BucketLocationConstraintType", region)
+                s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": constraint})
         if spec is INPUT_BUCKET:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         names[spec.logical_id] = name

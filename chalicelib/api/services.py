@@ -7,7 +7,7 @@ They take their tables in the constructor; `reset()` is the one place tests swap
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 
@@ -18,13 +18,17 @@ from chalicelib.runs import RunRepository
 from chalicelib.streaming import services as streaming
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS, TableSpec
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_dynamodb.service_resource import Table
+
 
 @cache
-def _dynamodb() -> Any:
+def _dynamodb() -> DynamoDBServiceResource:
     return boto3.resource("dynamodb")
 
 
-def _table(spec: TableSpec) -> Any:
+def _table(spec: TableSpec) -> Table:
     return _dynamodb().Table(spec.name())
 
 

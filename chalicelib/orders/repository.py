@@ -7,7 +7,7 @@ racing cannot make an order jump along a transition the model forbids.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -26,6 +26,9 @@ from chalicelib.orders.routing import AMOUNT_BAND, EMAIL_CLASS, amount_band, ema
 from chalicelib.runs import utc_now
 from chalicelib.tables import ORDERS
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
 KEY = ORDERS.partition_key
 
 
@@ -34,13 +37,14 @@ def _condition_failed(err: ClientError) -> bool:
 
 
 class OrderRepository:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
 
     def create(self, order: Order) -> Order:
+        item: dict[str, Any] = dict(order)  # a TypedDict's values are `object` to mypy
         try:
             self._table.put_item(
-                Item=dict(order), ConditionExpression="attribute_not_exists(#k)", ExpressionAttributeNames={"#k": KEY}
+                Item=item, ConditionExpression="attribute_not_exists(#k)", ExpressionAttributeNames={"#k": KEY}
             )
         except ClientError as err:
             if _condition_failed(err):

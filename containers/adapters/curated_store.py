@@ -16,13 +16,17 @@ import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chalicelib.storage_layout import INDEX_PREFIX
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 # Enough to overlap S3 round trips and Arrow encoding on the tasks' 1-2 vCPUs; more threads
 # only add allocator arenas and buffers in flight (measured: 8 threads peaked ~60 MiB higher).
@@ -60,7 +64,7 @@ class Snapshot:
 
 
 class CuratedStore:
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str) -> None:
         self._s3 = s3
         self._bucket = bucket
 
@@ -93,5 +97,5 @@ class CuratedStore:
         keys = sorted(set(keys))
         # DeleteObjects takes at most 1 000 keys: https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html
         for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            batch: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in keys[start : start + 1000]]
             self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True})

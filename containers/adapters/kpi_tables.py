@@ -15,13 +15,17 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib.kpis import CATEGORY_COMPONENTS, DAILY_COMPONENTS, ITEMS_WAITING, derived_category, derived_daily
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 # TransactWriteItems takes up to 100 actions, BatchGetItem up to 100 keys:
 # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
@@ -31,6 +35,7 @@ TRANSACTION_LIMIT = 100
 # far cheaper to return than a map of maps).
 WRITTEN = "category_components"
 _serialize = TypeSerializer().serialize
+T = TypeVar("T")
 
 
 def _typed(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,7 +57,7 @@ class DayKpis:
 
 
 class KpiTables:
-    def __init__(self, client: Any, daily_table: str, category_table: str) -> None:
+    def __init__(self, client: DynamoDBClient, daily_table: str, category_table: str) -> None:
         self._db = client
         self._daily = daily_table
         self._category = category_table
@@ -77,7 +82,7 @@ class KpiTables:
         groups = [(d.label, self._actions(d, generation, before.get(d.label, {}))) for d in days]
         written: list[str] = []
         superseded: list[str] = []
-        batch: list[tuple[str, list[dict[str, Any]]]] = []
+        batch: list[tuple[str, list[TransactWriteItemTypeDef]]] = []
         for group in [*groups, ("", [])]:  # the empty group flushes the last batch
             if batch and (not group[1] or sum(len(a) for _, a in batch) + len(group[1]) > TRANSACTION_LIMIT):
                 self._transact_groups(batch, written, superseded)
@@ -98,11 +103,11 @@ class KpiTables:
             while request:
                 out = self._db.batch_get_item(RequestItems=request)
                 for item in out["Responses"].get(self._daily, []):
-                    found[item[DAILY_KPIS.sort_key]["S"]] = item
+                    found[item[DAILY_KPIS.range_key]["S"]] = item
                 request = out.get("UnprocessedKeys") or {}
         return found
 
-    def _actions(self, day: DayKpis, generation: int, before: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _actions(self, day: DayKpis, generation: int, before: Mapping[str, Any]) -> list[TransactWriteItemTypeDef]:
         new = {c: {k: int(v[k]) for k in CATEGORY_COMPONENTS} for c, v in day.categories.items()}
         known = json.loads(before[WRITTEN]["S"]) if WRITTEN in before else {}
         if before.get("computed_generation") == _serialize(generation) or (before and WRITTEN not in before):
@@ -113,7 +118,9 @@ class KpiTables:
         writes += [self._delete_category(day.label, c) for c in sorted(set(known) - set(new))]
         return [self._update_day(day, generation, new), *writes]
 
-    def _update_day(self, day: DayKpis, generation: int, written: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
+    def _update_day(
+        self, day: DayKpis, generation: int, written: Mapping[str, Mapping[str, int]]
+    ) -> TransactWriteItemTypeDef:
         values: dict[str, Any] = {
             "computed_generation": generation,
             "updated_at": _now(),
@@ -162,7 +169,9 @@ class KpiTables:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _put_category(self, label: str, generation: int, category: str, c: Mapping[str, int]) -> dict[str, Any]:
+    def _put_category(
+        self, label: str, generation: int, category: str, c: Mapping[str, int]
+    ) -> TransactWriteItemTypeDef:
         item: dict[str, Any] = {
             CATEGORY_KPIS.partition_key: label,
             CATEGORY_KPIS.range_key: category,
@@ -173,12 +182,12 @@ class KpiTables:
         }
         return {"Put": {"TableName": self._category, "Item": _typed(item)}}
 
-    def _delete_category(self, label: str, category: str) -> dict[str, Any]:
+    def _delete_category(self, label: str, category: str) -> TransactWriteItemTypeDef:
         key = {CATEGORY_KPIS.partition_key: label, CATEGORY_KPIS.range_key: category}
         return {"Delete": {"TableName": self._category, "Key": _typed(key)}}
 
     def _transact_groups(
-        self, groups: list[tuple[str, list[dict[str, Any]]]], written: list[str], superseded: list[str]
+        self, groups: list[tuple[str, list[TransactWriteItemTypeDef]]], written: list[str], superseded: list[str]
     ) -> None:
         """One transaction for these days; if a newer snapshot took over one of them, each day
         is tried alone, so the others are still written."""
@@ -196,13 +205,17 @@ class KpiTables:
         written.extend(label for label, _ in groups)
 
     def _transact_large(
-        self, group: tuple[str, list[dict[str, Any]]], generation: int, written: list[str], superseded: list[str]
+        self,
+        group: tuple[str, list[TransactWriteItemTypeDef]],
+        generation: int,
+        written: list[str],
+        superseded: list[str],
     ) -> None:
         """A day with more than 99 changed categories: its category writes first, guarded by
         the generation, and its item (and record) last, so a crash in between leaves the old
         record, which the next write diffs against."""
         label, (day, *writes) = group
-        guard = {
+        guard: TransactWriteItemTypeDef = {
             "ConditionCheck": {
                 "TableName": self._daily,
                 "Key": day["Update"]["Key"],
@@ -227,7 +240,7 @@ def _condition_failed(err: ClientError) -> bool:
     return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
 
 
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

@@ -15,10 +15,15 @@ committed whose KPIs may not be written yet).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 STATE_KEY = {"year": {"S": "#curated"}, "order_date": {"S": "state"}}
 LEASE_SECONDS = 1800 + 300  # the transformation task's timeout (infra/ecs.py) and a margin
@@ -42,7 +47,7 @@ class WriterState:
     kpi_days: set[str] = field(default_factory=set)
 
 
-def _state(item: dict[str, Any]) -> WriterState:
+def _state(item: Mapping[str, AttributeValueTypeDef]) -> WriterState:
     return WriterState(
         seq=int(item.get("seq", {}).get("N", "0")),
         writing=[v["S"] for v in item.get("writing", {}).get("L", [])],
@@ -51,15 +56,17 @@ def _state(item: dict[str, Any]) -> WriterState:
     )
 
 
-def _keys(keys: list[str]) -> dict[str, Any]:
+def _keys(keys: list[str]) -> AttributeValueTypeDef:
     return {"L": [{"S": k} for k in keys]}
 
 
 class WriterLease:
-    def __init__(self, client: Any, table: str, holder: str, clock: Any = time.time) -> None:
+    def __init__(self, client: DynamoDBClient, table: str, holder: str, clock: Callable[[], float] = time.time) -> None:
         self._db, self._table, self._holder, self._clock = client, table, holder, clock
 
-    def _update(self, expression: str, values: dict[str, Any], condition: str = "lease_holder = :me") -> WriterState:
+    def _update(
+        self, expression: str, values: dict[str, AttributeValueTypeDef], condition: str = "lease_holder = :me"
+    ) -> WriterState:
         try:
             out = self._db.update_item(
                 TableName=self._table,
@@ -103,7 +110,7 @@ class WriterLease:
 
     def commit(self, seq: int, superseded: list[str], days: set[str]) -> None:
         """Move the pointer from `seq - 1` to `seq`: the one step that makes an attempt count."""
-        values: dict[str, Any] = {":seq": {"N": str(seq)}, ":g": _keys(superseded)}
+        values: dict[str, AttributeValueTypeDef] = {":seq": {"N": str(seq)}, ":g": _keys(superseded)}
         expression = "SET seq = :seq, garbage = :g REMOVE writing"
         if days:
             expression = f"{expression} ADD kpi_days :days"

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 
 from chalicelib.settings import MissingSettingError, require, setting
 from chalicelib.storage_layout import CURATED_BUCKET, RunIdentity
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
+    from mypy_boto3_s3 import S3Client
 
 DEFAULT_MAX_INVALID_RATIO = 0.05
 # Set by the task definition (infra.ecs); in ECS each is required, locally each has its default.
@@ -76,9 +80,9 @@ class AwsClients:
     values to the plain client, the Runs and category repositories use resource tables
     (whose client would wrap typed values a second time)."""
 
-    s3: Any
-    dynamodb: Any
-    dynamodb_resource: Any
+    s3: S3Client
+    dynamodb: DynamoDBClient
+    dynamodb_resource: DynamoDBServiceResource
 
     @classmethod
     def from_session(cls, session: boto3.session.Session) -> AwsClients:

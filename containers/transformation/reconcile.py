@@ -14,7 +14,7 @@ import os
 import sys
 import uuid
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -30,8 +30,14 @@ from containers.engine.kpis import day_label, day_number, order_day
 from containers.tasks.outcome import configure_logging
 from containers.transformation.pipeline import Working, recompute
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
 
-def _stored(db: Any, daily_table: str, category_table: str, label: str) -> tuple[dict[str, int] | None, dict[str, Any]]:
+
+def _stored(
+    db: DynamoDBClient, daily_table: str, category_table: str, label: str
+) -> tuple[dict[str, int] | None, dict[str, Any]]:
     item = db.get_item(
         TableName=daily_table, Key={k: {"S": v} for k, v in daily_key(label).items()}, ConsistentRead=True
     )
@@ -45,29 +51,29 @@ def _stored(db: Any, daily_table: str, category_table: str, label: str) -> tuple
         ConsistentRead=True,
     )
     categories = {
-        i[CATEGORY_KPIS.sort_key]["S"]: {k: int(i[k]["N"]) for k in CATEGORY_COMPONENTS}
+        i[CATEGORY_KPIS.range_key]["S"]: {k: int(i[k]["N"]) for k in CATEGORY_COMPONENTS}
         for page in pages
         for i in page.get("Items", [])
     }
     return (values if has_kpis(values) or values.get(ITEMS_WAITING) else None), categories
 
 
-def _stored_days(db: Any, daily_table: str, first: str, last: str) -> set[str]:
+def _stored_days(db: DynamoDBClient, daily_table: str, first: str, last: str) -> set[str]:
     days: set[str] = set()
     for year in range(int(first[:4]), int(last[:4]) + 1):
         pages = db.get_paginator("query").paginate(
             TableName=daily_table,
             KeyConditionExpression="#y = :y AND #d BETWEEN :a AND :b",
-            ExpressionAttributeNames={"#y": DAILY_KPIS.partition_key, "#d": DAILY_KPIS.sort_key},
+            ExpressionAttributeNames={"#y": DAILY_KPIS.partition_key, "#d": DAILY_KPIS.range_key},
             ExpressionAttributeValues={":y": {"S": str(year)}, ":a": {"S": first}, ":b": {"S": last}},
             ProjectionExpression="#d",
         )
-        days |= {i[DAILY_KPIS.sort_key]["S"] for page in pages for i in page.get("Items", [])}
+        days |= {i[DAILY_KPIS.range_key]["S"] for page in pages for i in page.get("Items", [])}
     return days
 
 
 def reconcile(
-    s3: Any, db: Any, curated_bucket: str, daily_table: str, category_table: str, first: str, last: str
+    s3: S3Client, db: DynamoDBClient, curated_bucket: str, daily_table: str, category_table: str, first: str, last: str
 ) -> dict[str, Any]:
     """Differences found (per day: stored and expected) and days fixed, between two dates."""
     lease = WriterLease(db, daily_table, f"reconcile:{uuid.uuid4()}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -23,8 +23,11 @@ from containers.tasks.config import AwsClients
 from containers.transformation.pipeline import Transformer
 from containers.validation.task import read_manifest, schema_of
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
-def _staged(s3: Any, bucket: str, parts: list[str]) -> Iterator[pd.DataFrame]:
+
+def _staged(s3: S3Client, bucket: str, parts: list[str]) -> Iterator[pd.DataFrame]:
     for key in parts:
         yield pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
 

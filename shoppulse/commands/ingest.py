@@ -14,15 +14,17 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from shoppulse.commands import documented_parser
+
+if TYPE_CHECKING:
+    from shoppulse.commands import Subparsers
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "ingest",
-        help="upload files to the running local stack and follow their workflows",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def register(subparsers: Subparsers) -> None:
+    parser = documented_parser(
+        subparsers, "ingest", "upload files to the running local stack and follow their workflows", __doc__
     )
     parser.add_argument("files", nargs="+", type=_existing_file, help="CSV files, uploaded in the given order")
     parser.add_argument("--endpoint", default="http://127.0.0.1:4566", help="the local stack's AWS endpoint")

@@ -15,7 +15,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import boto3
 
@@ -24,17 +24,18 @@ from chalicelib.pipes import PIPES_BY_KEY
 from chalicelib.streaming import services
 from chalicelib.streaming.exceptions import RedriveError
 from chalicelib.streaming.redrive import Redriver, RedriveResult, Source, StreamRangeReader
+from shoppulse.commands import documented_parser
 from shoppulse.stdout import diverted_stdout
+
+if TYPE_CHECKING:
+    from shoppulse.commands import Subparsers
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "redrive",
-        help="re-process failed order events through the pipes' processing",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def register(subparsers: Subparsers) -> None:
+    parser = documented_parser(
+        subparsers, "redrive", "re-process failed order events through the pipes' processing", __doc__
     )
     parser.add_argument("--pipe", choices=sorted(PIPES_BY_KEY), help="the pipe (required with --all-open / --order-id)")
     what = parser.add_mutually_exclusive_group(required=True)

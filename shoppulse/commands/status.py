@@ -13,15 +13,20 @@ import json
 import os
 import sys
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
+
+from shoppulse.commands import documented_parser
+
+if TYPE_CHECKING:
+    from shoppulse.commands import Subparsers
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+def register(subparsers: Subparsers) -> None:
+    parser = documented_parser(
+        subparsers,
         "status",
-        help="runs, stuck and failed work, dead letters and premium cases of a running local stack",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "runs, stuck and failed work, dead letters and premium cases of a running local stack",
+        __doc__,
     )
     parser.add_argument("--endpoint", default="http://127.0.0.1:4566", help="the local stack's AWS endpoint")
     parser.add_argument("--stuck-after", type=float, default=15.0, help="minutes RUNNING before a run is stuck")

@@ -23,22 +23,22 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from shoppulse.commands import documented_parser
 from shoppulse.local import DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:
+    from shoppulse.commands import Subparsers
     from shoppulse.local.console import HumanUp
+    from shoppulse.local.stack import LocalStack
 
 HUMAN, JSON = "human", "json"
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "up",
-        help="run the whole pipeline locally (embedded AWS, workflow, pipes, API)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def register(subparsers: Subparsers) -> None:
+    parser = documented_parser(
+        subparsers, "up", "run the whole pipeline locally (embedded AWS, workflow, pipes, API)", __doc__
     )
     parser.add_argument("--aws-port", type=int, default=4566, help="port of the embedded AWS endpoint (default 4566)")
     parser.add_argument("--api-port", type=int, default=8000, help="port of the REST API and dashboard (default 8000)")
@@ -148,7 +148,7 @@ def _serve(args: argparse.Namespace, data_dir: Path, human: HumanUp | None) -> i
     return 0
 
 
-def _demo(stack: Any, human: HumanUp | None) -> None:
+def _demo(stack: LocalStack, human: HumanUp | None) -> None:
     from shoppulse.local.demo import ingest_samples, sample_files, write_demo_orders
     from shoppulse.local.ingest import target_of
     from shoppulse.progress import summary_line

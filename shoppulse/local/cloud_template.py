@@ -12,11 +12,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.messaging import LOCAL_ACCOUNT_ID
 from infra import execution_watch
 from infra.events import RULE_LOGICAL_ID as WORKFLOW_TRIGGER_RULE
+
+if TYPE_CHECKING:
+    from mypy_boto3_events.type_defs import RetryPolicyTypeDef
 
 # The stage name the template is rendered for: resource names become `shoppulse-local-...`.
 LOCAL_STAGE = "local"
@@ -53,7 +56,7 @@ class TaskDefinitionSpec:
 class RuleSpec:
     logical_id: str
     event_pattern: dict[str, Any]
-    retry_policy: dict[str, int]
+    retry_policy: RetryPolicyTypeDef
     role_arn: str
     target_logical_id: str  # the template resource the target's Arn refers to
 
@@ -146,10 +149,20 @@ def _rule(resolve: Resolver, logical_id: str) -> RuleSpec:
     return RuleSpec(
         logical_id=logical_id,
         event_pattern=resolve(props["EventPattern"]),
-        retry_policy={k: int(v) for k, v in (target.get("RetryPolicy") or {}).items()},
+        retry_policy=_retry_policy(target.get("RetryPolicy") or {}),
         role_arn=str(resolve(target["RoleArn"])),
         target_logical_id=target["Arn"]["Ref"],
     )
+
+
+def _retry_policy(template: Mapping[str, Any]) -> RetryPolicyTypeDef:
+    """A target's `RetryPolicy` as PutTargets takes it (the template may hold its numbers as strings)."""
+    policy: RetryPolicyTypeDef = {}
+    if "MaximumRetryAttempts" in template:
+        policy["MaximumRetryAttempts"] = int(template["MaximumRetryAttempts"])
+    if "MaximumEventAgeInSeconds" in template:
+        policy["MaximumEventAgeInSeconds"] = int(template["MaximumEventAgeInSeconds"])
+    return policy
 
 
 def workflow_rule(resolve: Resolver) -> RuleSpec:

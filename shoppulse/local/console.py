@@ -17,12 +17,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 
 from chalicelib.runs import RunRepository, RunStatus, Task
 from chalicelib.tables import RUNS
+
+if TYPE_CHECKING:
+    from shoppulse.local.stack import LocalStack
 
 LOG = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -205,7 +208,7 @@ class HumanUp:
     def say(self, message: str) -> None:
         print(message, file=self._console_stream, flush=True)
 
-    def started(self, stack: Any, data_dir: Path, seconds: float) -> None:
+    def started(self, stack: LocalStack, data_dir: Path, seconds: float) -> None:
         assert stack.resources is not None
         (data_dir / "logs" / "startup.json").write_text(json.dumps(startup_document(stack, data_dir), indent=2))
         self.say(f"shoppulse up: ready in {seconds:.1f} s")
@@ -227,7 +230,7 @@ class HumanUp:
         assert self.background is not None
         self.background.say_stream()
 
-    def ready(self, stack: Any) -> None:
+    def ready(self, stack: LocalStack) -> None:
         self.say(f"Dashboard: {stack.api_url}/   (Ctrl-C stops)")
         assert self.background is not None
         self.background.start()
@@ -245,8 +248,9 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-def startup_document(stack: Any, data_dir: Path) -> dict[str, Any]:
+def startup_document(stack: LocalStack, data_dir: Path) -> dict[str, Any]:
     """Both addresses and every resource name (stdout with --log-console json, else logs/startup.json)."""
+    assert stack.resources is not None, "the stack is started"
     return {
         "aws_endpoint": stack.endpoint,
         "api": stack.api_url,

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from chalicelib.orders.model import OrderStatus, new_order
+from chalicelib.orders.model import Order, OrderStatus, new_order
 from chalicelib.orders.repository import OrderRepository
 from chalicelib.tables import ORDERS
 from shoppulse.local.functions import PROJECT_DIR
@@ -45,7 +45,7 @@ def ingest_samples(endpoint: str, target: IngestTarget, progress: Progress) -> l
     return results
 
 
-def demo_orders(count: int = DEMO_ORDERS, seed: int = 11) -> Iterator[tuple[dict[str, Any], bool]]:
+def demo_orders(count: int = DEMO_ORDERS, seed: int = 11) -> Iterator[tuple[Order, bool]]:
     """(order, ship_later) pairs: deterministic for a seed."""
     rng = random.Random(seed)
     for number in range(1, count + 1):
@@ -57,7 +57,7 @@ def demo_orders(count: int = DEMO_ORDERS, seed: int = 11) -> Iterator[tuple[dict
             line_items=[{"sku": f"SKU-{rng.randint(1, 50):03d}", "quantity": 1, "unitPrice": amount}],
             status=rng.choice(_STATUSES),
         )
-        yield dict(order), order["status"] == OrderStatus.PENDING.value and rng.random() < 0.5
+        yield order, order["status"] == OrderStatus.PENDING.value and rng.random() < 0.5
 
 
 def write_demo_orders(endpoint: str, progress: Progress, count: int = DEMO_ORDERS) -> int:
@@ -65,7 +65,7 @@ def write_demo_orders(endpoint: str, progress: Progress, count: int = DEMO_ORDER
     repository = OrderRepository(table)
     to_ship = []
     for order, ship_later in demo_orders(count):
-        repository.create(order)  # type: ignore[arg-type]
+        repository.create(order)
         if ship_later:
             to_ship.append(order["orderId"])
     for order_id in to_ship:

@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
@@ -19,6 +19,10 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from shoppulse.local import moto_fixes
+from shoppulse.local.service_clients import ServiceClients, new_client
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 # The local operator's credentials (an IAM user with every right once IAM is enforced, see
 # shoppulse.local.iam.enforcement); before that moto accepts any.
@@ -26,14 +30,14 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"})
 
 
-class EmbeddedAws:
+class EmbeddedAws(ServiceClients):
     def __init__(self, host: str = "127.0.0.1", port: int = 4566, region: str = "us-east-1") -> None:
         self._host = host
         self._requested_port = port
         self.region = region
         self._server: ThreadedMotoServer | None = None
         self.port = 0
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, BaseClient] = {}
         self._clients_lock = threading.Lock()
         self._session = boto3.session.Session(
             aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -70,13 +74,11 @@ class EmbeddedAws:
             "AWS_DEFAULT_REGION": self.region,
         }
 
-    def client(self, service: str) -> Any:
+    def _client(self, service: str) -> BaseClient:
         """One client per service (clients are thread-safe; a session parses each model once)."""
         with self._clients_lock:
             if service not in self._clients:
-                self._clients[service] = self._session.client(  # type: ignore[call-overload]  # any service by name
-                    service, endpoint_url=self.endpoint, config=CLIENT_CONFIG
-                )
+                self._clients[service] = new_client(self._session, service, self.endpoint, CLIENT_CONFIG)
             return self._clients[service]
 
 

@@ -17,11 +17,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.event_patterns import CompiledPattern, Mode, compile_pattern
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 LOG = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ class _Delivery:
 class LocalEventBus:
     """Delivers matched events to state-machine targets on a background thread."""
 
-    def __init__(self, sfn_for_role: Callable[[str], Any], sqs_client: Any) -> None:
+    def __init__(self, sfn_for_role: Callable[[str], SFNClient], sqs_client: SQSClient) -> None:
         self._sfn_for_role = sfn_for_role
         self._sqs = sqs_client
         self._queue: queue.Queue[_Delivery | None] = queue.Queue()

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.runs import LINE_COUNTS, RunRepository, RunStatus, Task
 from chalicelib.storage_layout import INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import RUNS
 from shoppulse.local.exceptions import IngestError
 from shoppulse.local.provision import STATE_MACHINE_NAME, LocalResources
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
 
 POLL_SECONDS = 0.1
 # Row counts of the outcome line, from each task's summary in the Runs item.
@@ -42,7 +47,7 @@ def target_of(resources: LocalResources) -> IngestTarget:
     return IngestTarget(resources.input_bucket, resources.state_machine_arn, resources.tables[RUNS.logical_id])
 
 
-def discover(sfn: Any) -> IngestTarget:
+def discover(sfn: SFNClient) -> IngestTarget:
     """The local stack's target, found through the endpoint (for `shoppulse ingest`)."""
     machines = sfn.list_state_machines()["stateMachines"]
     arn = next((m["stateMachineArn"] for m in machines if m["name"] == STATE_MACHINE_NAME), None)
@@ -53,7 +58,7 @@ def discover(sfn: Any) -> IngestTarget:
 
 class Ingestor:
     def __init__(
-        self, session: Any, endpoint: str | None, target: IngestTarget, timeout_seconds: float = 600.0
+        self, session: boto3.session.Session, endpoint: str | None, target: IngestTarget, timeout_seconds: float = 600.0
     ) -> None:
         self._s3 = session.client("s3", endpoint_url=endpoint)
         self._sfn = session.client("stepfunctions", endpoint_url=endpoint)
@@ -101,16 +106,16 @@ class Ingestor:
             time.sleep(POLL_SECONDS)
         raise IngestError(f"no workflow started for s3://{self._target.bucket}/{key} within {self._timeout:.0f} s")
 
-    def _wait(self, execution_arn: str) -> Mapping[str, Any]:
+    def _wait(self, execution_arn: str) -> DescribeExecutionOutputTypeDef:
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
-            described: Mapping[str, Any] = self._sfn.describe_execution(executionArn=execution_arn)
+            described = self._sfn.describe_execution(executionArn=execution_arn)
             if described["status"] != "RUNNING":
                 return described
             time.sleep(POLL_SECONDS)
         raise IngestError(f"workflow {execution_arn} still running after {self._timeout:.0f} s")
 
-    def _result(self, path: Path, key: str, run_id: str, execution: Mapping[str, Any]) -> dict[str, Any]:
+    def _result(self, path: Path, key: str, run_id: str, execution: DescribeExecutionOutputTypeDef) -> dict[str, Any]:
         output = json.loads(execution.get("output") or "{}")
         status = output.get("status") if execution["status"] == "SUCCEEDED" else RunStatus.FAILED.value
         run = self._runs.get(run_id) or {}

@@ -23,13 +23,18 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.pipes import PipeSpec
 from chalicelib.stream_records import StreamRecord
 from chalicelib.streaming.failures import DDBStreamBatchInfo, PipeDeadLetterMessage
 from shoppulse.local.moto_fixes import wire_stream_record
 from shoppulse.local.polling import BackgroundPoller
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_dynamodbstreams.literals import ShardIteratorTypeType
+    from mypy_boto3_sqs import SQSClient
 
 LOG = logging.getLogger(__name__)
 
@@ -57,8 +62,8 @@ class PipePoller(BackgroundPoller):
         self,
         spec: PipeSpec,
         *,
-        streams_client: Any,
-        sqs_client: Any,
+        streams_client: DynamoDBStreamsClient,
+        sqs_client: SQSClient,
         stream_arn: str,
         dead_letter_queue_url: str,
         pipe_arn: str,
@@ -73,7 +78,8 @@ class PipePoller(BackgroundPoller):
         self._pipe_arn = pipe_arn
         self._invoke = invoke
         # Records already in the stream are not events (a restored snapshot): start after them.
-        self._position = "LATEST" if skip_existing else spec.starting_position
+        # A pipe's StartingPosition (TRIM_HORIZON, LATEST) is a shard iterator type.
+        self._position = cast("ShardIteratorTypeType", "LATEST" if skip_existing else spec.starting_position)
         self._idle = threading.Event()
         self.dead_lettered_batches = 0
         super().__init__(f"pipe-{spec.key}")

@@ -11,9 +11,9 @@ describe-pipe`; run by shoppulse.local.pipes).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from chalicelib.messaging import ALERTS_TOPIC, TOPICS
 from chalicelib.pipes import PIPES, PipeSpec
@@ -42,13 +42,19 @@ from shoppulse.local.cloud_template import (
     workflow_rule,
 )
 from shoppulse.local.iam.roles import create_roles, role_definitions, role_physical_ids
+from shoppulse.local.service_clients import ServiceClients
 from shoppulse.provision import create_buckets, create_tables
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import TargetTypeDef
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_pipes.type_defs import PipeSourceParametersTypeDef, PipeTargetParametersTypeDef
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
-
-Clients = Callable[[str], Any]
 
 # Local names of what the cloud stack names per stage.
 CLUSTER_NAME = "shoppulse"
@@ -99,7 +105,7 @@ class LocalResources:
     def input_bucket(self) -> str:
         return self.buckets[INPUT_BUCKET.logical_id]
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         """What `shoppulse up` prints: every name a user may want to poke at."""
         return {
             "tables": self.tables,
@@ -115,34 +121,34 @@ class LocalResources:
         }
 
 
-def provision(clients: Clients, region: str, tuning: WorkflowTuning = WorkflowTuning()) -> LocalResources:
+def provision(aws: ServiceClients, region: str, tuning: WorkflowTuning = WorkflowTuning()) -> LocalResources:
     resources = LocalResources(region=region)
-    resources.tables = create_tables(clients("dynamodb"), ALL_TABLES)
-    resources.buckets = create_buckets(clients("s3"), BUCKETS)
-    clients("s3").put_bucket_notification_configuration(
+    resources.tables = create_tables(aws.client("dynamodb"), ALL_TABLES)
+    resources.buckets = create_buckets(aws.client("s3"), BUCKETS)
+    aws.client("s3").put_bucket_notification_configuration(
         Bucket=resources.input_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
     resources.topics = {
-        spec.logical_id: clients("sns").create_topic(Name=spec.default_name)["TopicArn"] for spec in TOPICS
+        spec.logical_id: aws.client("sns").create_topic(Name=spec.default_name)["TopicArn"] for spec in TOPICS
     }
-    sqs = clients("sqs")
+    sqs = aws.client("sqs")
     queue_names = {p.dead_letter_queue.logical_id: p.dead_letter_queue.name() for p in PIPES}
     queue_names[EVENTS_DLQ] = WORKFLOW_TRIGGER_DLQ
     resources.queues = {lid: sqs.create_queue(QueueName=name)["QueueUrl"] for lid, name in queue_names.items()}
     roles = role_definitions()
-    resources.physical_ids = _physical_ids(clients("dynamodb"), sqs, resources) | role_physical_ids(roles)
-    resources.physical_ids.update(_keys(clients("kms")))
+    resources.physical_ids = _physical_ids(aws.client("dynamodb"), sqs, resources) | role_physical_ids(roles)
+    resources.physical_ids.update(_keys(aws.client("kms")))
     resolve = Resolver(resources.physical_ids, region)
-    network = _network(clients("ec2"))
-    tasks = _ecs(clients("ecs"), resources, resolve)
+    network = _network(aws.client("ec2"))
+    tasks = _ecs(aws.client("ecs"), resources, resolve)
     trigger = workflow_rule(resolve)
     resources.state_machine_arn = _state_machine(
-        clients("stepfunctions"), resources, tasks, network, tuning, trigger.target_logical_id, resolve
+        aws.client("stepfunctions"), resources, tasks, network, tuning, trigger.target_logical_id, resolve
     )
-    resources.rule_name = _rule(clients("events"), resources, trigger, _queue_arn(sqs, resources.queues[EVENTS_DLQ]))
-    resources.closer_arn = _execution_watch(clients, resources, tuning)
-    resources.pipes = {p.key: _pipe(clients, p, resources, resolve) for p in PIPES}
-    create_roles(clients("iam"), roles, Resolver(resources.physical_ids, region))
+    resources.rule_name = _rule(aws.client("events"), resources, trigger, _queue_arn(sqs, resources.queues[EVENTS_DLQ]))
+    resources.closer_arn = _execution_watch(aws, resources, tuning)
+    resources.pipes = {p.key: _pipe(aws, p, resources, resolve) for p in PIPES}
+    create_roles(aws.client("iam"), roles, Resolver(resources.physical_ids, region))
     return resources
 
 
@@ -155,7 +161,7 @@ def resource_environment(resources: LocalResources) -> dict[str, str]:
     return env
 
 
-def _physical_ids(dynamodb: Any, sqs: Any, resources: LocalResources) -> dict[str, str]:
+def _physical_ids(dynamodb: DynamoDBClient, sqs: SQSClient, resources: LocalResources) -> dict[str, str]:
     """What `Ref` / `Fn::GetAtt` of the template's resources are here (more as they are created)."""
     ids: dict[str, str] = {**resources.tables, **resources.buckets, **resources.topics, **resources.queues}
     ids.update({f"{lid}.Arn": _queue_arn(sqs, url) for lid, url in resources.queues.items()})
@@ -169,7 +175,7 @@ def _physical_ids(dynamodb: Any, sqs: Any, resources: LocalResources) -> dict[st
     return ids
 
 
-def _keys(kms: Any) -> dict[str, str]:
+def _keys(kms: KMSClient) -> dict[str, str]:
     """The template's KMS keys (moto encrypts nothing with them: they are what policies name)."""
     ids = {}
     for logical_id, resource in cloud_resources().items():
@@ -185,7 +191,7 @@ class _Network:
     security_groups: list[str]
 
 
-def _network(ec2: Any) -> _Network:
+def _network(ec2: EC2Client) -> _Network:
     """A VPC for the tasks' awsvpc network (DNS hostnames on: moto's task ENIs need them)."""
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
@@ -196,7 +202,7 @@ def _network(ec2: Any) -> _Network:
     return _Network([subnet], [group])
 
 
-def _ecs(ecs: Any, resources: LocalResources, resolve: Resolver) -> dict[Task, EcsTask]:
+def _ecs(ecs: ECSClient, resources: LocalResources, resolve: Resolver) -> dict[Task, EcsTask]:
     """The cluster and the template's task definitions; the workflow's view of each task."""
     resources.cluster = ecs.create_cluster(clusterName=CLUSTER_NAME)["cluster"]["clusterArn"]
     cluster_id = the_one("AWS::ECS::Cluster")
@@ -270,26 +276,27 @@ def _queue_arn(sqs: SQSClient, url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
-def _rule(events: Any, resources: LocalResources, rule: RuleSpec, dead_letter_arn: str) -> str:
-    events.put_rule(
-        Name=RULE_NAME,
-        EventPattern=json.dumps(rule.event_pattern),
-        State="ENABLED",
-        Description="Object Created under incoming/ in the input bucket: start the batch workflow",
-    )
-    target = {
+def _rule(events: EventBridgeClient, resources: LocalResources, rule: RuleSpec, dead_letter_arn: str) -> str:
+    target: TargetTypeDef = {
         "Id": "batch-workflow",
         "Arn": resources.state_machine_arn,
         "RoleArn": rule.role_arn,
         "DeadLetterConfig": {"Arn": dead_letter_arn},
     }
-    if rule.retry_policy:
-        target["RetryPolicy"] = rule.retry_policy
-    events.put_targets(Rule=RULE_NAME, Targets=[target])
+    description = "Object Created under incoming/ in the input bucket: start the batch workflow"
+    _put_rule(events, RULE_NAME, rule, description, target)
     return RULE_NAME
 
 
-def _execution_watch(clients: Clients, resources: LocalResources, tuning: WorkflowTuning) -> str:
+def _put_rule(events: EventBridgeClient, name: str, rule: RuleSpec, description: str, target: TargetTypeDef) -> None:
+    """The rule on the template's event pattern, and its one target with the template's retry policy."""
+    events.put_rule(Name=name, EventPattern=json.dumps(rule.event_pattern), State="ENABLED", Description=description)
+    if rule.retry_policy:
+        target["RetryPolicy"] = rule.retry_policy
+    events.put_targets(Rule=name, Targets=[target])
+
+
+def _execution_watch(aws: ServiceClients, resources: LocalResources, tuning: WorkflowTuning) -> str:
     """The run closer and the rule on the workflow's ended executions (`infra.execution_watch`)."""
     config = CloserConfig(
         runs_table=resources.tables[RUNS.logical_id],
@@ -297,43 +304,36 @@ def _execution_watch(clients: Clients, resources: LocalResources, tuning: Workfl
         api_retry=tuning.api_retry,
     )
     closer_arn = create_state_machine(
-        clients("stepfunctions"),
+        aws.client("stepfunctions"),
         CLOSER_NAME,
         config,
         role_of(CLOSER_LOGICAL_ID, Resolver(resources.physical_ids, resources.region)),
     )
     resources.physical_ids.update({CLOSER_LOGICAL_ID: closer_arn, f"{CLOSER_LOGICAL_ID}.Name": CLOSER_NAME})
     rule = execution_watch_rule(Resolver(resources.physical_ids, resources.region))
-    events = clients("events")
-    events.put_rule(
-        Name=EXECUTION_WATCH_RULE_NAME,
-        EventPattern=json.dumps(rule.event_pattern),
-        State="ENABLED",
-        Description="A batch workflow execution ended FAILED, TIMED_OUT or ABORTED: close its run if still RUNNING",
-    )
-    target: dict[str, Any] = {"Id": "run-closer", "Arn": closer_arn, "RoleArn": rule.role_arn}
-    if rule.retry_policy:
-        target["RetryPolicy"] = rule.retry_policy
-    events.put_targets(Rule=EXECUTION_WATCH_RULE_NAME, Targets=[target])
+    description = "A batch workflow execution ended FAILED, TIMED_OUT or ABORTED: close its run if still RUNNING"
+    target: TargetTypeDef = {"Id": "run-closer", "Arn": closer_arn, "RoleArn": rule.role_arn}
+    _put_rule(aws.client("events"), EXECUTION_WATCH_RULE_NAME, rule, description, target)
     return closer_arn
 
 
-def _pipe(clients: Clients, spec: PipeSpec, resources: LocalResources, resolve: Resolver) -> PipeResources:
-    stream_arn = clients("dynamodb").describe_table(TableName=resources.tables[ORDERS.logical_id])["Table"][
+def _pipe(aws: ServiceClients, spec: PipeSpec, resources: LocalResources, resolve: Resolver) -> PipeResources:
+    stream_arn = aws.client("dynamodb").describe_table(TableName=resources.tables[ORDERS.logical_id])["Table"][
         "LatestStreamArn"
     ]
-    sqs = clients("sqs")
+    sqs = aws.client("sqs")
     dlq_url = resources.queues[spec.dead_letter_queue.logical_id]
     dlq_arn = _queue_arn(sqs, dlq_url)
     pipe_role = role_of(spec.logical_id, resolve)
     function_arn = str(resolve(cloud_resources()[spec.logical_id]["Properties"]["Target"]))
-    pipe = clients("pipes").create_pipe(
+    pipe = aws.client("pipes").create_pipe(
         Name=spec.default_name,
         RoleArn=pipe_role,
         Source=stream_arn,
-        SourceParameters=spec.source_parameters(dlq_arn),
+        # chalicelib.pipes returns these shapes as plain dicts: cast until it returns the stubs' TypedDicts.
+        SourceParameters=cast("PipeSourceParametersTypeDef", spec.source_parameters(dlq_arn)),
         Target=function_arn,
-        TargetParameters=spec.target_parameters(),
+        TargetParameters=cast("PipeTargetParametersTypeDef", spec.target_parameters()),
         DesiredState="RUNNING",
     )
     return PipeResources(spec, pipe["Arn"], stream_arn, dlq_url, dlq_arn, pipe_role, function_arn)

@@ -22,14 +22,20 @@ import base64
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.storage_layout import CURATED_LAYOUT
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestUnionTypeDef
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectTypeDef
 
 MANIFEST = "manifest.json"
 _BINARY_TYPES = ("B", "BS")
@@ -79,12 +85,12 @@ def _binary(value: Any) -> Any:
     return [base64.b64decode(v) for v in value] if isinstance(value, list) else base64.b64decode(value)
 
 
-def _scan(dynamodb: Any, table: str) -> Iterator[dict[str, Any]]:
+def _scan(dynamodb: DynamoDBClient, table: str) -> Iterator[dict[str, AttributeValueTypeDef]]:
     for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
         yield from page["Items"]
 
 
-def _objects(s3: Any, bucket: str) -> Iterator[dict[str, Any]]:
+def _objects(s3: S3Client, bucket: str) -> Iterator[ObjectTypeDef]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         yield from page.get("Contents", [])
 
@@ -138,7 +144,9 @@ def _previous_objects(state_dir: Path) -> dict[str, Any]:
     return objects
 
 
-def save(state_dir: Path, dynamodb: Any, s3: Any, tables: Iterable[str], buckets: Iterable[str]) -> Mapping[str, int]:
+def save(
+    state_dir: Path, dynamodb: DynamoDBClient, s3: S3Client, tables: Iterable[str], buckets: Iterable[str]
+) -> Mapping[str, int]:
     """Write a complete snapshot and swap it in atomically; returns what it holds."""
     recover(state_dir)
     staging = _new(state_dir)
@@ -189,7 +197,7 @@ def save(state_dir: Path, dynamodb: Any, s3: Any, tables: Iterable[str], buckets
     return counts
 
 
-def restore(state_dir: Path, dynamodb: Any, s3: Any) -> Mapping[str, int] | None:
+def restore(state_dir: Path, dynamodb: DynamoDBClient, s3: S3Client) -> Mapping[str, int] | None:
     """Load a complete snapshot into freshly provisioned resources; None if there is none."""
     recover(state_dir)
     if not _complete(state_dir):
@@ -198,7 +206,9 @@ def restore(state_dir: Path, dynamodb: Any, s3: Any) -> Mapping[str, int] | None
     for path in sorted((state_dir / "dynamodb").glob("*.jsonl")):
         items = [_decode(json.loads(line)) for line in path.read_text().splitlines() if line]
         for start in range(0, len(items), 25):
-            batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+            batch: Sequence[WriteRequestUnionTypeDef] = [
+                {"PutRequest": {"Item": item}} for item in items[start : start + 25]
+            ]
             while batch:
                 unprocessed = dynamodb.batch_write_item(RequestItems={path.stem: batch}).get("UnprocessedItems", {})
                 batch = unprocessed.get(path.stem, [])

@@ -11,9 +11,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shoppulse.local.polling import BackgroundPoller
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 LOG = logging.getLogger(__name__)
 
@@ -24,7 +28,7 @@ class SqsEventSource(BackgroundPoller):
     def __init__(
         self,
         *,
-        sqs_client: Any,
+        sqs_client: SQSClient,
         queue_url: str,
         queue_arn: str,
         region: str,
@@ -60,7 +64,7 @@ class SqsEventSource(BackgroundPoller):
             if messages:
                 self._handle(messages)
 
-    def _handle(self, messages: list[dict[str, Any]]) -> None:
+    def _handle(self, messages: list[MessageTypeDef]) -> None:
         self.invocations += 1
         try:
             response = self._invoke({"Records": [self._record(m) for m in messages]})
@@ -79,9 +83,9 @@ class SqsEventSource(BackgroundPoller):
                 ],
             )
 
-    def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
+    def _record(self, message: MessageTypeDef) -> dict[str, Any]:
         """One record of Lambda's SQS event."""
-        attributes = {
+        attributes: dict[str, dict[str, Any]] = {
             name: {
                 "stringValue": value.get("StringValue"),
                 "binaryValue": value.get("BinaryValue"),

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.exceptions import ClientError
@@ -52,7 +52,12 @@ from shoppulse.local.iam.roles import RoleSessions, function_role, role_definiti
 from shoppulse.local.pipes import PipePoller
 from shoppulse.local.polling import BackgroundPoller
 from shoppulse.local.provision import LocalResources, WorkflowTuning, provision, resource_environment
+from shoppulse.local.service_clients import ServiceClients
 from shoppulse.local.sqs_source import SqsEventSource
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 LOG = logging.getLogger(__name__)
 
@@ -94,7 +99,7 @@ class _PeriodicSnapshots(BackgroundPoller):
             self._stack.save()
 
 
-class LocalStack:
+class LocalStack(ServiceClients):
     def __init__(self, settings: StackSettings = StackSettings()) -> None:
         self.settings = settings
         self.aws = EmbeddedAws(settings.host, settings.aws_port, settings.region)
@@ -108,7 +113,7 @@ class LocalStack:
         self.roles: RoleSessions | None = None
         self._previous_env: dict[str, str | None] = {}
         # The app's default boto3 session before this stack installed its own (a 1-tuple once installed).
-        self._previous_default_session: tuple[Any] | None = None
+        self._previous_default_session: tuple[boto3.session.Session | None] | None = None
         self.closed_runs: list[str] = []
         self._save_lock = threading.Lock()
         self._snapshots: _PeriodicSnapshots | None = None
@@ -118,7 +123,7 @@ class LocalStack:
     def __enter__(self) -> LocalStack:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> LocalStack:
@@ -144,10 +149,10 @@ class LocalStack:
             base_environment=self._task_environment(),
             warm_start=self.settings.warm_start,
         )
-        self.bus = LocalEventBus(lambda role: roles.client(role, "stepfunctions"), self.aws.client("sqs"))
+        self.bus = LocalEventBus(lambda role: roles.signed_as(role).client("stepfunctions"), self.aws.client("sqs"))
         moto_fixes.install(self.ecs, self.bus)
         self.bus.start()
-        self.resources = provision(self.aws.client, self.settings.region, self.settings.tuning)
+        self.resources = provision(self.aws, self.settings.region, self.settings.tuning)
         self.restored = self._restore() if self.settings.persist else None
         self._enforce_iam(roles)
         if self.restored is not None:
@@ -210,7 +215,7 @@ class LocalStack:
     def api_url(self) -> str | None:
         return self.api.url if self.api is not None else None
 
-    def client(self, service: str) -> Any:
+    def _client(self, service: str) -> BaseClient:
         return self.aws.client(service)
 
     def wait_for_pipes(self, timeout: float = 30.0) -> None:
@@ -356,8 +361,8 @@ class LocalStack:
             function = self._as_function(pipe.spec.function_name, functions.lambda_function(pipe.spec.function_name))
             poller = PipePoller(
                 pipe.spec,
-                streams_client=self.roles.client(pipe.role_arn, "dynamodbstreams"),
-                sqs_client=self.roles.client(pipe.role_arn, "sqs"),
+                streams_client=self.roles.signed_as(pipe.role_arn).client("dynamodbstreams"),
+                sqs_client=self.roles.signed_as(pipe.role_arn).client("sqs"),
                 stream_arn=pipe.stream_arn,
                 dead_letter_queue_url=pipe.dead_letter_queue_url,
                 pipe_arn=pipe.pipe_arn,
@@ -374,7 +379,7 @@ class LocalStack:
             name = pipe.spec.dead_letter_function_name
             # The event source mapping polls the queue with the function's own role, as Lambda does.
             source = SqsEventSource(
-                sqs_client=self.roles.client(function_role(name), "sqs"),
+                sqs_client=self.roles.signed_as(function_role(name)).client("sqs"),
                 queue_url=pipe.dead_letter_queue_url,
                 queue_arn=pipe.dead_letter_queue_arn,
                 region=self.settings.region,
@@ -384,7 +389,7 @@ class LocalStack:
             self.dead_letter_sources[key] = source
 
 
-def _execution_exists(sfn: Any, execution_arn: str) -> bool:
+def _execution_exists(sfn: SFNClient, execution_arn: str) -> bool:
     try:
         sfn.describe_execution(executionArn=execution_arn)
     except ClientError:

@@ -11,13 +11,17 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.pipes import PIPES
 from chalicelib.runs import RunRepository, RunStatus, Task
 from chalicelib.streaming.failures import FailureRepository, FailureStatus
 from chalicelib.streaming.premium import CASE_OPEN, PremiumCaseRepository
 from chalicelib.tables import ORDER_FAILURES, PREMIUM_CASES, RUNS
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_sqs import SQSClient
 
 CAUSE_CHARS = 200
 
@@ -80,7 +84,10 @@ def _time(value: Any, default: datetime) -> datetime:
 
 
 def gather(
-    dynamodb: Any, sqs: Any, stuck_after: timedelta = timedelta(minutes=15), now: datetime | None = None
+    dynamodb: DynamoDBServiceResource,
+    sqs: SQSClient,
+    stuck_after: timedelta = timedelta(minutes=15),
+    now: datetime | None = None,
 ) -> StackStatus:
     """The status of the stack behind these clients (a boto3 DynamoDB resource, an SQS client)."""
     now = now or datetime.now(UTC)

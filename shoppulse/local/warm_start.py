@@ -210,7 +210,7 @@ def _share_parsed_models() -> None:
             parsed[file_path] = original(self, file_path)
         return parsed[file_path]
 
-    JSONFileLoader.load_file = load_file  # type: ignore[method-assign]
+    JSONFileLoader.load_file = load_file  # type: ignore[method-assign]  # botocore's loader, memoized in this helper
 
 
 def _warm_up() -> None:

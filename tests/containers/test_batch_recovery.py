@@ -92,7 +92,7 @@ class Feed:
             if where == "transformation"
             else failing(self.s3, "GetObject", INPUT_BUCKET.name())
         )
-        with fault, pytest.raises(WorkflowFailed, match="InjectedFault|Last error"):
+        with fault, pytest.raises(WorkflowFailed, match=r"task failed"):
             self.flow.process(identity, name)
         failed = self.runs.get(identity.run_id)
         assert failed is not None and failed["status"] == RunStatus.FAILED.value  # recorded by the workflow itself

@@ -52,7 +52,7 @@ def enable(encrypted: Mapping[str, str] | None = None) -> None:
         if enforcing():
             return
         _state["original"] = ActionAuthenticatorMixin._authenticate_and_authorize_action
-        ActionAuthenticatorMixin._authenticate_and_authorize_action = _authorize  # type: ignore[method-assign,assignment]
+        ActionAuthenticatorMixin._authenticate_and_authorize_action = _authorize  # type: ignore[method-assign,assignment]  # moto's hook, replaced while enforcing
 
 
 def disable() -> None:
@@ -62,7 +62,7 @@ def disable() -> None:
         original = _state.pop("original", None)
         _encryption.clear()
         if original is not None:
-            ActionAuthenticatorMixin._authenticate_and_authorize_action = original  # type: ignore[method-assign]
+            ActionAuthenticatorMixin._authenticate_and_authorize_action = original  # type: ignore[method-assign]  # moto's own hook back
 
 
 def _create_operator() -> None:

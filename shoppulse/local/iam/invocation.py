@@ -94,7 +94,7 @@ class _InvocationProvider(CredentialProvider):
         return self._credentials
 
 
-def install_default_session(region: str, operator: tuple[str, str]) -> Any:
+def install_default_session(region: str, operator: tuple[str, str]) -> boto3.session.Session | None:
     """The app's default boto3 session signs as the invoked function; returns the previous one."""
     previous = boto3.DEFAULT_SESSION
     session = boto3.session.Session(region_name=region)
@@ -104,7 +104,7 @@ def install_default_session(region: str, operator: tuple[str, str]) -> Any:
     return previous
 
 
-def restore_default_session(previous: Any) -> None:
+def restore_default_session(previous: boto3.session.Session | None) -> None:
     boto3.DEFAULT_SESSION = previous
 
 

@@ -22,8 +22,10 @@ from botocore.config import Config
 from chalicelib.messaging import LOCAL_ACCOUNT_ID
 from infra.functions import FUNCTIONS
 from shoppulse.local.cloud_template import LOCAL_STAGE, cloud_resources
+from shoppulse.local.service_clients import ServiceClients, new_client
 
 if TYPE_CHECKING:
+    from botocore.client import BaseClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_sts import STSClient
 
@@ -130,7 +132,7 @@ class RoleSessions:
         self._region = region
         self._config = client_config
         self._credentials: dict[str, RoleCredentials] = {}
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str], BaseClient] = {}
         self._lock = threading.Lock()
 
     def assume(self, sts: STSClient, roles: list[RoleDefinition]) -> None:
@@ -153,7 +155,7 @@ class RoleSessions:
         except KeyError:
             raise KeyError(f"the local stack has no role {role_arn!r} (not in the cloud template)") from None
 
-    def client(self, role_arn: str, service: str) -> Any:
+    def client(self, role_arn: str, service: str) -> BaseClient:
         """A client signed with the role's session credentials (cached per role and service)."""
         key = (role_arn, service)
         with self._lock:
@@ -161,7 +163,11 @@ class RoleSessions:
                 self._clients[key] = self._new_client(role_arn, service)
             return self._clients[key]
 
-    def _new_client(self, role_arn: str, service: str) -> Any:
+    def signed_as(self, role_arn: str) -> RoleClients:
+        """The role's clients, typed per service."""
+        return RoleClients(self, role_arn)
+
+    def _new_client(self, role_arn: str, service: str) -> BaseClient:
         credentials = self.credentials(role_arn)
         session = boto3.session.Session(
             aws_access_key_id=credentials.access_key_id,
@@ -169,4 +175,15 @@ class RoleSessions:
             aws_session_token=credentials.session_token,
             region_name=self._region,
         )
-        return session.client(service, endpoint_url=self._endpoint, config=self._config)  # type: ignore[call-overload]
+        return new_client(session, service, self._endpoint, self._config)
+
+
+class RoleClients(ServiceClients):
+    """One role's clients (`RoleSessions.signed_as`)."""
+
+    def __init__(self, sessions: RoleSessions, role_arn: str) -> None:
+        self._sessions = sessions
+        self._role_arn = role_arn
+
+    def _client(self, service: str) -> BaseClient:
+        return self._sessions.client(self._role_arn, service)

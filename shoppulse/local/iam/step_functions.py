@@ -14,22 +14,25 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shoppulse.local.iam.roles import RoleSessions
 
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 # Where the interpreter's states that call AWS live (each imports `boto_client_for` by name).
 _PACKAGE = "moto.stepfunctions.parser.asl.component.state.exec"
-_patched: dict[str, Callable[..., Any]] = {}
+_patched: dict[str, Callable[..., BaseClient]] = {}
 
 
 def sign_integrations_with_roles(sessions: RoleSessions) -> None:
     """Every module of the interpreter that imported `boto_client_for` gets the role-aware one."""
     from moto.stepfunctions.parser.asl.utils import boto_client
 
-    original: Callable[..., Any] = _patched.get("original", boto_client.boto_client_for)
+    original: Callable[..., BaseClient] = _patched.get("original", boto_client.boto_client_for)
 
-    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> BaseClient:
         role_arn = getattr(state_credentials, "role_arn", None)
         if role_arn is not None and role_arn in sessions:
             return sessions.client(role_arn, service)

@@ -46,10 +46,13 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.state_machine import STATUS_CHANGE_DETAIL_TYPE
 from shoppulse.local.moto_fixes.patching import HOOKS, replace
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 LOG = logging.getLogger(__name__)
 
@@ -249,9 +252,9 @@ def _fix_sfn_copy_source() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
     from moto.stepfunctions.parser.asl.utils import boto_client
 
-    def boto_client_for(*args: Any, **kwargs: Any) -> Any:
+    def boto_client_for(*args: Any, **kwargs: Any) -> BaseClient:
         # Looked up at each call: the IAM enforcement (shoppulse.local.iam.step_functions) replaces it.
-        client: Any = boto_client.boto_client_for(*args, **kwargs)
+        client: BaseClient = boto_client.boto_client_for(*args, **kwargs)
         if client.meta.service_model.service_name == "s3":
             for operation in ("CopyObject", "UploadPartCopy"):
                 client.meta.events.unregister(f"before-parameter-build.s3.{operation}", handle_copy_source_param)
