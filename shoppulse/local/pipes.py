@@ -135,6 +135,17 @@ class PipePoller(BackgroundPoller):
 
     def _run(self) -> None:
         iterators = self._shard_iterators()
+        LOG.info(
+            "pipe started",
+            extra={
+                "fields": {
+                    "pipe": self.spec.key,
+                    "shards": len(iterators),
+                    "batch_size": self.spec.batch_size,
+                    "parallelization_factor": self.spec.parallelization_factor,
+                }
+            },
+        )
         lanes = [_Lane() for _ in range(self.spec.parallelization_factor)]
         with ThreadPoolExecutor(len(lanes), thread_name_prefix=f"pipe-{self.spec.key}-batch") as batches:
             while not self._stop.is_set():
