@@ -150,14 +150,19 @@ class PipePoller(BackgroundPoller):
         with ThreadPoolExecutor(len(lanes), thread_name_prefix=f"pipe-{self.spec.key}-batch") as batches:
             while not self._stop.is_set():
                 received = self._read(iterators, lanes)
+                dispatched = False
                 for lane in lanes:
                     batch = lane.ready(self.spec.batch_size, self.spec.maximum_batching_window_seconds)
                     if batch:
                         lane.in_flight = batches.submit(self._process_logged, batch)
                         lane.in_flight.add_done_callback(lambda _: self._batch_done.set())
-                if not received:
-                    if not any(lane.busy() for lane in lanes):
-                        self._idle.set()
+                        dispatched = True
+                if not received and not any(lane.busy() for lane in lanes):
+                    self._idle.set()
+                # Read again at once only while batches can start; with every lane busy, the next
+                # read waits for a batch to end (or the poll interval): the backlog batches itself,
+                # and the poller does not compete with the function for the embedded AWS.
+                if not (received and dispatched):
                     self._batch_done.wait(POLL_INTERVAL_SECONDS)
                     self._batch_done.clear()
 
