@@ -14,10 +14,11 @@ from chalicelib.orders.exceptions import InvalidOrderEvent
 from chalicelib.orders.rules import standard_applies
 from chalicelib.runs import utc_now
 from chalicelib.streaming.outcomes import Outcome
-from chalicelib.streaming.put_once import PutResult, put_each_once
+from chalicelib.streaming.put_once import PutResult, put_each_once, put_once
 from chalicelib.tables import ORDER_PROCESSING
 
 PIPELINE = "standard"
+_KEY = (ORDER_PROCESSING.partition_key, ORDER_PROCESSING.range_key)
 
 
 class ProcessingEvent(TypedDict):
@@ -69,10 +70,14 @@ class ProcessingRepository:
             "processed_at": utc_now(),
         }
 
+    def record(self, change: OrderChange) -> bool:
+        """Record that this event was processed; False when it already was (a replay)."""
+        return put_once(self._table, self.item(change), _KEY)[1]
+
     def record_all(self, items: Sequence[Mapping[str, Any]]) -> list[PutResult]:
         """Record that these events were processed: per item, True if now, False if already
         (a replay), or the error that kept it out. A batch is one write, not one per event."""
-        return put_each_once(self._table, items, (ORDER_PROCESSING.partition_key, ORDER_PROCESSING.range_key))
+        return put_each_once(self._table, items, _KEY)
 
     def events_for_order(
         self, order_id: str, limit: int = 100, start_key: Mapping[str, Any] | None = None

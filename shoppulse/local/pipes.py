@@ -11,10 +11,9 @@ invokes the function synchronously in-process and then applies the pipe's failur
   `MaximumRecordAgeInSeconds`, the batch is dead-lettered: a message describing the batch
   (shard, sequence numbers; not the records, as for every stream source) goes to the DLQ.
 `ParallelizationFactor` batches of a shard are in flight at once, each item (its key
-attributes, hashed) always in the same one, so an item's changes reach the function in order,
-as Lambda guarantees for DynamoDB streams: "in-order processing at the item (partition and
-sort key) level" (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html); with 1, one
-batch per shard. The poller reads on while batches run, as AWS's pollers do.
+attributes, hashed) always in the same one, so an item's changes reach the function in order:
+with concurrent batches per shard, order is kept per item (partition and sort key), not per
+shard (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html); with 1, one batch per shard. The poller reads on while batches run, as AWS's pollers do.
 """
 
 from __future__ import annotations
