@@ -25,7 +25,13 @@ from chalicelib.streaming.batch import BatchResponse
 # In Lambda a missing variable stops the function at start (every one named), never a default name.
 settings.require(required_variables())
 
-app = Chalice(app_name="shoppulse")
+# configure_logs=False: Chalice would otherwise set the `shoppulse` logger (app.log, named after
+# the app) to ERROR with its own stdout handler and no propagation
+# (https://aws.github.io/chalice/topics/logging), silencing every `shoppulse.*` module's INFO and
+# WARNING logs in any process that imports the app (the local stack). Our Lambda code logs
+# with powertools loggers (own JSON handler and level), so nothing else changes in Lambda;
+# Chalice's own error logs still reach the root logger.
+app = Chalice(app_name="shoppulse", configure_logs=False)
 
 # --- Stream-fed handlers and dead-letter handler (real-time orders) -------------------------
 # Pipes invoke these with a JSON list of DynamoDB stream records and read batchItemFailures.

@@ -10,6 +10,7 @@ its handler (the pipe's invoke function, wrapped). Target: p50 < 1 s (issue 12).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import statistics
 import tempfile
 import threading
@@ -27,6 +28,7 @@ from shoppulse.local.stack import LocalStack, StackSettings
 
 RATE_PER_S = 200
 BURST_S = 2.5  # 500 writes, the burst of issue 12
+KEPT_RATE_PER_S = 50
 TARGET_P50_S = 1.0
 PIPE = "standard"
 WRITERS = 8
@@ -47,21 +49,21 @@ def _timed_invoke(poller: Any, seen: dict[str, float], lock: threading.Lock) -> 
     poller._invoke = timed
 
 
-def _burst(endpoint: str, results: Any) -> None:
+def _burst(endpoint: str, rate_per_s: int, results: Any) -> None:
     """The writer, in its own process (a client of `shoppulse up`, not sharing its interpreter):
     `WRITERS` threads on one fixed schedule (one thread cannot keep 200 calls/s)."""
     table = boto3.session.Session().resource("dynamodb", endpoint_url=endpoint).Table(ORDERS.name())
     orders = OrderRepository(table)
     written: dict[str, float] = {}
-    interval = 1.0 / RATE_PER_S
-    total = int(RATE_PER_S * BURST_S)
+    interval = 1.0 / rate_per_s
+    total = int(rate_per_s * BURST_S)
     start = time.perf_counter()
 
     def writer(first: int) -> None:
         for n in range(first, total, WRITERS):
             time.sleep(max(0.0, start + n * interval - time.perf_counter()))
             order = new_order(
-                order_id=f"burst-{n:05d}",
+                order_id=f"burst-{rate_per_s}-{n:05d}",
                 customer_id="burst",
                 customer_email="burst@example.com",
                 line_items=[{"sku": "SKU-BURST", "quantity": 1, "unitPrice": Decimal("150.00")}],
@@ -77,6 +79,34 @@ def _burst(endpoint: str, results: Any) -> None:
     results.put((written, time.perf_counter() - start))
 
 
+def _measure(stack: LocalStack, seen: dict[str, float], rate_per_s: int) -> dict[str, Any]:
+    """One burst at `rate_per_s` for `BURST_S` s, until the pipe has caught up: its latencies."""
+    load_before = os.getloadavg()[0]  # the machine is shared: say how busy it was
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    writer = context.Process(target=_burst, args=(stack.endpoint, rate_per_s, results))
+    writer.start()
+    written, elapsed = results.get(timeout=600)
+    writer.join()
+    stack.wait_for_pipes(timeout=120)
+    latencies = sorted(seen[k] - t for k, t in written.items() if k in seen)
+    p50 = statistics.median(latencies)
+    return {
+        "rate_asked_per_s": rate_per_s,
+        "writes": len(written),
+        "achieved_rate_per_s": round(len(written) / elapsed, 1),
+        "reached_handler": len(latencies),
+        "p50_s": round(p50, 3),
+        "p95_s": round(statistics.quantiles(latencies, n=20, method="inclusive")[18], 3),
+        "max_s": round(latencies[-1], 3),
+        "target_p50_s": TARGET_P50_S,
+        "meets_target": p50 < TARGET_P50_S,
+        "load_1m_before": round(load_before, 2),
+        "load_1m_after": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+    }
+
+
 def run() -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as data_dir,
@@ -84,27 +114,14 @@ def run() -> dict[str, Any]:
     ):
         seen: dict[str, float] = {}
         _timed_invoke(stack.pipes[PIPE], seen, threading.Lock())
-        context = multiprocessing.get_context("spawn")
-        results = context.Queue()
-        writer = context.Process(target=_burst, args=(stack.endpoint, results))
-        writer.start()
-        written, elapsed = results.get(timeout=600)
-        writer.join()
-        stack.wait_for_pipes(timeout=120)
-        latencies = sorted(seen[k] - t for k, t in written.items() if k in seen)
-    p50 = statistics.median(latencies)
+        burst = _measure(stack, seen, RATE_PER_S)
+        # The writer seldom keeps 200/s on the shared machine: the same burst at a rate it does
+        # keep, so that a figure is also measured at the load it claims.
+        kept = _measure(stack, seen, KEPT_RATE_PER_S)
     return {
         "title": f"Stream burst: {RATE_PER_S} order writes/s for {BURST_S} s, write -> {PIPE} handler",
-        "burst": {
-            "writes": len(written),
-            "achieved_rate_per_s": round(len(written) / elapsed, 1),
-            "reached_handler": len(latencies),
-            "p50_s": round(p50, 3),
-            "p95_s": round(statistics.quantiles(latencies, n=20, method="inclusive")[18], 3),
-            "max_s": round(latencies[-1], 3),
-            "target_p50_s": TARGET_P50_S,
-            "meets_target": p50 < TARGET_P50_S,
-        },
+        "burst": burst,
+        f"burst_at_{KEPT_RATE_PER_S}_per_s": kept,
     }
 
 

@@ -42,6 +42,20 @@ DEAD_LETTER_BATCH_SIZE = 10
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 
 
+# What CreatePipe accepts in PipeSourceDynamoDBStreamParameters (the local pipe refuses the
+# rest too, instead of running a pipe AWS would never create):
+# https://docs.aws.amazon.com/eventbridge/latest/pipes-reference/API_PipeSourceDynamoDBStreamParameters.html
+STREAM_PARAMETER_RANGES: Mapping[str, tuple[int, int]] = {
+    "BatchSize": (1, 10_000),
+    "MaximumBatchingWindowInSeconds": (0, 300),
+    "MaximumRecordAgeInSeconds": (-1, 604_800),  # -1: never too old
+    "MaximumRetryAttempts": (-1, 10_000),  # -1: retried until the record is too old
+    "ParallelizationFactor": (1, 10),
+}
+STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
+ON_PARTIAL_BATCH_ITEM_FAILURE = ("AUTOMATIC_BISECT",)
+
+
 @dataclass(frozen=True)
 class PipeSpec:
     """One pipe: Orders stream -> filters -> a Chalice Lambda function, dead letters to SQS."""
@@ -63,7 +77,8 @@ class PipeSpec:
     # From the oldest retained record: a pipe created after the table (same stack) must not
     # miss the first orders; re-reading is harmless because the handlers are idempotent.
     starting_position: str = "TRIM_HORIZON"
-    # One batch in flight per shard: an order's events are handled in the order they happened.
+    # Batches in flight at once per shard. Pipes keep a stream's order per item (an order's
+    # events are handled in the order they happened) whatever the factor (see shoppulse/local/pipes.py).
     parallelization_factor: int = 1
     source_table: TableSpec = field(default=ORDERS)
 
@@ -105,6 +120,21 @@ class PipeSpec:
 
     def validate(self) -> None:
         """Fail fast (at import, hence in every test run and `shoppulse synth`) on what AWS rejects."""
+        parameters = self.source_parameters(dead_letter_arn=None)["DynamoDBStreamParameters"]
+        for name, (low, high) in STREAM_PARAMETER_RANGES.items():
+            if not low <= parameters[name] <= high:
+                raise ValueError(
+                    f"pipe {self.key}: {name} {parameters[name]} is outside {low}..{high}, which Pipes refuse"
+                )
+        if self.starting_position not in STARTING_POSITIONS:
+            raise ValueError(
+                f"pipe {self.key}: StartingPosition {self.starting_position!r} not in {STARTING_POSITIONS}"
+            )
+        if self.on_partial_batch_item_failure not in ON_PARTIAL_BATCH_ITEM_FAILURE:
+            raise ValueError(
+                f"pipe {self.key}: OnPartialBatchItemFailure {self.on_partial_batch_item_failure!r} "
+                f"not in {ON_PARTIAL_BATCH_ITEM_FAILURE}"
+            )
         if not 1 <= len(self.filters) <= MAX_PIPE_FILTERS:
             raise ValueError(f"pipe {self.key}: {len(self.filters)} filters; Pipes allow 1..{MAX_PIPE_FILTERS}")
         for pattern in self.filter_patterns():

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, ClassVar
 from unittest import mock
 
 import boto3
@@ -166,16 +167,56 @@ class Throttled:
     ) -> None:
         self._target, self._method, self._when, self._left, self._code = target, method, when, times, code
 
+    # A Put that fails alone fails inside a transaction too: the transaction is cancelled, with
+    # a reason per action (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+    _CANCELLATION_CODES: ClassVar[dict[str, str]] = {"ThrottlingException": "ThrottlingError"}
+
     def __getattr__(self, name: str) -> Any:
         real = getattr(self._target, name)
+        if name == "meta" and self._method == "put_item":
+            return SimpleNamespace(client=_TransactionsOf(real.client, self))
         if name != self._method:
             return real
 
         def call(**kwargs: Any) -> Any:
-            if self._when(kwargs) and (self._left is None or self._left > 0):
-                if self._left is not None:
-                    self._left -= 1
+            if self.fails(kwargs):
                 raise ClientError({"Error": {"Code": self._code, "Message": f"{self._code} (injected)"}}, name)
+            return real(**kwargs)
+
+        return call
+
+    def fails(self, kwargs: Mapping[str, Any]) -> bool:
+        """Whether this call fails (and counts it against `times`)."""
+        if not self._when(kwargs) or (self._left is not None and self._left <= 0):
+            return False
+        if self._left is not None:
+            self._left -= 1
+        return True
+
+    def cancellation_code(self) -> str:
+        return self._CANCELLATION_CODES.get(self._code, self._code)
+
+
+class _TransactionsOf:
+    """A Table's client whose TransactWriteItems fails the Puts its `Throttled` table would fail."""
+
+    def __init__(self, client: Any, table: Throttled) -> None:
+        self._client, self._table = client, table
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._client, name)
+        if name != "transact_write_items":
+            return real
+
+        def call(**kwargs: Any) -> Any:
+            failing = [
+                self._table.fails(action["Put"]) if "Put" in action else False for action in kwargs["TransactItems"]
+            ]
+            if any(failing):
+                code = self._table.cancellation_code()
+                reasons = [{"Code": code, "Message": "injected"} if f else {"Code": "None"} for f in failing]
+                error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled (injected)"}
+                raise ClientError({"Error": error, "CancellationReasons": reasons}, name)  # type: ignore[typeddict-unknown-key]
             return real(**kwargs)
 
         return call

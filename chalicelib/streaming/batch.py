@@ -1,4 +1,4 @@
-"""A pipe's batch of stream records, processed record by record with partial-failure reporting.
+"""A pipe's batch of stream records, with one outcome per record and partial-failure reporting.
 
 Pipes invoke the function with a JSON list of records and read back
 {"batchItemFailures": [{"itemIdentifier": <eventID>}]}: only those records (and, for a stream,
@@ -20,6 +20,24 @@ from chalicelib.streaming.outcomes import Outcome
 from chalicelib.streaming.telemetry import logger, publish_counts
 
 RecordHandler = Callable[[OrderChange], Outcome]
+# A whole batch's work, one answer per change in order: its outcome, or the error that failed
+# it (InvalidOrderEvent: rejected). Errors are per record, so one bad record fails alone.
+BatchHandler = Callable[[Sequence[OrderChange]], list[Outcome | Exception]]
+
+
+def each_record(handle: RecordHandler) -> BatchHandler:
+    """A per-record handler (one effect per call) as a batch handler."""
+
+    def handle_all(changes: Sequence[OrderChange]) -> list[Outcome | Exception]:
+        results: list[Outcome | Exception] = []
+        for change in changes:
+            try:
+                results.append(handle(change))
+            except Exception as err:  # noqa: BLE001 - whatever the cause, only this record fails
+                results.append(err)
+        return results
+
+    return handle_all
 
 
 class BatchItemFailure(TypedDict):
@@ -57,7 +75,7 @@ def _as_record(raw: Any) -> Mapping[str, Any]:
 
 class StreamBatchProcessor:
     def __init__(
-        self, pipe: PipeSpec, handle: RecordHandler, failures: FailureRepository, alerts: FailureAlerts
+        self, pipe: PipeSpec, handle: BatchHandler, failures: FailureRepository, alerts: FailureAlerts
     ) -> None:
         self.pipe = pipe
         self._handle = handle
@@ -72,9 +90,19 @@ class StreamBatchProcessor:
         if not isinstance(records, list):
             raise TypeError(f"a pipe sends a JSON list of stream records, not {type(records).__name__}")
         report = BatchReport()
-        for raw in records:
-            record = _as_record(raw)
-            report.add(str(record.get("eventID") or ""), self._process_one(record))
+        readable: list[tuple[int, Mapping[str, Any], OrderChange]] = []
+        settled: dict[int, Outcome] = {}
+        wire = [_as_record(raw) for raw in records]
+        for position, record in enumerate(wire):
+            try:
+                readable.append((position, record, parse_record(record)))
+            except InvalidOrderEvent as err:
+                settled[position] = self._reject(record, str(err))
+        results = self._handle([change for _, _, change in readable])
+        for (position, record, change), result in zip(readable, results, strict=True):
+            settled[position] = self._settle(record, change, result)
+        for position, record in enumerate(wire):
+            report.add(str(record.get("eventID") or ""), settled[position])
         counts = Counter(dict.fromkeys(Outcome, 0))
         counts.update(outcome for _, outcome in report.outcomes)
         summary = {outcome.value: n for outcome, n in counts.items()}
@@ -85,20 +113,16 @@ class StreamBatchProcessor:
         )
         return report
 
-    def _process_one(self, record: Mapping[str, Any]) -> Outcome:
-        try:
-            change = parse_record(record)
-        except InvalidOrderEvent as err:
-            return self._reject(record, str(err))
-        try:
-            outcome = self._handle(change)
-        except InvalidOrderEvent as err:
-            return self._reject(record, str(err))
-        except Exception as err:  # noqa: BLE001 - whatever the cause, only this record fails and is retried
-            logger.exception(
-                "record failed", extra={"pipe": self.pipe.key, "event_id": change.event_id, "order_id": change.order_id}
+    def _settle(self, record: Mapping[str, Any], change: OrderChange, result: Outcome | Exception) -> Outcome:
+        if isinstance(result, InvalidOrderEvent):
+            return self._reject(record, str(result))
+        if isinstance(result, Exception):  # whatever the cause, only this record fails and is retried
+            logger.error(
+                "record failed",
+                exc_info=result,
+                extra={"pipe": self.pipe.key, "event_id": change.event_id, "order_id": change.order_id},
             )
-            self._note_attempt(record, f"{type(err).__name__}: {err}")
+            self._note_attempt(record, f"{type(result).__name__}: {result}")
             return Outcome.FAILED
         logger.debug(
             "record handled",
@@ -106,10 +130,10 @@ class StreamBatchProcessor:
                 "pipe": self.pipe.key,
                 "event_id": change.event_id,
                 "order_id": change.order_id,
-                "outcome": outcome.value,
+                "outcome": result.value,
             },
         )
-        return outcome
+        return result
 
     def _reject(self, record: Mapping[str, Any], reason: str) -> Outcome:
         """Unreadable data: retrying cannot help, so keep it with its reason and alert once."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypedDict
 
@@ -10,13 +10,15 @@ from boto3.dynamodb.conditions import Key
 
 from chalicelib.kpis import round_money
 from chalicelib.orders.events import OrderChange
+from chalicelib.orders.exceptions import InvalidOrderEvent
 from chalicelib.orders.rules import standard_applies
 from chalicelib.runs import utc_now
 from chalicelib.streaming.outcomes import Outcome
-from chalicelib.streaming.put_once import put_once
+from chalicelib.streaming.put_once import PutResult, put_each_once, put_once
 from chalicelib.tables import ORDER_PROCESSING
 
 PIPELINE = "standard"
+_KEY = (ORDER_PROCESSING.partition_key, ORDER_PROCESSING.range_key)
 
 
 class ProcessingEvent(TypedDict):
@@ -51,9 +53,10 @@ class ProcessingRepository:
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def record(self, change: OrderChange) -> bool:
-        """Record that this event was processed; False when it already was (a replay)."""
-        item = {
+    @staticmethod
+    def item(change: OrderChange) -> dict[str, Any]:
+        """The processing record of one event (raises InvalidOrderEvent for an unreadable one)."""
+        return {
             ORDER_PROCESSING.partition_key: change.order_id,
             ORDER_PROCESSING.range_key: change.event_key,
             "pipeline": PIPELINE,
@@ -66,7 +69,15 @@ class ProcessingRepository:
             "stream_time": change.stream_time.isoformat(timespec="milliseconds"),
             "processed_at": utc_now(),
         }
-        return put_once(self._table, item, (ORDER_PROCESSING.partition_key, ORDER_PROCESSING.range_key))[1]
+
+    def record(self, change: OrderChange) -> bool:
+        """Record that this event was processed; False when it already was (a replay)."""
+        return put_once(self._table, self.item(change), _KEY)[1]
+
+    def record_all(self, items: Sequence[Mapping[str, Any]]) -> list[PutResult]:
+        """Record that these events were processed: per item, True if now, False if already
+        (a replay), or the error that kept it out. A batch is one write, not one per event."""
+        return put_each_once(self._table, items, _KEY)
 
     def events_for_order(
         self, order_id: str, limit: int = 100, start_key: Mapping[str, Any] | None = None
@@ -90,12 +101,31 @@ class ProcessingRepository:
 
 
 class StandardProcessing:
-    """The standard pipe's per-record work: the rule as last guard, then the recorded effect."""
+    """The standard pipe's work on a batch: the rule as last guard per record, then the
+    recorded effects of all the records it lets through, written together."""
 
     def __init__(self, records: ProcessingRepository) -> None:
         self._records = records
 
-    def __call__(self, change: OrderChange) -> Outcome:
-        if not standard_applies(change):
-            return Outcome.SKIPPED
-        return Outcome.PROCESSED if self._records.record(change) else Outcome.DUPLICATE
+    def __call__(self, changes: Sequence[OrderChange]) -> list[Outcome | Exception]:
+        results: list[Outcome | Exception] = [Outcome.SKIPPED] * len(changes)
+        items: list[dict[str, Any]] = []
+        positions: list[int] = []
+        for position, change in enumerate(changes):
+            try:
+                if not standard_applies(change):
+                    continue
+                items.append(self._records.item(change))
+            except InvalidOrderEvent as err:
+                results[position] = err
+                continue
+            positions.append(position)
+        for position, written in zip(positions, self._records.record_all(items), strict=True):
+            results[position] = _outcome(written)
+        return results
+
+
+def _outcome(written: PutResult) -> Outcome | Exception:
+    if isinstance(written, Exception):
+        return written
+    return Outcome.PROCESSED if written else Outcome.DUPLICATE

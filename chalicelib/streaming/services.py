@@ -14,7 +14,7 @@ import boto3
 from chalicelib.messaging import ALERTS_TOPIC, PREMIUM_TEAM_TOPIC
 from chalicelib.orders.repository import OrderRepository
 from chalicelib.pipes import PREMIUM_PIPE, STANDARD_PIPE
-from chalicelib.streaming.batch import StreamBatchProcessor
+from chalicelib.streaming.batch import StreamBatchProcessor, each_record
 from chalicelib.streaming.dead_letters import DeadLetterHandler
 from chalicelib.streaming.failures import FailureAlerts, FailureRepository
 from chalicelib.streaming.notify import OnceNotifier
@@ -71,7 +71,7 @@ def standard_batches() -> StreamBatchProcessor:
 @cache
 def premium_batches() -> StreamBatchProcessor:
     notifier = OnceNotifier(_table(PREMIUM_CASES), _sns(), PREMIUM_TEAM_TOPIC.arn())
-    handle = PremiumService(premium_cases(), notifier)
+    handle = each_record(PremiumService(premium_cases(), notifier))
     return StreamBatchProcessor(PREMIUM_PIPE, handle, failure_repository(), _failure_alerts())
 
 

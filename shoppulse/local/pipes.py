@@ -10,7 +10,10 @@ invokes the function synchronously in-process and then applies the pipe's failur
 - after `MaximumRetryAttempts` retries, or once a record is older than
   `MaximumRecordAgeInSeconds`, the batch is dead-lettered: a message describing the batch
   (shard, sequence numbers; not the records, as for every stream source) goes to the DLQ.
-A shard's records are handled in order: one batch in flight per shard (ParallelizationFactor 1).
+`ParallelizationFactor` batches of a shard are in flight at once, each item (its key
+attributes, hashed) always in the same one, so an item's changes reach the function in order:
+with concurrent batches per shard, order is kept per item (partition and sort key), not per
+shard (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html); with 1, one batch per shard. The poller reads on while batches run, as AWS's pollers do.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ import json
 import logging
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -39,6 +44,9 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 POLL_INTERVAL_SECONDS = 0.05
+# GetRecords returns at most 1000 records a call
+# (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_GetRecords.html).
+GET_RECORDS_LIMIT = 1000
 RETRY_DELAY_SECONDS = 0.05
 
 Invoke = Callable[[list[StreamRecord]], Any]
@@ -48,6 +56,42 @@ Invoke = Callable[[list[StreamRecord]], Any]
 class _Batch:
     records: list[StreamRecord]
     retries: int = 0
+
+
+class _Lane:
+    """One of a shard's `ParallelizationFactor` concurrent batches: the records of the items
+    hashed to it, in stream order, and the batch it has in flight (at most one)."""
+
+    def __init__(self) -> None:
+        self.pending: list[StreamRecord] = []
+        self.first_buffered = 0.0
+        self.in_flight: Future[None] | None = None
+
+    def add(self, record: StreamRecord) -> None:
+        if not self.pending:
+            self.first_buffered = time.monotonic()
+        self.pending.append(record)
+
+    def busy(self) -> bool:
+        return bool(self.pending) or (self.in_flight is not None and not self.in_flight.done())
+
+    def ready(self, batch_size: int, window_seconds: int) -> list[StreamRecord]:
+        """The next batch, once the one in flight is done and the batch is full or its window over."""
+        if not self.pending or (self.in_flight is not None and not self.in_flight.done()):
+            return []
+        if len(self.pending) < batch_size and time.monotonic() - self.first_buffered < window_seconds:
+            return []
+        batch, self.pending = self.pending[:batch_size], self.pending[batch_size:]
+        self.first_buffered = time.monotonic()
+        return batch
+
+
+def _lane_of(record: StreamRecord, lanes: int) -> int:
+    """The same item (its key attributes) always goes to the same lane, hence stays in order."""
+    if lanes == 1:
+        return 0
+    key = json.dumps(record["dynamodb"]["Keys"], sort_keys=True, separators=(",", ":"))
+    return zlib.crc32(key.encode()) % lanes
 
 
 # The `condition` a pipe states in a dead-letter message.
@@ -70,6 +114,7 @@ class PipePoller(BackgroundPoller):
         invoke: Invoke,
         skip_existing: bool = False,
     ) -> None:
+        spec.validate()  # what AWS refuses at CreatePipe, the local pipe refuses too
         self.spec = spec
         self._streams = streams_client
         self._sqs = sqs_client
@@ -81,6 +126,8 @@ class PipePoller(BackgroundPoller):
         # A pipe's StartingPosition (TRIM_HORIZON, LATEST) is a shard iterator type.
         self._position = cast("ShardIteratorTypeType", "LATEST" if skip_existing else spec.starting_position)
         self._idle = threading.Event()
+        self._batch_done = threading.Event()  # wakes the poller for the next batch of a lane
+        self._counts = threading.Lock()
         self.dead_lettered_batches = 0
         super().__init__(f"pipe-{spec.key}")
 
@@ -93,38 +140,61 @@ class PipePoller(BackgroundPoller):
 
     def _run(self) -> None:
         iterators = self._shard_iterators()
-        pending: list[StreamRecord] = []
-        first_buffered = 0.0
-        while not self._stop.is_set():
-            received = 0
-            for shard_id, iterator in list(iterators.items()):
-                if iterator is None:
-                    continue
-                try:
-                    page = self._streams.get_records(ShardIterator=iterator, Limit=1000)
-                except Exception:
-                    LOG.exception("pipe %s: GetRecords failed", self.spec.key)
-                    break
-                iterators[shard_id] = page.get("NextShardIterator")
-                for raw in page.get("Records", []):
-                    record = wire_stream_record(raw, self._stream_arn)
-                    received += 1
-                    if self.spec.accepts(record):
-                        if not pending:
-                            first_buffered = time.monotonic()
-                        pending.append(record)
-            window = self.spec.maximum_batching_window_seconds
-            while pending and (len(pending) >= self.spec.batch_size or time.monotonic() - first_buffered >= window):
-                batch, pending = pending[: self.spec.batch_size], pending[self.spec.batch_size :]
-                first_buffered = time.monotonic()
-                try:
-                    self._process(batch)
-                except Exception:  # e.g. the dead-letter queue is gone: the pipe keeps running
-                    LOG.exception("pipe %s: a batch of %d record(s) could not be handled", self.spec.key, len(batch))
-            if not received:
-                if not pending:
+        LOG.info(
+            "pipe started",
+            extra={
+                "fields": {
+                    "pipe": self.spec.key,
+                    "shards": len(iterators),
+                    "batch_size": self.spec.batch_size,
+                    "parallelization_factor": self.spec.parallelization_factor,
+                }
+            },
+        )
+        lanes = [_Lane() for _ in range(self.spec.parallelization_factor)]
+        with ThreadPoolExecutor(len(lanes), thread_name_prefix=f"pipe-{self.spec.key}-batch") as batches:
+            while not self._stop.is_set():
+                received = self._read(iterators, lanes)
+                dispatched = False
+                for lane in lanes:
+                    batch = lane.ready(self.spec.batch_size, self.spec.maximum_batching_window_seconds)
+                    if batch:
+                        lane.in_flight = batches.submit(self._process_logged, batch)
+                        lane.in_flight.add_done_callback(lambda _: self._batch_done.set())
+                        dispatched = True
+                if not received and not any(lane.busy() for lane in lanes):
                     self._idle.set()
-                self._stop.wait(POLL_INTERVAL_SECONDS)
+                # Read again at once only while batches can start; with every lane busy, the next
+                # read waits for a batch to end (or the poll interval): the backlog batches itself,
+                # and the poller does not compete with the function for the embedded AWS.
+                if not (received and dispatched):
+                    self._batch_done.wait(POLL_INTERVAL_SECONDS)
+                    self._batch_done.clear()
+
+    def _read(self, iterators: dict[str, str | None], lanes: list[_Lane]) -> int:
+        """One GetRecords per shard; the records the filters pass go to their item's lane."""
+        received = 0
+        for shard_id, iterator in list(iterators.items()):
+            if iterator is None:
+                continue
+            try:
+                page = self._streams.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
+            except Exception:
+                LOG.exception("pipe %s: GetRecords failed", self.spec.key)
+                break
+            iterators[shard_id] = page.get("NextShardIterator")
+            for raw in page.get("Records", []):
+                record = wire_stream_record(raw, self._stream_arn)
+                received += 1
+                if self.spec.accepts(record):
+                    lanes[_lane_of(record, len(lanes))].add(record)
+        return received
+
+    def _process_logged(self, batch: list[StreamRecord]) -> None:
+        try:
+            self._process(batch)
+        except Exception:  # e.g. the dead-letter queue is gone: the pipe keeps running
+            LOG.exception("pipe %s: a batch of %d record(s) could not be handled", self.spec.key, len(batch))
 
     def _shard_iterators(self) -> dict[str, str | None]:
         description = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
@@ -147,7 +217,7 @@ class PipePoller(BackgroundPoller):
             retry = self._attempt(fresh)
             if not retry:
                 continue
-            if batch.retries >= self.spec.maximum_retry_attempts:
+            if 0 <= self.spec.maximum_retry_attempts <= batch.retries:  # -1: retried until too old
                 self._dead_letter(retry.records, RETRIES_EXHAUSTED)
                 continue
             time.sleep(RETRY_DELAY_SECONDS)
@@ -165,7 +235,8 @@ class PipePoller(BackgroundPoller):
 
     def _attempt(self, records: list[StreamRecord]) -> _Retry | None:
         """Invoke once; None when every record is done, else what to retry and how to split it."""
-        self.invocations += 1
+        with self._counts:
+            self.invocations += 1
         try:
             response = self._invoke(records)
         except Exception:
@@ -182,13 +253,14 @@ class PipePoller(BackgroundPoller):
         return _Retry(rest, [rest])
 
     def _halves(self, records: list[StreamRecord]) -> list[list[StreamRecord]]:
-        if self.spec.on_partial_batch_item_failure != "AUTOMATIC_BISECT" or len(records) < 2:
+        if len(records) < 2:  # AUTOMATIC_BISECT, the one value Pipes take (PipeSpec.validate)
             return [records]
         middle = len(records) // 2
         return [records[:middle], records[middle:]]
 
     def _dead_letter(self, records: Sequence[StreamRecord], condition: str) -> None:
-        self.dead_lettered_batches += 1
+        with self._counts:
+            self.dead_lettered_batches += 1
         message = dead_letter_message(
             records, condition, stream_arn=self._stream_arn, pipe_arn=self._pipe_arn, shard_id=self._shard_id()
         )

@@ -8,6 +8,7 @@ batch failures, bisection on errors, retries, the dead-letter message, and maxim
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -51,8 +52,9 @@ class Target:
         return self._answer(ids, len(self.calls))
 
 
-def orders_table(aws: EmbeddedAws, name: str, count: int) -> str:
-    """A fresh Orders-like table with `count` qualifying orders o1..oN; returns its stream ARN."""
+def orders_table(aws: EmbeddedAws, name: str, count: int, updates: int = 0) -> str:
+    """A fresh Orders-like table with `count` qualifying orders o1..oN, then `updates` amount
+    changes of each (151, 152, ..., round-robin over the orders); returns its stream ARN."""
     dynamodb = aws.client("dynamodb")
     dynamodb.create_table(**ORDERS.create_table_kwargs(name))
     repository = OrderRepository(boto3.session.Session().resource("dynamodb", endpoint_url=aws.endpoint).Table(name))
@@ -65,6 +67,9 @@ def orders_table(aws: EmbeddedAws, name: str, count: int) -> str:
                 line_items=[{"sku": "S", "quantity": 1, "unitPrice": Decimal("150.00")}],
             )
         )
+    for change in range(1, updates + 1):
+        for n in range(1, count + 1):
+            repository.update(f"o{n}", amount=Decimal(150 + change))
     return dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
 
 
@@ -75,10 +80,11 @@ def run_pipe(
     count: int,
     settle: Callable[[], bool],
     delay: float = 0.0,
+    updates: int = 0,
     **spec_changes: Any,
 ) -> list[dict]:
     """Run a poller until `settle()`; returns the dead-letter messages it sent."""
-    stream_arn = orders_table(aws, name, count)
+    stream_arn = orders_table(aws, name, count, updates)
     sqs = aws.client("sqs")
     dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     time.sleep(delay)
@@ -148,3 +154,68 @@ def test_records_older_than_the_maximum_age_are_dead_lettered_without_an_invocat
     [message] = dead
     assert message["context"]["condition"] == RECORD_TOO_OLD
     assert message["DDBStreamBatchInfo"]["batchSize"] == 2
+
+
+class SlowTarget(Target):
+    """Takes its time over each batch and notes how many batches ran at once, and each order's
+    amounts in the order they reached it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._running = 0
+        self.most_at_once = 0
+        self.amounts: dict[str, list[str]] = {}
+
+    def __call__(self, records: list[dict]) -> Any:
+        with self._lock:
+            self._running += 1
+            self.most_at_once = max(self.most_at_once, self._running)
+            self.calls.append([r["dynamodb"]["Keys"]["orderId"]["S"] for r in records])
+            for r in records:
+                image = r["dynamodb"]["NewImage"]
+                self.amounts.setdefault(image["orderId"]["S"], []).append(image["amount"]["N"])
+        time.sleep(0.1)
+        with self._lock:
+            self._running -= 1
+        return {"batchItemFailures": []}
+
+
+def test_parallel_batches_run_at_once_yet_keep_each_items_changes_in_order(aws):
+    target = SlowTarget()
+
+    def delivered() -> bool:
+        return sum(len(c) for c in target.calls) == 12 * 4
+
+    dead = run_pipe(aws, "parallel", target, 12, delivered, updates=3, batch_size=3, parallelization_factor=4)
+    assert target.most_at_once > 1  # different items' batches did overlap
+    assert {order: [Decimal(a) for a in amounts] for order, amounts in target.amounts.items()} == {
+        f"o{n}": [Decimal(150), Decimal(151), Decimal(152), Decimal(153)] for n in range(1, 13)
+    }
+    assert dead == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"parallelization_factor": 0},
+        {"parallelization_factor": 11},
+        {"batch_size": 10_001},
+        {"maximum_batching_window_seconds": 301},
+        {"maximum_retry_attempts": -2},
+        {"maximum_record_age_seconds": 604_801},
+        {"starting_position": "AT_TIMESTAMP"},
+        {"on_partial_batch_item_failure": "OFF"},
+    ],
+)
+def test_the_local_pipe_refuses_what_pipes_refuse(change):
+    with pytest.raises(ValueError, match=r"Pipes refuse|not in"):
+        PipePoller(
+            replace(STANDARD_PIPE, **change),
+            streams_client=None,
+            sqs_client=None,
+            stream_arn="arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x",
+            dead_letter_queue_url="",
+            pipe_arn=PIPE_ARN,
+            invoke=Target(),
+        )
