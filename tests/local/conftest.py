@@ -3,7 +3,8 @@ an ingestor that follows each file's workflow, and the Orders table behind the r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import boto3
 import pytest
@@ -40,3 +41,20 @@ def ingestor(stack: LocalStack) -> Ingestor:
 def orders(stack: LocalStack) -> OrderRepository:
     resource = boto3.session.Session().resource("dynamodb", endpoint_url=stack.endpoint)
     return OrderRepository(resource.Table(ORDERS.name()))
+
+
+@pytest.fixture
+def tasks_cut_off(stack: LocalStack) -> Callable[[], AbstractContextManager[None]]:
+    """`with tasks_cut_off():` the tasks lose their way to AWS: every attempt exits 75 (transient)
+    until retries run out."""
+
+    @contextmanager
+    def cut_off() -> Iterator[None]:
+        assert stack.ecs is not None
+        stack.ecs.environment_overrides.update({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"})
+        try:
+            yield
+        finally:
+            stack.ecs.environment_overrides.clear()
+
+    return cut_off

@@ -104,16 +104,12 @@ def test_a_rejected_file_keeps_its_reasons_and_rows_and_alerts(stack, ingestor, 
     assert alert["run_id"] == result["run_id"]
 
 
-def test_a_crashing_task_is_retried_then_the_run_fails_recorded_and_alerted(stack, ingestor, alerts):
+def test_a_crashing_task_is_retried_then_the_run_fails_recorded_and_alerted(stack, ingestor, alerts, tasks_cut_off):
     alerts()  # drain
     validation_logs = stack.settings.data_dir / "logs" / "ecs"
     before = len(list(validation_logs.glob("*validation/*.log")))
-    # The tasks lose their way to AWS: every attempt exits 75 (transient) until retries run out.
-    stack.ecs.environment_overrides.update({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"})
-    try:
+    with tasks_cut_off():
         result = ingestor.ingest(SAMPLES / "2025-03-02T1000_orders.csv")
-    finally:
-        stack.ecs.environment_overrides.clear()
 
     assert result["status"] == RunStatus.FAILED.value
     attempts = len(list(validation_logs.glob("*validation/*.log"))) - before

@@ -8,16 +8,19 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from chalicelib.runs import RunRepository, RunStatus, Task
 from chalicelib.storage_layout import INCOMING_PREFIX, RunIdentity
 from chalicelib.tables import RUNS
 from infra.state_machine import RetryPolicy
-from shoppulse.local.ingest import Ingestor, target_of
+from shoppulse.local.ingest import Ingestor
 from shoppulse.local.provision import WorkflowTuning
 from shoppulse.local.stack import LocalStack, StackSettings
 from tests import reference_kpis as ref
@@ -42,52 +45,51 @@ def api(stack: LocalStack, path: str) -> dict[str, Any]:
     return body
 
 
-def test_a_catalogue_copied_onto_itself_after_its_failed_run_keeps_its_original_place(tmp_path: Path) -> None:
-    settings = StackSettings(aws_port=0, api_port=0, data_dir=tmp_path / "data", tuning=TUNING)
-    with LocalStack(settings) as stack:
-        assert stack.resources is not None and stack.ecs is not None
-        ingestor = Ingestor(boto3.session.Session(), stack.endpoint, target_of(stack.resources), timeout_seconds=300)
-        files = {
-            "a-catalogue.csv": csv_bytes(ref.PRODUCTS, OLD),
-            "b-catalogue.csv": csv_bytes(ref.PRODUCTS, NEW),
-            "c-orders.csv": csv_bytes(ref.ORDERS, ORDERS),
-            "d-items.csv": csv_bytes(ref.ITEMS, ITEMS),
-        }
-        for name, body in files.items():
-            (tmp_path / name).write_bytes(body)
-        # The tasks lose their way to AWS: the first catalogue's run fails before it reads the file.
-        stack.ecs.environment_overrides.update({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"})
-        try:
-            failed = ingestor.ingest(tmp_path / "a-catalogue.csv")
-        finally:
-            stack.ecs.environment_overrides.clear()
-        assert failed["status"] == RunStatus.FAILED.value
-        results = [ingestor.ingest(tmp_path / name) for name in list(files)[1:]]
-        assert [r["status"] for r in results] == [RunStatus.SUCCEEDED.value] * 3
+@pytest.fixture(scope="module")
+def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> StackSettings:
+    """One task attempt: the failed run fails at once."""
+    return StackSettings(aws_port=0, api_port=0, data_dir=tmp_path_factory.mktemp("data"), tuning=TUNING)
 
-        time.sleep(1.0 - time.time() % 1.0 + 0.01)  # the copy lands strictly after the new catalogue
-        s3, bucket, key = stack.client("s3"), stack.resources.input_bucket, INCOMING_PREFIX + "a-catalogue.csv"
-        version = s3.copy_object(
-            Bucket=bucket,
-            Key=key,
-            CopySource={"Bucket": bucket, "Key": key},
-            MetadataDirective="REPLACE",
-            Metadata={"relanded": "after-failed-run"},
-        )["VersionId"]
-        tables = boto3.session.Session().resource("dynamodb", endpoint_url=stack.endpoint)
-        runs = RunRepository(tables.Table(stack.resources.tables[RUNS.logical_id]))
-        run_id = RunIdentity(bucket, key, version).run_id
-        deadline = time.monotonic() + 300
-        while (run := runs.get(run_id)) is None or run["status"] == RunStatus.RUNNING.value:
-            assert time.monotonic() < deadline, f"{run_id} not finished"
-            time.sleep(0.3)
 
-        assert run["status"] == RunStatus.SUCCEEDED.value, run.get("error")
-        assert run[Task.VALIDATION.value]["first_landing"]["run_id"] == failed["run_id"]
-        landed = [(ref.PRODUCTS, OLD), (ref.PRODUCTS, NEW), (ref.ORDERS, ORDERS), (ref.ITEMS, ITEMS)]
-        expected = ref.compute_kpis([ref.LandedFile(k, rows, i) for i, (k, rows) in enumerate(landed)])
-        served = [
-            c for day in ("2025-05-01", "2025-05-02") for c in api(stack, f"/kpis/categories?date={day}")["items"]
-        ]
-        assert sorted(served, key=lambda c: (c["order_date"], c["category"])) == expected["categories"]
-        assert api(stack, "/kpis/daily?from=2025-05-01&to=2025-05-02")["items"] == expected["orders"]
+def test_a_catalogue_copied_onto_itself_after_its_failed_run_keeps_its_original_place(
+    stack: LocalStack, ingestor: Ingestor, tasks_cut_off: Callable[[], AbstractContextManager[None]], tmp_path: Path
+) -> None:
+    assert stack.resources is not None
+    files = {
+        "a-catalogue.csv": csv_bytes(ref.PRODUCTS, OLD),
+        "b-catalogue.csv": csv_bytes(ref.PRODUCTS, NEW),
+        "c-orders.csv": csv_bytes(ref.ORDERS, ORDERS),
+        "d-items.csv": csv_bytes(ref.ITEMS, ITEMS),
+    }
+    for name, body in files.items():
+        (tmp_path / name).write_bytes(body)
+    with tasks_cut_off():  # the first catalogue's run fails before it reads the file
+        failed = ingestor.ingest(tmp_path / "a-catalogue.csv")
+    assert failed["status"] == RunStatus.FAILED.value
+    results = [ingestor.ingest(tmp_path / name) for name in list(files)[1:]]
+    assert [r["status"] for r in results] == [RunStatus.SUCCEEDED.value] * 3
+
+    time.sleep(1.0 - time.time() % 1.0 + 0.01)  # the copy lands strictly after the new catalogue
+    s3, bucket, key = stack.client("s3"), stack.resources.input_bucket, INCOMING_PREFIX + "a-catalogue.csv"
+    version = s3.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": key},
+        MetadataDirective="REPLACE",
+        Metadata={"relanded": "after-failed-run"},
+    )["VersionId"]
+    tables = boto3.session.Session().resource("dynamodb", endpoint_url=stack.endpoint)
+    runs = RunRepository(tables.Table(stack.resources.tables[RUNS.logical_id]))
+    run_id = RunIdentity(bucket, key, version).run_id
+    deadline = time.monotonic() + 300
+    while (run := runs.get(run_id)) is None or run["status"] == RunStatus.RUNNING.value:
+        assert time.monotonic() < deadline, f"{run_id} not finished"
+        time.sleep(0.3)
+
+    assert run["status"] == RunStatus.SUCCEEDED.value, run.get("error")
+    assert run[Task.VALIDATION.value]["first_landing"]["run_id"] == failed["run_id"]
+    landed = [(ref.PRODUCTS, OLD), (ref.PRODUCTS, NEW), (ref.ORDERS, ORDERS), (ref.ITEMS, ITEMS)]
+    expected = ref.compute_kpis([ref.LandedFile(k, rows, i) for i, (k, rows) in enumerate(landed)])
+    served = [c for day in ("2025-05-01", "2025-05-02") for c in api(stack, f"/kpis/categories?date={day}")["items"]]
+    assert sorted(served, key=lambda c: (c["order_date"], c["category"])) == expected["categories"]
+    assert api(stack, "/kpis/daily?from=2025-05-01&to=2025-05-02")["items"] == expected["orders"]
