@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -17,6 +17,7 @@ from chalicelib.runs import utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import TableAttributeValueTypeDef
     from mypy_boto3_sns import SNSClient
 
 NOTIFIED_AT = "notified_at"
@@ -29,7 +30,13 @@ class OnceNotifier:
         self._sns = sns
         self._topic_arn = topic_arn
 
-    def notify(self, item: Mapping[str, Any], key: Mapping[str, Any], subject: str, message: Mapping[str, Any]) -> bool:
+    def notify(
+        self,
+        item: Mapping[str, object],
+        key: Mapping[str, TableAttributeValueTypeDef],
+        subject: str,
+        message: Mapping[str, object],
+    ) -> bool:
         """Publish unless `item` is already marked; True when this call published."""
         if NOTIFIED_AT in item:
             return False

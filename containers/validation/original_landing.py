@@ -18,7 +18,7 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.runs import FirstLandings, Landing
 from chalicelib.storage_layout import RunIdentity
@@ -94,6 +94,6 @@ def _same_bytes_before(s3: S3Client, identity: RunIdentity, own: Landing, size: 
             yield Landing(run_id, key, version["LastModified"])
 
 
-def manifest_landing(first: Landing) -> dict[str, Any]:
+def manifest_landing(first: Landing) -> dict[str, int | str]:
     """The place the staged rows take in the latest-wins order (`versions.in_original_place`)."""
     return {"version": to_micros(first.landed_at), "source_key": first.source_key, "run_id": first.run_id}
