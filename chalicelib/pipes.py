@@ -23,13 +23,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import product
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.event_patterns import MAX_PIPE_FILTERS, MAX_PIPE_PATTERN_CHARS, Mode, compile_pattern
 from chalicelib.messaging import QueueSpec
 from chalicelib.orders.routing import AMOUNT_BAND, EMAIL_CLASS, AmountBand, EmailClass
 from chalicelib.orders.rules import PREMIUM_FROM, PREMIUM_TO, STANDARD_STATUSES
 from chalicelib.tables import ORDERS, TableSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_pipes.literals import DynamoDBStreamStartPositionType, OnPartialBatchItemFailureStreamsType
+    from mypy_boto3_pipes.type_defs import (
+        FilterCriteriaTypeDef,
+        PipeSourceParametersTypeDef,
+        PipeTargetParametersTypeDef,
+    )
 
 # The dead-letter handlers are SQS-triggered functions that return
 # {"batchItemFailures": [...]}; their event source mappings need this response type.
@@ -73,10 +81,10 @@ class PipeSpec:
     maximum_record_age_seconds: int
     # Halve a batch whose invocation fails as a whole (timeout, crash) until the bad record is
     # alone; record-level failures are reported precisely through batchItemFailures anyway.
-    on_partial_batch_item_failure: str = "AUTOMATIC_BISECT"
+    on_partial_batch_item_failure: OnPartialBatchItemFailureStreamsType = "AUTOMATIC_BISECT"
     # From the oldest retained record: a pipe created after the table (same stack) must not
     # miss the first orders; re-reading is harmless because the handlers are idempotent.
-    starting_position: str = "TRIM_HORIZON"
+    starting_position: DynamoDBStreamStartPositionType = "TRIM_HORIZON"
     # Batches in flight at once per shard. Pipes keep a stream's order per item (an order's
     # events are handled in the order they happened) whatever the factor (see shoppulse/local/pipes.py).
     parallelization_factor: int = 1
@@ -86,11 +94,12 @@ class PipeSpec:
         """The patterns as Pipes take them: compact JSON strings."""
         return [json.dumps(f, separators=(",", ":")) for f in self.filters]
 
-    def filter_criteria(self) -> dict[str, Any]:
+    def filter_criteria(self) -> FilterCriteriaTypeDef:
         return {"Filters": [{"Pattern": p} for p in self.filter_patterns()]}
 
-    def source_parameters(self, dead_letter_arn: Any) -> dict[str, Any]:
-        """`SourceParameters` of AWS::Pipes::Pipe / CreatePipe (same keys in both)."""
+    def source_parameters(self, dead_letter_arn: Any) -> PipeSourceParametersTypeDef:
+        """`SourceParameters` of AWS::Pipes::Pipe / CreatePipe (same keys in both); the ARN is
+        a string for CreatePipe, infra's `GetAtt` for the template."""
         return {
             "FilterCriteria": self.filter_criteria(),
             "DynamoDBStreamParameters": {
@@ -106,7 +115,7 @@ class PipeSpec:
         }
 
     @staticmethod
-    def target_parameters() -> dict[str, Any]:
+    def target_parameters() -> PipeTargetParametersTypeDef:
         # Synchronous: Pipes only see the function's errors and batchItemFailures this way.
         return {"LambdaFunctionParameters": {"InvocationType": "REQUEST_RESPONSE"}}
 
@@ -120,12 +129,11 @@ class PipeSpec:
 
     def validate(self) -> None:
         """Fail fast (at import, hence in every test run and `shoppulse synth`) on what AWS rejects."""
-        parameters = self.source_parameters(dead_letter_arn=None)["DynamoDBStreamParameters"]
+        parameters: Mapping[str, object] = self.source_parameters(dead_letter_arn=None)["DynamoDBStreamParameters"]
         for name, (low, high) in STREAM_PARAMETER_RANGES.items():
-            if not low <= parameters[name] <= high:
-                raise ValueError(
-                    f"pipe {self.key}: {name} {parameters[name]} is outside {low}..{high}, which Pipes refuse"
-                )
+            value = parameters[name]
+            if not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"pipe {self.key}: {name} {value} is outside {low}..{high}, which Pipes refuse")
         if self.starting_position not in STARTING_POSITIONS:
             raise ValueError(
                 f"pipe {self.key}: StartingPosition {self.starting_position!r} not in {STARTING_POSITIONS}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
 
@@ -18,6 +18,9 @@ from chalicelib.kpi_fields import CATEGORY_DAILY, DAILY
 from chalicelib.kpis import DailyKpis, has_kpis, public_category, served_daily
 from chalicelib.tables import CATEGORY_KPIS, CATEGORY_KPIS_BY_CATEGORY, DAILY_KPIS
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
 YEAR, DAY = DAILY_KPIS.partition_key, DAILY_KPIS.range_key
 CATEGORY = CATEGORY_KPIS_BY_CATEGORY.partition_key
 # The public form is computed from the exact components: derived values and bookkeeping stay home.
@@ -26,7 +29,7 @@ CATEGORY_READ = projection((CATEGORY_KPIS.partition_key, CATEGORY_KPIS.range_key
 
 
 class KpiQueries:
-    def __init__(self, daily_table: Any, category_table: Any) -> None:
+    def __init__(self, daily_table: Table, category_table: Table) -> None:
         self._daily = daily_table
         self._categories = category_table
         self._registry = CategoryRegistry(category_table)

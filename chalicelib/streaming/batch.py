@@ -69,7 +69,8 @@ class BatchReport:
         )
 
 
-def _as_record(raw: Any) -> Mapping[str, Any]:
+def _as_record(raw: object) -> Mapping[str, Any]:
+    """A pipe record as sent; anything else (not a JSON object) kept as `value`, for its rejection."""
     return raw if isinstance(raw, Mapping) else {"value": raw}
 
 

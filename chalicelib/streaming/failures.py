@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from enum import Enum
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from boto3.dynamodb.conditions import Key
 
@@ -24,6 +24,9 @@ from chalicelib.runs import utc_now
 from chalicelib.streaming.notify import OnceNotifier
 from chalicelib.streaming.put_once import put_once
 from chalicelib.tables import ORDER_FAILURES, ORDER_FAILURES_BY_PIPE, ORDERS
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
 FAILURE_KEY = ORDER_FAILURES.partition_key
 # A kept record must leave room for the rest of the item; a larger one is read from the stream.
@@ -96,7 +99,7 @@ def sequence_in(sequence: str, start: str, end: str) -> bool:
 
 
 class FailureRepository:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
 
     def _base(self, pipe_key: str, failure_id: str, kind: FailureKind, reason: str) -> dict[str, Any]:

@@ -9,23 +9,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from chalicelib.runs import utc_now
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import TableAttributeValueTypeDef
+    from mypy_boto3_sns import SNSClient
 
 NOTIFIED_AT = "notified_at"
 SNS_SUBJECT_MAX = 100
 
 
 class OnceNotifier:
-    def __init__(self, table: Any, sns: Any, topic_arn: str) -> None:
+    def __init__(self, table: Table, sns: SNSClient, topic_arn: str) -> None:
         self._table = table
         self._sns = sns
         self._topic_arn = topic_arn
 
-    def notify(self, item: Mapping[str, Any], key: Mapping[str, Any], subject: str, message: Mapping[str, Any]) -> bool:
+    def notify(
+        self,
+        item: Mapping[str, object],
+        key: Mapping[str, TableAttributeValueTypeDef],
+        subject: str,
+        message: Mapping[str, object],
+    ) -> bool:
         """Publish unless `item` is already marked; True when this call published."""
         if NOTIFIED_AT in item:
             return False

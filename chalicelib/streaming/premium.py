@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from boto3.dynamodb.conditions import Key
-
+from chalicelib.dynamo_pages import newest_first
 from chalicelib.kpis import round_money
 from chalicelib.orders.events import OrderChange
 from chalicelib.orders.rules import premium_applies
@@ -16,6 +15,9 @@ from chalicelib.streaming.notify import NOTIFIED_AT, OnceNotifier
 from chalicelib.streaming.outcomes import Outcome
 from chalicelib.streaming.put_once import put_once
 from chalicelib.tables import PREMIUM_CASES, PREMIUM_CASES_BY_TIME
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
 CASE_KIND = "PREMIUM"
 CASE_OPEN = "OPEN"
@@ -50,7 +52,7 @@ def public_case(item: Mapping[str, Any]) -> PremiumCase:
 
 
 class PremiumCaseRepository:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
 
     def open(self, change: OrderChange) -> tuple[dict[str, Any], bool]:
@@ -85,16 +87,7 @@ class PremiumCaseRepository:
         self, limit: int = 50, start_key: Mapping[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """Newest cases first as stored, a page at a time (a Query on the index, never a Scan)."""
-        kwargs: dict[str, Any] = {
-            "IndexName": PREMIUM_CASES_BY_TIME.name,
-            "KeyConditionExpression": Key(PREMIUM_CASES_BY_TIME.partition_key).eq(CASE_KIND),
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start_key:
-            kwargs["ExclusiveStartKey"] = dict(start_key)
-        page = self._table.query(**kwargs)
-        return page.get("Items", []), page.get("LastEvaluatedKey")
+        return newest_first(self._table, PREMIUM_CASES_BY_TIME, CASE_KIND, limit, start_key)
 
 
 class PremiumService:

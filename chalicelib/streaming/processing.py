@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from boto3.dynamodb.conditions import Key
 
@@ -16,6 +16,9 @@ from chalicelib.runs import utc_now
 from chalicelib.streaming.outcomes import Outcome
 from chalicelib.streaming.put_once import PutResult, put_each_once, put_once
 from chalicelib.tables import ORDER_PROCESSING
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
 PIPELINE = "standard"
 _KEY = (ORDER_PROCESSING.partition_key, ORDER_PROCESSING.range_key)
@@ -50,7 +53,7 @@ def public_event(item: Mapping[str, Any]) -> ProcessingEvent:
 
 
 class ProcessingRepository:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
 
     @staticmethod

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 # TransactWriteItems groups up to 100 actions, all or nothing, each Put with its own condition;
 # a cancelled transaction says why per action, in request order (`CancellationReasons`, Code
@@ -22,7 +26,7 @@ def _condition(key_names: tuple[str, ...]) -> dict[str, Any]:
     return {"ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": key_names[0]}}
 
 
-def put_once(table: Any, item: Mapping[str, Any], key_names: tuple[str, ...]) -> tuple[dict[str, Any], bool]:
+def put_once(table: Table, item: Mapping[str, Any], key_names: tuple[str, ...]) -> tuple[dict[str, Any], bool]:
     """Write `item` unless its key exists; return the stored item and whether this call wrote it.
 
     A conditional PutItem is atomic, so the effect and its deduplication are one write: no
@@ -39,7 +43,7 @@ def put_once(table: Any, item: Mapping[str, Any], key_names: tuple[str, ...]) ->
     return dict(item), True
 
 
-def put_each_once(table: Any, items: Sequence[Mapping[str, Any]], key_names: tuple[str, ...]) -> list[PutResult]:
+def put_each_once(table: Table, items: Sequence[Mapping[str, Any]], key_names: tuple[str, ...]) -> list[PutResult]:
     """`put_once` for many items in one TransactWriteItems per 100: the same answer per item.
 
     Each item's outcome is its own, as if put alone: True (written by this call), False (its key
@@ -57,12 +61,18 @@ def put_each_once(table: Any, items: Sequence[Mapping[str, Any]], key_names: tup
 
 
 def _transact(
-    table: Any, items: Sequence[Mapping[str, Any]], key_names: tuple[str, ...], pending: list[int], out: list[PutResult]
+    table: Table,
+    items: Sequence[Mapping[str, Any]],
+    key_names: tuple[str, ...],
+    pending: list[int],
+    out: list[PutResult],
 ) -> list[int]:
     """One transaction over `pending`; fills `out` for what it settled, returns what to retry."""
     puts = [{"Put": {"TableName": table.name, "Item": dict(items[i]), **_condition(key_names)}} for i in pending]
     try:
-        table.meta.client.transact_write_items(TransactItems=puts)
+        # The resource's client takes Python values (boto3 registers its TypeSerializer on it,
+        # boto3/dynamodb/transform.py DynamoDBHighLevelResource); the stubs type the wire form.
+        table.meta.client.transact_write_items(TransactItems=cast("list[TransactWriteItemTypeDef]", puts))
     except ClientError as err:
         reasons = err.response.get("CancellationReasons") or []
         if err.response.get("Error", {}).get("Code") != "TransactionCanceledException" or len(reasons) != len(pending):
@@ -86,7 +96,11 @@ def _transact(
 
 
 def _each_alone(
-    table: Any, items: Sequence[Mapping[str, Any]], key_names: tuple[str, ...], pending: list[int], out: list[PutResult]
+    table: Table,
+    items: Sequence[Mapping[str, Any]],
+    key_names: tuple[str, ...],
+    pending: list[int],
+    out: list[PutResult],
 ) -> None:
     for i in pending:
         try:

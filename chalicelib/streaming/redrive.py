@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
@@ -33,6 +33,9 @@ from chalicelib.streaming.exceptions import RedriveError, StreamDataGone
 from chalicelib.streaming.failures import FAILURE_KEY, FailureKind, FailureRepository, FailureStatus
 from chalicelib.streaming.outcomes import Outcome
 from chalicelib.tables import ORDERS
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
 ToWire = Callable[[Mapping[str, Any], str], StreamRecord]
 REDRIVE_STREAM = "redrive"
@@ -68,7 +71,7 @@ class RedriveResult:
 class StreamRangeReader:
     """Reads one shard's records from a start to an end sequence number (inclusive)."""
 
-    def __init__(self, streams: Any, to_wire: ToWire) -> None:
+    def __init__(self, streams: DynamoDBStreamsClient, to_wire: ToWire) -> None:
         self._streams = streams
         self._to_wire = to_wire
 

@@ -7,7 +7,7 @@ The accessors are the one place the app gets them and the one place tests swap t
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 
@@ -22,18 +22,23 @@ from chalicelib.streaming.premium import PremiumCaseRepository, PremiumService
 from chalicelib.streaming.processing import ProcessingRepository, StandardProcessing
 from chalicelib.tables import ORDER_FAILURES, ORDER_PROCESSING, ORDERS, PREMIUM_CASES, TableSpec
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_sns import SNSClient
+
 
 @cache
-def _dynamodb() -> Any:
+def _dynamodb() -> DynamoDBServiceResource:
     return boto3.resource("dynamodb")
 
 
 @cache
-def _sns() -> Any:
+def _sns() -> SNSClient:
     return boto3.client("sns")
 
 
-def _table(spec: TableSpec) -> Any:
+def _table(spec: TableSpec) -> Table:
     return _dynamodb().Table(spec.name())
 
 

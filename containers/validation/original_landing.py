@@ -18,11 +18,15 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chalicelib.runs import FirstLandings, Landing
 from chalicelib.storage_layout import RunIdentity
 from containers.engine.rules import to_micros
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
 
 # Earlier versions of a key, of the same size, read to compare their bytes (newest first).
 HISTORY_READS = 8
@@ -31,7 +35,7 @@ HISTORY_READS = 8
 class DigestingReader(io.RawIOBase):
     """An object's body as read, digested on the way (the validation reads it once)."""
 
-    def __init__(self, raw: Any, content_length: int) -> None:
+    def __init__(self, raw: StreamingBody, content_length: int) -> None:
         self._raw, self._length = raw, content_length
         self._sha = hashlib.sha256()
         self._size = 0
@@ -51,7 +55,9 @@ class DigestingReader(io.RawIOBase):
         """The SHA-256 of the bytes, once all of them were read."""
         return self._sha.hexdigest() if self._size == self._length else None
 
-    def first_landing(self, s3: Any, identity: RunIdentity, landings: FirstLandings | None, own: Landing) -> Landing:
+    def first_landing(
+        self, s3: S3Client, identity: RunIdentity, landings: FirstLandings | None, own: Landing
+    ) -> Landing:
         """The first landing of these bytes: `own` unless the Runs table or the key's earlier
         versions know an earlier one. A body not read to its end has no digest to match, and keeps
         its own landing."""
@@ -62,7 +68,7 @@ class DigestingReader(io.RawIOBase):
         return min(known, key=lambda f: f.rank)
 
 
-def _same_bytes_before(s3: Any, identity: RunIdentity, own: Landing, size: int, digest: str) -> Iterator[Landing]:
+def _same_bytes_before(s3: S3Client, identity: RunIdentity, own: Landing, size: int, digest: str) -> Iterator[Landing]:
     """The earlier versions of this key whose bytes are these (ListObjectVersions needs
     s3:ListBucketVersions, https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html)."""
     if not identity.version:
@@ -88,6 +94,6 @@ def _same_bytes_before(s3: Any, identity: RunIdentity, own: Landing, size: int, 
             yield Landing(run_id, key, version["LastModified"])
 
 
-def manifest_landing(first: Landing) -> dict[str, Any]:
+def manifest_landing(first: Landing) -> dict[str, int | str]:
     """The place the staged rows take in the latest-wins order (`versions.in_original_place`)."""
     return {"version": to_micros(first.landed_at), "source_key": first.source_key, "run_id": first.run_id}

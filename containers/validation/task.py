@@ -13,7 +13,7 @@ from collections import Counter
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, BinaryIO, NoReturn, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
 
 import pandas as pd
 from botocore.exceptions import ClientError
@@ -27,6 +27,10 @@ from containers.engine.input_format import UnreadableFile
 from containers.engine.rules import Origin, TimeBounds, malformed_frame, validate
 from containers.tasks.outcome import DataRejected
 from containers.validation.original_landing import DigestingReader, manifest_landing
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef, GetObjectRequestTypeDef
 
 MANIFEST = "manifest.json"
 # What GetObject answers for a key or version that does not exist: NoSuchKey, NoSuchVersion (both 404,
@@ -52,7 +56,7 @@ class _RejectedRows:
         for reasons in rows["reason"]:
             self.reasons.update(reasons.split(";"))
 
-    def upload(self, s3: Any, bucket: str, key: str) -> None:
+    def upload(self, s3: S3Client, bucket: str, key: str) -> None:
         self.file.seek(0)
         s3.upload_fileobj(self.file, bucket, key, ExtraArgs={"ContentType": "text/csv"})
 
@@ -62,7 +66,7 @@ class _Staging:
     background (Arrow encodes without the GIL) while the next batch is validated; one part at
     a time, so memory holds at most two batches."""
 
-    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str, prefix: str) -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
         self.parts: list[str] = []
         self.rows = 0
@@ -104,7 +108,7 @@ def _line_counts(source: CsvSource) -> dict[str, int]:
 
 
 def validate_object(
-    s3: Any,
+    s3: S3Client,
     identity: RunIdentity,
     curated_bucket: str,
     max_invalid_ratio: float,
@@ -171,7 +175,7 @@ def validate_object(
     return summary
 
 
-def _get_object(s3: Any, identity: RunIdentity) -> tuple[dict[str, Any], RunIdentity]:
+def _get_object(s3: S3Client, identity: RunIdentity) -> tuple[GetObjectOutputTypeDef, RunIdentity]:
     """GetObject of the announced key, else of its URL-decoded form: AWS documents S3 event
     notifications' keys as URL-encoded but is silent for EventBridge events (docs/architecture.md,
     "Object keys"), so both readings must work. A key that exists as announced is never decoded."""
@@ -195,16 +199,15 @@ def _missing(err: ClientError) -> bool:
     return err.response.get("Error", {}).get("Code") in _MISSING
 
 
-def _get_version(s3: Any, identity: RunIdentity) -> dict[str, Any]:
-    request = {"Bucket": identity.bucket, "Key": identity.source_key}
+def _get_version(s3: S3Client, identity: RunIdentity) -> GetObjectOutputTypeDef:
+    request: GetObjectRequestTypeDef = {"Bucket": identity.bucket, "Key": identity.source_key}
     if identity.version:
         request["VersionId"] = identity.version
-    obj: dict[str, Any] = s3.get_object(**request)
-    return obj
+    return s3.get_object(**request)
 
 
 def _reject_file(
-    s3: Any, identity: RunIdentity, summary: dict[str, Any], rejected: _RejectedRows, reason: str, detail: str
+    s3: S3Client, identity: RunIdentity, summary: dict[str, Any], rejected: _RejectedRows, reason: str, detail: str
 ) -> NoReturn:
     summary.update(status="REJECTED", reason=reason, detail=detail, valid_rows=0)
     summary.setdefault("rows", rejected.count)
@@ -218,7 +221,7 @@ def _reject_file(
     raise DataRejected(summary)
 
 
-def read_manifest(s3: Any, curated_bucket: str, identity: RunIdentity) -> dict[str, Any]:
+def read_manifest(s3: S3Client, curated_bucket: str, identity: RunIdentity) -> dict[str, Any]:
     body = s3.get_object(Bucket=curated_bucket, Key=f"{identity.staging_prefix}{MANIFEST}")["Body"].read()
     manifest: dict[str, Any] = json.loads(body)
     return manifest

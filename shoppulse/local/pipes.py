@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.pipes import PipeSpec
 from chalicelib.stream_records import StreamRecord
@@ -124,7 +124,7 @@ class PipePoller(BackgroundPoller):
         self._invoke = invoke
         # Records already in the stream are not events (a restored snapshot): start after them.
         # A pipe's StartingPosition (TRIM_HORIZON, LATEST) is a shard iterator type.
-        self._position = cast("ShardIteratorTypeType", "LATEST" if skip_existing else spec.starting_position)
+        self._position: ShardIteratorTypeType = "LATEST" if skip_existing else spec.starting_position
         self._idle = threading.Event()
         self._batch_done = threading.Event()  # wakes the poller for the next batch of a lane
         self._counts = threading.Lock()

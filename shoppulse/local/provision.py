@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from chalicelib.messaging import ALERTS_TOPIC, TOPICS
 from chalicelib.pipes import PIPES, PipeSpec
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_events.type_defs import TargetTypeDef
     from mypy_boto3_kms import KMSClient
-    from mypy_boto3_pipes.type_defs import PipeSourceParametersTypeDef, PipeTargetParametersTypeDef
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -330,10 +329,9 @@ def _pipe(aws: ServiceClients, spec: PipeSpec, resources: LocalResources, resolv
         Name=spec.default_name,
         RoleArn=pipe_role,
         Source=stream_arn,
-        # chalicelib.pipes returns these shapes as plain dicts: cast until it returns the stubs' TypedDicts.
-        SourceParameters=cast("PipeSourceParametersTypeDef", spec.source_parameters(dlq_arn)),
+        SourceParameters=spec.source_parameters(dlq_arn),
         Target=function_arn,
-        TargetParameters=cast("PipeTargetParametersTypeDef", spec.target_parameters()),
+        TargetParameters=spec.target_parameters(),
         DesiredState="RUNNING",
     )
     return PipeResources(spec, pipe["Arn"], stream_arn, dlq_url, dlq_arn, pipe_role, function_arn)
