@@ -35,6 +35,7 @@ MIB = 1024 * 1024
 GIB = 1024 * MIB
 OPTIONAL = ("benchmarks.api_latency", "benchmarks.local_latency", "benchmarks.stream_burst")
 FEED = "benchmarks.feed"
+NOTES = "benchmark-notes.md"  # beside the report: hand-written, never rewritten by a run
 FAIR = "benchmarks.duckdb_validated"  # DuckDB doing ShopPulse's work, not only the KPIs
 
 
@@ -166,13 +167,19 @@ def report(
     measurements: list[Measurement],
     optional: list[Measurement],
     skipped: list[str],
+    load: tuple[float, float],
 ) -> str:
     host = machine()
     lines = [
         "# Benchmarks",
         "",
         f"Produced by `{command}` on {started:%Y-%m-%d %H:%M} UTC; machine: {host['nproc']} CPUs "
-        f"({host['cpu']}), {host['memory']} memory, Python {host['python']}, {host['os']}.",
+        f"({host['cpu']}), {host['memory']} memory, Python {host['python']}, {host['os']}. "
+        f"Load average (1 min): {load[0]:.1f} at the start, {load[1]:.1f} at the end (other work on the "
+        "machine slows every row, DuckDB's included).",
+        "",
+        f"This page is written by `make bench`; what the figures mean, profiles and before/after "
+        f"comparisons are in [benchmark-notes.md]({NOTES}).",
         "",
         "Each measurement runs in a fresh child process; *wall time* is the measured call, *process wall "
         "time* adds the interpreter start and imports, *peak memory* is the child's peak resident set "
@@ -226,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         else "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
     )
     measurements, optional, skipped = [], [], []
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="shoppulse-bench-") as tmp:
         t0 = time.perf_counter()
         files = write_bench_set(Path(tmp), items=args.items, seed=args.seed)
@@ -271,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             optional.append(measure(module, f"{module}:run", timeout=args.timeout))
         else:
             skipped.append(f"`{module}` (module not there)")
-    text = report(command, started, sizes, generation, measurements, optional, skipped)
+    load = (load_at_start, os.getloadavg()[0])
+    text = report(command, started, sizes, generation, measurements, optional, skipped, load)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(text, encoding="utf-8")
     print(text)
