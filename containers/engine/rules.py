@@ -126,7 +126,8 @@ WHITESPACE = (
     + "".join(map(chr, range(0x2000, 0x200B)))
     + "\u2028\u2029\u202f\u205f\u3000"
 )
-PLAIN_MONEY = r"^[+-]?[0-9]{0,8}(?:\.[0-9]{0,6})?$"  # below 10^8, at most micros: exact through a float64
+# NUMBER texts below 10^8 with at most six decimals: exact through a float64 (`_money_micros`)
+PLAIN_MONEY = r"[+-]?(?:[0-9]{1,8}(?:\.[0-9]{0,6})?|\.[0-9]{1,6})"
 
 
 def _arrow_iso8601(text: pa.Array) -> pa.Array | None:
@@ -176,12 +177,11 @@ def _bools(mask: pa.Array) -> np.ndarray:
     return flags
 
 
-def _money_micros(number: pa.Array) -> pa.Array:
-    """Exact micros of decimal texts, null beyond ±MAX_AMOUNT. Texts of at most 8 + 6 digits
-    without exponent go through float64 (their micros are below 2^53 and the parse is
-    correctly rounded, so rounding the product gives the exact integer); each distinct other
-    text is read as a decimal and rounded half-even."""
-    plain = _fullmatch(number, PLAIN_MONEY)
+def _money_micros(number: pa.Array, plain: pa.Array) -> pa.Array:
+    """Exact micros of NUMBER texts, null beyond ±MAX_AMOUNT. `plain` ones (PLAIN_MONEY) go
+    through float64: their micros are below 2^53 and the parse is correctly rounded, so
+    rounding the product gives the exact integer. Each distinct other text is read as a
+    decimal and rounded half-even."""
     try:
         scaled = pc.multiply(pc.cast(pc.if_else(plain, number, NO_TEXT), pa.float64()), 1e6)
         fast = pc.cast(pc.round(scaled, round_mode="half_to_even"), pa.int64())
@@ -189,7 +189,10 @@ def _money_micros(number: pa.Array) -> pa.Array:
     except pa.ArrowInvalid:  # a form the float parser declines: every text takes the decimal path
         plain = pa.array(np.zeros(len(number), dtype=bool))
         fast = pa.nulls(len(number), pa.int64())
-    encoded = pc.dictionary_encode(pc.if_else(plain, NO_TEXT, number))
+    rest = pc.if_else(plain, NO_TEXT, number)
+    if not pc.any(pc.is_valid(rest)).as_py():
+        return fast
+    encoded = pc.dictionary_encode(rest)
     careful = pa.array([_to_micros(text) for text in encoded.dictionary.to_pylist()], type=pa.int64())
     return pc.if_else(plain, fast, careful.take(encoded.indices))
 
@@ -218,6 +221,8 @@ class _Checker:
     def present(self, name: str, required: bool) -> pa.Array:
         value = pc.utf8_trim_whitespace(_arrow_text(self.text[name]))
         empty = pc.equal(value, "")
+        if not pc.any(empty).as_py():
+            return value
         if required:
             self.flag(empty, MISSING, name)
         return pc.if_else(empty, NO_TEXT, value)
@@ -251,8 +256,10 @@ class _Checker:
 
     def money(self, name: str, required: bool) -> pa.Array:
         value = self.present(name, required)
-        numeric = _fullmatch(value, NUMBER)
-        out = _money_micros(pc.if_else(numeric, value, NO_TEXT))
+        plain = _fullmatch(value, PLAIN_MONEY)  # the usual price, a subset of NUMBER
+        everything = pc.all(pc.or_(plain, pc.is_null(value))).as_py()
+        numeric = plain if everything else pc.or_(plain, _fullmatch(value, NUMBER))
+        out = _money_micros(pc.if_else(numeric, value, NO_TEXT), plain)
         self.flag(pc.and_not(pc.is_valid(value), numeric), NOT_NUMBER, name)
         self.flag(pc.and_(numeric, pc.is_null(out)), TOO_LARGE, name)
         self.flag(pc.less(out, 0), NEGATIVE, name)
@@ -324,7 +331,8 @@ def validate(
     bad = check.bad()
     keep = pa.array(~bad)
     index = pd.RangeIndex(len(bad) - int(bad.sum()))
-    valid = pd.DataFrame({name: _series(values.filter(keep), index) for name, values in typed.items()}, index=index)
+    columns = {name: _series(values.filter(keep), index) for name, values in typed.items()}
+    valid = pd.DataFrame(columns, index=index, copy=False)
     if schema.kind is FileKind.PRODUCTS:
         valid[VERSION] = pd.array([to_micros(origin.landed_at)] * len(valid), dtype="Int64")
         valid[SOURCE] = origin.key

@@ -10,7 +10,16 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from containers.engine.rules import TRAILING_UTC, WHITESPACE, _money_micros, _to_micros, _without_utc_suffix
+from containers.engine.rules import (
+    NUMBER,
+    PLAIN_MONEY,
+    TRAILING_UTC,
+    WHITESPACE,
+    _fullmatch,
+    _money_micros,
+    _to_micros,
+    _without_utc_suffix,
+)
 
 SMALL = settings(max_examples=60, deadline=None)
 DIGITS = st.text(alphabet="0123456789", max_size=9)
@@ -27,7 +36,10 @@ NEAR_LIMITS = ["10000000", "10000000.000001", "-10000000", "99999999.999999", "0
 @SMALL
 @given(st.lists(st.one_of(PLAIN, st.sampled_from(NEAR_LIMITS)), max_size=20))
 def test_money_micros_equal_the_decimal_reading(texts: list[str]) -> None:
-    assert _money_micros(pa.array(texts, pa.string())).to_pylist() == [_to_micros(t) for t in texts]
+    number = pa.array(texts, pa.string())
+    plain = _fullmatch(number, PLAIN_MONEY)
+    assert all(re.fullmatch(NUMBER, t) for t in texts)
+    assert _money_micros(number, plain).to_pylist() == [_to_micros(t) for t in texts]
 
 
 def test_whitespace_is_what_python_strips() -> None:
