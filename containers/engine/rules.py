@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,7 +26,8 @@ ROW = "_row"  # 1-based position in its file: the last tie-break for products
 FUTURE_TOLERANCE = timedelta(days=1)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 # ASCII digits only: `\d` also matches Arabic-Indic or full-width digits, which no id is.
-INTEGER = r"\+?[0-9]{1,18}"  # below 10^18: within int64 (Parquet, Arrow) and DynamoDB's 38 digits
+MAX_DIGITS = 18  # below 10^18: within int64 (Parquet, Arrow) and DynamoDB's 38 digits
+INTEGER = rf"\+?[0-9]{{1,{MAX_DIGITS}}}"
 NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 # Amounts are kept as int64 micro-units; at most ten million per value, so that even a
 # day of 900,000 such items sums exactly in int64 (2^63 micros is 9.2e12 units). DynamoDB
@@ -117,100 +119,176 @@ def _arrow_text(value: pd.Series) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def _iso8601_micros(value: pd.Series) -> pd.Series:
+NO_TEXT = pa.scalar(None, pa.string())
+# What Python's str.isspace() (and so `re`'s `\s`, in TRAILING_UTC) calls whitespace.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+# NUMBER texts below 10^8 with at most six decimals: exact through a float64 (`_money_micros`)
+PLAIN_MONEY = r"[+-]?(?:[0-9]{1,8}(?:\.[0-9]{0,6})?|\.[0-9]{1,6})"
+
+
+def _arrow_iso8601(text: pa.Array) -> pa.Array | None:
+    """UTC micros of ISO-8601 text by Arrow's parser, or None if it declines any value."""
+    zulu = pc.ends_with(text, "Z")  # null where text is
+    try:
+        if pc.all(zulu).as_py():  # the offset regex is only needed when some time lacks the Z
+            return pc.cast(text, pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        zoned = pc.or_(zulu, pc.match_substring_regex(text, OFFSET))
+        if pc.all(zoned).as_py():  # one kind of timestamp (or nulls), one cast
+            return pc.cast(text, pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        if not pc.any(zoned).as_py():
+            return pc.cast(text, pa.timestamp("us")).cast(pa.int64())
+        aware = pc.cast(pc.if_else(zoned, text, NO_TEXT), pa.timestamp("us", tz="UTC"))
+        naive = pc.cast(pc.if_else(zoned, NO_TEXT, text), pa.timestamp("us"))
+        return pc.coalesce(aware.cast(pa.int64()), naive.cast(pa.int64()))
+    except pa.ArrowInvalid:
+        return None
+
+
+def _iso8601(text: pa.Array) -> pa.Array:
     """UTC micros of ISO-8601 text (no offset means UTC), null where it is not a timestamp.
 
     Arrow's parser is several times faster than pandas' but accepts a strict subset of its
     forms (and gives the same instants), so a column with anything Arrow declines is parsed
     by pandas whole: the outcome never depends on which parser ran.
     """
-    text = _arrow_text(value)
-    zoned = pc.or_(pc.ends_with(text, "Z"), pc.match_substring_regex(text, OFFSET))  # null where text is
-    nothing = pa.scalar(None, pa.string())
+    micros = _arrow_iso8601(text)
+    if micros is None:
+        value = pd.Series(text.to_pandas(), dtype="str")
+        micros = pa.array(_micros(pd.to_datetime(value, format="ISO8601", utc=True, errors="coerce")))
+    return micros
+
+
+def _iso8601_micros(value: pd.Series) -> pd.Series:
+    """`_iso8601` of a text Series, as an Int64 Series."""
+    return _nullable_int(_iso8601(_arrow_text(value)), value.index)
+
+
+def _fullmatch(text: pa.Array, pattern: str) -> pa.Array:
+    """Whether each text matches all of `pattern` (False where null), as `Series.str.fullmatch` on Arrow."""
+    return pc.fill_null(pc.match_substring_regex(text, f"^(?:{pattern})$"), False)
+
+
+def _bools(mask: pa.Array) -> np.ndarray:
+    flags: np.ndarray = pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+    return flags
+
+
+def _money_micros(number: pa.Array, plain: pa.Array) -> pa.Array:
+    """Exact micros of NUMBER texts, null beyond ±MAX_AMOUNT. `plain` ones (PLAIN_MONEY) go
+    through float64: their micros are below 2^53 and the parse is correctly rounded, so
+    rounding the product gives the exact integer. Each distinct other text is read as a
+    decimal and rounded half-even."""
     try:
-        if pc.all(zoned).as_py():  # the usual column: one kind of timestamp (or nulls), one cast
-            micros = pc.cast(text, pa.timestamp("us", tz="UTC")).cast(pa.int64())
-        elif not pc.any(zoned).as_py():
-            micros = pc.cast(text, pa.timestamp("us")).cast(pa.int64())
-        else:
-            aware = pc.cast(pc.if_else(zoned, text, nothing), pa.timestamp("us", tz="UTC"))
-            naive = pc.cast(pc.if_else(zoned, nothing, text), pa.timestamp("us"))
-            micros = pc.coalesce(aware.cast(pa.int64()), naive.cast(pa.int64()))
-    except pa.ArrowInvalid:
-        return _micros(pd.to_datetime(value, format="ISO8601", utc=True, errors="coerce"))
-    return _nullable_int(micros, value.index)
+        scaled = pc.multiply(pc.cast(pc.if_else(plain, number, NO_TEXT), pa.float64()), 1e6)
+        fast = pc.cast(pc.round(scaled, round_mode="half_to_even"), pa.int64())
+        fast = pc.if_else(pc.greater(pc.abs(fast), MAX_MICROS), pa.scalar(None, pa.int64()), fast)
+    except pa.ArrowInvalid:  # a form the float parser declines: every text takes the decimal path
+        plain = pa.array(np.zeros(len(number), dtype=bool))
+        fast = pa.nulls(len(number), pa.int64())
+    rest = pc.if_else(plain, NO_TEXT, number)
+    if not pc.any(pc.is_valid(rest)).as_py():
+        return fast
+    encoded = pc.dictionary_encode(rest)
+    careful = pa.array([_to_micros(text) for text in encoded.dictionary.to_pylist()], type=pa.int64())
+    return pc.if_else(plain, fast, careful.take(encoded.indices))
+
+
+def _without_utc_suffix(value: pa.Array) -> pa.Array:
+    """BigQuery's " UTC" removed: `re.sub(TRAILING_UTC, "", text)` of each text, by trimming."""
+    suffixed = pc.fill_null(pc.ends_with(value, "UTC"), False)
+    if not pc.any(suffixed).as_py():
+        return value
+    bare = pc.utf8_rtrim(pc.utf8_slice_codeunits(value, 0, -3), characters=WHITESPACE)
+    return pc.if_else(suffixed, bare, value)
 
 
 class _Checker:
-    """Collects (row mask, reason) pairs while converting columns."""
+    """Collects (row mask, reason) pairs while converting columns, all in Arrow."""
 
     def __init__(self, text: pd.DataFrame) -> None:
         self.text = text
-        self.problems: list[tuple[pd.Series, str]] = []
+        self.rows = len(text)
+        self.problems: list[tuple[np.ndarray, str]] = []
 
-    def flag(self, mask: pd.Series, reason: str, column: str) -> None:
-        if mask.any():
-            self.problems.append((mask, f"{reason}:{column}"))
+    def flag(self, mask: pa.Array, reason: str, column: str) -> None:
+        if pc.any(mask).as_py():  # nulls are not problems; most masks find none, so stay in Arrow
+            self.problems.append((_bools(mask), f"{reason}:{column}"))
 
-    def present(self, name: str, required: bool) -> pd.Series:
-        value = self.text[name].str.strip()
-        empty = value == ""
+    def present(self, name: str, required: bool) -> pa.Array:
+        value = pc.utf8_trim_whitespace(_arrow_text(self.text[name]))
+        empty = pc.equal(value, "")
+        if not pc.any(empty).as_py():
+            return value
         if required:
             self.flag(empty, MISSING, name)
-        return value.where(~empty)
+        return pc.if_else(empty, NO_TEXT, value)
 
-    def integer(self, name: str, required: bool, minimum: int = 0) -> pd.Series:
+    def integer(self, name: str, required: bool, minimum: int = 0) -> pa.Array:
         value = self.present(name, required)
-        ok = value.str.fullmatch(INTEGER).fillna(False).astype(bool)
-        self.flag(value.notna() & ~ok, NOT_INTEGER, name)
-        digits = _arrow_text(value.where(ok).str.lstrip("+"))
-        out = _nullable_int(pc.cast(digits, pa.int64()), value.index)
+        # INTEGER without a regex: one optional "+", then 1 to MAX_DIGITS ASCII digits
+        signed = pc.fill_null(pc.starts_with(value, "+"), False)
+        digits = pc.if_else(signed, pc.utf8_slice_codeunits(value, 1), value)
+        ok = pc.and_(pc.ascii_is_decimal(digits), pc.less_equal(pc.binary_length(digits), MAX_DIGITS))
+        ok = pc.fill_null(ok, False)
+        self.flag(pc.and_not(pc.is_valid(value), ok), NOT_INTEGER, name)
+        out = pc.cast(pc.if_else(ok, digits, NO_TEXT), pa.int64())
         if minimum > 0:
-            self.flag(out.notna() & (out < minimum), BAD_COUNT, name)
+            self.flag(pc.less(out, minimum), BAD_COUNT, name)
         return out
 
-    def status(self, name: str, required: bool) -> pd.Series:
-        value = self.present(name, required).str.lower()
-        self.flag(value.notna() & ~value.isin(STATUSES), BAD_STATUS, name)
+    def status(self, name: str, required: bool) -> pa.Array:
+        value = pc.utf8_lower(self.present(name, required))
+        self.flag(pc.and_not(pc.is_valid(value), pc.is_in(value, pa.array(STATUSES))), BAD_STATUS, name)
         return value
 
-    def timestamp(self, name: str, required: bool, now: datetime, bounds: TimeBounds) -> pd.Series:
+    def timestamp(self, name: str, required: bool, now: datetime, bounds: TimeBounds) -> pa.Array:
         value = self.present(name, required)
-        suffixed = value.str.endswith("UTC").fillna(False).astype(bool)
-        if suffixed.any():  # BigQuery's " UTC": the rare case, so the regex runs on it alone
-            value = value.mask(suffixed, value[suffixed].str.replace(TRAILING_UTC, "", regex=True))
-        micros = _iso8601_micros(value)
-        self.flag(value.notna() & micros.isna(), BAD_TIMESTAMP, name)
-        self.flag(micros > to_micros(now + bounds.tolerance), FUTURE, name)
-        self.flag(micros < to_micros(bounds.earliest), TOO_EARLY, name)
+        value = _without_utc_suffix(value)
+        micros = _iso8601(value)
+        self.flag(pc.and_(pc.is_valid(value), pc.is_null(micros)), BAD_TIMESTAMP, name)
+        self.flag(pc.greater(micros, to_micros(now + bounds.tolerance)), FUTURE, name)
+        self.flag(pc.less(micros, to_micros(bounds.earliest)), TOO_EARLY, name)
         return micros
 
-    def money(self, name: str, required: bool) -> pd.Series:
-        """Exact: each distinct text is read as a decimal and rounded half-even to micros."""
+    def money(self, name: str, required: bool) -> pa.Array:
         value = self.present(name, required)
-        numeric = value.str.fullmatch(NUMBER).fillna(False).astype(bool)
-        number = value.where(numeric)
-        encoded = pc.dictionary_encode(_arrow_text(number))
-        micros = pa.array([_to_micros(text) for text in encoded.dictionary.to_pylist()], type=pa.int64())
-        out = _nullable_int(micros.take(encoded.indices), value.index)
-        self.flag(value.notna() & ~numeric, NOT_NUMBER, name)
-        self.flag(numeric & out.isna(), TOO_LARGE, name)
-        self.flag(out < 0, NEGATIVE, name)
+        plain = _fullmatch(value, PLAIN_MONEY)  # the usual price, a subset of NUMBER
+        everything = pc.all(pc.or_(plain, pc.is_null(value))).as_py()
+        numeric = plain if everything else pc.or_(plain, _fullmatch(value, NUMBER))
+        out = _money_micros(pc.if_else(numeric, value, NO_TEXT), plain)
+        self.flag(pc.and_not(pc.is_valid(value), numeric), NOT_NUMBER, name)
+        self.flag(pc.and_(numeric, pc.is_null(out)), TOO_LARGE, name)
+        self.flag(pc.less(out, 0), NEGATIVE, name)
         return out
 
-    def reasons(self) -> pd.Series:
-        reason = pd.Series("", index=self.text.index, dtype="str")
-        for found, name in self.problems:
-            mask = found.fillna(False).astype(bool)
-            reason = reason.mask(mask, reason + ";" + name)
-        return reason.str.lstrip(";")
+    def bad(self) -> np.ndarray:
+        bad = np.zeros(self.rows, dtype=bool)
+        for found, _ in self.problems:
+            bad |= found
+        return bad
+
+    def reasons(self, rows: np.ndarray) -> pa.Array:
+        """Every rule each of these rows broke, `;`-separated in the order they were checked."""
+        names = [pc.if_else(pa.array(found[rows]), name, NO_TEXT) for found, name in self.problems]
+        return pc.binary_join_element_wise(*names, ";", null_handling="skip")
 
 
-def _check_order_of_events(check: _Checker, typed: pd.DataFrame) -> None:
+def _check_order_of_events(check: _Checker, typed: dict[str, pa.Array]) -> None:
     created = typed["created_at"]
     for later in ("shipped_at", "delivered_at", "returned_at"):
-        check.flag(typed[later] < created, BEFORE_CREATED, later)
-    check.flag(typed["delivered_at"] < typed["shipped_at"], DELIVERED_BEFORE_SHIPPED, "delivered_at")
+        check.flag(pc.less(typed[later], created), BEFORE_CREATED, later)
+    check.flag(pc.less(typed["delivered_at"], typed["shipped_at"]), DELIVERED_BEFORE_SHIPPED, "delivered_at")
+
+
+def _series(values: pa.Array, index: pd.Index) -> pd.Series:
+    """A typed Arrow column as the pandas Series the engine takes: Int64, or str text."""
+    if pa.types.is_integer(values.type):
+        return _nullable_int(values, index)
+    return pd.Series(values.to_pandas(), dtype="str").set_axis(index)
 
 
 @dataclass(frozen=True)
@@ -232,7 +310,7 @@ def validate(
     now = now or datetime.now(UTC)
     bounds = bounds or TimeBounds()
     check = _Checker(text)
-    typed = pd.DataFrame(index=text.index)
+    typed: dict[str, pa.Array] = {}
     for column in schema.columns:
         name, required = column.name, column.required
         if column.role is Role.ID:
@@ -249,16 +327,21 @@ def validate(
             typed[name] = check.present(name, required)
     if schema.kind is not FileKind.PRODUCTS:
         _check_order_of_events(check, typed)
-        typed[VERSION] = typed[list(LIFECYCLE)].max(axis=1).astype("Int64")
-    else:
-        typed[VERSION] = pd.array([to_micros(origin.landed_at)] * len(typed), dtype="Int64")
-        typed[SOURCE] = origin.key
-    typed[ROW] = text["row_number"].astype("int64")
-    reason = check.reasons()
-    bad = reason != ""
-    rejected = text.loc[bad].copy()
-    rejected.insert(2, "reason", reason[bad])
-    return Validated(typed.loc[~bad].reset_index(drop=True), rejected.reset_index(drop=True))
+        typed[VERSION] = pc.max_element_wise(*(typed[n] for n in LIFECYCLE))
+    bad = check.bad()
+    keep = pa.array(~bad)
+    index = pd.RangeIndex(len(bad) - int(bad.sum()))
+    columns = {name: _series(values.filter(keep), index) for name, values in typed.items()}
+    valid = pd.DataFrame(columns, index=index, copy=False)
+    if schema.kind is FileKind.PRODUCTS:
+        valid[VERSION] = pd.array([to_micros(origin.landed_at)] * len(valid), dtype="Int64")
+        valid[SOURCE] = origin.key
+    valid[ROW] = text["row_number"].to_numpy(dtype="int64")[~bad]
+    rows = np.flatnonzero(bad)
+    rejected = text.iloc[rows].reset_index(drop=True)
+    reason = check.reasons(rows) if len(rows) else pa.array([], pa.string())
+    rejected.insert(2, "reason", _series(reason, rejected.index))
+    return Validated(valid, rejected)
 
 
 def malformed_frame(rows: list[MalformedRow], schema: Schema) -> pd.DataFrame:
