@@ -6,6 +6,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEPS   := pyproject.toml requirements.lock
 PYTEST_ARGS ?=
+# `make test` spreads the test files over one pytest-xdist worker a core (`auto`: one on a 1-core
+# machine); `--dist loadfile` keeps a file on one worker, so its module-scoped fixtures (local
+# stacks, synthesized templates) are built once. Files go out in collection order: xdist's default
+# (most tests first) would leave the slowest files, which hold one or a few tests, for the end.
+# PYTEST_WORKERS=0 runs the tests in one process.
+PYTEST_WORKERS ?= auto
+PYTEST_XDIST   := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 # Infra checkers outside the project's pins (infra/checkov-requirements.txt, infra/asl_validator/).
 TOOLS         := $(VENV)/tools
 CHECKOV       := $(TOOLS)/checkov/bin/checkov
@@ -41,7 +48,7 @@ run: $(STAMP)
 
 # pytest exits 5 when it collects no test: that is not a failure of the build.
 test: $(STAMP) browser infra-tools
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
 
 # Lint, format and types (ruff and mypy, configured in pyproject.toml). tests/project/test_code_health.py
 # runs it, so `make test` fails on a finding; `ruff check --fix . && ruff format .` fixes most.

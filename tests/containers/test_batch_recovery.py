@@ -6,12 +6,14 @@ files by their landing order."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
+import moto.s3.models
 import pytest
+from moto.core.utils import utcnow
 
 from chalicelib.runs import RunRepository, RunStatus
 from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, STAGING_PREFIX, RunIdentity
@@ -124,15 +126,32 @@ class Feed:
         return summary
 
 
+class S3Clock:
+    """moto's S3 clock, which a test moves on to the next second instead of sleeping until then."""
+
+    def __init__(self) -> None:
+        self.skipped = timedelta(0)
+
+    def now(self) -> datetime:
+        return utcnow() + self.skipped
+
+    def next_second(self) -> None:
+        """S3 dates versions to the second: what lands after this lands strictly later."""
+        now = self.now()
+        self.skipped += timedelta(seconds=1, milliseconds=10) - timedelta(microseconds=now.microsecond)
+
+
+@pytest.fixture()
+def s3_clock(monkeypatch: pytest.MonkeyPatch) -> S3Clock:
+    clock = S3Clock()
+    monkeypatch.setattr(moto.s3.models, "utcnow", clock.now)  # dates every object version moto stores
+    return clock
+
+
 @pytest.fixture()
 def feed() -> Iterator[Feed]:
     with embedded_aws() as clients:
         yield Feed(clients)
-
-
-def next_second() -> None:
-    """S3 dates versions to the second: what lands after this lands strictly later."""
-    time.sleep(1.0 - time.time() % 1.0 + 0.01)
 
 
 def expected(files: list[tuple[str, list[dict[str, Any]]]]) -> tuple[Any, Any]:
@@ -155,7 +174,7 @@ RELANDINGS = [pytest.param(relanded_by_copy, id="copied-onto-itself"), pytest.pa
 @pytest.mark.parametrize("failure", ["transformation", "validation", "no-run"])
 @pytest.mark.parametrize("reland", RELANDINGS)
 def test_an_old_catalogue_relanded_after_its_failed_run_keeps_its_original_place(
-    feed: Feed, reland: Callable[[Feed, str, bytes], str], failure: str
+    feed: Feed, s3_clock: S3Clock, reland: Callable[[Feed, str, bytes], str], failure: str
 ) -> None:
     old = csv_bytes(ref.PRODUCTS, OLD_CATALOGUE)
     # Keys sort in landing order, so two files landing within one second rank as they landed.
@@ -173,7 +192,7 @@ def test_an_old_catalogue_relanded_after_its_failed_run_keeps_its_original_place
     # What ranking by the re-landing's own time would give: most category-days differ.
     assert sum(right[1].get(k) != wrong[1].get(k) for k in right[1].keys() | wrong[1].keys()) >= 10
 
-    next_second()  # the re-landed version is strictly newer than the new catalogue
+    s3_clock.next_second()  # the re-landed version is strictly newer than the new catalogue
     version = reland(feed, "a-catalogue.csv", old)
     outcome = feed.run(INCOMING_PREFIX + "a-catalogue.csv", version)
 
@@ -182,13 +201,13 @@ def test_an_old_catalogue_relanded_after_its_failed_run_keeps_its_original_place
     assert feed.components() == right
 
 
-def test_the_same_bytes_again_are_a_duplicate_and_different_bytes_a_new_landing(feed: Feed) -> None:
+def test_the_same_bytes_again_are_a_duplicate_and_different_bytes_a_new_landing(feed: Feed, s3_clock: S3Clock) -> None:
     old = csv_bytes(ref.PRODUCTS, OLD_CATALOGUE)
     feed.land_failing("a-catalogue.csv", old)
     feed.land("b-catalogue.csv", csv_bytes(ref.PRODUCTS, NEW_CATALOGUE))
     feed.land("c-orders.csv", csv_bytes(ref.ORDERS, ORDERS))
     feed.land("d-items.csv", csv_bytes(ref.ITEMS, ITEMS))
-    next_second()
+    s3_clock.next_second()
     recovered = feed.copy_onto_itself("a-catalogue.csv")
     feed.run(INCOMING_PREFIX + "a-catalogue.csv", recovered)
     before = feed.components()
@@ -246,12 +265,12 @@ def test_old_order_versions_relanded_after_their_failed_run_do_not_win(
     )
 
 
-def test_a_content_remembers_its_first_landing_whatever_the_order_of_runs(feed: Feed) -> None:
+def test_a_content_remembers_its_first_landing_whatever_the_order_of_runs(feed: Feed, s3_clock: S3Clock) -> None:
     """Two versions of the same bytes run in reverse landing order: both report the earlier as
     the first landing (the later one finds it among its key's versions, before its run)."""
     body = csv_bytes(ref.ORDERS, ORDERS[:1])
     first = feed.upload("x.csv", body)
-    next_second()
+    s3_clock.next_second()
     second = feed.upload("x.csv", body)
     later = feed.run(INCOMING_PREFIX + "x.csv", second)
     earlier = feed.run(INCOMING_PREFIX + "x.csv", first)

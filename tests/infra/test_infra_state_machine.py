@@ -551,15 +551,18 @@ def test_a_key_missing_verbatim_and_decoded_fails_the_run_naming_the_missing_key
     assert _versions(workflow.s3, "incoming/other.csv") != []  # nothing else was touched
 
 
-def slow(seconds: float) -> Behaviour:
+def held(release: threading.Event) -> Behaviour:
+    """A task that runs until `release` is set: it outlasts whatever the test waits for, however
+    loaded the machine (a fixed sleep could end first and let the execution go on)."""
+
     def run(environment: dict[str, str], runs: RunRepository) -> int:
-        time.sleep(seconds)
+        release.wait(120)
         return 0
 
     return run
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+def _wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
@@ -568,8 +571,10 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 
 @pytest.mark.parametrize("ending", ["ABORTED", "TIMED_OUT"])
 def test_an_execution_that_times_out_or_is_aborted_still_records_its_run_failed_and_alerts(make_workflow, ending):
+    release = threading.Event()
     workflow = make_workflow(
-        {"validation": [slow(4)], "transformation": []}, execution_timeout_seconds=2 if ending == "TIMED_OUT" else 60
+        {"validation": [held(release)], "transformation": []},
+        execution_timeout_seconds=2 if ending == "TIMED_OUT" else 600,
     )
     bus = _watch_executions(workflow)
     try:
@@ -590,6 +595,7 @@ def test_an_execution_that_times_out_or_is_aborted_still_records_its_run_failed_
         _wait_until(lambda: workflow.runs.get(run_id)["status"] == RunStatus.FAILED.value)
     finally:
         bus.stop()
+        release.set()  # the task ends only after its execution did
 
     assert workflow.sfn.describe_execution(executionArn=arn)["status"] == ending
     error = workflow.runs.get(run_id)["error"]
@@ -609,13 +615,18 @@ def test_a_failure_the_workflow_recorded_is_not_closed_again(make_workflow):
     bus = _watch_executions(workflow)
     try:
         execution, version = workflow.start()
-        time.sleep(2)  # the status change is delivered and the closer has run
+        closer = next(m for m in workflow.sfn.list_state_machines()["stateMachines"] if m["name"] == "run-closer")
+
+        def closer_ended() -> list[dict[str, Any]]:
+            executions = workflow.sfn.list_executions(stateMachineArn=closer["stateMachineArn"])["executions"]
+            return [e for e in executions if e["status"] != "RUNNING"]
+
+        _wait_until(lambda: bool(closer_ended()))  # the status change is delivered and the closer has run
     finally:
         bus.stop()
 
     assert execution["status"] == "FAILED"
     assert workflow.runs.get(RunIdentity(BUCKET, KEY, version).run_id)["error"]["error"] == "Task.Failed"
     assert [a["error"] for a in workflow.alerts()] == ["Task.Failed"]  # one alert, the workflow's own
-    closer = next(m for m in workflow.sfn.list_state_machines()["stateMachines"] if m["name"] == "run-closer")
     [closed] = workflow.sfn.list_executions(stateMachineArn=closer["stateMachineArn"])["executions"]
     assert closed["status"] == "SUCCEEDED"

@@ -245,6 +245,14 @@ def test_a_second_ctrl_c_during_the_save_waits_for_it(tmp_path, monkeypatch, cap
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def _saved_bytes(path: Path) -> bytes | None:
+    """The file as a save left it, or None while none has (or a save is swapping `state/` in)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
 def test_kill_9_loses_at_most_the_snapshot_interval(tmp_path):
     command = [sys.executable, "-m", "shoppulse.cli", "up", "--data-dir", str(tmp_path), "--snapshot-interval", "1"]
     up = subprocess.Popen(
@@ -266,7 +274,9 @@ def test_kill_9_loses_at_most_the_snapshot_interval(tmp_path):
         )
         bucket = started["resources"]["buckets"]["CuratedBucket"]
         s3.put_object(Bucket=bucket, Key="before-the-kill.txt", Body=b"saved by the periodic snapshot")
-        time.sleep(3)  # more than one interval (and its save)
+        saved = tmp_path / "state" / "s3" / bucket / "before-the-kill.txt"
+        # A periodic save has run: soon with the 1 s interval (the default 30 s would not save it in time).
+        _wait_for(lambda: _saved_bytes(saved) == b"saved by the periodic snapshot", timeout=20)
     finally:
         up.send_signal(signal.SIGKILL)
         up.wait(30)
