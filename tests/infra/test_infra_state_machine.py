@@ -204,7 +204,8 @@ class Workflow:
 
     def run(self, event: dict[str, Any]) -> dict[str, Any]:
         arn = self.sfn.start_execution(stateMachineArn=self.machine_arn, input=json.dumps(event))["executionArn"]
-        for _ in range(600):
+        deadline = time.monotonic() + 120  # generous: a loaded machine (parallel tests) is slow
+        while time.monotonic() < deadline:
             described = self.sfn.describe_execution(executionArn=arn)
             if described["status"] != "RUNNING":
                 return described

@@ -48,8 +48,12 @@ def _machine(sfn: Any, states: dict[str, Any]) -> str:
     return str(sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"])
 
 
+# How long a test waits for what it expects: generous, as a loaded machine (parallel tests) is slow.
+PATIENCE_SECONDS = 120
+
+
 def _finished(sfn: Any, execution_arn: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + PATIENCE_SECONDS
     while time.monotonic() < deadline:
         described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
         if described["status"] != "RUNNING":
@@ -90,7 +94,7 @@ class EcsWorkflow:
 
     def launched(self) -> str:
         """The task the execution launched, once it has."""
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + PATIENCE_SECONDS
         while not (tasks := self.ecs.list_tasks(cluster="c")["taskArns"]) and time.monotonic() < deadline:
             time.sleep(0.05)
         [task] = tasks
