@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 0.25  # AWS's base rate: four reads a second per shard
-MIN_READ_INTERVAL_SECONDS = 0.05
+MIN_READ_INTERVAL_SECONDS = 0.1
 # GetRecords returns at most 1000 records a call
 # (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_GetRecords.html).
 GET_RECORDS_LIMIT = 1000

@@ -1,11 +1,12 @@
-"""moto as released still needs the server fix (shoppulse/local/moto_fixes/server.py).
+"""moto as released still needs the server fixes (shoppulse/local/moto_fixes/server.py).
 
-The test runs moto's own code (`patching.upstream`) and asserts the shortcoming the fix makes up
-for: when it fails, moto has caught up, and the fix can go.
+Each test runs moto's own code (`patching.upstream`) and asserts the shortcoming its fix makes up
+for: when one fails, moto has caught up, and the fix it names can go.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from unittest import mock
 
@@ -33,3 +34,25 @@ def test_fix_16_moto_lists_its_package_for_every_request() -> None:
     fixed, listings = _backends(app)
     assert listings <= len(HOSTS)  # once per host name at most: then remembered
     assert fixed == released == ["dynamodb", "sqs", "s3"] * 2
+
+
+def _serves(handler: type, names: tuple[str, ...]) -> tuple[list[bool], int]:
+    """Whether moto's dispatch finds each action on `handler`, and how many class listings it took."""
+    from moto.core import responses
+
+    with mock.patch.object(inspect, "getmembers", wraps=inspect.getmembers) as listed:
+        found = [name in responses.method_names_from_class(handler) for name in names]
+    return found, listed.call_count
+
+
+def test_fix_19_moto_lists_a_handlers_functions_for_every_request() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    server.apply()
+    names = ("put_item", "get_records", "dynamodb_backend", "__init__", "setup_class")
+    with upstream():
+        released, listings = _serves(DynamoHandler, names)
+    assert listings == len(names)
+    fixed, listings = _serves(DynamoHandler, names)
+    assert listings == 0
+    assert fixed == released == [True, False, False, True, True]
