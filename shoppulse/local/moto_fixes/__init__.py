@@ -13,7 +13,8 @@ else in the project patches or works around moto.
 - `events`: 7 (EventBridge delivery and the S3 events' shape).
 - `dynamodb`: 9 (stream records in the wire format), 10 (transactions without table copies),
   15 (atomic conditional writes), 17 (GetRecords encoded without the generic serializer).
-- `server`: 16 (request dispatch remembers each host's service).
+- `server`: 16 (request dispatch remembers each host's service), 19 (action lookup by name).
+- `asl_parsing`: 20 (a state machine definition parsed once, not once per execution).
 - `patching`: how a fix replaces a moto attribute, and moto's originals.
 """
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import threading
 
 from shoppulse.local.ecs_runner import LocalEcsRunner
-from shoppulse.local.moto_fixes import dynamodb, ecs, events, server, stepfunctions
+from shoppulse.local.moto_fixes import asl_parsing, dynamodb, ecs, events, server, stepfunctions
 from shoppulse.local.moto_fixes.dynamodb import (
     DYNAMODB_WRITES,
     WriteSignal,
@@ -65,6 +66,7 @@ def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery | None = N
         events.apply()
         dynamodb.apply()
         server.apply()
+        asl_parsing.apply()
         HOOKS.installed = True
 
 
