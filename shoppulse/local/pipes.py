@@ -14,6 +14,12 @@ invokes the function synchronously in-process and then applies the pipe's failur
 attributes, hashed) always in the same one, so an item's changes reach the function in order:
 with concurrent batches per shard, order is kept per item (partition and sort key), not per
 shard (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html); with 1, one batch per shard. The poller reads on while batches run, as AWS's pollers do.
+
+When to read: AWS polls each shard at a base rate of four times a second (same page). Locally
+every GetRecords costs the one embedded-AWS process CPU that the writers and functions need,
+so a pipe reads when a DynamoDB write has ended (`moto_fixes.DYNAMODB_WRITES`) or a batch is
+done, at most once per `MIN_READ_INTERVAL_SECONDS` (a burst gathers into few reads), and
+otherwise four times a second, as AWS does (an idle stack barely reads).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.pipes import PipeSpec
 from chalicelib.stream_records import StreamRecord
 from chalicelib.streaming.failures import DDBStreamBatchInfo, PipeDeadLetterMessage
-from shoppulse.local.moto_fixes import wire_stream_record
+from shoppulse.local.moto_fixes import DYNAMODB_WRITES, WriteSignal, wire_stream_record
 from shoppulse.local.polling import BackgroundPoller
 
 if TYPE_CHECKING:
@@ -43,7 +49,8 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-POLL_INTERVAL_SECONDS = 0.05
+IDLE_POLL_SECONDS = 0.25  # AWS's base rate: four reads a second per shard
+MIN_READ_INTERVAL_SECONDS = 0.1
 # GetRecords returns at most 1000 records a call
 # (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_GetRecords.html).
 GET_RECORDS_LIMIT = 1000
@@ -113,6 +120,7 @@ class PipePoller(BackgroundPoller):
         pipe_arn: str,
         invoke: Invoke,
         skip_existing: bool = False,
+        writes: WriteSignal = DYNAMODB_WRITES,
     ) -> None:
         spec.validate()  # what AWS refuses at CreatePipe, the local pipe refuses too
         self.spec = spec
@@ -126,7 +134,8 @@ class PipePoller(BackgroundPoller):
         # A pipe's StartingPosition (TRIM_HORIZON, LATEST) is a shard iterator type.
         self._position: ShardIteratorTypeType = "LATEST" if skip_existing else spec.starting_position
         self._idle = threading.Event()
-        self._batch_done = threading.Event()  # wakes the poller for the next batch of a lane
+        self._wake = threading.Event()  # a table written or a batch done: time to read again
+        self._writes = writes
         self._counts = threading.Lock()
         self.dead_lettered_batches = 0
         super().__init__(f"pipe-{spec.key}")
@@ -134,6 +143,7 @@ class PipePoller(BackgroundPoller):
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """True once the poller has caught up with the stream (for tests and the demo)."""
         self._idle.clear()
+        self._wake.set()  # read now rather than at the next idle poll
         return self._idle.wait(timeout)
 
     # --- reading the stream -------------------------------------------------------------------
@@ -152,24 +162,31 @@ class PipePoller(BackgroundPoller):
             },
         )
         lanes = [_Lane() for _ in range(self.spec.parallelization_factor)]
-        with ThreadPoolExecutor(len(lanes), thread_name_prefix=f"pipe-{self.spec.key}-batch") as batches:
-            while not self._stop.is_set():
-                received = self._read(iterators, lanes)
-                dispatched = False
-                for lane in lanes:
-                    batch = lane.ready(self.spec.batch_size, self.spec.maximum_batching_window_seconds)
-                    if batch:
-                        lane.in_flight = batches.submit(self._process_logged, batch)
-                        lane.in_flight.add_done_callback(lambda _: self._batch_done.set())
-                        dispatched = True
-                if not received and not any(lane.busy() for lane in lanes):
-                    self._idle.set()
-                # Read again at once only while batches can start; with every lane busy, the next
-                # read waits for a batch to end (or the poll interval): the backlog batches itself,
-                # and the poller does not compete with the function for the embedded AWS.
-                if not (received and dispatched):
-                    self._batch_done.wait(POLL_INTERVAL_SECONDS)
-                    self._batch_done.clear()
+        self._writes.subscribe(self._wake)
+        try:
+            with ThreadPoolExecutor(len(lanes), thread_name_prefix=f"pipe-{self.spec.key}-batch") as batches:
+                while not self._stop.is_set():
+                    read_at = time.monotonic()
+                    self._wake.clear()  # what is written from now on, the next read sees
+                    received = self._read(iterators, lanes)
+                    dispatched = False
+                    for lane in lanes:
+                        batch = lane.ready(self.spec.batch_size, self.spec.maximum_batching_window_seconds)
+                        if batch:
+                            lane.in_flight = batches.submit(self._process_logged, batch)
+                            lane.in_flight.add_done_callback(lambda _: self._wake.set())
+                            dispatched = True
+                    if not received and not any(lane.busy() for lane in lanes):
+                        self._idle.set()
+                    # Read again at once only while batches can start; otherwise once a table is
+                    # written or a batch ends (or the idle poll interval): with every lane busy
+                    # the backlog batches itself, and the poller does not compete with the
+                    # function for the embedded AWS.
+                    if not (received and dispatched):
+                        self._wake.wait(IDLE_POLL_SECONDS)
+                    self._stop.wait(max(0.0, read_at + MIN_READ_INTERVAL_SECONDS - time.monotonic()))
+        finally:
+            self._writes.unsubscribe(self._wake)
 
     def _read(self, iterators: dict[str, str | None], lanes: list[_Lane]) -> int:
         """One GetRecords per shard; the records the filters pass go to their item's lane."""

@@ -219,3 +219,39 @@ def test_the_local_pipe_refuses_what_pipes_refuse(change):
             pipe_arn=PIPE_ARN,
             invoke=Target(),
         )
+
+
+def test_an_idle_pipe_reads_at_aws_base_rate_and_a_write_wakes_it(aws):
+    """Four reads a second per shard when nothing is written (AWS's base rate), not a busy poll."""
+    stream_arn = orders_table(aws, "idle", 0)
+    streams = boto3.client("dynamodbstreams", endpoint_url=aws.endpoint)
+    reads: list[float] = []
+    streams.meta.events.register("before-call.dynamodbstreams.GetRecords", lambda **_: reads.append(time.monotonic()))
+    target = Target()
+    poller = PipePoller(
+        STANDARD_PIPE,
+        streams_client=streams,
+        sqs_client=aws.client("sqs"),
+        stream_arn=stream_arn,
+        dead_letter_queue_url="unused",
+        pipe_arn=PIPE_ARN,
+        invoke=target,
+    )
+    poller.start()
+    try:
+        time.sleep(1.5)
+        assert 1 <= len(reads) <= 8  # at 4/s; a busy poll at 20/s would have read ~30 times
+        OrderRepository(boto3.resource("dynamodb", endpoint_url=aws.endpoint).Table("idle")).create(
+            new_order(
+                order_id="o1",
+                customer_id="c",
+                customer_email="a@example.com",
+                line_items=[{"sku": "S", "quantity": 1, "unitPrice": Decimal("150.00")}],
+            )
+        )
+        deadline = time.monotonic() + 30
+        while not target.calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert target.calls == [["o1"]]
+    finally:
+        poller.stop()

@@ -12,7 +12,9 @@ else in the project patches or works around moto.
 - `ecs`: 4 (tasks run as local processes; RunTask of Fargate definitions), 12 (RunTask failures).
 - `events`: 7 (EventBridge delivery and the S3 events' shape).
 - `dynamodb`: 9 (stream records in the wire format), 10 (transactions without table copies),
-  15 (atomic conditional writes).
+  15 (atomic conditional writes), 17 (GetRecords encoded without the generic serializer).
+- `server`: 16 (request dispatch remembers each host's service), 19 (action lookup by name).
+- `asl_parsing`: 20 (a state machine definition parsed once, not once per execution).
 - `patching`: how a fix replaces a moto attribute, and moto's originals.
 """
 
@@ -21,15 +23,22 @@ from __future__ import annotations
 import threading
 
 from shoppulse.local.ecs_runner import LocalEcsRunner
-from shoppulse.local.moto_fixes import dynamodb, ecs, events, stepfunctions
-from shoppulse.local.moto_fixes.dynamodb import fix_dynamodb_transaction_snapshots, wire_stream_record
+from shoppulse.local.moto_fixes import asl_parsing, dynamodb, ecs, events, server, stepfunctions
+from shoppulse.local.moto_fixes.dynamodb import (
+    DYNAMODB_WRITES,
+    WriteSignal,
+    fix_dynamodb_transaction_snapshots,
+    wire_stream_record,
+)
 from shoppulse.local.moto_fixes.events import aws_event
 from shoppulse.local.moto_fixes.patching import HOOKS, EventDelivery
 from shoppulse.local.moto_fixes.settings import CLIENT_ENVIRONMENT, configure_server_process
 
 __all__ = [
     "CLIENT_ENVIRONMENT",
+    "DYNAMODB_WRITES",
     "EventDelivery",
+    "WriteSignal",
     "aws_event",
     "configure_server_process",
     "fix_dynamodb_transaction_snapshots",
@@ -56,6 +65,8 @@ def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery | None = N
         ecs.apply()
         events.apply()
         dynamodb.apply()
+        server.apply()
+        asl_parsing.apply()
         HOOKS.installed = True
 
 

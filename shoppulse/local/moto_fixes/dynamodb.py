@@ -1,4 +1,5 @@
-"""DynamoDB: fixes 9 (stream records) and 10 (transaction snapshots).
+"""DynamoDB: fixes 9 (stream records), 10 (transaction snapshots), 15 (atomic writes), 17 (GetRecords),
+18 (item sizes).
 
 9. DynamoDB stream records from moto lack `eventSourceARN`, and the API returns
    `ApproximateCreationDateTime` as a datetime: `wire_stream_record` gives the wire format a
@@ -11,10 +12,24 @@
    moto checks then writes without a lock, so two threads could both pass one condition (the
    batch writer lease relies on it). One lock around every write makes them atomic (it wraps
    the backend's public write methods; moto has no option for it; no upstream issue found).
+17. moto answers GetRecords through its generic response serializer, which walks every
+   attribute value of every image against the API's shapes (`XFormedAttributePicker`): most
+   of the embedded AWS's time under a burst of writes, since each pipe reads each record. The
+   records are already DynamoDB JSON (`StreamRecord.to_json`), so the fix encodes them
+   directly: the same body, blobs in base64 and `ApproximateCreationDateTime` in epoch
+   seconds truncated to milliseconds, as moto's serializer writes them. No upstream issue found.
+18. moto checks DynamoDB's item size limit (400 KB) while it builds an item, by summing the
+   size of every attribute already set each time it sets one (`LimitedSizeDict.__setitem__`,
+   moto/dynamodb/models/dynamo_type.py): quadratic in the attributes, a fifth of the server's
+   time per PutItem of an order. The fix builds a new item's attributes, then checks their total
+   once, against moto's own limit: the same items refused, in linear time (later changes of an
+   item keep moto's check).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections.abc import Mapping
 from datetime import datetime
@@ -26,6 +41,8 @@ from shoppulse.local.moto_fixes.patching import replace
 
 def apply() -> None:
     fix_dynamodb_transaction_snapshots()
+    _encode_records_directly()
+    _size_items_once()
 
 
 def wire_stream_record(record: Mapping[str, Any], stream_arn: str) -> StreamRecord:
@@ -136,15 +153,99 @@ def fix_dynamodb_transaction_snapshots() -> None:
 _DYNAMODB_WRITES = threading.RLock()
 
 
+class WriteSignal:
+    """Tells the local pipes that a DynamoDB write ended (it may have added stream records), so
+    that they read the stream when there is something to read instead of polling it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: list[threading.Event] = []
+
+    def subscribe(self, event: threading.Event) -> None:
+        with self._lock:
+            self._listeners.append(event)
+
+    def unsubscribe(self, event: threading.Event) -> None:
+        with self._lock:
+            if event in self._listeners:
+                self._listeners.remove(event)
+
+    def notify(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for event in listeners:
+            event.set()
+
+
+DYNAMODB_WRITES = WriteSignal()
+
+
 def _serialise_dynamodb_writes(backend: Any) -> None:
-    """Fix 15: one lock around every write, so that a conditional write is atomic."""
+    """Fix 15: one lock around every write, so that a conditional write is atomic; then the
+    write is signalled (`DYNAMODB_WRITES`), once its stream records are in the stream."""
 
     def locked(method: Any) -> Any:
         def write(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with _DYNAMODB_WRITES:
-                return method(self, *args, **kwargs)
+            try:
+                with _DYNAMODB_WRITES:
+                    return method(self, *args, **kwargs)
+            finally:
+                DYNAMODB_WRITES.notify()
 
         return write
 
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         replace(backend, name, locked(getattr(backend, name)))
+
+
+def _stream_json(value: Any) -> Any:
+    """What moto's JSON serializer makes of the non-JSON values in a stream record."""
+    from moto.core.serialize import TimestampSerializer
+
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        return TimestampSerializer._timestamp_unixtimestamp(value)
+    raise TypeError(f"{type(value).__name__} in a stream record")
+
+
+def get_records_body(result: object) -> str:
+    """Fix 17: the GetRecords body, encoded without moto's generic serializer."""
+    return json.dumps(result, default=_stream_json)
+
+
+def _encode_records_directly() -> None:
+    from moto.core.responses import ActionContext, ActionResult
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    class EncodedRecords(ActionResult):
+        def execute_result(self, context: ActionContext) -> tuple[int, dict[str, str], str]:
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, get_records_body(self.result)
+
+    def get_records(self: Any) -> ActionResult:
+        limit = self._get_param("Limit")
+        return EncodedRecords(
+            self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit)
+        )
+
+    replace(DynamoDBStreamsHandler, "get_records", get_records)
+
+
+# moto's item size limit (`LimitedSizeDict.__setitem__`): AWS's 400 KB, measured a little above it.
+ITEM_SIZE_LIMIT = 405000
+
+
+def _size_items_once() -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        values = {key: DynamoType(value) for key, value in attrs.items()}
+        if sum(bytesize(key) + value.size() for key, value in values.items()) > ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        self.attrs = LimitedSizeDict(values)  # its constructor sets items without checking
+
+    replace(Item, "__init__", item_init)

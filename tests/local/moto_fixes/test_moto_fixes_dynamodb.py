@@ -15,11 +15,13 @@ from unittest import mock
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.models import table as table_module
 from moto.dynamodb.models.table import Table
 
+from shoppulse.local.moto_fixes import dynamodb as dynamodb_fixes
 from shoppulse.local.moto_fixes import fix_dynamodb_transaction_snapshots
 from shoppulse.local.moto_fixes.patching import upstream
 
@@ -131,3 +133,62 @@ def test_fix_15_moto_lets_two_writers_pass_one_condition(dynamodb: Any) -> None:
     assert told == ["created", "created"]
     dynamodb.delete_item(TableName="t", Key={"k": {"S": "lease"}})
     assert _race_to_create(dynamodb, wait_seconds=0.5) == ["ConditionalCheckFailedException", "created"]  # the fix
+
+
+def _get_records(dynamodb: Any, picked: Any) -> tuple[list[dict[str, Any]], int]:
+    """Every record of table t's stream, as boto3 parses GetRecords, and how many values moto's
+    generic serializer picked for that one GetRecords."""
+    # fix 1: DynamoDB Streams at the endpoint moto serves
+    streams = boto3.client("dynamodbstreams", region_name=REGION, config=Config(account_id_endpoint_mode="disabled"))
+    stream_arn = dynamodb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    with picked as picker:
+        records: list[dict[str, Any]] = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    return records, picker.call_count
+
+
+def test_fix_17_moto_serializes_stream_records_value_by_value(dynamodb: Any) -> None:
+    """The records answered without moto's generic serializer are the ones it answers."""
+    from moto.core.serialize import XFormedAttributePicker
+
+    dynamodb_fixes.apply()  # installed or not, upstream() below takes it away
+    every_type = {
+        "k": {"S": "a"},
+        "blob": {"B": b"\x00\xff"},
+        "n": {"N": "1.50"},
+        "m": {"M": {"x": {"L": [{"BOOL": True}, {"NULL": True}, {"BS": [b"ab"]}, {"NS": ["1", "2"]}]}}},
+        "ss": {"SS": ["é", "b"]},
+    }
+    dynamodb.put_item(TableName="t", Item=every_type)
+    dynamodb.put_item(TableName="t", Item={"k": {"S": "a"}, "n": {"N": "2"}})  # a MODIFY: both images
+    picked = mock.patch.object(
+        XFormedAttributePicker, "__call__", autospec=True, side_effect=XFormedAttributePicker.__call__
+    )
+    with upstream():
+        released, picked_values = _get_records(dynamodb, picked)
+    assert picked_values > 50  # every attribute value of every image, one by one
+    fixed, picked_values = _get_records(dynamodb, picked)
+    assert picked_values == 0
+    assert fixed == released
+    assert [r["eventName"] for r in fixed] == ["INSERT", "MODIFY"]
+    assert fixed[1]["dynamodb"]["OldImage"]["blob"] == {"B": b"\x00\xff"}
+
+
+def test_fix_18_moto_sizes_an_item_once_per_attribute_set(dynamodb: Any) -> None:
+    """Quadratic in moto, linear with the fix; the 400 KB limit holds either way."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    dynamodb_fixes.apply()
+    item = {"k": {"S": "wide"}} | {f"a{i}": {"S": "x"} for i in range(40)}
+    sized = mock.patch.object(DynamoType, "size", autospec=True, side_effect=DynamoType.size)
+    with upstream(), sized as size:
+        dynamodb.put_item(TableName="t", Item=item)
+    assert size.call_count > 41 * 40 // 2
+    with sized as size:
+        dynamodb.put_item(TableName="t", Item=item)
+    assert size.call_count < 41 * 3
+    too_large = {"k": {"S": "big"}, "text": {"S": "x" * 410_000}}
+    for moto_as in (upstream, contextlib.nullcontext):
+        with moto_as(), pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
+            dynamodb.put_item(TableName="t", Item=too_large)
