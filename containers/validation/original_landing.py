@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from containers.engine.rules import to_micros
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectVersionTypeDef
 
 # Earlier versions of a key, of the same size, read to compare their bytes (newest first).
 HISTORY_READS = 8
@@ -56,23 +58,30 @@ class DigestingReader(io.RawIOBase):
         return self._sha.hexdigest() if self._size == self._length else None
 
     def first_landing(
-        self, s3: S3Client, identity: RunIdentity, landings: FirstLandings | None, own: Landing
+        self,
+        s3: S3Client,
+        identity: RunIdentity,
+        landings: FirstLandings | None,
+        own: Landing,
+        earlier: Future[list[ObjectVersionTypeDef]] | None = None,
     ) -> Landing:
         """The first landing of these bytes: `own` unless the Runs table or the key's earlier
-        versions know an earlier one. A body not read to its end has no digest to match, and keeps
-        its own landing."""
+        versions (`earlier_versions`, listed while the body was read) know an earlier one. A body
+        not read to its end has no digest to match, and keeps its own landing."""
         digest = self.digest
         if landings is None or digest is None:
             return own
-        known = [landings.record(digest, own), *_same_bytes_before(s3, identity, own, self._length, digest)]
-        return min(known, key=lambda f: f.rank)
+        versions = earlier.result() if earlier is not None else earlier_versions(s3, identity, own, self._length)
+        return min([landings.record(digest, own), *_same_bytes(s3, identity, versions, digest)], key=lambda f: f.rank)
 
 
-def _same_bytes_before(s3: S3Client, identity: RunIdentity, own: Landing, size: int, digest: str) -> Iterator[Landing]:
-    """The earlier versions of this key whose bytes are these (ListObjectVersions needs
-    s3:ListBucketVersions, https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html)."""
+def earlier_versions(s3: S3Client, identity: RunIdentity, own: Landing, size: int) -> list[ObjectVersionTypeDef]:
+    """The earlier versions of this key of the same size, newest first, at most HISTORY_READS
+    (ListObjectVersions needs s3:ListBucketVersions,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html). It needs no byte
+    of the body, so validation lists them while it reads the body."""
     if not identity.version:
-        return  # an unversioned bucket keeps no history
+        return []  # an unversioned bucket keeps no history
     key = identity.source_key
     pages = s3.get_paginator("list_object_versions").paginate(Bucket=identity.bucket, Prefix=key)
     older = [
@@ -84,7 +93,15 @@ def _same_bytes_before(s3: S3Client, identity: RunIdentity, own: Landing, size: 
         and v["Size"] == size
         and v["LastModified"] <= own.landed_at
     ]
-    for version in sorted(older, key=lambda v: v["LastModified"], reverse=True)[:HISTORY_READS]:
+    return sorted(older, key=lambda v: v["LastModified"], reverse=True)[:HISTORY_READS]
+
+
+def _same_bytes(
+    s3: S3Client, identity: RunIdentity, versions: list[ObjectVersionTypeDef], digest: str
+) -> Iterator[Landing]:
+    """The landings of those versions whose bytes are these."""
+    key = identity.source_key
+    for version in versions:
         body = s3.get_object(Bucket=identity.bucket, Key=key, VersionId=version["VersionId"])["Body"]
         sha = hashlib.sha256()
         while chunk := body.read(1 << 20):

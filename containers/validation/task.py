@@ -22,11 +22,11 @@ from chalicelib.runs import LINE_COUNTS, FirstLandings, Landing
 from chalicelib.storage_layout import RunIdentity
 from containers.adapters.curated_store import IO_POOL, to_parquet
 from containers.engine.contract import SCHEMAS, FileKind, Schema
-from containers.engine.csv_source import CsvSource, open_source
+from containers.engine.csv_source import CsvSource, open_source, read_ahead
 from containers.engine.input_format import UnreadableFile
 from containers.engine.rules import Origin, TimeBounds, malformed_frame, validate
 from containers.tasks.outcome import DataRejected
-from containers.validation.original_landing import DigestingReader, manifest_landing
+from containers.validation.original_landing import DigestingReader, earlier_versions, manifest_landing
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -134,6 +134,8 @@ def validate_object(
     staging = _Staging(s3, curated_bucket, identity.staging_prefix)
     rejected = _RejectedRows()
     body = DigestingReader(obj["Body"], obj["ContentLength"])
+    own = Landing(identity.run_id, identity.source_key, landed_at)
+    earlier = IO_POOL.submit(earlier_versions, s3, identity, own, obj["ContentLength"]) if landings else None
     try:
         source = open_source(cast("BinaryIO", body))
     except UnreadableFile as err:
@@ -141,7 +143,7 @@ def validate_object(
     summary["kind"] = source.schema.kind.value
     origin = Origin(identity.source_key, landed_at)
     try:
-        for batch in source.batches():
+        for batch in read_ahead(source.batches()):
             checked = validate(batch.text, source.schema, origin, now, bounds)
             checked.rejected["raw"] = batch.raw_text(checked.rejected["line"].tolist())
             staging.add(checked.valid)
@@ -151,7 +153,7 @@ def validate_object(
         staging.discard()
         summary.update(_line_counts(source))
         _reject_file(s3, identity, summary, rejected, err.reason, err.detail)
-    first = body.first_landing(s3, identity, landings, Landing(identity.run_id, identity.source_key, landed_at))
+    first = body.first_landing(s3, identity, landings, own, earlier)
     summary.update(content_sha256=body.digest, first_landing=first.summary())
     rows = source.rows
     summary.update(rows=rows, valid_rows=staging.rows, rejected_rows=rejected.count, reasons=dict(rejected.reasons))
