@@ -17,7 +17,7 @@ columns absent from the header are empty, and extra columns are never materialis
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar, cast
@@ -459,7 +459,7 @@ def open_source(stream: BinaryIO) -> CsvSource:
     return CsvSource(schema, header, text, rest, LineCounts(lines=1, header=1))
 
 
-def read_ahead(items: Iterator[T]) -> Iterator[T]:
+def read_ahead(items: Iterator[T]) -> Generator[T]:
     """`items`, the next one produced on a thread of its own while the caller works on this one:
     reading and parsing a chunk (Arrow, without the GIL) overlaps validating the one before, at
     the cost of one more batch in memory. The producer runs on one thread, so in order; its

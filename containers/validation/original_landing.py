@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -63,15 +62,15 @@ class DigestingReader(io.RawIOBase):
         identity: RunIdentity,
         landings: FirstLandings | None,
         own: Landing,
-        earlier: Future[list[ObjectVersionTypeDef]] | None = None,
+        earlier: list[ObjectVersionTypeDef] | None = None,
     ) -> Landing:
         """The first landing of these bytes: `own` unless the Runs table or the key's earlier
-        versions (`earlier_versions`, listed while the body was read) know an earlier one. A body
-        not read to its end has no digest to match, and keeps its own landing."""
+        versions (`earlier_versions`, listed before the body was read, or now) know an earlier one.
+        A body not read to its end has no digest to match, and keeps its own landing."""
         digest = self.digest
         if landings is None or digest is None:
             return own
-        versions = earlier.result() if earlier is not None else earlier_versions(s3, identity, own, self._length)
+        versions = earlier_versions(s3, identity, own, self._length) if earlier is None else earlier
         return min([landings.record(digest, own), *_same_bytes(s3, identity, versions, digest)], key=lambda f: f.rank)
 
 
@@ -79,7 +78,10 @@ def earlier_versions(s3: S3Client, identity: RunIdentity, own: Landing, size: in
     """The earlier versions of this key of the same size, newest first, at most HISTORY_READS
     (ListObjectVersions needs s3:ListBucketVersions,
     https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html). It needs no byte
-    of the body, so validation lists them while it reads the body."""
+    of the body, so validation lists them before it reads the body: the embedded AWS (moto) copies
+    every object of the bucket, bodies included, to answer it, and that copy is then made while
+    the task holds no batch (measured: 110 MiB more at the peak of a 1 M-item file when listed
+    after the body)."""
     if not identity.version:
         return []  # an unversioned bucket keeps no history
     key = identity.source_key

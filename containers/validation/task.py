@@ -135,7 +135,7 @@ def validate_object(
     rejected = _RejectedRows()
     body = DigestingReader(obj["Body"], obj["ContentLength"])
     own = Landing(identity.run_id, identity.source_key, landed_at)
-    earlier = IO_POOL.submit(earlier_versions, s3, identity, own, obj["ContentLength"]) if landings else None
+    earlier = earlier_versions(s3, identity, own, obj["ContentLength"]) if landings else None
     try:
         source = open_source(cast("BinaryIO", body))
     except UnreadableFile as err:
