@@ -17,10 +17,9 @@ columns absent from the header are empty, and extra columns are never materialis
 from __future__ import annotations
 
 import csv
-from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, TypeVar, cast
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -39,8 +38,6 @@ UNCLOSED_QUOTE = f"{MALFORMED}:unclosed_quote"
 UNSPLITTABLE = f"{MALFORMED}:unparseable"
 
 csv.field_size_limit(MAX_RECORD_BYTES)  # the stdlib default (128 KiB) is below our record limit
-T = TypeVar("T")
-_END = object()
 
 
 @dataclass
@@ -457,15 +454,3 @@ def open_source(stream: BinaryIO) -> CsvSource:
     except UnknownHeader as err:
         raise UnreadableFile("unknown_header", str(err)) from err
     return CsvSource(schema, header, text, rest, LineCounts(lines=1, header=1))
-
-
-def read_ahead(items: Iterator[T]) -> Generator[T]:
-    """`items`, the next one produced on a thread of its own while the caller works on this one:
-    reading and parsing a chunk (Arrow, without the GIL) overlaps validating the one before, at
-    the cost of one more batch in memory. The producer runs on one thread, so in order; its
-    errors are raised where the item would have been."""
-    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
-        pending = pool.submit(next, items, _END)
-        while (item := pending.result()) is not _END:
-            pending = pool.submit(next, items, _END)
-            yield cast("T", item)

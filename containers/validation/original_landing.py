@@ -27,7 +27,6 @@ from containers.engine.rules import to_micros
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import ObjectVersionTypeDef
 
 # Earlier versions of a key, of the same size, read to compare their bytes (newest first).
 HISTORY_READS = 8
@@ -57,33 +56,23 @@ class DigestingReader(io.RawIOBase):
         return self._sha.hexdigest() if self._size == self._length else None
 
     def first_landing(
-        self,
-        s3: S3Client,
-        identity: RunIdentity,
-        landings: FirstLandings | None,
-        own: Landing,
-        earlier: list[ObjectVersionTypeDef] | None = None,
+        self, s3: S3Client, identity: RunIdentity, landings: FirstLandings | None, own: Landing
     ) -> Landing:
         """The first landing of these bytes: `own` unless the Runs table or the key's earlier
-        versions (`earlier_versions`, listed before the body was read, or now) know an earlier one.
-        A body not read to its end has no digest to match, and keeps its own landing."""
+        versions know an earlier one. A body not read to its end has no digest to match, and keeps
+        its own landing."""
         digest = self.digest
         if landings is None or digest is None:
             return own
-        versions = earlier_versions(s3, identity, own, self._length) if earlier is None else earlier
-        return min([landings.record(digest, own), *_same_bytes(s3, identity, versions, digest)], key=lambda f: f.rank)
+        known = [landings.record(digest, own), *_same_bytes_before(s3, identity, own, self._length, digest)]
+        return min(known, key=lambda f: f.rank)
 
 
-def earlier_versions(s3: S3Client, identity: RunIdentity, own: Landing, size: int) -> list[ObjectVersionTypeDef]:
-    """The earlier versions of this key of the same size, newest first, at most HISTORY_READS
-    (ListObjectVersions needs s3:ListBucketVersions,
-    https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html). It needs no byte
-    of the body, so validation lists them before it reads the body: the embedded AWS (moto) copies
-    every object of the bucket, bodies included, to answer it, and that copy is then made while
-    the task holds no batch (measured: 110 MiB more at the peak of a 1 M-item file when listed
-    after the body)."""
+def _same_bytes_before(s3: S3Client, identity: RunIdentity, own: Landing, size: int, digest: str) -> Iterator[Landing]:
+    """The earlier versions of this key whose bytes are these (ListObjectVersions needs
+    s3:ListBucketVersions, https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html)."""
     if not identity.version:
-        return []  # an unversioned bucket keeps no history
+        return  # an unversioned bucket keeps no history
     key = identity.source_key
     pages = s3.get_paginator("list_object_versions").paginate(Bucket=identity.bucket, Prefix=key)
     older = [
@@ -95,15 +84,7 @@ def earlier_versions(s3: S3Client, identity: RunIdentity, own: Landing, size: in
         and v["Size"] == size
         and v["LastModified"] <= own.landed_at
     ]
-    return sorted(older, key=lambda v: v["LastModified"], reverse=True)[:HISTORY_READS]
-
-
-def _same_bytes(
-    s3: S3Client, identity: RunIdentity, versions: list[ObjectVersionTypeDef], digest: str
-) -> Iterator[Landing]:
-    """The landings of those versions whose bytes are these."""
-    key = identity.source_key
-    for version in versions:
+    for version in sorted(older, key=lambda v: v["LastModified"], reverse=True)[:HISTORY_READS]:
         body = s3.get_object(Bucket=identity.bucket, Key=key, VersionId=version["VersionId"])["Body"]
         sha = hashlib.sha256()
         while chunk := body.read(1 << 20):

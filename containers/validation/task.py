@@ -22,11 +22,11 @@ from chalicelib.runs import LINE_COUNTS, FirstLandings, Landing
 from chalicelib.storage_layout import RunIdentity
 from containers.adapters.curated_store import IO_POOL, to_parquet
 from containers.engine.contract import SCHEMAS, FileKind, Schema
-from containers.engine.csv_source import CsvSource, open_source, read_ahead
+from containers.engine.csv_source import CsvSource, open_source
 from containers.engine.input_format import UnreadableFile
 from containers.engine.rules import Origin, TimeBounds, malformed_frame, validate
 from containers.tasks.outcome import DataRejected
-from containers.validation.original_landing import DigestingReader, earlier_versions, manifest_landing
+from containers.validation.original_landing import DigestingReader, manifest_landing
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -63,8 +63,8 @@ class _RejectedRows:
 
 class _Staging:
     """Valid rows as Parquet parts for the transformation. A part is encoded and stored in the
-    background (Arrow encodes without the GIL) while the next batch is validated, and the one
-    after it is parsed (`read_ahead`); one part at a time, so memory holds at most three batches."""
+    background (Arrow encodes without the GIL) while the next batch is validated; one part at
+    a time, so memory holds at most two batches."""
 
     def __init__(self, s3: S3Client, bucket: str, prefix: str) -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
@@ -134,8 +134,6 @@ def validate_object(
     staging = _Staging(s3, curated_bucket, identity.staging_prefix)
     rejected = _RejectedRows()
     body = DigestingReader(obj["Body"], obj["ContentLength"])
-    own = Landing(identity.run_id, identity.source_key, landed_at)
-    earlier = earlier_versions(s3, identity, own, obj["ContentLength"]) if landings else None
     try:
         source = open_source(cast("BinaryIO", body))
     except UnreadableFile as err:
@@ -143,7 +141,7 @@ def validate_object(
     summary["kind"] = source.schema.kind.value
     origin = Origin(identity.source_key, landed_at)
     try:
-        for batch in read_ahead(source.batches()):
+        for batch in source.batches():
             checked = validate(batch.text, source.schema, origin, now, bounds)
             checked.rejected["raw"] = batch.raw_text(checked.rejected["line"].tolist())
             staging.add(checked.valid)
@@ -153,7 +151,7 @@ def validate_object(
         staging.discard()
         summary.update(_line_counts(source))
         _reject_file(s3, identity, summary, rejected, err.reason, err.detail)
-    first = body.first_landing(s3, identity, landings, own, earlier)
+    first = body.first_landing(s3, identity, landings, Landing(identity.run_id, identity.source_key, landed_at))
     summary.update(content_sha256=body.digest, first_landing=first.summary())
     rows = source.rows
     summary.update(rows=rows, valid_rows=staging.rows, rejected_rows=rejected.count, reasons=dict(rejected.reasons))
