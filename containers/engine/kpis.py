@@ -45,8 +45,8 @@ def _returned(rows: pd.DataFrame) -> pd.Series:
 
 
 def _positions(keys: pd.Series, of: pd.Series) -> np.ndarray:
-    """Where each of `of` sits in `keys` (-1: absent). `keys` are unique (current state: one
-    row per order, per product), so this is one hash look-up instead of a merge."""
+    """Where each of `of` sits in `keys` (-1: absent): one hash look-up instead of a merge.
+    `keys` are unique (current state: one row per order, per product); a duplicate raises."""
     found: np.ndarray = pd.Index(keys.to_numpy(dtype="int64")).get_indexer(of.to_numpy(dtype="int64"))
     return found
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,8 +29,6 @@ from containers.engine.versions import latest
 FLUSH_ROWS = 1_000_000  # staged rows merged at once: bounds the file's share of memory
 DAYS_PER_FOLD = 16  # days aggregated in one vectorised pass
 ITEMS, ORDERS_KIND = FileKind.ORDER_ITEMS, FileKind.ORDERS
-# Commits run here, beside the KPI recompute of the same snapshot (one writer: one commit at a time).
-COMMITTER = ThreadPoolExecutor(1, thread_name_prefix="commit")
 
 
 @dataclass
@@ -240,7 +237,6 @@ class Transformer:
         runs = work.get(pl.RUN_INDEX, pl.empty_runs())
         done = runs.loc[runs["run_id"] == run_id, "summary"]
         days: set[int] = set()
-        committing: Future[None] | None = None
         if not done.empty:  # committed before a crash: report what it did
             summary = json.loads(done.iloc[0])
         else:
@@ -250,18 +246,14 @@ class Transformer:
                 summary, days = out.summary(), out.days
                 row = pd.DataFrame({"run_id": [run_id], "content": [content], "summary": [json.dumps(summary)]})
                 work.put(pl.RUN_INDEX, pd.concat([runs, row], ignore_index=True))
-                committing = COMMITTER.submit(self._commit, work, {day_label(d) for d in days})
+                self._commit(work, {day_label(d) for d in days})
             else:  # the same rows as a loaded file: nothing of this merge is kept
                 work = Working(self._store, snapshot)
                 out = Outcome(schema.kind.value, duplicate_of=str(first.iloc[0]))
                 Merger(work, out).count_waiting()
                 summary = out.summary()
         labels = {day_label(d) for d in days} | state.kpi_days
-        try:  # the KPIs come from the merged frames in memory: computed while the commit writes them
-            kpi_days = [DayKpis(*day) for day in recompute(work, labels)]
-        finally:
-            if committing is not None:
-                committing.result()  # the KPIs are written only once their snapshot is committed
+        kpi_days = [DayKpis(*day) for day in recompute(work, labels)]
         written, superseded = self._tables.write_days(work.snapshot.seq, kpi_days)
         self._lease.kpis_written(labels)
         self._lease.release()
