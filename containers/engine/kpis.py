@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from chalicelib.kpi_fields import (
@@ -43,6 +44,13 @@ def _returned(rows: pd.DataFrame) -> pd.Series:
     return rows["status"].eq(RETURNED) | rows["returned_at"].notna()
 
 
+def _positions(keys: pd.Series, of: pd.Series) -> np.ndarray:
+    """Where each of `of` sits in `keys` (-1: absent): one hash look-up instead of a merge.
+    `keys` are unique (current state: one row per order, per product); a duplicate raises."""
+    found: np.ndarray = pd.Index(keys.to_numpy(dtype="int64")).get_indexer(of.to_numpy(dtype="int64"))
+    return found
+
+
 def components(
     orders: pd.DataFrame, items: pd.DataFrame, categories: pd.DataFrame, days: set[int]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -51,24 +59,42 @@ def components(
     `orders` and `items` are the winning versions; `categories` maps product `id` to
     `category`. Items without a known order or product are held: they count nowhere yet.
     Returns (daily sums by day, category sums by day and category, distinct day/user pairs).
+    Items find their order and their product's category by position and are grouped on one
+    integer per (order, category), faster than merging frames and grouping on text; the
+    result is the same, in the same order.
     """
     orders = orders.assign(day=order_day(orders["created_at"]))
     orders = orders[orders["day"].isin(days)]
     orders = orders.assign(returned=_returned(orders))
-    counted = items.merge(orders[["order_id", "day"]], on="order_id", how="inner").merge(
-        categories.rename(columns={"id": "product_id"}), on="product_id", how="inner"
+    order_at = _positions(orders["order_id"], items["order_id"])
+    names, ranks = np.unique(categories["category"].to_numpy(dtype=object), return_inverse=True)
+    product_at = _positions(categories["id"], items["product_id"])
+    known = (order_at >= 0) & (product_at >= 0)
+    order_day_of = orders["day"].to_numpy(dtype="int64")
+    # An order is on one day, so (order, category) is one integer: its order's position times
+    # the number of categories, plus its category's rank.
+    pair = order_at[known].astype("int64") * len(names) + ranks[product_at[known]]
+    prices = items["sale_price"].to_numpy(dtype="int64")[known]
+    counted = pd.DataFrame(
+        {"pair": pair, "sale_price": prices, "returned": _returned(items).to_numpy(dtype=bool)[known]}
     )
-    counted = counted.assign(returned=_returned(counted))
 
     daily = orders.groupby("day").agg(total_orders=("order_id", "size"), returned_orders=("returned", "sum"))
-    sold = counted.groupby("day").agg(revenue_micros=("sale_price", "sum"), total_items_sold=("id", "size"))
+    sold = (
+        pd.DataFrame({"day": order_day_of[order_at[known]], "sale_price": prices})
+        .groupby("day")
+        .agg(revenue_micros=("sale_price", "sum"), total_items_sold=("sale_price", "size"))
+    )
     daily = daily.join(sold, how="outer").fillna(0).astype("int64")[DAILY_SUMS]
 
-    by_order = counted.groupby(["day", "category", "order_id"]).agg(
-        revenue_micros=("sale_price", "sum"), items_sold=("id", "size"), returned=("returned", "any")
+    by_order = counted.groupby("pair", sort=False).agg(
+        revenue_micros=("sale_price", "sum"), items_sold=("sale_price", "size"), returned=("returned", "any")
     )
+    pairs = by_order.index.to_numpy(dtype="int64")
+    by_order["day"] = order_day_of[pairs // max(len(names), 1)]
+    by_order["category"] = pd.Index(names, dtype=categories["category"].dtype).take(pairs % max(len(names), 1))
     category = (
-        by_order.groupby(level=["day", "category"])
+        by_order.groupby(["day", "category"])
         .agg(
             orders=("items_sold", "size"),
             returned_orders=("returned", "sum"),
