@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.handlers import handle_copy_source_param
 
 from chalicelib.category_registry import REGISTRY_PARTITION
 from chalicelib.kpis import CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
@@ -34,6 +33,7 @@ from infra.ecs import TASK_TIMEOUT_SECONDS
 from infra.state_machine import EcsTask, WorkflowConfig, build_definition
 from shoppulse.asl_interpreter import Execution, Integration, Interpreter, StatesError
 from shoppulse.local.ecs_runner import StopCode
+from shoppulse.local.moto_fixes.stepfunctions import as_sdk_integration_s3
 from shoppulse.local.provision import WorkflowTuning
 
 if TYPE_CHECKING:
@@ -163,10 +163,8 @@ def _publish(sns: SNSClient) -> Integration:
 
 def integrations(session: boto3.session.Session, tasks: InProcessTasks) -> dict[str, Integration]:
     """Every Resource of the workflow, as Step Functions calls it."""
-    dynamodb, sns, s3 = session.client("dynamodb"), session.client("sns"), session.client("s3")
-    # The aws-sdk integration passes CopySource as given (the workflow URL-encodes it,
-    # RunIdentity.copy_source); boto3 would encode it a second time.
-    s3.meta.events.unregister("before-parameter-build.s3.CopyObject", handle_copy_source_param)
+    dynamodb, sns = session.client("dynamodb"), session.client("sns")
+    s3 = as_sdk_integration_s3(session.client("s3"))  # CopySource as given (RunIdentity.copy_source encodes it)
     return {
         "arn:aws:states:::dynamodb:putItem": _sdk("DynamoDB", dynamodb.put_item),
         "arn:aws:states:::dynamodb:getItem": _sdk("DynamoDB", dynamodb.get_item),
