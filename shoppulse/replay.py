@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.category_registry import REGISTRY_PARTITION
 from chalicelib.kpis import CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
 from chalicelib.messaging import ALERTS_TOPIC
-from chalicelib.runs import LINE_COUNTS, ExitCode, RunRepository, RunStatus, Task
+from chalicelib.runs import LINE_COUNTS, ExitCode, RunRepository, RunStatus, Task, TaskFailure, TaskSummary
 from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
 from containers.tasks.config import DEFAULT_MAX_INVALID_RATIO, AwsClients, TaskConfig
@@ -103,7 +103,7 @@ class InProcessTasks:
         self._bodies = bodies
         self._started = 0
         # Each task's summary (the last line a task prints), by task, for the file's outcome.
-        self.summaries: dict[Task, dict[str, Any]] = {}
+        self.summaries: dict[Task, TaskSummary | TaskFailure] = {}
 
     def __call__(self, parameters: dict[str, Any]) -> dict[str, Any]:
         override = parameters["Overrides"]["ContainerOverrides"][0]
@@ -251,7 +251,7 @@ def scan_all(table: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _outcome(label: str, status: RunStatus, checked: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
+def _outcome(label: str, status: RunStatus, checked: Mapping[str, Any], loaded: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "file": label,
         "status": status.value,
