@@ -2,7 +2,8 @@
 (and the digest of its bytes, to find where they first landed).
 
 The workflow writes the guard item and the final status; the tasks add their summaries;
-the API reads. Attribute names are fixed here.
+the API reads. Attribute names are fixed here; what the writers write is typed (`NewRun`,
+`RunError`, `TaskFailure`; closed sets as Enums), the way Powertools types its event shapes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from botocore.exceptions import ClientError
 
@@ -38,6 +39,13 @@ class RunStatus(str, Enum):
     DUPLICATE = "DUPLICATE"
 
 
+class TaskFailureStatus(str, Enum):
+    """The status of a task whose body raised (containers/tasks/outcome.py)."""
+
+    TRANSIENT_FAILURE = "TRANSIENT_FAILURE"
+    FAILED = "FAILED"
+
+
 class Task(str, Enum):
     VALIDATION = "validation"
     TRANSFORMATION = "transformation"
@@ -57,6 +65,39 @@ class ExitCode(IntEnum):
 LINE_COUNTS = ("lines", "header_lines", "blank_lines", "continuation_lines")
 
 
+# A task's own summary (containers/validation, containers/transformation), stored as given.
+TaskSummary = dict[str, Any]
+
+
+class TaskFailure(TypedDict):
+    """The summary of a task whose body raised: its class of fault, the exception and its text."""
+
+    status: TaskFailureStatus
+    error: str
+    reason: str
+
+
+class RunError(TypedDict):
+    """Why a run FAILED: an error name and a sentence (the workflow, its closer, a local stop)."""
+
+    error: str
+    cause: str
+
+
+class NewRun(TypedDict):
+    """The guard item that starts a run (`RunRepository.start`, and the workflow's putItem)."""
+
+    run_id: str  # RUNS.partition_key
+    run_kind: str  # RUNS_BY_TIME.partition_key: RUN_KIND
+    started_at: str  # RUNS_BY_TIME.range_key
+    bucket: str
+    key: str
+    version: str
+    file_id: str
+    status: RunStatus
+    execution: str
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -72,26 +113,26 @@ class RunRepository:
 
     def start(self, identity: RunIdentity, execution: str = "") -> bool:
         """Record a new run; False when this object version was already taken (a duplicate)."""
-        item = {
-            RUNS.partition_key: identity.run_id,
-            RUNS_BY_TIME.partition_key: RUN_KIND,
-            RUNS_BY_TIME.range_key: utc_now(),
+        item: NewRun = {
+            "run_id": identity.run_id,
+            "run_kind": RUN_KIND,
+            "started_at": utc_now(),
             "bucket": identity.bucket,
             "key": identity.key,
             "version": identity.version,
             "file_id": identity.file_id,
-            "status": RunStatus.RUNNING.value,
+            "status": RunStatus.RUNNING,
             "execution": execution,
         }
         try:
-            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(run_id)")
+            self._table.put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(run_id)")
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
         return True
 
-    def record_task(self, run_id: str, task: Task, summary: Mapping[str, Any]) -> None:
+    def record_task(self, run_id: str, task: Task, summary: TaskSummary | TaskFailure) -> None:
         self._table.update_item(
             Key={RUNS.partition_key: run_id},
             UpdateExpression="SET #t = :s",
@@ -99,7 +140,7 @@ class RunRepository:
             ExpressionAttributeValues={":s": to_dynamo(summary)},
         )
 
-    def finish(self, run_id: str, status: RunStatus, error: Mapping[str, Any] | None = None) -> None:
+    def finish(self, run_id: str, status: RunStatus, error: RunError | None = None) -> None:
         names = {"#st": "status", "#f": "finished_at"}
         values: dict[str, Any] = {":st": status.value, ":f": utc_now()}
         expression = "SET #st = :st, #f = :f"

@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.handlers import handle_copy_source_param
 
 from chalicelib.category_registry import REGISTRY_PARTITION
 from chalicelib.kpis import CategoryKpis, DailyKpis, has_kpis, public_category, public_daily
 from chalicelib.messaging import ALERTS_TOPIC
-from chalicelib.runs import LINE_COUNTS, ExitCode, RunRepository, RunStatus, Task
+from chalicelib.runs import LINE_COUNTS, ExitCode, RunRepository, RunStatus, Task, TaskFailure, TaskSummary
 from chalicelib.storage_layout import CURATED_BUCKET, INCOMING_PREFIX, INPUT_BUCKET, RunIdentity
 from chalicelib.tables import CATEGORY_KPIS, DAILY_KPIS, RUNS
 from containers.tasks.config import DEFAULT_MAX_INVALID_RATIO, AwsClients, TaskConfig
@@ -34,6 +33,7 @@ from infra.ecs import TASK_TIMEOUT_SECONDS
 from infra.state_machine import EcsTask, WorkflowConfig, build_definition
 from shoppulse.asl_interpreter import Execution, Integration, Interpreter, StatesError
 from shoppulse.local.ecs_runner import StopCode
+from shoppulse.local.moto_fixes.stepfunctions import as_sdk_integration_s3
 from shoppulse.local.provision import WorkflowTuning
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class InProcessTasks:
         self._bodies = bodies
         self._started = 0
         # Each task's summary (the last line a task prints), by task, for the file's outcome.
-        self.summaries: dict[Task, dict[str, Any]] = {}
+        self.summaries: dict[Task, TaskSummary | TaskFailure] = {}
 
     def __call__(self, parameters: dict[str, Any]) -> dict[str, Any]:
         override = parameters["Overrides"]["ContainerOverrides"][0]
@@ -163,10 +163,8 @@ def _publish(sns: SNSClient) -> Integration:
 
 def integrations(session: boto3.session.Session, tasks: InProcessTasks) -> dict[str, Integration]:
     """Every Resource of the workflow, as Step Functions calls it."""
-    dynamodb, sns, s3 = session.client("dynamodb"), session.client("sns"), session.client("s3")
-    # The aws-sdk integration passes CopySource as given (the workflow URL-encodes it,
-    # RunIdentity.copy_source); boto3 would encode it a second time.
-    s3.meta.events.unregister("before-parameter-build.s3.CopyObject", handle_copy_source_param)
+    dynamodb, sns = session.client("dynamodb"), session.client("sns")
+    s3 = as_sdk_integration_s3(session.client("s3"))  # CopySource as given (RunIdentity.copy_source encodes it)
     return {
         "arn:aws:states:::dynamodb:putItem": _sdk("DynamoDB", dynamodb.put_item),
         "arn:aws:states:::dynamodb:getItem": _sdk("DynamoDB", dynamodb.get_item),
@@ -253,7 +251,7 @@ def scan_all(table: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _outcome(label: str, status: RunStatus, checked: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
+def _outcome(label: str, status: RunStatus, checked: Mapping[str, Any], loaded: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "file": label,
         "status": status.value,

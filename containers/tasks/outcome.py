@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from chalicelib.runs import ExitCode
+from chalicelib.runs import ExitCode, TaskFailure, TaskFailureStatus, TaskSummary
 
 TASK_LOGGER = "shoppulse.task"
 
@@ -73,7 +73,7 @@ def is_transient(err: BaseException) -> bool:
     return isinstance(err, (BotoConnectionError, BotoCoreError, ConnectionError, TimeoutError))
 
 
-def run_task(name: str, body: Callable[[], dict[str, Any]], record: Callable[[dict[str, Any]], None]) -> int:
+def run_task(name: str, body: Callable[[], TaskSummary], record: Callable[[TaskSummary | TaskFailure], None]) -> int:
     """Run a task body, classify its end, record and print its summary; return the exit code."""
     configure_logging()
     summary, code = complete_task(name, body, record)
@@ -82,11 +82,12 @@ def run_task(name: str, body: Callable[[], dict[str, Any]], record: Callable[[di
 
 
 def complete_task(
-    name: str, body: Callable[[], dict[str, Any]], record: Callable[[dict[str, Any]], None]
-) -> tuple[dict[str, Any], ExitCode]:
+    name: str, body: Callable[[], TaskSummary], record: Callable[[TaskSummary | TaskFailure], None]
+) -> tuple[TaskSummary | TaskFailure, ExitCode]:
     """Run a task body, classify its end and record its summary: the task process and
     `shoppulse replay` (which runs it in-process, its logging left alone) share this."""
     log = logging.getLogger(TASK_LOGGER)
+    summary: TaskSummary | TaskFailure
     try:
         summary, code = body(), ExitCode.OK
     except DataRejected as rejected:
@@ -94,11 +95,8 @@ def complete_task(
     except Exception as err:  # the edge: every failure becomes an exit code and a summary
         transient = is_transient(err)
         code = ExitCode.TRANSIENT if transient else ExitCode.FAILED
-        summary = {
-            "status": "TRANSIENT_FAILURE" if transient else "FAILED",
-            "error": type(err).__name__,
-            "reason": str(err),
-        }
+        status = TaskFailureStatus.TRANSIENT_FAILURE if transient else TaskFailureStatus.FAILED
+        summary = TaskFailure(status=status, error=type(err).__name__, reason=str(err))
         log.exception("task failed", extra={"fields": {"task": name, "exit_code": int(code)}})
     try:
         record(summary)

@@ -225,6 +225,8 @@ class Transformer:
         except Exception:
             self._lease.release()
             raise
+        finally:  # whatever ended the attempt (even a simulated kill, in-process) ends its renewals
+            self._lease.stop_renewing()
 
     def _transform(
         self, state: WriterState, run_id: str, schema: Schema, chunks: Iterable[pd.DataFrame]

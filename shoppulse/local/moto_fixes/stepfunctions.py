@@ -46,7 +46,9 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.handlers import handle_copy_source_param
 
 from infra.state_machine import STATUS_CHANGE_DETAIL_TYPE
 from shoppulse.local.moto_fixes.patching import HOOKS, replace
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from botocore.client import BaseClient
 
 LOG = logging.getLogger(__name__)
+C = TypeVar("C", bound="BaseClient")
 
 
 def apply() -> None:
@@ -247,8 +250,18 @@ def _state_failure(state: Any, env: Any, error: str, cause: str) -> Exception:
     )
 
 
+def as_sdk_integration_s3(client: C) -> C:
+    """An S3 client as the Step Functions aws-sdk integration calls S3 (fix 13): `CopySource`
+    passed as given, never URL-encoded by the client. Every interpreter of the workflow (moto's,
+    `shoppulse replay`'s) calls S3 through one of these."""
+    if client.meta.service_model.service_name != "s3":
+        raise ValueError(f"not an S3 client: {client.meta.service_model.service_name}")
+    for operation in ("CopyObject", "UploadPartCopy"):
+        client.meta.events.unregister(f"before-parameter-build.s3.{operation}", handle_copy_source_param)
+    return client
+
+
 def _fix_sfn_copy_source() -> None:
-    from botocore.handlers import handle_copy_source_param
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
     from moto.stepfunctions.parser.asl.utils import boto_client
 
@@ -256,8 +269,7 @@ def _fix_sfn_copy_source() -> None:
         # Looked up at each call: the IAM enforcement (shoppulse.local.iam.step_functions) replaces it.
         client: BaseClient = boto_client.boto_client_for(*args, **kwargs)
         if client.meta.service_model.service_name == "s3":
-            for operation in ("CopyObject", "UploadPartCopy"):
-                client.meta.events.unregister(f"before-parameter-build.s3.{operation}", handle_copy_source_param)
+            as_sdk_integration_s3(client)
         return client
 
     replace(state_task_service_aws_sdk, "boto_client_for", boto_client_for)
