@@ -15,6 +15,7 @@ else in the project patches or works around moto.
   15 (atomic conditional writes), 17 (GetRecords encoded without the generic serializer).
 - `server`: 16 (request dispatch remembers each host's service), 19 (action lookup by name).
 - `asl_parsing`: 20 (a state machine definition parsed once, not once per execution).
+- `s3`: 21 (ListObjectVersions without a deep copy of the bucket).
 - `patching`: how a fix replaces a moto attribute, and moto's originals.
 """
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import threading
 
 from shoppulse.local.ecs_runner import LocalEcsRunner
-from shoppulse.local.moto_fixes import asl_parsing, dynamodb, ecs, events, server, stepfunctions
+from shoppulse.local.moto_fixes import asl_parsing, dynamodb, ecs, events, s3, server, stepfunctions
 from shoppulse.local.moto_fixes.dynamodb import (
     DYNAMODB_WRITES,
     WriteSignal,
@@ -67,6 +68,7 @@ def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery | None = N
         dynamodb.apply()
         server.apply()
         asl_parsing.apply()
+        s3.apply()
         HOOKS.installed = True
 
 
