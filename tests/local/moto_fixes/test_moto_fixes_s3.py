@@ -16,8 +16,8 @@ from unittest import mock
 import boto3
 import pytest
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.model_instances import model_data
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.s3.models import FakeKey, S3Backend, s3_backends
 
 from shoppulse.local.moto_fixes import s3 as s3_fixes
@@ -79,7 +79,8 @@ def _pages(s3: Any, **params: Any) -> list[dict[str, Any]]:
 
 def _tracked() -> int:
     """How many moto model instances live on (`BaseModel.__new__` keeps each one until a reset)."""
-    return sum(len(model.instances_tracked) for models in model_data.values() for model in models.values())
+    models: list[Any] = [model for service in model_data.values() for model in service.values()]
+    return sum(len(model.instances_tracked) for model in models)
 
 
 def test_fix_21_moto_deep_copies_every_version_of_the_bucket_for_a_prefix(s3: Any) -> None:
