@@ -16,7 +16,7 @@ from moto import mock_aws
 from chalicelib.storage_layout import BUCKETS
 from chalicelib.tables import ALL_TABLES
 from containers.tasks.config import AwsClients
-from shoppulse.local.moto_fixes import CLIENT_ENVIRONMENT, fix_dynamodb_transaction_snapshots, fix_instance_tracking
+from shoppulse.local.moto_fixes import CLIENT_ENVIRONMENT, fix_embedded_aws
 from shoppulse.provision import create_buckets, create_tables
 
 # Credentials and region for the embedded AWS, and the client settings moto needs (moto_fixes).
@@ -33,8 +33,7 @@ EMBEDDED_ENV = {
 @contextmanager
 def embedded_aws() -> Iterator[AwsClients]:
     """moto in-process with every table and bucket created; restored environment on exit."""
-    fix_dynamodb_transaction_snapshots()
-    fix_instance_tracking()
+    fix_embedded_aws()
     with mock.patch.dict(os.environ, EMBEDDED_ENV), mock_aws():  # patch.dict restores all on exit
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):  # they would point clients away from moto
             os.environ.pop(name, None)

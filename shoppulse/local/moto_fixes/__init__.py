@@ -15,6 +15,7 @@ else in the project patches or works around moto.
   15 (atomic conditional writes), 17 (GetRecords encoded without the generic serializer).
 - `server`: 16 (request dispatch remembers each host's service), 19 (action lookup by name).
 - `asl_parsing`: 20 (a state machine definition parsed once, not once per execution).
+- `s3`: 21 (ListObjectVersions without a deep copy of the bucket).
 - `instances`: 22 (no reference kept to every model instance moto made).
 - `patching`: how a fix replaces a moto attribute, and moto's originals.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 import threading
 
 from shoppulse.local.ecs_runner import LocalEcsRunner
-from shoppulse.local.moto_fixes import asl_parsing, dynamodb, ecs, events, instances, server, stepfunctions
+from shoppulse.local.moto_fixes import asl_parsing, dynamodb, ecs, events, instances, s3, server, stepfunctions
 from shoppulse.local.moto_fixes.dynamodb import (
     DYNAMODB_WRITES,
     WriteSignal,
@@ -43,14 +44,20 @@ __all__ = [
     "aws_event",
     "configure_server_process",
     "fix_dynamodb_transaction_snapshots",
-    "fix_instance_tracking",
+    "fix_embedded_aws",
     "install",
     "uninstall",
     "wire_stream_record",
 ]
 
 _INSTALL_LOCK = threading.Lock()
-fix_instance_tracking = instances.apply
+
+
+def fix_embedded_aws() -> None:
+    """The fixes the in-process embedded AWS (`shoppulse.embedded`) applies too: they need no stack."""
+    fix_dynamodb_transaction_snapshots()
+    s3.apply()
+    instances.apply()
 
 
 def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery | None = None) -> None:
@@ -70,6 +77,7 @@ def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery | None = N
         dynamodb.apply()
         server.apply()
         asl_parsing.apply()
+        s3.apply()
         instances.apply()
         HOOKS.installed = True
 
