@@ -55,15 +55,21 @@ def available(module: str) -> bool:
         return False
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak resident set (VmHWM), from /proc where there is one."""
+def status_kib(field: str) -> int | None:
+    """One kB figure of this process's /proc/self/status (VmHWM, VmRSS), where /proc has it."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return None
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set (VmHWM; getrusage where there is no /proc)."""
+    peak = status_kib("VmHWM")
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if peak is None else peak) * 1024
 
 
 def measure(

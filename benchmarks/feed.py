@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from benchmarks import duckdb_kpis
+from benchmarks import duckdb_kpis, status_kib
 from chalicelib.storage_layout import CURATED_BUCKET
 from containers.engine.contract import FileKind
 from shoppulse.embedded import embedded_aws
@@ -95,21 +95,14 @@ def _stored_mib(s3: S3Client) -> float:
     return total / 2**20
 
 
-def _resident_mib() -> float | None:
-    """This process's resident memory now (VmRSS), where /proc has it."""
-    status = Path("/proc/self/status")
-    if not status.exists():
-        return None
-    line = next(line for line in status.read_text().splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
-
-
 def run() -> dict[str, Any]:
     return measure_feed(int(os.environ.get(FEED_FILES_ENV, FEED_FILES)))
 
 
-def _cell(mib: float | None) -> str:
-    return "" if mib is None else f"{mib:.0f}"
+def _resident_mib_cell() -> str:
+    """This process's resident memory now (VmRSS) in MiB, blank where /proc has none."""
+    kib = status_kib("VmRSS")
+    return "" if kib is None else f"{kib / 1024:.0f}"
 
 
 def measure_feed(count: int) -> dict[str, Any]:
@@ -146,7 +139,7 @@ def measure_feed(count: int) -> dict[str, Any]:
                             "day partitions": len(days),
                             "objects per day partition (max)": max(days.values(), default=0),
                             "items waiting": outcome["waiting_for_order"] + outcome["waiting_for_product"],
-                            "resident memory (MiB)": _cell(_resident_mib()),
+                            "resident memory (MiB)": _resident_mib_cell(),
                             "of it, embedded S3 objects (MiB)": f"{_stored_mib(clients.s3):.0f}",
                         }
                     )

@@ -73,7 +73,8 @@ def components(
     order_day_of = orders["day"].to_numpy(dtype="int64")
     # An order is on one day, so (order, category) is one integer: its order's position times
     # the number of categories, plus its category's rank.
-    pair = order_at[known].astype("int64") * len(names) + ranks[product_at[known]]
+    width = max(len(names), 1)
+    pair = order_at[known].astype("int64") * width + ranks[product_at[known]]
     prices = items["sale_price"].to_numpy(dtype="int64")[known]
     counted = pd.DataFrame(
         {"pair": pair, "sale_price": prices, "returned": _returned(items).to_numpy(dtype=bool)[known]}
@@ -91,8 +92,8 @@ def components(
         revenue_micros=("sale_price", "sum"), items_sold=("sale_price", "size"), returned=("returned", "any")
     )
     pairs = by_order.index.to_numpy(dtype="int64")
-    by_order["day"] = order_day_of[pairs // max(len(names), 1)]
-    by_order["category"] = pd.Index(names, dtype=categories["category"].dtype).take(pairs % max(len(names), 1))
+    by_order["day"] = order_day_of[pairs // width]
+    by_order["category"] = pd.Index(names, dtype=categories["category"].dtype).take(pairs % width)
     category = (
         by_order.groupby(["day", "category"])
         .agg(

@@ -71,14 +71,13 @@ def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery | None = N
     with _INSTALL_LOCK:
         if HOOKS.installed:
             return
+        fix_embedded_aws()
         stepfunctions.apply()
         ecs.apply()
         events.apply()
         dynamodb.apply()
         server.apply()
         asl_parsing.apply()
-        s3.apply()
-        instances.apply()
         HOOKS.installed = True
 
 
