@@ -18,12 +18,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from containers.engine.contract import FileKind, Role, Schema
 from containers.engine.rules import ROW, SOURCE, VERSION
 
 TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_INT64_AS_NULLABLE = {pa.int64(): pd.Int64Dtype()}  # ids beyond 2**53 stay exact
 
 
 def as_text(values: pd.Series, role: Role) -> pd.Series:
@@ -37,17 +40,16 @@ def as_text(values: pd.Series, role: Role) -> pd.Series:
     return text.where(values.notna(), "")
 
 
-def in_original_place(rows: pd.DataFrame, schema: Schema, landing: Mapping[str, Any] | None) -> pd.DataFrame:
+def in_original_place(rows: pa.Table, schema: Schema, landing: Mapping[str, Any] | None) -> pa.Table:
     """Staged products dated by their content's first landing (the staging manifest's `landing`),
     not by this object version's. Orders and items are dated by their own timestamps: unchanged."""
     if schema.kind is not FileKind.PRODUCTS or not landing:
         return rows
-    return rows.assign(
-        **{
-            VERSION: pd.Series(landing["version"], index=rows.index, dtype=rows[VERSION].dtype),
-            SOURCE: pd.Series(landing["source_key"], index=rows.index, dtype=rows[SOURCE].dtype),
-        }
-    )
+    for name, value in ((VERSION, landing["version"]), (SOURCE, landing["source_key"])):
+        column = rows.schema.get_field_index(name)
+        constant = pa.array(np.full(rows.num_rows, value), type=rows.schema.field(column).type)
+        rows = rows.set_column(column, name, constant)
+    return rows
 
 
 def _tie_order(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -57,43 +59,30 @@ def _tie_order(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     return pd.DataFrame({c.name: as_text(rows[c.name], c.role) for c in schema.columns})
 
 
-def latest(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """One row per key: the winning version."""
-    if rows.empty:
-        return rows
+def _winners(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The winning version of each key among rows that all share their key with another."""
     key = schema.key
-    if not rows[key].duplicated().any():  # one version per key (a first load): nothing to rank
-        return rows.reset_index(drop=True)
     newest = rows[VERSION].eq(rows.groupby(key, sort=False)[VERSION].transform("max"))
     rows = rows[newest]
     tied = rows[key].duplicated(keep=False)
     if not tied.any():
-        return rows.reset_index(drop=True)
+        return rows
     contenders = rows[tied]
     order = _tie_order(contenders, schema)
     winners = order.sort_values([key, *order.columns.drop(key)], kind="stable").drop_duplicates(key, keep="last")
-    return pd.concat([rows[~tied], contenders.loc[winners.index]], ignore_index=True)
+    return pd.concat([rows[~tied], contenders.loc[winners.index]])
 
 
-def globally_latest(candidates: pd.DataFrame, versions: pd.DataFrame, key: str, first_tie: str) -> pd.DataFrame:
-    """Keep the candidates that also win against versions stored elsewhere.
-
-    `versions` holds (key, first_tie, VERSION) of every version, wherever stored, of the keys
-    that have versions elsewhere (the item markers); a candidate without any is the winner.
-    On equal dates `first_tie` (an integer column) is the first value compared, as text.
-    """
-    # A key with one version has only the candidate itself: it wins without comparing.
-    versions = versions[versions[key].duplicated(keep=False)]
-    if candidates.empty or versions.empty:
-        return candidates
-    ranked = versions.assign(_tie_text=as_text(versions[first_tie], Role.ID))
-    best = (
-        ranked.sort_values([key, VERSION, "_tie_text"], kind="stable")
-        .drop_duplicates(key, keep="last")
-        .rename(columns={VERSION: "_best_version", first_tie: "_best_tie"})
-    )
-    merged = candidates.merge(best[[key, "_best_version", "_best_tie"]], on=key, how="left")
-    wins = merged["_best_version"].isna() | (
-        merged[VERSION].eq(merged["_best_version"]) & merged[first_tie].eq(merged["_best_tie"])
-    )
-    return merged.loc[wins.fillna(False).astype(bool), candidates.columns].reset_index(drop=True)
+def latest(rows: pa.Table, schema: Schema) -> pa.Table:
+    """One row per key: the winning version. Only the rows of keys with several versions are
+    ranked (in pandas, where the tie rules' normalised text is built); a key with one version
+    (every key, on a first load) keeps its row as it is."""
+    if not rows.num_rows:
+        return rows
+    keys = rows.column(schema.key).to_numpy()
+    if pd.Index(keys).is_unique:  # cheap when the keys come sorted, as a file's ids usually do
+        return rows
+    contested = pd.Series(keys).duplicated(keep=False).to_numpy()
+    frame = rows.filter(pa.array(contested)).to_pandas(types_mapper=_INT64_AS_NULLABLE.get)
+    won = pa.Table.from_pandas(_winners(frame, schema), schema=rows.schema, preserve_index=False)
+    return pa.concat_tables([rows.filter(pa.array(~contested)), won.replace_schema_metadata(rows.schema.metadata)])

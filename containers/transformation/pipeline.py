@@ -16,14 +16,17 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from containers.adapters.curated_store import CuratedStore, Snapshot, manifest_key, object_key
 from containers.adapters.kpi_tables import DayKpis, KpiTables
 from containers.adapters.writer_lease import WriterLease, WriterState
 from containers.engine import placement as pl
 from containers.engine.contract import ORDER_ITEMS, ORDERS, PRODUCTS, FileKind, Schema
-from containers.engine.kpis import DayTotals, components, day_label, day_number, order_day
+from containers.engine.kpis import DayTotals, components, day_label, day_number, order_days
 from containers.engine.versions import latest
 
 FLUSH_ROWS = 1_000_000  # staged rows merged at once: bounds the file's share of memory
@@ -60,29 +63,48 @@ class Working:
 
     def __init__(self, store: CuratedStore, snapshot: Snapshot) -> None:
         self._store, self.snapshot = store, snapshot
-        self._frames: dict[str, pd.DataFrame] = {}
+        self._tables: dict[str, pa.Table] = {}
         self.changed: set[str] = set()
 
     def load(self, parts: Iterable[str]) -> None:
         """Read these partitions at once (in parallel), those not read yet."""
-        wanted = sorted({p for p in parts if p not in self._frames and p in self.snapshot.objects})
-        for part, frame in zip(wanted, self._store.read_many([self.snapshot.objects[p] for p in wanted]), strict=True):
-            self._frames[part] = frame
+        wanted = sorted({p for p in parts if p not in self._tables and p in self.snapshot.objects})
+        for part, table in zip(wanted, self._store.read_many([self.snapshot.objects[p] for p in wanted]), strict=True):
+            self._tables[part] = pl.conform(table, pl.partition_schema(part))
 
-    def get(self, part: str, like: pd.DataFrame) -> pd.DataFrame:
+    def get(self, part: str) -> pa.Table:
+        """A partition's current rows (an empty table of its columns if it holds none)."""
         self.load([part])
-        return self._frames.get(part, like)
+        found = self._tables.get(part)
+        return pl.partition_schema(part).empty_table() if found is None else found
 
-    def put(self, part: str, frame: pd.DataFrame) -> None:
-        self._frames[part] = frame.reset_index(drop=True)
+    def put(self, part: str, table: pa.Table) -> None:
+        self._tables[part] = table
         self.changed.add(part)
 
-    def commit_plan(self, seq: int) -> tuple[Snapshot, dict[str, pd.DataFrame], list[str]]:
+    def commit_plan(self, seq: int) -> tuple[Snapshot, dict[str, pa.Table], list[str]]:
         """The next snapshot, the objects to write, and the objects it supersedes."""
         objects = dict(self.snapshot.objects)
         superseded = [objects[p] for p in sorted(self.changed) if p in objects]
         objects.update({p: object_key(p, seq) for p in self.changed})
-        return Snapshot(seq, objects), {p: self._frames[p] for p in self.changed}, superseded
+        return Snapshot(seq, objects), {p: self._tables[p] for p in self.changed}, superseded
+
+
+def _ids(table: pa.Table, column: str) -> pa.Array:
+    return pl.value_set(table.column(column))
+
+
+def _isin(table: pa.Table, column: str, keys: pa.Array) -> pa.Array:
+    found: pa.Array = pc.is_in(table.column(column), value_set=keys)
+    return found
+
+
+def _count_in(values: pa.Array, keys: pa.Array) -> int:
+    """How many of `values` are among `keys` (no hash set built for no values)."""
+    if not len(values) or not len(keys):
+        return 0
+    found: int = pc.sum(pc.is_in(values, value_set=keys)).as_py()
+    return found
 
 
 class Merger:
@@ -91,130 +113,130 @@ class Merger:
     def __init__(self, work: Working, out: Outcome) -> None:
         self.w, self.out = work, out
 
-    def _order_index(self) -> pd.DataFrame:
-        return self.w.get(pl.ORDER_INDEX, pl.empty_index("order_id", "day"))
+    def part(self, kind: FileKind, day: int) -> pa.Table:
+        return self.w.get(pl.day_partition(kind, day))
 
-    def _item_index(self) -> pd.DataFrame:
-        return self.w.get(pl.ITEM_INDEX, pl.empty_index("id", "day", "product_id"))
+    def _taking(self, kind: FileKind, day: int, key: str, keys: pa.Array) -> pa.Table:
+        """Remove the rows of these keys from a day's partition; the rows removed."""
+        part = self.part(kind, day)
+        mine = _isin(part, key, keys)
+        taken = part.filter(mine)
+        if taken.num_rows:
+            self.w.put(pl.day_partition(kind, day), part.filter(pc.invert(mine)))
+        return taken
 
-    def products_frame(self) -> pd.DataFrame:
-        return self.w.get(pl.PRODUCTS_PART, pl.empty(FileKind.PRODUCTS))
+    def _taking_by_day(self, kind: FileKind, key: str, where: pa.Table) -> dict[int, pa.Table]:
+        """Remove the rows of keys from the days the index places them in (`where`: key, day);
+        each day looks up only its own keys. The rows removed, by day."""
+        self.w.load(pl.day_partition(kind, d) for d in set(pl.ints(where, "day").tolist()))
+        return {
+            day: self._taking(kind, day, key, on[key].combine_chunks())
+            for day, on in pl.split_by(where, pl.ints(where, "day"))
+        }
 
-    def part(self, kind: FileKind, day: int) -> pd.DataFrame:
-        return self.w.get(pl.day_partition(kind, day), pl.empty(kind))
-
-    def _mark_held_days(self, rows: pd.DataFrame) -> None:
-        """Held items are shown on the day of their own `created_at`: that day changes."""
-        self.out.days |= set(order_day(rows["created_at"]).tolist())
-
-    def orders(self, rows: pd.DataFrame) -> None:
-        new = latest(rows[pl.STORED_COLUMNS[ORDERS_KIND]], ORDERS)
-        index, ids = self._order_index(), new["order_id"]
-        old = index[index["order_id"].isin(ids)]
-        days = set(old["day"].tolist()) | set(order_day(new["created_at"]).tolist())
-        self.w.load(pl.day_partition(ORDERS_KIND, d) for d in days)
-        parts = {d: self.part(ORDERS_KIND, d) for d in days}
-        current = pl.concat([p[p["order_id"].isin(ids)] for p in parts.values()], new)
-        won = latest(pl.concat([current, new], new), ORDERS)
-        placed = pd.DataFrame({"order_id": won["order_id"].astype("int64"), "day": order_day(won["created_at"])})
-        for day, part in parts.items():
-            self.w.put(
-                pl.day_partition(ORDERS_KIND, day), pl.replaced(part, "order_id", ids, won[placed["day"] == day])
-            )
+    def orders(self, rows: pa.Table) -> None:
+        new = latest(rows, ORDERS)
+        index, ids = self.w.get(pl.ORDER_INDEX), _ids(new, "order_id")
+        old = index.filter(_isin(index, "order_id", ids)) if index.num_rows else index
+        current = pl.concat(list(self._taking_by_day(ORDERS_KIND, "order_id", old).values()), new)
+        won = latest(pl.concat([current, new], new), ORDERS) if current.num_rows else new
+        won_days = order_days(pl.ints(won, "created_at"))
+        self.w.load(pl.day_partition(ORDERS_KIND, d) for d in set(won_days.tolist()))
+        for day, rows_of_day in pl.split_by(won, won_days):
+            part = pl.day_partition(ORDERS_KIND, day)
+            self.w.put(part, pl.concat([self.w.get(part), rows_of_day], rows_of_day))
+        placed = pa.table({"order_id": won["order_id"], "day": pa.array(won_days)})
         self.w.put(pl.ORDER_INDEX, pl.replaced(index, "order_id", ids, placed))
-        self.out.days |= days
-        # Items follow their orders: out of the held items, or out of an order's old day.
-        moved = old.merge(placed, on="order_id", suffixes=("_old", ""))
-        moved = moved[moved["day_old"] != moved["day"]]
-        sources = {pl.HELD} if (~ids.isin(old["order_id"])).any() else set()
-        self._move_items(sources | set(moved["day_old"].tolist()), placed)
+        old_ids, old_days = pl.ints(old, "order_id"), pl.ints(old, "day")
+        self.out.days |= set(old_days.tolist()) | set(order_days(pl.ints(new, "created_at")).tolist())
+        # Items follow their orders: out of the held items (orders new to the index), or out of
+        # an order's old day.
+        moved = old_days != won_days[pl.positions(pl.ints(won, "order_id"), old_ids)]
+        leaving = old.filter(pa.array(moved))
+        if len(old_ids) < len(ids):
+            arrived = ids.filter(pc.invert(pc.is_in(ids, value_set=old["order_id"].combine_chunks())))
+            held = pa.table({"order_id": arrived, "day": pa.array(np.full(len(arrived), pl.HELD))})
+            leaving = pa.concat_tables([leaving, held.cast(pl.ORDER_INDEX_SCHEMA)])
+        self._move_items(leaving, placed)
 
-    def _move_items(self, sources: set[int], placed: pd.DataFrame) -> None:
-        self.w.load(pl.day_partition(ITEMS, d) for d in sources)
+    def _move_items(self, leaving: pa.Table, placed: pa.Table) -> None:
+        """Move the items of orders that left a day (`leaving`: order_id, the day left) to the
+        day of their order now (`placed`)."""
         moving = []
-        for day in sources:
-            part = self.part(ITEMS, day)
-            leaving = part["order_id"].isin(placed["order_id"])
-            if not leaving.any():
-                continue
-            moving.append(part[leaving])
-            self.w.put(pl.day_partition(ITEMS, day), part[~leaving])
-            if day == pl.HELD:
-                self._mark_held_days(part[leaving])
+        for day, on in pl.split_by(leaving, pl.ints(leaving, "day")):
+            self.w.load([pl.day_partition(ITEMS, day)])
+            taken = self._taking(ITEMS, day, "order_id", on["order_id"].combine_chunks())
+            if taken.num_rows:
+                moving.append(taken)
+                if day == pl.HELD:
+                    self.out.days |= pl.held_days(taken)
         if not moving:
             return
-        items = pd.concat(moving, ignore_index=True)
-        targets = pl.days_of(items["order_id"], placed)
-        self._place_items(items, targets, removed=items["id"])
+        items = pa.concat_tables(moving)
+        targets = pl.days_of(pl.ints(items, "order_id"), placed)
+        self._place_items(items, targets, removed=_ids(items, "id"))
 
-    def _place_items(self, items: pd.DataFrame, targets: pd.Series, removed: pd.Series) -> None:
+    def _place_items(self, items: pa.Table, targets: np.ndarray, removed: pa.Array) -> None:
         """Put item rows into their target days (no version of `removed` stays elsewhere in
         those days) and index them."""
         self.w.load(pl.day_partition(ITEMS, d) for d in set(targets.tolist()))
         for day, rows in pl.split_by(items, targets):
-            part = self.part(ITEMS, day)
-            self.w.put(pl.day_partition(ITEMS, day), pl.replaced(part, "id", removed, rows))
+            part = pl.day_partition(ITEMS, day)
+            self.w.put(part, pl.replaced(self.w.get(part), "id", removed, rows))
             if day == pl.HELD:
-                self._mark_held_days(rows)
+                self.out.days |= pl.held_days(rows)
             else:
                 self.out.days.add(day)
-        entries = pd.DataFrame(
-            {"id": items["id"].astype("int64"), "day": targets, "product_id": items["product_id"].astype("int64")}
-        )
-        self.w.put(pl.ITEM_INDEX, pl.replaced(self._item_index(), "id", items["id"], entries))
+        entries = pa.table({"id": items["id"], "day": pa.array(targets), "product_id": items["product_id"]})
+        self.w.put(pl.ITEM_INDEX, pl.replaced(self.w.get(pl.ITEM_INDEX), "id", removed, entries))
 
-    def items(self, rows: pd.DataFrame) -> None:
-        new = latest(rows[pl.STORED_COLUMNS[ITEMS]], ORDER_ITEMS)
-        index, ids = self._item_index(), new["id"]
-        old = index[index["id"].isin(ids)]
-        sources = set(old["day"].tolist())
-        self.w.load(pl.day_partition(ITEMS, d) for d in sources)
-        current = []
-        for day in sources:
-            part = self.part(ITEMS, day)
-            mine = part["id"].isin(ids)
-            current.append(part[mine])
-            self.w.put(pl.day_partition(ITEMS, day), part[~mine])
+    def items(self, rows: pa.Table) -> None:
+        new = latest(rows, ORDER_ITEMS)
+        index, ids = self.w.get(pl.ITEM_INDEX), _ids(new, "id")
+        where = index.filter(_isin(index, "id", ids)) if index.num_rows else index
+        current = self._taking_by_day(ITEMS, "id", where.select(["id", "day"]))
+        for day, taken in current.items():
             if day == pl.HELD:
-                self._mark_held_days(part[mine])
+                self.out.days |= pl.held_days(taken)
             else:
                 self.out.days.add(day)
-        won = latest(pl.concat([*current, new], new), ORDER_ITEMS)
-        targets = pl.days_of(won["order_id"], self._order_index())
+        won = latest(pl.concat([*current.values(), new], new), ORDER_ITEMS) if current else new
+        targets = pl.days_of(pl.ints(won, "order_id"), self.w.get(pl.ORDER_INDEX))
         self._place_items(won, targets, removed=ids)
 
-    def products(self, rows: pd.DataFrame) -> None:
-        before = self.products_frame()
-        won = latest(pl.concat([before, rows[pl.STORED_COLUMNS[FileKind.PRODUCTS]]], before), PRODUCTS)
-        self.w.put(pl.PRODUCTS_PART, won)
-        index = self._item_index()
-        placed = index[(index["day"] != pl.HELD) & index["product_id"].isin(rows["id"])]
-        self.out.days |= set(placed["day"].tolist())
+    def products(self, rows: pa.Table) -> None:
+        before = self.w.get(pl.PRODUCTS_PART)
+        self.w.put(pl.PRODUCTS_PART, latest(pl.concat([before, rows], before), PRODUCTS))
+        index = self.w.get(pl.ITEM_INDEX)
+        placed = pc.and_(pc.not_equal(index["day"], pl.HELD), _isin(index, "product_id", _ids(rows, "id")))
+        self.out.days |= set(pc.unique(index.filter(placed)["day"]).to_pylist())
 
-    def waiting(self) -> tuple[pd.Series, pd.Series]:
+    def waiting(self) -> tuple[pa.Array, pa.Array]:
         """Ids of the items waiting for their order, and of those waiting for their product."""
-        index = self._item_index()
-        held = index["day"] == pl.HELD
-        return index.loc[held, "id"], index.loc[~held & ~index["product_id"].isin(self.products_frame()["id"]), "id"]
+        index = self.w.get(pl.ITEM_INDEX)
+        held = pc.equal(index["day"], pl.HELD)
+        unknown = pc.invert(_isin(index, "product_id", _ids(self.w.get(pl.PRODUCTS_PART), "id")))
+        by_order = index.filter(held)["id"].combine_chunks()
+        by_product = index.filter(pc.and_(pc.invert(held), unknown))["id"].combine_chunks()
+        return by_order, by_product
 
-    def count_waiting(self, before: tuple[pd.Series, pd.Series] | None = None, rows: pd.Series | None = None) -> None:
+    def count_waiting(self, before: tuple[pa.Array, pa.Array] | None = None, rows: pa.Array | None = None) -> None:
         """The store's waiting items; with the waiting ids before a file and the file's item
         ids, also the file's held rows and the rows it released (whatever its chunking)."""
         by_order, by_product = self.waiting()
         self.out.waiting_for_order, self.out.waiting_for_product = len(by_order), len(by_product)
         if rows is not None:
-            self.out.held_by_order = int(by_order.isin(rows).sum())
-            self.out.held_by_product = int(by_product.isin(rows).sum())
+            self.out.held_by_order, self.out.held_by_product = _count_in(by_order, rows), _count_in(by_product, rows)
         if before is not None:
-            still = pd.concat([by_order, by_product])
-            self.out.released_rows = int((~pd.concat(before).isin(still)).sum())
+            was = pa.concat_arrays(list(before))
+            self.out.released_rows = len(was) - _count_in(was, pa.concat_arrays([by_order, by_product]))
 
 
 class Transformer:
     def __init__(self, store: CuratedStore, tables: KpiTables, lease: WriterLease) -> None:
         self._store, self._tables, self._lease = store, tables, lease
 
-    def transform(self, run_id: str, schema: Schema, chunks: Iterable[pd.DataFrame]) -> dict[str, Any]:
+    def transform(self, run_id: str, schema: Schema, chunks: Iterable[pa.Table]) -> dict[str, Any]:
         """Merge one file (a retry of a committed run or a copy of a loaded file changes
         nothing), then write the KPIs of the days it changed and of any a crash left unwritten.
         A failure releases the lease (the lease item keeps what the next holder must clean up
@@ -228,30 +250,28 @@ class Transformer:
         finally:  # whatever ended the attempt (even a simulated kill, in-process) ends its renewals
             self._lease.stop_renewing()
 
-    def _transform(
-        self, state: WriterState, run_id: str, schema: Schema, chunks: Iterable[pd.DataFrame]
-    ) -> dict[str, Any]:
+    def _transform(self, state: WriterState, run_id: str, schema: Schema, chunks: Iterable[pa.Table]) -> dict[str, Any]:
         if state.writing or state.garbage:  # a crashed attempt's objects, a commit's leftovers
             self._store.delete([*state.writing, *state.garbage])
             state = self._lease.cleaned()
         snapshot = self._store.snapshot(state.seq)
         work = Working(self._store, snapshot)
-        runs = work.get(pl.RUN_INDEX, pl.empty_runs())
-        done = runs.loc[runs["run_id"] == run_id, "summary"]
+        runs = work.get(pl.RUN_INDEX)
+        done = runs.filter(pc.equal(runs["run_id"], run_id))["summary"].to_pylist()
         days: set[int] = set()
-        if not done.empty:  # committed before a crash: report what it did
-            summary = json.loads(done.iloc[0])
+        if done:  # committed before a crash: report what it did
+            summary = json.loads(done[0])
         else:
             out, content = self._merge(work, schema, chunks)
-            first = runs.loc[runs["content"] == content, "run_id"]
-            if first.empty:
+            first = runs.filter(pc.equal(runs["content"], content))["run_id"].to_pylist()
+            if not first:
                 summary, days = out.summary(), out.days
-                row = pd.DataFrame({"run_id": [run_id], "content": [content], "summary": [json.dumps(summary)]})
-                work.put(pl.RUN_INDEX, pd.concat([runs, row], ignore_index=True))
+                row = pa.table({"run_id": [run_id], "content": [content], "summary": [json.dumps(summary)]})
+                work.put(pl.RUN_INDEX, pa.concat_tables([runs, row.cast(pl.RUNS_SCHEMA)]))
                 self._commit(work, {day_label(d) for d in days})
             else:  # the same rows as a loaded file: nothing of this merge is kept
                 work = Working(self._store, snapshot)
-                out = Outcome(schema.kind.value, duplicate_of=str(first.iloc[0]))
+                out = Outcome(schema.kind.value, duplicate_of=str(first[0]))
                 Merger(work, out).count_waiting()
                 summary = out.summary()
         labels = {day_label(d) for d in days} | state.kpi_days
@@ -266,7 +286,7 @@ class Transformer:
             "categories": sorted({c for d in kpi_days for c in d.categories}),
         }
 
-    def _merge(self, work: Working, schema: Schema, chunks: Iterable[pd.DataFrame]) -> tuple[Outcome, str]:
+    def _merge(self, work: Working, schema: Schema, chunks: Iterable[pa.Table]) -> tuple[Outcome, str]:
         """Merge the staged chunks, up to FLUSH_ROWS rows at a time; the outcome and the
         digest of the file's rows."""
         out = Outcome(schema.kind.value)
@@ -274,20 +294,27 @@ class Transformer:
         merge = {ORDERS_KIND: merger.orders, ITEMS: merger.items, FileKind.PRODUCTS: merger.products}[schema.kind]
         digest = content_digest(schema)
         before = merger.waiting()
-        item_ids: list[pd.Series] = []
-        buffered: list[pd.DataFrame] = []
+        item_ids: list[pa.ChunkedArray] = []
+        buffered: list[pa.Table] = []
+        stored = pl.STORED[schema.kind]
         for chunk in chunks:
+            digest.update(row_hashes(chunk, schema))
+            rows = pl.conform(chunk, stored)
             if schema.kind is ITEMS:
-                item_ids.append(chunk["id"].astype("int64"))
-            digest.update(pd.util.hash_pandas_object(chunk[list(schema.names)], index=False).to_numpy().tobytes())
-            buffered.append(chunk)
-            out.rows_loaded += len(chunk)
-            if sum(len(b) for b in buffered) >= FLUSH_ROWS:
-                merge(pd.concat(buffered, ignore_index=True))
+                item_ids.append(rows["id"])
+            buffered.append(rows)
+            out.rows_loaded += rows.num_rows
+            if sum(b.num_rows for b in buffered) >= FLUSH_ROWS:
+                merge(pa.concat_tables(buffered))
                 buffered.clear()
         if buffered:
-            merge(pd.concat(buffered, ignore_index=True))
-        merger.count_waiting(before, pd.concat(item_ids).drop_duplicates() if item_ids else None)
+            merge(pa.concat_tables(buffered))
+        file_ids = (
+            pl.value_set(pa.chunked_array([c for ids in item_ids for c in ids.chunks], pa.int64()))
+            if item_ids
+            else None
+        )
+        merger.count_waiting(before, file_ids)
         return out, digest.hexdigest()
 
     def _commit(self, work: Working, days: set[str]) -> None:
@@ -311,13 +338,21 @@ def content_digest(schema: Schema) -> Any:
     return hashlib.sha256(schema.kind.value.encode())
 
 
+def row_hashes(chunk: pa.Table, schema: Schema) -> bytes:
+    """The data columns' row hashes, as pandas computes them on the staged frame (the digests
+    of the files loaded so far were made so: a re-delivered file stays a duplicate)."""
+    frame = chunk.select(list(schema.names)).to_pandas()
+    hashes: bytes = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    return hashes
+
+
 def recompute(work: Working, labels: set[str]) -> Iterable[tuple[str, dict[str, int] | None, dict[str, Any], int]]:
     """Per day: its components (None: no orders), its categories' and its items waiting for
     a reference, from its two partitions (and the catalogue and the held items)."""
     merger = Merger(work, Outcome(""))
-    categories = merger.products_frame()[["id", "category"]]
-    held = work.get(pl.HELD_ITEMS, pl.empty(ITEMS))
-    held_by_day = order_day(held["created_at"]).value_counts()
+    categories = work.get(pl.PRODUCTS_PART).select(["id", "category"])
+    known_products = _ids(categories, "id")
+    held_by_day = pd.Series(order_days(pl.ints(work.get(pl.HELD_ITEMS), "created_at"))).value_counts()
     ordered = sorted(day_number(label) for label in labels)
     totals = DayTotals()
     waiting: dict[int, int] = {}
@@ -325,10 +360,13 @@ def recompute(work: Working, labels: set[str]) -> Iterable[tuple[str, dict[str, 
         batch = ordered[start : start + DAYS_PER_FOLD]
         work.load([pl.day_partition(k, d) for d in batch for k in (ORDERS_KIND, ITEMS)])
         items = {d: merger.part(ITEMS, d) for d in batch}
-        orders = pl.concat([merger.part(ORDERS_KIND, d) for d in batch], pl.empty(ORDERS_KIND))
-        totals.add(components(orders, pl.concat(list(items.values()), pl.empty(ITEMS)), categories, set(batch)))
+        orders = pl.concat([merger.part(ORDERS_KIND, d) for d in batch], pl.STORED[ORDERS_KIND].empty_table())
+        totals.add(
+            components(orders, pl.concat(list(items.values()), pl.STORED[ITEMS].empty_table()), categories, set(batch))
+        )
         for day, part in items.items():
-            waiting[day] = int((~part["product_id"].isin(categories["id"])).sum()) + int(held_by_day.get(day, 0))
+            unknown = part.num_rows - (pc.sum(_isin(part, "product_id", known_products)).as_py() or 0)
+            waiting[day] = unknown + int(held_by_day.get(day, 0))
     daily, by_category = totals.result()
     for day in ordered:
         row: dict[str, int] | None = None

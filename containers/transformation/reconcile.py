@@ -25,8 +25,7 @@ from containers.adapters.curated_store import CuratedStore
 from containers.adapters.kpi_tables import KpiTables, daily_key
 from containers.adapters.writer_lease import WriterLease
 from containers.engine import placement as pl
-from containers.engine.contract import FileKind
-from containers.engine.kpis import day_label, day_number, order_day
+from containers.engine.kpis import day_label, day_number
 from containers.tasks.outcome import configure_logging
 from containers.transformation.pipeline import Working, recompute
 
@@ -81,9 +80,8 @@ def reconcile(
     try:
         store = CuratedStore(s3, curated_bucket)
         work = Working(store, store.snapshot(state.seq))
-        held = work.get(pl.HELD_ITEMS, pl.empty(FileKind.ORDER_ITEMS))
         days = {p.split("order_date=")[1].rstrip("/") for p in work.snapshot.objects if "order_date=" in p}
-        days |= {day_label(d) for d in set(order_day(held["created_at"]).tolist())}
+        days |= {day_label(d) for d in pl.held_days(work.get(pl.HELD_ITEMS))}
         if days:  # stored days without data, in the years that hold data (not one Query per year since 1970)
             days |= _stored_days(db, daily_table, max(first, min(days)), min(last, max(days)))
         labels = {d for d in days if first <= d <= last}

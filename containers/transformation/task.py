@@ -7,11 +7,10 @@ crash finds its input again; whatever the crash left, the retry repairs (pipelin
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pandas as pd
+import pyarrow as pa
 
 from chalicelib.category_registry import CategoryRegistry
 from chalicelib.storage_layout import RunIdentity
@@ -23,13 +22,10 @@ from containers.tasks.config import AwsClients
 from containers.transformation.pipeline import Transformer
 from containers.validation.task import read_manifest, schema_of
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
-
-def _staged(s3: S3Client, bucket: str, parts: list[str]) -> Iterator[pd.DataFrame]:
+def _staged(store: CuratedStore, parts: list[str]) -> Iterator[pa.Table]:
     for key in parts:
-        yield pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        yield store.read(key)
 
 
 def transform_object(
@@ -39,12 +35,9 @@ def transform_object(
     manifest = read_manifest(s3, curated_bucket, identity)
     schema = schema_of(manifest)
     lease = WriterLease(aws.dynamodb, daily_table, identity.run_id)
-    transformer = Transformer(
-        CuratedStore(s3, curated_bucket), KpiTables(aws.dynamodb, daily_table, category_table), lease
-    )
-    chunks = (
-        in_original_place(c, schema, manifest.get("landing")) for c in _staged(s3, curated_bucket, manifest["parts"])
-    )
+    store = CuratedStore(s3, curated_bucket)
+    transformer = Transformer(store, KpiTables(aws.dynamodb, daily_table, category_table), lease)
+    chunks = (in_original_place(c, schema, manifest.get("landing")) for c in _staged(store, manifest["parts"]))
     summary = transformer.transform(identity.run_id, schema, chunks)
     CategoryRegistry(aws.dynamodb_resource.Table(category_table)).register(summary.pop("categories"))
     return {"status": "LOADED", "run_id": identity.run_id, **summary}
