@@ -32,6 +32,13 @@ if TYPE_CHECKING:
 IO_THREADS = 4
 IO_POOL = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="curated-io")  # shared: threads outlive one file
 MANIFEST_PREFIX = f"{INDEX_PREFIX}manifest/"
+# Arrow's default allocator in these wheels (mimalloc) is slow to hand out fresh memory on these
+# Firecracker VMs (Fargate runs on Firecracker too): a take of 1 M item rows cost 0.36 s of CPU the
+# first two times and 0.13 s after; 0.15 s every time with jemalloc. With jemalloc the bulk
+# benchmark's process uses ~7 % less CPU and its peak memory is ~100 MiB lower; the system allocator
+# saves a little more CPU but raises the peak to ~900 MiB, too close to the 1 GiB target
+# (docs/benchmark-notes.md, 2026-12-02). Process-wide: each task's process holds only its own work.
+pa.set_memory_pool(pa.jemalloc_memory_pool())
 
 
 def to_parquet(frame: pd.DataFrame) -> bytes:
