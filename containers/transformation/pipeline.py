@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,9 @@ from containers.engine.versions import latest
 FLUSH_ROWS = 1_000_000  # staged rows merged at once: bounds the file's share of memory
 DAYS_PER_FOLD = 16  # days aggregated in one vectorised pass
 ITEMS, ORDERS_KIND = FileKind.ORDER_ITEMS, FileKind.ORDERS
+# Runs a commit's writes (which fan out to the store's I/O pool) while the KPIs are recomputed.
+COMMIT_THREAD = ThreadPoolExecutor(1, thread_name_prefix="commit")
+T = TypeVar("T")
 
 
 @dataclass
@@ -258,24 +262,28 @@ class Transformer:
         work = Working(self._store, snapshot)
         runs = work.get(pl.RUN_INDEX)
         done = runs.filter(pc.equal(runs["run_id"], run_id))["summary"].to_pylist()
-        days: set[int] = set()
+        labels = set(state.kpi_days)
+        committed: set[str] | None = None  # the days of this run's commit, if it makes one
         if done:  # committed before a crash: report what it did
             summary = json.loads(done[0])
         else:
             out, content = self._merge(work, schema, chunks)
             first = runs.filter(pc.equal(runs["content"], content))["run_id"].to_pylist()
             if not first:
-                summary, days = out.summary(), out.days
+                summary, committed = out.summary(), {day_label(d) for d in out.days}
                 row = pa.table({"run_id": [run_id], "content": [content], "summary": [json.dumps(summary)]})
                 work.put(pl.RUN_INDEX, pa.concat_tables([runs, row.cast(pl.RUNS_SCHEMA)]))
-                self._commit(work, {day_label(d) for d in days})
+                labels |= committed
             else:  # the same rows as a loaded file: nothing of this merge is kept
                 work = Working(self._store, snapshot)
                 out = Outcome(schema.kind.value, duplicate_of=str(first[0]))
                 Merger(work, out).count_waiting()
                 summary = out.summary()
-        labels = {day_label(d) for d in days} | state.kpi_days
-        kpi_days = [DayKpis(*day) for day in recompute(work, labels)]
+
+        def kpis() -> list[DayKpis]:
+            return [DayKpis(*day) for day in recompute(work, labels)]
+
+        kpi_days = kpis() if committed is None else self._commit(work, committed, kpis)
         written, superseded = self._tables.write_days(work.snapshot.seq, kpi_days)
         self._lease.kpis_written(labels)
         self._lease.release()
@@ -317,12 +325,18 @@ class Transformer:
         merger.count_waiting(before, file_ids)
         return out, digest.hexdigest()
 
-    def _commit(self, work: Working, days: set[str]) -> None:
-        """Write the changed partitions as the next snapshot and move the pointer to it."""
+    def _commit(self, work: Working, days: set[str], meanwhile: Callable[[], T]) -> T:
+        """Write the changed partitions as the next snapshot and move the pointer to it; while
+        the objects are written (S3 round trips, Parquet encoding off the main thread), run
+        `meanwhile` (the KPI recompute: it only reads the partitions). Its result."""
         before = work.snapshot.seq
-        snapshot, frames, superseded = work.commit_plan(before + 1)
-        self._lease.writing([*(snapshot.objects[p] for p in frames), manifest_key(snapshot.seq)])
-        self._store.write(snapshot, frames)
+        snapshot, tables, superseded = work.commit_plan(before + 1)
+        self._lease.writing([*(snapshot.objects[p] for p in tables), manifest_key(snapshot.seq)])
+        writing = COMMIT_THREAD.submit(self._store.write, snapshot, tables)
+        try:
+            result = meanwhile()
+        finally:
+            writing.result()  # a failed write fails the run (the lease item names what it wrote)
         if before:
             superseded.append(manifest_key(before))
         self._lease.commit(snapshot.seq, superseded, days)
@@ -330,6 +344,7 @@ class Transformer:
         self._lease.cleaned()
         work.snapshot = snapshot
         work.changed.clear()
+        return result
 
 
 def content_digest(schema: Schema) -> Any:
