@@ -2,7 +2,7 @@
 
 The generation of a write is the snapshot's number (`seq`): a later snapshot holds at least
 what an earlier one held, and every write is guarded so that the latest snapshot wins:
-- the day item is updated only if its `computed_generation` is not higher than ours (equal:
+- the day item is written only if its `computed_generation` is not higher than ours (equal:
   a retry, or a reconciliation, of the same snapshot writes the same values again);
 - category items are written in transactions that also check the day item still carries
   our generation, so a write from an older snapshot cannot add or delete anything after a
@@ -34,6 +34,8 @@ TRANSACTION_LIMIT = 100
 # On the day item: each category item's components as written, as JSON text (one string is
 # far cheaper to return than a map of maps).
 WRITTEN = "category_components"
+# A day item is written only if no newer snapshot wrote it (equal: a retry, a reconciliation).
+NOT_NEWER = "attribute_not_exists(computed_generation) OR computed_generation <= :g"
 _serialize = TypeSerializer().serialize
 T = TypeVar("T")
 
@@ -116,39 +118,31 @@ class KpiTables:
             known = dict.fromkeys(self._stored_categories(day.label))
         writes = [self._put_category(day.label, generation, c, v) for c, v in sorted(new.items()) if known.get(c) != v]
         writes += [self._delete_category(day.label, c) for c in sorted(set(known) - set(new))]
-        return [self._update_day(day, generation, new), *writes]
+        return [self._put_day(day, generation, new), *writes]
 
-    def _update_day(
+    def _put_day(
         self, day: DayKpis, generation: int, written: Mapping[str, Mapping[str, int]]
     ) -> TransactWriteItemTypeDef:
-        values: dict[str, Any] = {
+        """The whole day item, put only if no newer snapshot wrote it. Only this class writes day
+        items, so a put leaves what an update of every attribute would (a day without orders
+        keeps no KPIs); it costs the same write units (item size), and the embedded AWS parses
+        no update expression."""
+        item: dict[str, Any] = {
+            **daily_key(day.label),
             "computed_generation": generation,
             "updated_at": _now(),
             ITEMS_WAITING: day.waiting,
             WRITTEN: json.dumps(written, sort_keys=True),
         }
-        removed: list[str] = []
         if day.daily:
-            values.update({k: int(day.daily[k]) for k in DAILY_COMPONENTS})
-            values.update(derived_daily(day.daily))
-        else:
-            removed = [*DAILY_COMPONENTS, *derived_daily(dict.fromkeys(DAILY_COMPONENTS, 0))]
-        names = {f"#a{i}": k for i, k in enumerate([*values, *removed])}
-        index = {v: k for k, v in names.items()}
-        expression = "SET " + ", ".join(f"{index[k]} = :v{i}" for i, k in enumerate(values))
-        if removed:
-            expression += " REMOVE " + ", ".join(index[k] for k in removed)
+            item.update({k: int(day.daily[k]) for k in DAILY_COMPONENTS})
+            item.update(derived_daily(day.daily))
         return {
-            "Update": {
+            "Put": {
                 "TableName": self._daily,
-                "Key": _typed(daily_key(day.label)),
-                "UpdateExpression": expression,
-                "ConditionExpression": "attribute_not_exists(computed_generation) OR computed_generation <= :g",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": {
-                    **{f":v{i}": _serialize(v) for i, v in enumerate(values.values())},
-                    ":g": _serialize(generation),
-                },
+                "Item": _typed(item),
+                "ConditionExpression": NOT_NEWER,
+                "ExpressionAttributeValues": {":g": _serialize(generation)},
             }
         }
 
@@ -218,8 +212,8 @@ class KpiTables:
         guard: TransactWriteItemTypeDef = {
             "ConditionCheck": {
                 "TableName": self._daily,
-                "Key": day["Update"]["Key"],
-                "ConditionExpression": "attribute_not_exists(computed_generation) OR computed_generation <= :g",
+                "Key": _typed(daily_key(label)),
+                "ConditionExpression": NOT_NEWER,
                 "ExpressionAttributeValues": {":g": _serialize(generation)},
             }
         }
