@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from chalicelib.category_registry import CategoryRegistry
 from chalicelib.storage_layout import RunIdentity
-from containers.adapters.curated_store import CuratedStore
+from containers.adapters.curated_store import IO_POOL, CuratedStore
 from containers.adapters.kpi_tables import KpiTables
 from containers.adapters.writer_lease import WriterLease
 from containers.engine.versions import in_original_place
@@ -24,8 +24,13 @@ from containers.validation.task import read_manifest, schema_of
 
 
 def _staged(store: CuratedStore, parts: list[str]) -> Iterator[pa.Table]:
-    for key in parts:
-        yield store.read(key)
+    """The staged parts in order, the next one read (S3 and Parquet decoding off the main
+    thread) while this one is merged: at most two parts in memory."""
+    reading = [IO_POOL.submit(store.read, key) for key in parts[:1]]
+    for following in [*parts[1:], None]:
+        table = reading.pop().result()
+        reading += [IO_POOL.submit(store.read, following)] if following else []
+        yield table
 
 
 def transform_object(
