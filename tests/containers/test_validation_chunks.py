@@ -36,8 +36,8 @@ def read_all(data: bytes) -> tuple[list[Any], list[Any], Any]:
     valid, rejected = [], []
     for batch in source.batches():
         checked = validate(batch.text, source.schema, Origin("k", NOW), NOW)
-        valid += checked.valid.drop(columns=["_version_ts", "_source"]).astype(str).values.tolist()
-        raw = batch.raw_text(checked.rejected["line"])
+        valid += checked.valid.drop_columns(["_version_ts", "_source"]).to_pandas().astype(str).values.tolist()
+        raw = batch.raw_text(checked.rejected["line"].tolist())
         rejected += list(zip(checked.rejected["line"], checked.rejected["reason"], raw, strict=True))
         rejected += [(m.line, m.reason, m.text) for m in batch.malformed]
     return valid, sorted(rejected), source.counts
