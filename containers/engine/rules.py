@@ -134,6 +134,7 @@ def one_array(column: pa.ChunkedArray) -> pa.Array:
 
 
 NO_TEXT = pa.scalar(None, pa.string())
+STATUS_NAMES = pa.array(STATUSES)
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 # What Python's str.isspace() (and so `re`'s `\s`, in TRAILING_UTC) calls whitespace.
 WHITESPACE = (
@@ -302,6 +303,11 @@ def _unsigned_plain_money(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | Non
     return empty, plain
 
 
+def _statuses_as_written(text: pa.Array) -> bool:
+    """Whether every value is a status as it stands: trimmed, lower case, present."""
+    return not text.null_count and bool(pc.all(pc.is_in(text, STATUS_NAMES)).as_py())
+
+
 class _Checker:
     """Collects (row mask, reason) pairs while converting columns, all in Arrow."""
 
@@ -350,11 +356,10 @@ class _Checker:
 
     def status(self, name: str, required: bool) -> pa.Array:
         text = self.column(name)
-        statuses = pa.array(STATUSES)
-        if not text.null_count and pc.all(pc.is_in(text, statuses)).as_py():
-            return text  # every value a status as written: trimmed, lower case, present
+        if _statuses_as_written(text):
+            return text
         value = pc.utf8_lower(self.present(name, required))
-        self.flag(pc.and_not(pc.is_valid(value), pc.is_in(value, statuses)), BAD_STATUS, name)
+        self.flag(pc.and_not(pc.is_valid(value), pc.is_in(value, STATUS_NAMES)), BAD_STATUS, name)
         return value
 
     def timestamp(self, name: str, required: bool, now: datetime, bounds: TimeBounds) -> pa.Array:
