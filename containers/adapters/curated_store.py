@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -39,11 +38,6 @@ MANIFEST_PREFIX = f"{INDEX_PREFIX}manifest/"
 # saves a little more CPU but raises the peak to ~900 MiB, too close to the 1 GiB target
 # (docs/benchmark-notes.md, 2026-12-02). Process-wide: each task's process holds only its own work.
 pa.set_memory_pool(pa.jemalloc_memory_pool())
-
-
-def to_parquet(frame: pd.DataFrame) -> bytes:
-    """A frame's Parquet object (`table_to_parquet`)."""
-    return table_to_parquet(pa.Table.from_pandas(frame, preserve_index=False))
 
 
 def table_to_parquet(table: pa.Table) -> bytes:

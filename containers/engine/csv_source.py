@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -63,7 +62,7 @@ class MalformedRow:
 class Batch:
     """Text rows (`row_number`, `line`, the schema's columns) and the records that are not rows."""
 
-    text: pd.DataFrame
+    text: pa.Table
     malformed: list[MalformedRow]
     _raw: dict[int, str]
 
@@ -75,7 +74,7 @@ class Batch:
 class _RawLines(dict[int, str]):
     """Raw text of single-line rows, cut from the chunk only when asked for."""
 
-    def __init__(self, body: bytes, index: _LineIndex | None, first_line: int) -> None:
+    def __init__(self, body: bytes | bytearray, index: _LineIndex | None, first_line: int) -> None:
         super().__init__()
         self._body, self._index, self._first = body, index, first_line
 
@@ -95,7 +94,7 @@ class _LineIndex:
     nexts: np.ndarray  # first byte of the next line
 
     @classmethod
-    def of(cls, body: bytes) -> _LineIndex:
+    def of(cls, body: bytes | bytearray) -> _LineIndex:
         data = np.frombuffer(body, np.uint8)
         size = len(data)
         ends = np.flatnonzero(data == 10)  # the last byte of each terminator
@@ -129,7 +128,7 @@ class _LineIndex:
         return blank
 
 
-def _plain_lines(body: bytes) -> int | None:
+def _plain_lines(body: bytes | bytearray) -> int | None:
     """How many lines a chunk has if they all end in LF or CRLF (None if some end in a lone
     CR), counted by bytes methods without indexing them."""
     if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
@@ -137,7 +136,7 @@ def _plain_lines(body: bytes) -> int | None:
     return body.count(b"\n") + (not body.endswith(b"\n"))
 
 
-def _last_line_end(buffer: bytes) -> int:
+def _last_line_end(buffer: bytes | bytearray) -> int:
     """Where the last complete line of a buffer ends (0: none yet); a CR at the very end may
     be the first half of a CRLF, so it waits for the next read."""
     cut = buffer.rfind(b"\n") + 1
@@ -247,7 +246,7 @@ def _split_lines(lines: list[str], width: int, final: bool) -> _Split:
 class _Pieces:
     """What the pieces of a chunk gave, in file order."""
 
-    frames: list[pd.DataFrame]
+    frames: list[pa.Table]
     malformed: list[MalformedRow]
     raw: _RawLines
 
@@ -275,21 +274,24 @@ class CsvSource:
         while not final:
             data = self.stream.read(CHUNK_BYTES)
             final = not data
-            buffer = carry + data if carry else data
-            cut = len(buffer) if final else _last_line_end(buffer)
+            # One copy of the chunk: the open line before it, then the chunk, cut after its last line.
+            body = bytearray(carry)
+            body += data
+            cut = len(body) if final else _last_line_end(body)
             if not cut:
-                if len(buffer) > MAX_RECORD_BYTES:
+                if len(body) > MAX_RECORD_BYTES:
                     raise UnreadableFile("line_too_long", f"line {first_line} is longer than {MAX_RECORD_BYTES} bytes")
-                carry = buffer
+                carry = bytes(body)
                 continue
-            body, carry = buffer[:cut], buffer[cut:]
+            carry = bytes(body[cut:])
+            del body[cut:]
             batch, used, lines = self._parse(body, first_line, final)
-            carry = body[used:] + carry
+            carry = bytes(body[used:]) + carry
             first_line += lines
             if batch is not None:
                 yield batch
 
-    def _parse(self, body: bytes, first_line: int, final: bool) -> tuple[Batch | None, int, int]:
+    def _parse(self, body: bytes | bytearray, first_line: int, final: bool) -> tuple[Batch | None, int, int]:
         """A chunk's batch, and how many of its bytes and lines it used (the rest is an open
         quoted record, read again with the next chunk).
 
@@ -302,14 +304,14 @@ class CsvSource:
         plain = _plain_lines(body)
         if whole is not None and plain is not None and whole.num_rows == plain:
             out = _Pieces(frames=[], malformed=[], raw=_RawLines(body, None, first_line))
-            self._take(self._frame(whole), first_line + np.arange(plain), 0, out)
+            self._take(whole, first_line + np.arange(plain), 0, out)
             return Batch(out.frames[0], [], out.raw), len(body), plain
         index = _LineIndex.of(body)
         blank = index.blank
         out = _Pieces(frames=[], malformed=[], raw=_RawLines(body, index, first_line))
         nonblank = np.flatnonzero(~blank)
         if whole is not None and whole.num_rows == len(nonblank):  # blank lines only
-            self._take(self._frame(whole), first_line + nonblank, len(index) - len(nonblank), out)
+            self._take(whole, first_line + nonblank, len(index) - len(nonblank), out)
             return Batch(out.frames[0], [], out.raw), len(body), len(index)
         lo, size = 0, PIECE_BYTES
         while lo < len(index):
@@ -332,12 +334,19 @@ class CsvSource:
             return None, used, lo
         if not out.frames:  # malformed rows only
             nothing = np.array([], dtype=np.int64)
-            out.frames.append(self._text(pd.DataFrame({n: [] for n in self._positions}, dtype="str"), nothing, nothing))
-        frame = out.frames[0] if len(out.frames) == 1 else pd.concat(out.frames, ignore_index=True)
+            out.frames.append(self._text({}, nothing, nothing))
+        frame = out.frames[0] if len(out.frames) == 1 else pa.concat_tables(out.frames)
         return Batch(frame, out.malformed, out.raw), used, lo
 
     def _arrow_piece(
-        self, body: bytes, index: _LineIndex, blank: np.ndarray, lo: int, hi: int, first_line: int, out: _Pieces
+        self,
+        body: bytes | bytearray,
+        index: _LineIndex,
+        blank: np.ndarray,
+        lo: int,
+        hi: int,
+        first_line: int,
+        out: _Pieces,
     ) -> bool:
         """Lines [lo, hi) through Arrow, if it gives one record per non-blank line."""
         blanks = blank[lo:hi]
@@ -345,7 +354,7 @@ class CsvSource:
         table = self._arrow_table(memoryview(body)[int(index.starts[lo]) : int(index.nexts[hi - 1])])
         if table is None or table.num_rows != len(nonblank):
             return False
-        self._take(self._frame(table), first_line + lo + nonblank, hi - lo - len(nonblank), out)
+        self._take(table, first_line + lo + nonblank, hi - lo - len(nonblank), out)
         return True
 
     def _arrow_table(self, piece: memoryview) -> pa.Table | None:
@@ -368,29 +377,23 @@ class CsvSource:
         except (pa.ArrowInvalid, pa.ArrowKeyError):
             return None
 
-    def _frame(self, table: pa.Table) -> pd.DataFrame:
-        frame: pd.DataFrame = table.combine_chunks().to_pandas()  # one chunk per column, as the rules expect
-        frame.columns = list(self._positions)
-        return frame
-
-    def _take(self, frame: pd.DataFrame, lines: np.ndarray, blank: int, out: _Pieces) -> None:
-        numbers = np.arange(self.rows + 1, self.rows + 1 + len(frame))
-        out.frames.append(self._text(frame, lines, numbers))
-        self.rows += len(frame)
-        self.counts.lines += len(frame) + blank
+    def _take(self, table: pa.Table, lines: np.ndarray, blank: int, out: _Pieces) -> None:
+        """Arrow's records (columns in `_positions` order) as text rows."""
+        size = table.num_rows
+        numbers = np.arange(self.rows + 1, self.rows + 1 + size)
+        out.frames.append(self._text(dict(zip(self._positions, table.columns, strict=True)), lines, numbers))
+        self.rows += size
+        self.counts.lines += size + blank
         self.counts.blank += blank
 
-    def _text(self, frame: pd.DataFrame, lines: np.ndarray, numbers: np.ndarray) -> pd.DataFrame:
-        for name in self.schema.names:
-            if name not in frame.columns:
-                frame[name] = ""  # an optional column the header does not have
-        frame = frame[list(self.schema.names)]
-        frame.insert(0, "line", lines.astype("int64"))
-        frame.insert(0, "row_number", numbers.astype("int64"))
-        return frame.reset_index(drop=True)
+    def _text(self, columns: dict[str, pa.Array | pa.ChunkedArray], lines: np.ndarray, numbers: np.ndarray) -> pa.Table:
+        size = len(lines)
+        nothing = pa.repeat(pa.scalar("", pa.string()), size)  # an optional column the header does not have
+        text = {name: columns.get(name, nothing) for name in self.schema.names}
+        return pa.table({"row_number": numbers.astype("int64"), "line": lines.astype("int64"), **text})
 
     def _careful_piece(
-        self, body: bytes, index: _LineIndex, lo: int, hi: int, first_line: int, final: bool, out: _Pieces
+        self, body: bytes | bytearray, index: _LineIndex, lo: int, hi: int, first_line: int, final: bool, out: _Pieces
     ) -> int:
         """Lines [lo, hi) split with `csv`; returns how many lines it used (fewer when a
         quoted value is still open at the piece's end and more lines may close it)."""
@@ -416,9 +419,12 @@ class CsvSource:
                 out.malformed.append(MalformedRow(number, first_line + lo + i, reason, text))
         self.rows += len(split.order)
         if split.rows:
-            columns = {name: [fields[p] for _, fields in split.rows] for name, p in self._positions.items()}
+            columns = {
+                name: pa.array([fields[p] for _, fields in split.rows], pa.string())
+                for name, p in self._positions.items()
+            }
             lines_of = np.array([first_line + lo + i for i, _ in split.rows], dtype=np.int64)
-            out.frames.append(self._text(pd.DataFrame(columns, dtype="str"), lines_of, np.array(row_numbers)))
+            out.frames.append(self._text(columns, lines_of, np.array(row_numbers)))
         out.raw.update({first_line + lo + i: text for i, text in split.raw.items()})
         return split.consumed
 

@@ -44,7 +44,8 @@ class UnreadableFile(ValueError):
 
 class GzipStream(io.RawIOBase):
     """A gzip stream decompressed as it is read (one or more members, RFC 1952 §2.2): memory
-    stays at one read's worth whatever the ratio."""
+    stays at one read's worth whatever the ratio. A read returns all the bytes asked for
+    unless the stream ends first."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
@@ -55,10 +56,16 @@ class GzipStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        out = self._next(len(buffer))
-        buffer[: len(out)] = out
-        return len(out)
+    def read(self, size: int = -1) -> bytes:
+        parts: list[bytes] = []
+        left = size  # negative: to the end
+        while left:
+            out = self._next(max(left, 0))  # 0: no limit
+            if not out:
+                break
+            parts.append(out)
+            left -= len(out) if left > 0 else 0
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _next(self, size: int) -> bytes:
         while not self._done:
@@ -84,7 +91,12 @@ class GzipStream(io.RawIOBase):
 
 
 def _read_exactly(stream: BinaryIO, size: int) -> bytes:
-    parts, total = [], 0
+    """`size` bytes (fewer only at the end of the stream; all of it for a negative size); the
+    stream's own bytes object, not a copy, when one read gives them."""
+    first = stream.read(size)
+    if size < 0 or len(first) >= size or not first:
+        return first
+    parts, total = [first], len(first)
     while total < size:
         part = stream.read(size - total)
         if not part:
@@ -95,7 +107,9 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
 
 
 class _Prefixed(io.RawIOBase):
-    """Bytes already read, then the rest of the stream (S3 bodies cannot seek)."""
+    """Bytes already read, then the rest of the stream (S3 bodies cannot seek). A read returns
+    all the bytes asked for unless the stream ends first, without copying the stream's bytes
+    again: a chunk of the body is read once, by the caller's read."""
 
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         self._head = head
@@ -104,15 +118,14 @@ class _Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return _read_exactly(self._rest, size)
+        cut = len(self._head) if size < 0 else min(size, len(self._head))
+        head, self._head = self._head[:cut], self._head[cut:]
+        if 0 <= size == cut:
+            return head
+        return head + _read_exactly(self._rest, size - cut if size >= 0 else -1)
 
 
 def _guess_wide_encoding(head: bytes) -> str | None:
@@ -158,10 +171,10 @@ def open_text(stream: BinaryIO) -> BinaryIO:
     wide = _guess_wide_encoding(head + more)
     if wide is not None:
         raise UnreadableFile(f"unsupported_encoding:{wide}", f"the file looks like {wide.upper()}; use UTF-8")
-    return io.BufferedReader(_Prefixed(head + more, stream), READ_BYTES)
+    return cast("BinaryIO", _Prefixed(head + more, stream))
 
 
-def describe_bad_utf8(data: bytes, first_line: int = 1) -> str:
+def describe_bad_utf8(data: bytes | bytearray, first_line: int = 1) -> str:
     """Where the first byte that is not UTF-8 is, and what the text probably is instead."""
     try:
         data.decode("utf-8")
@@ -173,7 +186,7 @@ def describe_bad_utf8(data: bytes, first_line: int = 1) -> str:
     return "the file is not valid UTF-8"
 
 
-def _decodes(data: bytes, encoding: str) -> bool:
+def _decodes(data: bytes | bytearray, encoding: str) -> bool:
     try:
         data.decode(encoding)
     except UnicodeDecodeError:

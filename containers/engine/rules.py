@@ -1,11 +1,18 @@
 """Row validation: text in, typed rows and rejected rows (each with its reasons) out.
 
-Pure DataFrame-in/DataFrame-out. Every rule has a name; a rejected row keeps all the rules
-it broke, so a person fixing the data sees everything at once.
+Arrow in, Arrow out: a batch's text columns become the staged table (`staged_schema`) without a
+pandas frame in between. Every rule has a name; a rejected row keeps all the rules it broke, so a
+person fixing the data sees everything at once.
+
+Each rule is stated once, as Arrow kernels over the trimmed text. A column whose bytes already
+show the outcome of some steps (only ASCII digits: nothing to trim, no sign, INTEGER holds; every
+time ending in `Z` after a digit: one kind of timestamp, no ` UTC`) skips those steps: the
+shortcut is taken only where it gives what the full rule gives, which the tests check.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,8 +23,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from containers.engine.contract import LIFECYCLE, STATUSES, FileKind, Role, Schema
+from containers.engine.contract import LIFECYCLE, STATUSES, Column, FileKind, Role, Schema
 from containers.engine.csv_source import MalformedRow
 
 VERSION = "_version_ts"  # micros: when this version of the row was last true (latest wins)
@@ -57,8 +65,23 @@ TOO_LARGE = "amount_out_of_range"
 
 @dataclass
 class Validated:
-    valid: pd.DataFrame  # typed rows of the schema, plus VERSION and ROW
+    valid: pa.Table  # typed rows of the schema, plus VERSION and ROW (`staged_schema`)
     rejected: pd.DataFrame  # row_number, line, reason, and the row's contract columns as written
+
+    def staged_parquet(self) -> bytes:
+        """The valid rows as a staged part for the transformation: integers delta-encoded, text
+        dictionary-encoded, uncompressed, no statistics. Measured on the 1 M-item bench file
+        against the curated objects' Snappy: 0.13 s against 0.21 s to write, 24 against 33 MiB,
+        0.13 against 0.21 s of CPU for `pandas.read_parquet`; the parts are read once, whole."""
+        table = self.valid
+        text = [f.name for f in table.schema if pa.types.is_large_string(f.type)]
+        integers = {f.name: "DELTA_BINARY_PACKED" for f in table.schema if pa.types.is_integer(f.type)}
+        sink = pa.BufferOutputStream()
+        pq.write_table(
+            table, sink, compression="none", use_dictionary=text, column_encoding=integers, write_statistics=False
+        )
+        data: bytes = sink.getvalue().to_pybytes()
+        return data
 
 
 @dataclass(frozen=True)
@@ -100,26 +123,19 @@ def to_micros(moment: datetime) -> int:
     return int(pd.Timestamp(moment).as_unit("us").asm8.view("int64"))
 
 
-def _micros(ts: pd.Series) -> pd.Series:
-    values = ts.array.as_unit("us").asi8.copy()
-    return pd.Series(pd.arrays.IntegerArray(values, ts.isna().to_numpy()), index=ts.index)
+def _micros(ts: pd.Series) -> pa.Array:
+    values = ts.array.as_unit("us").asi8
+    return pa.array(values, pa.int64(), mask=ts.isna().to_numpy())
 
 
-def _nullable_int(values: pa.Array, index: pd.Index) -> pd.Series:
-    """An Arrow int64 array as an Int64 Series (pandas' own conversion goes value by value)."""
-    values = values.cast(pa.int64())
-    mask = values.is_null().to_numpy(zero_copy_only=False)
-    data = values.fill_null(0).to_numpy(zero_copy_only=False).copy()
-    return pd.Series(pd.arrays.IntegerArray(data, mask), index=index)
-
-
-def _arrow_text(value: pd.Series) -> pa.Array:
-    """A text column as one Arrow array (pandas may hold it in several chunks, or none)."""
-    array = pa.array(value, type=pa.string(), from_pandas=True)
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+def one_array(column: pa.ChunkedArray) -> pa.Array:
+    """A table column as one array (a copy only when it has several chunks)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 NO_TEXT = pa.scalar(None, pa.string())
+STATUS_NAMES = pa.array(STATUSES)
+UTC_MICROS = pa.timestamp("us", tz="UTC")
 # What Python's str.isspace() (and so `re`'s `\s`, in TRAILING_UTC) calls whitespace.
 WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
@@ -128,6 +144,8 @@ WHITESPACE = (
 )
 # NUMBER texts below 10^8 with at most six decimals: exact through a float64 (`_money_micros`)
 PLAIN_MONEY = r"[+-]?(?:[0-9]{1,8}(?:\.[0-9]{0,6})?|\.[0-9]{1,6})"
+WHOLE_DIGITS, DECIMALS = 8, 6  # PLAIN_MONEY's bounds, for `_unsigned_plain_money`
+DIGIT_0, DIGIT_9, POINT, SLASH, ZULU = (ord(c) for c in "09./Z")  # "/" lies between "." and "0"
 
 
 def _arrow_iso8601(text: pa.Array) -> pa.Array | None:
@@ -135,13 +153,13 @@ def _arrow_iso8601(text: pa.Array) -> pa.Array | None:
     zulu = pc.ends_with(text, "Z")  # null where text is
     try:
         if pc.all(zulu).as_py():  # the offset regex is only needed when some time lacks the Z
-            return pc.cast(text, pa.timestamp("us", tz="UTC")).cast(pa.int64())
+            return pc.cast(text, UTC_MICROS).cast(pa.int64())
         zoned = pc.or_(zulu, pc.match_substring_regex(text, OFFSET))
         if pc.all(zoned).as_py():  # one kind of timestamp (or nulls), one cast
-            return pc.cast(text, pa.timestamp("us", tz="UTC")).cast(pa.int64())
+            return pc.cast(text, UTC_MICROS).cast(pa.int64())
         if not pc.any(zoned).as_py():
             return pc.cast(text, pa.timestamp("us")).cast(pa.int64())
-        aware = pc.cast(pc.if_else(zoned, text, NO_TEXT), pa.timestamp("us", tz="UTC"))
+        aware = pc.cast(pc.if_else(zoned, text, NO_TEXT), UTC_MICROS)
         naive = pc.cast(pc.if_else(zoned, NO_TEXT, text), pa.timestamp("us"))
         return pc.coalesce(aware.cast(pa.int64()), naive.cast(pa.int64()))
     except pa.ArrowInvalid:
@@ -158,13 +176,8 @@ def _iso8601(text: pa.Array) -> pa.Array:
     micros = _arrow_iso8601(text)
     if micros is None:
         value = pd.Series(text.to_pandas(), dtype="str")
-        micros = pa.array(_micros(pd.to_datetime(value, format="ISO8601", utc=True, errors="coerce")))
+        micros = _micros(pd.to_datetime(value, format="ISO8601", utc=True, errors="coerce"))
     return micros
-
-
-def _iso8601_micros(value: pd.Series) -> pd.Series:
-    """`_iso8601` of a text Series, as an Int64 Series."""
-    return _nullable_int(_iso8601(_arrow_text(value)), value.index)
 
 
 def _fullmatch(text: pa.Array, pattern: str) -> pa.Array:
@@ -206,57 +219,182 @@ def _without_utc_suffix(value: pa.Array) -> pa.Array:
     return pc.if_else(suffixed, bare, value)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """A text column without nulls as numpy views of its Arrow buffers: where each value's bytes
+    start and stop. What the shortcuts read to know a rule's outcome without running it."""
+
+    starts: np.ndarray
+    stops: np.ndarray
+    data: np.ndarray
+
+    @classmethod
+    def of(cls, text: pa.Array) -> _Layout | None:
+        if text.null_count or not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+            return None
+        _, offsets, data = text.buffers()
+        width = np.dtype(np.int64 if pa.types.is_large_string(text.type) else np.int32)
+        bounds = np.frombuffer(offsets, width, len(text) + 1, text.offset * width.itemsize)
+        values = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+        return cls(bounds[:-1], bounds[1:], values)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        lengths: np.ndarray = self.stops - self.starts
+        return lengths
+
+    @property
+    def body(self) -> np.ndarray:
+        """The bytes of all the values."""
+        body: np.ndarray = self.data[self.starts[0] : self.stops[-1]] if len(self.starts) else self.data[:0]
+        return body
+
+    def within(self, low: int, high: int) -> bool:
+        """Whether every byte of every value lies in [low, high]."""
+        body = self.body
+        return not body.size or (int(body.min()) >= low and int(body.max()) <= high)
+
+    def ends(self, filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first and last byte of the values where `filled`."""
+        everywhere = bool(filled.all())
+        starts = self.starts if everywhere else self.starts[filled]
+        stops = self.stops if everywhere else self.stops[filled]
+        return self.data[starts], self.data[stops - 1]
+
+
+def _plain_digit_lengths(text: pa.Array) -> np.ndarray | None:
+    """The lengths of the values when each is ASCII digits only, at most MAX_DIGITS of them (or
+    empty): nothing to trim, no sign, and INTEGER holds for every one that is not empty."""
+    layout = _Layout.of(text)
+    if layout is None or not layout.within(DIGIT_0, DIGIT_9):
+        return None
+    lengths = layout.lengths
+    return lengths if lengths.max(initial=0) <= MAX_DIGITS else None
+
+
+def _zulu_empties(text: pa.Array) -> np.ndarray | None:
+    """Which values are empty, when every other one starts with an ASCII digit and ends in `Z`:
+    nothing to trim, no " UTC" to remove, and all of one kind of timestamp (`_arrow_iso8601`'s
+    first cast)."""
+    layout = _Layout.of(text)
+    if layout is None:
+        return None
+    empty: np.ndarray = layout.lengths == 0
+    first, last = layout.ends(~empty)
+    if not ((last == ZULU).all() and ((first >= DIGIT_0) & (first <= DIGIT_9)).all()):
+        return None
+    return empty
+
+
+def _unsigned_plain_money(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """(empty, plain) of values made of ASCII digits and points only (nothing to trim, no sign):
+    PLAIN_MONEY holds exactly where a value has at most one point, a digit, at most
+    WHOLE_DIGITS digits before the point and DECIMALS after it."""
+    layout = _Layout.of(text)
+    if layout is None or not layout.within(POINT, DIGIT_9) or (layout.body == SLASH).any():
+        return None
+    lengths = layout.lengths
+    points = pc.count_substring(text, ".").to_numpy()
+    at = pc.find_substring(text, ".").to_numpy()
+    whole = np.where(at < 0, lengths, at)
+    decimals = np.where(at < 0, 0, lengths - at - 1)
+    plain = (points <= 1) & (lengths > points) & (whole <= WHOLE_DIGITS) & (decimals <= DECIMALS)
+    empty: np.ndarray = lengths == 0
+    return empty, plain
+
+
+def _statuses_as_written(text: pa.Array) -> bool:
+    """Whether every value is a status as it stands: trimmed, lower case, present."""
+    return not text.null_count and bool(pc.all(pc.is_in(text, STATUS_NAMES)).as_py())
+
+
 class _Checker:
     """Collects (row mask, reason) pairs while converting columns, all in Arrow."""
 
-    def __init__(self, text: pd.DataFrame) -> None:
+    def __init__(self, text: pa.Table) -> None:
         self.text = text
-        self.rows = len(text)
+        self.rows = text.num_rows
         self.problems: list[tuple[np.ndarray, str]] = []
 
     def flag(self, mask: pa.Array, reason: str, column: str) -> None:
         if pc.any(mask).as_py():  # nulls are not problems; most masks find none, so stay in Arrow
             self.problems.append((_bools(mask), f"{reason}:{column}"))
 
+    def column(self, name: str) -> pa.Array:
+        return one_array(self.text[name])
+
     def present(self, name: str, required: bool) -> pa.Array:
-        value = pc.utf8_trim_whitespace(_arrow_text(self.text[name]))
-        empty = pc.equal(value, "")
-        if not pc.any(empty).as_py():
+        return self.filled(pc.utf8_trim_whitespace(self.column(name)), name, required)
+
+    def filled(self, value: pa.Array, name: str, required: bool, empty: np.ndarray | None = None) -> pa.Array:
+        """Trimmed text with its empty values null (and flagged when `required`); `empty`, when
+        known, saves looking."""
+        mask = pc.equal(value, "") if empty is None else pa.array(empty)
+        if not pc.any(mask).as_py():
             return value
         if required:
-            self.flag(empty, MISSING, name)
-        return pc.if_else(empty, NO_TEXT, value)
+            self.flag(mask, MISSING, name)
+        return pc.if_else(mask, NO_TEXT, value)
 
     def integer(self, name: str, required: bool, minimum: int = 0) -> pa.Array:
-        value = self.present(name, required)
-        # INTEGER without a regex: one optional "+", then 1 to MAX_DIGITS ASCII digits
-        signed = pc.fill_null(pc.starts_with(value, "+"), False)
-        digits = pc.if_else(signed, pc.utf8_slice_codeunits(value, 1), value)
-        ok = pc.and_(pc.ascii_is_decimal(digits), pc.less_equal(pc.binary_length(digits), MAX_DIGITS))
-        ok = pc.fill_null(ok, False)
-        self.flag(pc.and_not(pc.is_valid(value), ok), NOT_INTEGER, name)
-        out = pc.cast(pc.if_else(ok, digits, NO_TEXT), pa.int64())
+        text = self.column(name)
+        lengths = _plain_digit_lengths(text)
+        if lengths is not None:  # the usual column: INTEGER holds wherever a value is present
+            out = pc.cast(self.filled(text, name, required, lengths == 0), pa.int64())
+        else:
+            value = self.present(name, required)
+            # INTEGER without a regex: one optional "+", then 1 to MAX_DIGITS ASCII digits
+            signed = pc.fill_null(pc.starts_with(value, "+"), False)
+            digits = pc.if_else(signed, pc.utf8_slice_codeunits(value, 1), value)
+            ok = pc.and_(pc.ascii_is_decimal(digits), pc.less_equal(pc.binary_length(digits), MAX_DIGITS))
+            ok = pc.fill_null(ok, False)
+            self.flag(pc.and_not(pc.is_valid(value), ok), NOT_INTEGER, name)
+            out = pc.cast(pc.if_else(ok, digits, NO_TEXT), pa.int64())
         if minimum > 0:
             self.flag(pc.less(out, minimum), BAD_COUNT, name)
         return out
 
     def status(self, name: str, required: bool) -> pa.Array:
+        text = self.column(name)
+        if _statuses_as_written(text):
+            return text
         value = pc.utf8_lower(self.present(name, required))
-        self.flag(pc.and_not(pc.is_valid(value), pc.is_in(value, pa.array(STATUSES))), BAD_STATUS, name)
+        self.flag(pc.and_not(pc.is_valid(value), pc.is_in(value, STATUS_NAMES)), BAD_STATUS, name)
         return value
 
     def timestamp(self, name: str, required: bool, now: datetime, bounds: TimeBounds) -> pa.Array:
-        value = self.present(name, required)
-        value = _without_utc_suffix(value)
-        micros = _iso8601(value)
-        self.flag(pc.and_(pc.is_valid(value), pc.is_null(micros)), BAD_TIMESTAMP, name)
+        micros = self._zulu_timestamp(name, required)
+        if micros is None:
+            value = _without_utc_suffix(self.present(name, required))
+            micros = _iso8601(value)
+            self.flag(pc.and_(pc.is_valid(value), pc.is_null(micros)), BAD_TIMESTAMP, name)
         self.flag(pc.greater(micros, to_micros(now + bounds.tolerance)), FUTURE, name)
         self.flag(pc.less(micros, to_micros(bounds.earliest)), TOO_EARLY, name)
         return micros
 
+    def _zulu_timestamp(self, name: str, required: bool) -> pa.Array | None:
+        """The usual column (`_zulu_empties`) in one cast; None, having flagged nothing, when the
+        column is not one or Arrow declines a value."""
+        text = self.column(name)
+        empty = _zulu_empties(text)
+        if empty is None:
+            return None
+        try:
+            micros = pc.cast(pc.if_else(pa.array(empty), NO_TEXT, text) if empty.any() else text, UTC_MICROS)
+        except pa.ArrowInvalid:
+            return None
+        self.filled(text, name, required, empty)  # flags the missing ones
+        return micros.cast(pa.int64())
+
     def money(self, name: str, required: bool) -> pa.Array:
-        value = self.present(name, required)
-        plain = _fullmatch(value, PLAIN_MONEY)  # the usual price, a subset of NUMBER
+        text = self.column(name)
+        known = _unsigned_plain_money(text)
+        if known is None:
+            value = self.present(name, required)
+            plain = _fullmatch(value, PLAIN_MONEY)  # the usual price, a subset of NUMBER
+        else:
+            empty, flags = known
+            value, plain = self.filled(text, name, required, empty), pa.array(flags)
         everything = pc.all(pc.or_(plain, pc.is_null(value))).as_py()
         numeric = plain if everything else pc.or_(plain, _fullmatch(value, NUMBER))
         out = _money_micros(pc.if_else(numeric, value, NO_TEXT), plain)
@@ -284,11 +422,21 @@ def _check_order_of_events(check: _Checker, typed: dict[str, pa.Array]) -> None:
     check.flag(pc.less(typed["delivered_at"], typed["shipped_at"]), DELIVERED_BEFORE_SHIPPED, "delivered_at")
 
 
-def _series(values: pa.Array, index: pd.Index) -> pd.Series:
-    """A typed Arrow column as the pandas Series the engine takes: Int64, or str text."""
-    if pa.types.is_integer(values.type):
-        return _nullable_int(values, index)
-    return pd.Series(values.to_pandas(), dtype="str").set_axis(index)
+def _dtype(column: Column) -> str:
+    """The pandas dtype of a staged column: nullable integers, or text."""
+    return "str" if column.role in (Role.STATUS, Role.TEXT) else "Int64"
+
+
+@functools.cache
+def staged_schema(schema: Schema) -> pa.Schema:
+    """The staged rows' Arrow schema: the typed columns, VERSION, SOURCE (products), ROW, with the
+    pandas metadata that `pandas.read_parquet` restores the nullable dtypes from."""
+    dtypes = {c.name: _dtype(c) for c in schema.columns} | {VERSION: "Int64"}
+    if schema.kind is FileKind.PRODUCTS:
+        dtypes[SOURCE] = "str"
+    empty = pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()})
+    empty[ROW] = np.array([], dtype="int64")
+    return pa.Schema.from_pandas(empty, preserve_index=False)
 
 
 @dataclass(frozen=True)
@@ -300,7 +448,7 @@ class Origin:
 
 
 def validate(
-    text: pd.DataFrame, schema: Schema, origin: Origin, now: datetime | None = None, bounds: TimeBounds | None = None
+    text: pa.Table, schema: Schema, origin: Origin, now: datetime | None = None, bounds: TimeBounds | None = None
 ) -> Validated:
     """Type and check one batch of text rows (`row_number`, `line`, the schema's columns).
 
@@ -329,18 +477,19 @@ def validate(
         _check_order_of_events(check, typed)
         typed[VERSION] = pc.max_element_wise(*(typed[n] for n in LIFECYCLE))
     bad = check.bad()
-    keep = pa.array(~bad)
-    index = pd.RangeIndex(len(bad) - int(bad.sum()))
-    columns = {name: _series(values.filter(keep), index) for name, values in typed.items()}
-    valid = pd.DataFrame(columns, index=index, copy=False)
+    valid_rows = len(bad) - int(bad.sum())
     if schema.kind is FileKind.PRODUCTS:
-        valid[VERSION] = pd.array([to_micros(origin.landed_at)] * len(valid), dtype="Int64")
-        valid[SOURCE] = origin.key
-    valid[ROW] = text["row_number"].to_numpy(dtype="int64")[~bad]
+        typed[VERSION] = pa.repeat(pa.scalar(to_micros(origin.landed_at), pa.int64()), len(bad))
+        typed[SOURCE] = pa.repeat(pa.scalar(origin.key, pa.large_string()), len(bad))
+    typed[ROW] = check.column("row_number")
+    keep = pa.array(~bad) if valid_rows < len(bad) else None
+    staged = staged_schema(schema)
+    columns = [typed[f.name] if keep is None else typed[f.name].filter(keep) for f in staged]
+    valid = pa.Table.from_arrays([c.cast(f.type) for c, f in zip(columns, staged, strict=True)], schema=staged)
     rows = np.flatnonzero(bad)
-    rejected = text.iloc[rows].reset_index(drop=True)
+    rejected = text.take(rows).to_pandas()
     reason = check.reasons(rows) if len(rows) else pa.array([], pa.string())
-    rejected.insert(2, "reason", _series(reason, rejected.index))
+    rejected.insert(2, "reason", pd.Series(reason.to_pandas(), dtype="str"))
     return Validated(valid, rejected)
 
 

@@ -33,7 +33,8 @@ HISTORY_READS = 8
 
 
 class DigestingReader(io.RawIOBase):
-    """An object's body as read, digested on the way (the validation reads it once)."""
+    """An object's body as read, digested on the way (the validation reads it once; each read's
+    bytes are the body's own, not copied)."""
 
     def __init__(self, raw: StreamingBody, content_length: int) -> None:
         self._raw, self._length = raw, content_length
@@ -43,12 +44,11 @@ class DigestingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._raw.read(len(buffer))
-        buffer[: len(data)] = data
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._raw.read(size if size >= 0 else None)
         self._sha.update(data)
         self._size += len(data)
-        return len(data)
+        return data
 
     @property
     def digest(self) -> str | None:

@@ -4,9 +4,10 @@ quote or a multi-line value falls."""
 
 from __future__ import annotations
 
+import gzip
 import io
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pytest
 from hypothesis import given, settings
@@ -31,13 +32,14 @@ LINES = st.sampled_from(
 )
 
 
-def read_all(data: bytes) -> tuple[list[Any], list[Any], Any]:
-    source = open_source(io.BytesIO(data))
+def read_all(data: bytes, stream: BinaryIO | None = None) -> tuple[list[Any], list[Any], Any]:
+    """What a file gives: its valid rows, rejected lines and line counts (read from `stream` if given)."""
+    source = open_source(io.BytesIO(data) if stream is None else stream)
     valid, rejected = [], []
     for batch in source.batches():
         checked = validate(batch.text, source.schema, Origin("k", NOW), NOW)
-        valid += checked.valid.drop(columns=["_version_ts", "_source"]).astype(str).values.tolist()
-        raw = batch.raw_text(checked.rejected["line"])
+        valid += checked.valid.drop_columns(["_version_ts", "_source"]).to_pandas().astype(str).values.tolist()
+        raw = batch.raw_text(checked.rejected["line"].tolist())
         rejected += list(zip(checked.rejected["line"], checked.rejected["reason"], raw, strict=True))
         rejected += [(m.line, m.reason, m.text) for m in batch.malformed]
     return valid, sorted(rejected), source.counts
@@ -68,3 +70,30 @@ def test_a_large_file_with_problems_near_piece_ends_loses_no_line() -> None:
         (25_003, "malformed_row:unclosed_quote"),  # one line further: the two-line value before it
     ]
     assert (len(valid), counts.lines, counts.continuation) == (29_997, 30_002, 1)
+
+
+class _Trickle(io.RawIOBase):
+    """A body that answers every read with at most `most` bytes, as a network stream may."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        self._data, self._most = data, most
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        n = self._most if size < 0 else min(size, self._most)
+        out, self._data = self._data[:n], self._data[n:]
+        return out
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_short_reads_of_the_body_change_no_outcome(compress: bool) -> None:
+    rows = [f'{i},S{i},1.5,Jeans,"Name, {i}",Brand,3.0,Men' for i in range(1, 2_001)]
+    rows[700] = '701,"S,1.5,Jeans,N,B,3.0,Men'
+    data = "\n".join([PRODUCTS, *rows]).encode()
+    body = gzip.compress(data) if compress else data
+    expected = read_all(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csv_source, "CHUNK_BYTES", 10_000)
+        assert read_all(data, cast("BinaryIO", _Trickle(body, 333))) == expected
