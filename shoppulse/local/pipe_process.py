@@ -320,6 +320,8 @@ def _handle_log(entry: Mapping[str, Any]) -> None:
                 "levelno": level,
                 "levelname": logging.getLevelName(level),
                 "msg": entry["message"],
+                "created": float(entry["created"]),  # the child's clock: when it happened
+                "msecs": float(entry["created"]) % 1 * 1000,
                 "fields": {**entry["fields"], "process": "pipes"},
             }
         )
@@ -340,7 +342,13 @@ class _ChannelLogHandler(logging.Handler):
         fields = dict(getattr(record, "fields", {}))
         if record.exc_info:
             fields["exception"] = "".join(traceback.format_exception(*record.exc_info))
-        entry = {"name": record.name, "level": record.levelno, "message": record.getMessage(), "fields": fields}
+        entry = {
+            "name": record.name,
+            "level": record.levelno,
+            "message": record.getMessage(),
+            "fields": fields,
+            "created": record.created,
+        }
         with contextlib.suppress(OSError):
             self._channel.send({"log": entry})
 
