@@ -10,7 +10,7 @@ role (`iam.invocation`), and the parent (which holds the embedded IAM) decides w
 pipe's role may invoke its function (`lambda:InvokeFunction`), once per invocation.
 
 Protocol: JSON lines on a socket pair (the child's end is file descriptor `argv[1]`).
-- parent -> child: `{"start": setup}` first; `{"wake": true}` after DynamoDB writes (the pipes
+- parent -> child: `{"start": setup}` first (the pipes, endpoint, region and environment); `{"wake": true}` after DynamoDB writes (the pipes
   read when something was written, `pipes.PipePoller`); `{"idle": id, "pipe", "timeout"}`;
   `{"authorized": id, "error": null | text}`; `{"stop": true}`.
 - child -> parent: `{"ready": true}` or `{"failed": text}`; `{"idle": id, "ok"}`; `{"invoked":
@@ -163,21 +163,10 @@ class RemotePipe:
 class PipesProcess:
     """Starts the child, answers it (authorizations), relays its output and logs, stops it."""
 
-    def __init__(
-        self,
-        setups: list[PipeSetup],
-        *,
-        endpoint: str,
-        region: str,
-        authorize: Mapping[str, Callable[[], None]],
-        writes: WriteSignal = DYNAMODB_WRITES,
-    ) -> None:
-        self._setups = setups
-        self._endpoint = endpoint
-        self._region = region
-        self._authorize = authorize
+    def __init__(self, writes: WriteSignal = DYNAMODB_WRITES) -> None:
         self._writes = writes
-        self.pipes = {s.key: RemotePipe(PIPES_BY_KEY[s.key], self) for s in setups}
+        self.pipes: dict[str, RemotePipe] = {}
+        self._authorize: Mapping[str, Callable[[], None]] = {}
         self._replies = _Replies()
         self._ready: Future[None] = Future()
         self._written = threading.Event()
@@ -190,8 +179,8 @@ class PipesProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def start(self) -> None:
-        """Spawn the child and hand it the pipes; `wait_ready` waits for it."""
+    def spawn(self) -> None:
+        """Start the child early: it imports its libraries while the stack provisions."""
         ours, theirs = socket.socketpair()
         self._process = subprocess.Popen(
             [sys.executable, "-m", __name__, str(theirs.fileno())],
@@ -203,20 +192,21 @@ class PipesProcess:
         )
         theirs.close()
         self._channel = _Channel(ours)
-        self._channel.send(
-            {
-                "start": {
-                    "endpoint": self._endpoint,
-                    "region": self._region,
-                    "pipes": [asdict(s) for s in self._setups],
-                }
-            }
-        )
-        self._writes.subscribe(self._written)
         for target, name in ((self._receive, "receive"), (self._relay_output, "output"), (self._forward, "wake")):
             thread = threading.Thread(target=target, name=f"pipes-process-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def run(
+        self, setups: list[PipeSetup], *, endpoint: str, region: str, authorize: Mapping[str, Callable[[], None]]
+    ) -> None:
+        """Hand the child its pipes, with this process's environment as it is now (the stage's and
+        the resources' variables the functions read); `wait_ready` waits for them to run."""
+        self._authorize = authorize
+        self.pipes = {s.key: RemotePipe(PIPES_BY_KEY[s.key], self) for s in setups}
+        start = {"endpoint": endpoint, "region": region, "environment": dict(os.environ)}
+        self._send({"start": {**start, "pipes": [asdict(s) for s in setups]}})
+        self._writes.subscribe(self._written)
 
     def wait_ready(self, timeout: float = READY_SECONDS) -> None:
         try:
@@ -363,6 +353,7 @@ class _Child:
         self._pollers: dict[str, PipePoller] = {}
 
     def start(self, setup: Mapping[str, Any]) -> None:
+        os.environ.update(setup["environment"])
         region = str(setup["region"])
         invocation.install_default_session(
             region, (CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"])

@@ -142,6 +142,8 @@ class LocalStack(ServiceClients):
             snapshot.check(self.state_dir)
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.aws.start()
+        self.pipes_process = PipesProcess()
+        self.pipes_process.spawn()
         self._previous_env = apply_environment(self.aws.environment())
         roles = self.roles = RoleSessions(self.aws.endpoint, self.settings.region, CLIENT_CONFIG)
         self.ecs = TaskRoleEcsRunner(
@@ -379,10 +381,8 @@ class LocalStack(ServiceClients):
             authorize[key] = functools.partial(
                 enforcement.invoked_by_role(pipe.role_arn, pipe.function_arn, lambda event: None), None
             )
-        self.pipes_process = PipesProcess(
-            setups, endpoint=self.endpoint, region=self.settings.region, authorize=authorize
-        )
-        self.pipes_process.start()
+        assert self.pipes_process is not None
+        self.pipes_process.run(setups, endpoint=self.endpoint, region=self.settings.region, authorize=authorize)
         self.pipes = self.pipes_process.pipes
 
     def _start_dead_letter_sources(self, functions: ChaliceFunctions) -> None:
