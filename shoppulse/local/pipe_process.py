@@ -414,9 +414,11 @@ class _Child:
                 self._replies.answer(message["authorized"], message)
             elif "idle" in message:
                 threading.Thread(target=self._answer_idle, args=(message,), daemon=True).start()
-            elif "stop" in message:
-                break
-        self._replies.fail_all("the stack is stopping")
+            elif "stop" in message:  # the parent still answers while the batches under way end
+                for poller in self._pollers.values():
+                    poller.stop()
+                return
+        self._replies.fail_all("the stack is gone")  # the end of the channel: no answer will come
         for poller in self._pollers.values():
             poller.stop()
 
