@@ -1,14 +1,14 @@
 """Local stream latency under a burst: order writes at 200/s, write -> standard handler invoked.
 
-Runs the local stack (moto in-process, the real pipes and handlers in their process) and writes qualifying
-orders, each one PutItem through the orders repository, as clients of `shoppulse up` do: from
-`WRITER_PROCESSES` separate processes of `WRITERS` threads each, all on one fixed schedule of
-`RATE_PER_S` writes a second for `BURST_S` seconds (one boto3 process does not issue 200
-calls/s on this 2-core machine: its threads share one interpreter). Each order is timed (wall
-clock, the writers being other processes) from the end of its PutItem call to the moment the
-standard pipe hands it to its handler (`RemotePipe.on_invoke`, told by the pipes process). Target: p50 < 1 s
-at 200 writes/s (issue 12); the rate achieved is reported, and the target is met only if the
-writers kept at least `KEPT_SHARE` of the rate asked.
+Runs the local stack (moto in-process, the real pipes and handlers in the stack's pipes process)
+and writes qualifying orders, each one PutItem through the orders repository, as clients of
+`shoppulse up` do: from `WRITER_PROCESSES` separate processes of `WRITERS` threads each, all on
+one fixed schedule of `RATE_PER_S` writes a second for `BURST_S` seconds (one boto3 process does
+not issue 200 calls/s on this 2-core machine: its threads share one interpreter). Each order is
+timed (wall clock, the writers being other processes) from the end of its PutItem call to the
+moment the standard pipe hands it to its handler (`RemotePipe.on_invoke`, told by the pipes
+process). Target: p50 < 1 s at 200 writes/s (issue 12); the rate achieved is reported, and the
+target is met only if the writers kept at least `KEPT_SHARE` of the rate asked.
 """
 
 from __future__ import annotations

@@ -4,15 +4,19 @@ Why a process: the embedded AWS's server is Python, and so were the pipes' polle
 functions they invoke; in one interpreter they shared one GIL, and under a burst of order
 writes the server, the GetRecords clients and the handlers took turns on one core (issue 12,
 docs/benchmark-notes.md). In AWS, Pipes and Lambda are services apart from DynamoDB that call
-it over HTTPS with their roles' credentials; here the child process does the same over HTTP:
-the pipe role reads the stream and writes the dead-letter queue, each function runs as its own
-role (`iam.invocation`), and the parent (which holds the embedded IAM) decides whether the
-pipe's role may invoke its function (`lambda:InvokeFunction`), once per invocation.
+it over HTTPS with their roles' credentials (the pipe's execution role reads the stream, sends to
+its dead-letter queue and invokes the target:
+https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-permissions.html); here the
+child process does the same over HTTP: the pipe's role reads the stream and writes the
+dead-letter queue, each function runs as its own role (`iam.invocation`), and the parent (which
+holds the embedded IAM) decides whether the pipe's role may invoke its function
+(`lambda:InvokeFunction`), once per invocation.
 
 Protocol: JSON lines on a socket pair (the child's end is file descriptor `argv[1]`).
-- parent -> child: `{"start": setup}` first (the pipes, endpoint, region and environment); `{"wake": true}` after DynamoDB writes (the pipes
-  read when something was written, `pipes.PipePoller`); `{"idle": id, "pipe", "timeout"}`;
-  `{"authorized": id, "error": null | text}`; `{"stop": true}`.
+- parent -> child: `{"start": setup}` first (the pipes, endpoint, region and environment);
+  `{"wake": true}` after DynamoDB writes (the pipes read when something was written,
+  `pipes.PipePoller`); `{"idle": id, "pipe", "timeout"}`; `{"authorized": id, "error": null |
+  text}`; `{"stop": true}`.
 - child -> parent: `{"ready": true}` or `{"failed": text}`; `{"idle": id, "ok"}`; `{"invoked":
   pipe, "at": epoch seconds, "keys": [...]}` per invocation; `{"authorize": id, "pipe"}`;
   `{"log": record}` (the child's log records, handled by the parent's logging).
