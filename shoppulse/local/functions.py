@@ -1,4 +1,4 @@
-"""The Chalice app's Lambda functions, invoked in-process as Lambda would invoke them.
+"""The Chalice app's Lambda functions, invoked in the calling process (the stack's, or its pipes process) as Lambda would.
 
 The app is loaded from the repository's `app.py` (the artifact we deploy); functions are
 found by the names Chalice registers: `@app.lambda_function(name=...)` for the pipes'

@@ -4,7 +4,8 @@ One poller per `chalicelib.pipes.PipeSpec`. It reads the table's stream through 
 DynamoDB Streams API, turns moto's records into the wire format (`moto_fixes`), keeps the
 records one of the pipe's filters accepts (the project's matcher, Pipes semantics; the rest
 are consumed without an invocation, as in AWS), batches them (batch size, batching window),
-invokes the function synchronously in-process and then applies the pipe's failure rules:
+invokes the function synchronously (in the process that runs the pollers: `pipe_process` for
+the stack) and then applies the pipe's failure rules:
 - `batchItemFailures`: records before the first failed one are done; the rest is retried;
 - a failed invocation (exception): the batch is halved (AUTOMATIC_BISECT) and retried;
 - after `MaximumRetryAttempts` retries, or once a record is older than
@@ -16,8 +17,9 @@ with concurrent batches per shard, order is kept per item (partition and sort ke
 shard (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html); with 1, one batch per shard. The poller reads on while batches run, as AWS's pollers do.
 
 When to read: AWS polls each shard at a base rate of four times a second (same page). Locally
-every GetRecords costs the one embedded-AWS process CPU that the writers and functions need,
-so a pipe reads when a DynamoDB write has ended (`moto_fixes.DYNAMODB_WRITES`) or a batch is
+every GetRecords costs the embedded AWS's server CPU that the writers need, so a pipe reads
+when a DynamoDB write has ended (`writes`: `moto_fixes.DYNAMODB_WRITES` in the server's
+process, the stack's `wake` messages in the pipes process) or a batch is
 done, at most once per `MIN_READ_INTERVAL_SECONDS` (a burst gathers into few reads), and
 otherwise four times a second, as AWS does (an idle stack barely reads).
 """

@@ -14,6 +14,7 @@ file, still in incoming/, is being processed again (restoring it announces it an
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -49,7 +50,7 @@ from shoppulse.local.iam import enforcement, invocation, step_functions
 from shoppulse.local.iam.ecs_tasks import NO_CREDENTIALS, TaskRoleEcsRunner
 from shoppulse.local.iam.encryption import encrypted_resources
 from shoppulse.local.iam.roles import RoleSessions, function_role, role_definitions
-from shoppulse.local.pipes import PipePoller
+from shoppulse.local.pipe_process import PipeSetup, PipesProcess, RemotePipe
 from shoppulse.local.polling import BackgroundPoller
 from shoppulse.local.provision import LocalResources, WorkflowTuning, provision, resource_environment
 from shoppulse.local.service_clients import ServiceClients
@@ -104,7 +105,8 @@ class LocalStack(ServiceClients):
         self.settings = settings
         self.aws = EmbeddedAws(settings.host, settings.aws_port, settings.region)
         self.resources: LocalResources | None = None
-        self.pipes: dict[str, PipePoller] = {}
+        self.pipes: dict[str, RemotePipe] = {}
+        self.pipes_process: PipesProcess | None = None
         self.dead_letter_sources: dict[str, SqsEventSource] = {}
         self.ecs: LocalEcsRunner | None = None
         self.bus: LocalEventBus | None = None
@@ -140,6 +142,8 @@ class LocalStack(ServiceClients):
             snapshot.check(self.state_dir)
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.aws.start()
+        self.pipes_process = PipesProcess()
+        self.pipes_process.spawn()
         self._previous_env = apply_environment(self.aws.environment())
         roles = self.roles = RoleSessions(self.aws.endpoint, self.settings.region, CLIENT_CONFIG)
         self.ecs = TaskRoleEcsRunner(
@@ -164,8 +168,8 @@ class LocalStack(ServiceClients):
         )
         for name, value in previous.items():
             self._previous_env.setdefault(name, value)
+        self._start_pipes()
         functions = self._functions()
-        self._start_pipes(functions)
         self._start_dead_letter_sources(functions)
         if self.settings.serve_api:
             invocation.serve_api_as(functions.app, roles.credentials(function_role(API_HANDLER)))
@@ -174,6 +178,8 @@ class LocalStack(ServiceClients):
         if self.settings.persist:
             self._snapshots = _PeriodicSnapshots(self, self.settings.snapshot_interval_seconds)
             self._snapshots.start()
+        assert self.pipes_process is not None
+        self.pipes_process.wait_ready()  # the pipes read the stream from here on
 
     def stop(self) -> None:
         with self._signals_deferred():
@@ -188,8 +194,9 @@ class LocalStack(ServiceClients):
             self.api = None
         for source in self.dead_letter_sources.values():
             source.stop()
-        for poller in self.pipes.values():
-            poller.stop()
+        if self.pipes_process is not None:
+            self.pipes_process.stop()
+            self.pipes_process = None
         self.dead_letter_sources, self.pipes = {}, {}
         if self.ecs is not None:
             self.ecs.shutdown()
@@ -354,23 +361,29 @@ class LocalStack(ServiceClients):
 
         services.reset()
 
-    def _start_pipes(self, functions: ChaliceFunctions) -> None:
+    def _start_pipes(self) -> None:
+        """The pipes and their functions run in a process of their own (`pipe_process`)."""
         assert self.resources is not None
         assert self.roles is not None
+        setups, authorize = [], {}
         for key, pipe in self.resources.pipes.items():
-            function = self._as_function(pipe.spec.function_name, functions.lambda_function(pipe.spec.function_name))
-            poller = PipePoller(
-                pipe.spec,
-                streams_client=self.roles.signed_as(pipe.role_arn).client("dynamodbstreams"),
-                sqs_client=self.roles.signed_as(pipe.role_arn).client("sqs"),
-                stream_arn=pipe.stream_arn,
-                dead_letter_queue_url=pipe.dead_letter_queue_url,
-                pipe_arn=pipe.pipe_arn,
-                invoke=enforcement.invoked_by_role(pipe.role_arn, pipe.function_arn, function),
-                skip_existing=self.restored is not None,
+            setups.append(
+                PipeSetup(
+                    key=key,
+                    stream_arn=pipe.stream_arn,
+                    dead_letter_queue_url=pipe.dead_letter_queue_url,
+                    pipe_arn=pipe.pipe_arn,
+                    pipe_role=self.roles.credentials(pipe.role_arn),
+                    function_role=self.roles.credentials(function_role(pipe.spec.function_name)),
+                    skip_existing=self.restored is not None,
+                )
             )
-            poller.start()
-            self.pipes[key] = poller
+            authorize[key] = functools.partial(
+                enforcement.invoked_by_role(pipe.role_arn, pipe.function_arn, lambda event: None), None
+            )
+        assert self.pipes_process is not None
+        self.pipes_process.run(setups, endpoint=self.endpoint, region=self.settings.region, authorize=authorize)
+        self.pipes = self.pipes_process.pipes
 
     def _start_dead_letter_sources(self, functions: ChaliceFunctions) -> None:
         assert self.resources is not None

@@ -20,6 +20,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.local.process_support import ended, pipes_process_of
+
 PROJECT = Path(__file__).resolve().parents[2]
 SHOPPULSE = [sys.executable, "-m", "shoppulse.cli"]
 PRODUCTS = PROJECT / "sample_files" / "2025-03-01T0600_products.csv"
@@ -139,8 +141,10 @@ def test_ingest_refuses_a_missing_file_and_an_endpoint_without_the_stack(up, tmp
 
 def test_ctrl_c_stops_everything_cleanly(up):
     process, info = up
+    pipes = pipes_process_of(process.pid)
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=60) == 0
+    assert ended(pipes, timeout=0.5)  # stopped by `up` before it exited, not left behind
     with pytest.raises(OSError):
         urllib.request.urlopen(info["api"] + "/health", timeout=2)
     assert "Traceback" not in (info["data_dir"] / "stderr.txt").read_text()

@@ -105,6 +105,17 @@ def test_each_order_event_reaches_exactly_the_handlers_its_rules_select(stack, o
     assert sorted(c["orderId"] for c in cases) == ["p-premium", "p-premium-test-domain"]
 
 
+def test_the_pipes_process_reports_each_invocation_with_its_records_keys(stack, orders):
+    reported: list[tuple[list[dict], float]] = []
+    stack.pipes["standard"].on_invoke(lambda keys, at: reported.append((keys, at)))
+    invocations, written = stack.pipes["standard"].invocations, time.time()
+    place(orders, "p-reported", "150.00", "r@example.com")
+    stack.wait_for_pipes()
+
+    assert [at >= written for keys, at in reported if {"orderId": {"S": "p-reported"}} in keys] == [True]
+    assert stack.pipes["standard"].invocations > invocations
+
+
 def test_a_failing_handler_dead_letters_its_batch_and_redrive_recovers_it(stack, orders, capsys):
     sqs, sns = stack.client("sqs"), stack.client("sns")
     inbox = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]

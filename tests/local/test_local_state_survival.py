@@ -26,6 +26,7 @@ from infra.state_machine import RetryPolicy
 from shoppulse.local import snapshot
 from shoppulse.local.provision import WorkflowTuning
 from shoppulse.local.stack import INTERRUPTED_ERROR, LocalStack, StackSettings
+from tests.local.process_support import ended, pipes_process_of
 
 REGION = "us-east-1"
 ORDERS_FILE = Path(__file__).resolve().parents[2] / "sample_files" / "2025-03-01T1000_orders.csv"
@@ -238,7 +239,11 @@ def test_a_second_ctrl_c_during_the_save_waits_for_it(tmp_path, monkeypatch, cap
         return real_save(*args, **kwargs)
 
     monkeypatch.setattr(snapshot, "save", save_with_ctrl_c)
+    assert stack.pipes_process is not None
+    pipes = stack.pipes_process.pid
     stack.stop()  # no KeyboardInterrupt: the save ran to the end
+
+    assert pipes is not None and ended(pipes, timeout=0.5)  # stopped with the stack, before stop() returned
 
     assert "still saving the local state" in capsys.readouterr().err
     assert (tmp_path / "state" / "s3" / stack.resources.input_bucket / "kept.txt").read_bytes() == b"kept"
@@ -277,9 +282,11 @@ def test_kill_9_loses_at_most_the_snapshot_interval(tmp_path):
         saved = tmp_path / "state" / "s3" / bucket / "before-the-kill.txt"
         # A periodic save has run: soon with the 1 s interval (the default 30 s would not save it in time).
         _wait_for(lambda: _saved_bytes(saved) == b"saved by the periodic snapshot", timeout=20)
+        pipes = pipes_process_of(up.pid)
     finally:
         up.send_signal(signal.SIGKILL)
         up.wait(30)
+    assert ended(pipes)  # the pipes process does not outlive a killed stack
 
     with LocalStack(_settings(tmp_path)) as restarted:
         body = restarted.client("s3").get_object(Bucket=bucket, Key="before-the-kill.txt")["Body"].read()

@@ -143,6 +143,10 @@ class RoleSessions:
                 role.arn, issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"]
             )
 
+    def adopt(self, credentials: RoleCredentials) -> None:
+        """A role's session taken by another process (the stack's, for its pipes process)."""
+        self._credentials[credentials.role_arn] = credentials
+
     def __contains__(self, role_arn: str) -> bool:
         return role_arn in self._credentials
 
