@@ -11,6 +11,7 @@ the prefixes can be read by any engine (DuckDB, Athena, Spark) without the manif
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,13 +32,15 @@ if TYPE_CHECKING:
 IO_THREADS = 4
 IO_POOL = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="curated-io")  # shared: threads outlive one file
 MANIFEST_PREFIX = f"{INDEX_PREFIX}manifest/"
-# Arrow's default allocator in these wheels (mimalloc) is slow to hand out fresh memory on these
-# Firecracker VMs (Fargate runs on Firecracker too): a take of 1 M item rows cost 0.36 s of CPU the
-# first two times and 0.13 s after; 0.15 s every time with jemalloc. With jemalloc the bulk
-# benchmark's process uses ~7 % less CPU and its peak memory is ~100 MiB lower; the system allocator
-# saves a little more CPU but raises the peak to ~900 MiB, too close to the 1 GiB target
-# (docs/benchmark-notes.md, 2026-12-02). Process-wide: each task's process holds only its own work.
-pa.set_memory_pool(pa.jemalloc_memory_pool())
+# Arrow's default allocator in these wheels (mimalloc) is slow to hand out fresh memory on this
+# machine (a Firecracker VM): a take of 1 M item rows cost 0.36 s of CPU the first two times and
+# 0.13 s after; 0.15 s every time with jemalloc. With jemalloc the bulk benchmark's process uses
+# ~7 % less CPU and its peak memory is ~100 MiB lower; the system allocator saves a little more CPU
+# but raises the peak to ~900 MiB, too close to the 1 GiB target (docs/benchmark-notes.md,
+# 2026-12-02). Process-wide: each task's process holds only its own work. Wheels built without
+# jemalloc (some macOS builds) keep their default.
+with contextlib.suppress(NotImplementedError):  # pyarrow's ArrowNotImplementedError
+    pa.set_memory_pool(pa.jemalloc_memory_pool())
 
 
 def table_to_parquet(table: pa.Table) -> bytes:
