@@ -31,7 +31,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -58,6 +58,33 @@ def stop_process(holder: str) -> None:
     as transient (the workflow retries), before another writer may take the lease over."""
     logging.getLogger(__name__).error("writer lease lost: stopping", extra={"fields": {"holder": holder}})
     os._exit(int(ExitCode.TRANSIENT))
+
+
+def release_abandoned(client: DynamoDBClient, table: str, holders: Collection[str]) -> bool:
+    """Free the lease if one of `holders`, runs known to be dead, holds it; True if it did.
+
+    For a caller that knows a holder's process is gone (the local stack at start: no task of
+    its last session survives it), so the next writer need not wait `LEASE_SECONDS` for the
+    lease to expire. What the dead holder was writing is cleaned by the next holder, as after
+    an expiry. At most 100 holders: the `IN` comparator's limit
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.OperatorsAndFunctions.html)."""
+    names = sorted(holders)[:100]
+    if not names:
+        return False
+    values: dict[str, AttributeValueTypeDef] = {f":h{i}": {"S": h} for i, h in enumerate(names)}
+    try:
+        client.update_item(
+            TableName=table,
+            Key=STATE_KEY,
+            UpdateExpression="REMOVE lease_holder, lease_expires",
+            ConditionExpression=f"lease_holder IN ({', '.join(values)})",
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 class LeaseBusy(TimeoutError):

@@ -31,7 +31,8 @@ from botocore.exceptions import ClientError
 from chalicelib.api.http import AuthMode
 from chalicelib.runs import RunRepository, RunStatus
 from chalicelib.storage_layout import RunIdentity
-from chalicelib.tables import RUNS
+from chalicelib.tables import DAILY_KPIS, RUNS
+from containers.adapters.writer_lease import release_abandoned
 from infra.functions import API_HANDLER
 from shoppulse.local import DEFAULT_DATA_DIR, moto_fixes, snapshot
 from shoppulse.local.api_server import ApiServer, stage_environment
@@ -315,7 +316,9 @@ class LocalStack(ServiceClients):
             )
             closed.append(run_id)
         if closed:
-            LOG.warning("closed interrupted runs", extra={"fields": {"runs": closed}})
+            daily = self.resources.tables[DAILY_KPIS.logical_id]
+            freed = release_abandoned(self.client("dynamodb"), daily, closed)  # their tasks died with the stack
+            LOG.warning("closed interrupted runs", extra={"fields": {"runs": closed, "writer_lease_freed": freed}})
         return closed
 
     def _enforce_iam(self, roles: RoleSessions) -> None:

@@ -13,7 +13,14 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib.tables import DAILY_KPIS
-from containers.adapters.writer_lease import LEASE_SECONDS, STATE_KEY, LeaseBusy, LeaseLost, WriterLease
+from containers.adapters.writer_lease import (
+    LEASE_SECONDS,
+    STATE_KEY,
+    LeaseBusy,
+    LeaseLost,
+    WriterLease,
+    release_abandoned,
+)
 from containers.tasks.config import AwsClients
 from shoppulse.embedded import embedded_aws
 
@@ -139,3 +146,18 @@ def test_a_holder_that_cannot_renew_in_time_stops_before_its_lease_expires(aws: 
 def test_a_renewal_period_must_be_shorter_than_the_lease(aws: AwsClients) -> None:
     with pytest.raises(ValueError, match="renew"):
         WriterLease(aws.dynamodb, DAILY_KPIS.name(), "run-1", lease_seconds=10, renew_seconds=10)
+
+
+def test_a_lease_whose_holder_is_known_dead_is_freed_at_once_and_no_other(aws: AwsClients) -> None:
+    clock = FakeClock()
+    killed_holder(aws, "run-dead", clock)
+    assert not release_abandoned(aws.dynamodb, DAILY_KPIS.name(), ["run-other"])  # not the holder: kept
+    assert not release_abandoned(aws.dynamodb, DAILY_KPIS.name(), [])
+    assert holder_of(aws) == "run-dead"
+    assert release_abandoned(aws.dynamodb, DAILY_KPIS.name(), ["run-other", "run-dead"])
+    assert holder_of(aws) is None
+    successor = lease(aws, "run-next", clock)
+    successor.acquire()
+    assert clock.slept == 0  # no wait for the dead holder's lease to expire
+    assert holder_of(aws) == "run-next"
+    successor.release()
