@@ -157,7 +157,7 @@ def _runs(stack: LocalStack) -> list[dict[str, Any]]:
     return stack.client("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]
 
 
-def _wait_for(condition: Any, timeout: float = 90.0) -> None:
+def _wait_for(condition: Any, timeout: float = 180.0) -> None:  # a bound for failures only
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
