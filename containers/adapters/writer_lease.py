@@ -31,7 +31,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -60,31 +60,28 @@ def stop_process(holder: str) -> None:
     os._exit(int(ExitCode.TRANSIENT))
 
 
-def release_abandoned(client: DynamoDBClient, table: str, holders: Collection[str]) -> bool:
-    """Free the lease if one of `holders`, runs known to be dead, holds it; True if it did.
+def release_abandoned(client: DynamoDBClient, table: str) -> str | None:
+    """Free the lease, whoever holds it; the holder it had, if any.
 
-    For a caller that knows a holder's process is gone (the local stack at start: no task of
-    its last session survives it), so the next writer need not wait `LEASE_SECONDS` for the
-    lease to expire. What the dead holder was writing is cleaned by the next holder, as after
-    an expiry. At most 100 holders: the `IN` comparator's limit
-    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.OperatorsAndFunctions.html)."""
-    names = sorted(holders)[:100]
-    if not names:
-        return False
-    values: dict[str, AttributeValueTypeDef] = {f":h{i}": {"S": h} for i, h in enumerate(names)}
+    Only for a caller that knows no writer is alive: the local stack as it restores its state
+    (no task of its last session outlives it), so that the next writer need not wait up to
+    `LEASE_SECONDS` for a dead holder's lease to expire. What that holder was writing is cleaned
+    by the next holder, as after an expiry; a live holder would lose the lease at its next
+    renewal and stop (75, retried) before writing again, since every write it makes is
+    conditional on holding it."""
     try:
-        client.update_item(
+        out = client.update_item(
             TableName=table,
             Key=STATE_KEY,
             UpdateExpression="REMOVE lease_holder, lease_expires",
-            ConditionExpression=f"lease_holder IN ({', '.join(values)})",
-            ExpressionAttributeValues=values,
+            ConditionExpression="attribute_exists(lease_holder)",
+            ReturnValues="ALL_OLD",
         )
     except ClientError as err:
         if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
+            return None
         raise
-    return True
+    return out["Attributes"]["lease_holder"]["S"]
 
 
 class LeaseBusy(TimeoutError):

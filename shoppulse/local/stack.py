@@ -159,6 +159,10 @@ class LocalStack(ServiceClients):
         self.bus.start()
         self.resources = provision(self.aws, self.settings.region, self.settings.tuning)
         self.restored = self._restore() if self.settings.persist else None
+        if self.restored is not None:  # the last session's tasks died with it, and no task runs yet
+            daily = self.resources.tables[DAILY_KPIS.logical_id]
+            if holder := release_abandoned(self.client("dynamodb"), daily):
+                LOG.warning("freed the writer lease of a stopped task", extra={"fields": {"holder": holder}})
         self._enforce_iam(roles)
         if self.restored is not None:
             self.closed_runs = self._close_interrupted_runs()
@@ -316,9 +320,7 @@ class LocalStack(ServiceClients):
             )
             closed.append(run_id)
         if closed:
-            daily = self.resources.tables[DAILY_KPIS.logical_id]
-            freed = release_abandoned(self.client("dynamodb"), daily, closed)  # their tasks died with the stack
-            LOG.warning("closed interrupted runs", extra={"fields": {"runs": closed, "writer_lease_freed": freed}})
+            LOG.warning("closed interrupted runs", extra={"fields": {"runs": closed}})
         return closed
 
     def _enforce_iam(self, roles: RoleSessions) -> None:
