@@ -43,7 +43,8 @@ def day_number(label: str) -> int:
     return int(pd.Timestamp(label).value // 1000 // DAY_MICROS)
 
 
-def _ints(table: pa.Table, column: str) -> np.ndarray:
+def ints(table: pa.Table, column: str) -> np.ndarray:
+    """A column without nulls as int64 numpy values."""
     values: np.ndarray = table.column(column).to_numpy().astype("int64", copy=False)
     return values
 
@@ -55,7 +56,7 @@ def _returned(rows: pa.Table) -> np.ndarray:
     return values
 
 
-def _positions(keys: np.ndarray, of: np.ndarray) -> np.ndarray:
+def positions(keys: np.ndarray, of: np.ndarray) -> np.ndarray:
     """Where each of `of` sits in `keys` (-1: absent): one hash look-up instead of a join.
     `keys` are unique (current state: one row per order, per product); a duplicate raises."""
     found: np.ndarray = pd.Index(keys).get_indexer(of)
@@ -83,18 +84,18 @@ def components(
     integer (its position times the number of categories, plus the category's rank): no join,
     no group-by on text.
     """
-    order_day_all = order_days(_ints(orders, "created_at"))
+    order_day_all = order_days(ints(orders, "created_at"))
     mine = np.isin(order_day_all, np.fromiter(days, dtype="int64", count=len(days)))
     first = min(days, default=0)
     order_day_of = order_day_all[mine] - first  # 0 .. span: the cell of each order's day
     span = max(days, default=0) - first + 1
-    order_at = _positions(_ints(orders, "order_id")[mine], _ints(items, "order_id"))
+    order_at = positions(ints(orders, "order_id")[mine], ints(items, "order_id"))
     category_text = categories["category"].to_numpy(zero_copy_only=False)
     names, ranks = np.unique(category_text.astype(object), return_inverse=True)
-    product_at = _positions(_ints(categories, "id"), _ints(items, "product_id"))
+    product_at = positions(ints(categories, "id"), ints(items, "product_id"))
     known = (order_at >= 0) & (product_at >= 0)
     width = max(len(names), 1)
-    item_order, prices = order_at[known], _ints(items, "sale_price")[known]
+    item_order, prices = order_at[known], ints(items, "sale_price")[known]
     item_day, rank = order_day_of[item_order], ranks[product_at[known]]
 
     orders_by_day = np.bincount(order_day_of, minlength=span)
@@ -126,7 +127,7 @@ def components(
     )
     category = pd.DataFrame({k: v[used] for k, v in sums.items()}, index=index)[CATEGORY_SUMS]
 
-    customers = pd.DataFrame({"day": order_day_of + first, "user_id": _ints(orders, "user_id")[mine]})
+    customers = pd.DataFrame({"day": order_day_of + first, "user_id": ints(orders, "user_id")[mine]})
     return daily, category, customers.drop_duplicates()
 
 

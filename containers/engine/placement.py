@@ -10,12 +10,11 @@ the Parquet they are read from to the Parquet they are written as: no pandas rou
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from containers.engine.contract import ORDER_ITEMS, ORDERS, PRODUCTS, FileKind, Role, Schema
-from containers.engine.kpis import day_label, order_days
+from containers.engine.contract import SCHEMAS, FileKind, Role, Schema
+from containers.engine.kpis import day_label, ints, order_days, positions
 from containers.engine.rules import ROW, SOURCE, VERSION
 
 HELD = -1  # the "day" of items whose order is unknown
@@ -26,11 +25,6 @@ ITEM_INDEX = "index/order_items/"  # (id, day, product_id) of every item; day HE
 RUN_INDEX = "index/runs/"  # (run_id, content, summary) of every loaded file
 
 TEXT = pa.large_string()  # what the staged and curated Parquet hold for text (pandas' `str` columns)
-SCHEMAS: dict[FileKind, Schema] = {
-    FileKind.ORDERS: ORDERS,
-    FileKind.ORDER_ITEMS: ORDER_ITEMS,
-    FileKind.PRODUCTS: PRODUCTS,
-}
 
 
 def _stored(schema: Schema) -> pa.Schema:
@@ -76,12 +70,6 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema).replace_schema_metadata(None)
 
 
-def ints(table: pa.Table, column: str) -> np.ndarray:
-    """A column without nulls as int64 numpy values."""
-    values: np.ndarray = table.column(column).to_numpy().astype("int64", copy=False)
-    return values
-
-
 def concat(tables: list[pa.Table], like: pa.Table) -> pa.Table:
     """Tables stacked (no copy); `like` (an empty table of the right columns) when none has rows."""
     kept = [t for t in tables if t.num_rows]
@@ -115,12 +103,6 @@ def split_by(rows: pa.Table, keys: np.ndarray) -> list[tuple[int, pa.Table]]:
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     ends = np.r_[starts[1:], len(sorted_keys)]
     return [(int(sorted_keys[a]), ordered.slice(a, b - a)) for a, b in zip(starts, ends, strict=True)]
-
-
-def positions(keys: np.ndarray, of: np.ndarray) -> np.ndarray:
-    """Where each of `of` sits in `keys` (-1: absent): one hash look-up. `keys` are unique."""
-    found: np.ndarray = pd.Index(keys).get_indexer(of)
-    return found
 
 
 def days_of(order_ids: np.ndarray, order_index: pa.Table) -> np.ndarray:

@@ -27,7 +27,7 @@ from containers.adapters.kpi_tables import DayKpis, KpiTables
 from containers.adapters.writer_lease import WriterLease, WriterState
 from containers.engine import placement as pl
 from containers.engine.contract import ORDER_ITEMS, ORDERS, PRODUCTS, FileKind, Schema
-from containers.engine.kpis import DayTotals, components, day_label, day_number, order_days
+from containers.engine.kpis import DayTotals, components, day_label, day_number, ints, order_days, positions
 from containers.engine.versions import latest
 
 FLUSH_ROWS = 1_000_000  # staged rows merged at once: bounds the file's share of memory
@@ -132,11 +132,9 @@ class Merger:
     def _taking_by_day(self, kind: FileKind, key: str, where: pa.Table) -> dict[int, pa.Table]:
         """Remove the rows of keys from the days the index places them in (`where`: key, day);
         each day looks up only its own keys. The rows removed, by day."""
-        self.w.load(pl.day_partition(kind, d) for d in set(pl.ints(where, "day").tolist()))
-        return {
-            day: self._taking(kind, day, key, on[key].combine_chunks())
-            for day, on in pl.split_by(where, pl.ints(where, "day"))
-        }
+        days = ints(where, "day")
+        self.w.load(pl.day_partition(kind, d) for d in set(days.tolist()))
+        return {day: self._taking(kind, day, key, on[key].combine_chunks()) for day, on in pl.split_by(where, days)}
 
     def orders(self, rows: pa.Table) -> None:
         new = latest(rows, ORDERS)
@@ -144,18 +142,18 @@ class Merger:
         old = index.filter(_isin(index, "order_id", ids)) if index.num_rows else index
         current = pl.concat(list(self._taking_by_day(ORDERS_KIND, "order_id", old).values()), new)
         won = latest(pl.concat([current, new], new), ORDERS) if current.num_rows else new
-        won_days = order_days(pl.ints(won, "created_at"))
+        won_days = order_days(ints(won, "created_at"))
         self.w.load(pl.day_partition(ORDERS_KIND, d) for d in set(won_days.tolist()))
         for day, rows_of_day in pl.split_by(won, won_days):
             part = pl.day_partition(ORDERS_KIND, day)
             self.w.put(part, pl.concat([self.w.get(part), rows_of_day], rows_of_day))
         placed = pa.table({"order_id": won["order_id"], "day": pa.array(won_days)})
         self.w.put(pl.ORDER_INDEX, pl.replaced(index, "order_id", ids, placed))
-        old_ids, old_days = pl.ints(old, "order_id"), pl.ints(old, "day")
-        self.out.days |= set(old_days.tolist()) | set(order_days(pl.ints(new, "created_at")).tolist())
+        old_ids, old_days = ints(old, "order_id"), ints(old, "day")
+        self.out.days |= set(old_days.tolist()) | set(order_days(ints(new, "created_at")).tolist())
         # Items follow their orders: out of the held items (orders new to the index), or out of
         # an order's old day.
-        moved = old_days != won_days[pl.positions(pl.ints(won, "order_id"), old_ids)]
+        moved = old_days != won_days[positions(ints(won, "order_id"), old_ids)]
         leaving = old.filter(pa.array(moved))
         if len(old_ids) < len(ids):
             arrived = ids.filter(pc.invert(pc.is_in(ids, value_set=old["order_id"].combine_chunks())))
@@ -167,9 +165,7 @@ class Merger:
         """Move the items of orders that left a day (`leaving`: order_id, the day left) to the
         day of their order now (`placed`)."""
         moving = []
-        for day, on in pl.split_by(leaving, pl.ints(leaving, "day")):
-            self.w.load([pl.day_partition(ITEMS, day)])
-            taken = self._taking(ITEMS, day, "order_id", on["order_id"].combine_chunks())
+        for day, taken in self._taking_by_day(ITEMS, "order_id", leaving).items():
             if taken.num_rows:
                 moving.append(taken)
                 if day == pl.HELD:
@@ -177,7 +173,7 @@ class Merger:
         if not moving:
             return
         items = pa.concat_tables(moving)
-        targets = pl.days_of(pl.ints(items, "order_id"), placed)
+        targets = pl.days_of(ints(items, "order_id"), placed)
         self._place_items(items, targets, removed=_ids(items, "id"))
 
     def _place_items(self, items: pa.Table, targets: np.ndarray, removed: pa.Array) -> None:
@@ -205,7 +201,7 @@ class Merger:
             else:
                 self.out.days.add(day)
         won = latest(pl.concat([*current.values(), new], new), ORDER_ITEMS) if current else new
-        targets = pl.days_of(pl.ints(won, "order_id"), self.w.get(pl.ORDER_INDEX))
+        targets = pl.days_of(ints(won, "order_id"), self.w.get(pl.ORDER_INDEX))
         self._place_items(won, targets, removed=ids)
 
     def products(self, rows: pa.Table) -> None:
@@ -367,7 +363,7 @@ def recompute(work: Working, labels: set[str]) -> Iterable[tuple[str, dict[str, 
     merger = Merger(work, Outcome(""))
     categories = work.get(pl.PRODUCTS_PART).select(["id", "category"])
     known_products = _ids(categories, "id")
-    held_by_day = pd.Series(order_days(pl.ints(work.get(pl.HELD_ITEMS), "created_at"))).value_counts()
+    held_by_day = pd.Series(order_days(ints(work.get(pl.HELD_ITEMS), "created_at"))).value_counts()
     ordered = sorted(day_number(label) for label in labels)
     totals = DayTotals()
     waiting: dict[int, int] = {}
