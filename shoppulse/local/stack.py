@@ -383,9 +383,7 @@ class LocalStack(ServiceClients):
                     skip_existing=self.restored is not None,
                 )
             )
-            authorize[key] = functools.partial(
-                enforcement.invoked_by_role(pipe.role_arn, pipe.function_arn, lambda event: None), None
-            )
+            authorize[key] = functools.partial(enforcement.authorize_invocation, pipe.role_arn, pipe.function_arn)
         assert self.pipes_process is not None
         self.pipes_process.run(setups, endpoint=self.endpoint, region=self.settings.region, authorize=authorize)
         self.pipes = self.pipes_process.pipes

@@ -192,13 +192,17 @@ def authorize_role(role_arn: str, request: Request) -> None:
         raise AccessDenied(denial_message(f"{role_arn} (assumed by the service)", request, decision))
 
 
+def authorize_invocation(role_arn: str, function_arn: str) -> None:
+    """Raise `AccessDenied` unless the caller's role may invoke the function (`lambda:InvokeFunction`)."""
+    if enforcing():
+        authorize_role(role_arn, Request("lambda:InvokeFunction", function_arn))
+
+
 def invoked_by_role(role_arn: str, function_arn: str, invoke: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A target invocation that its caller's role must allow (`lambda:InvokeFunction`)."""
-    request = Request("lambda:InvokeFunction", function_arn)
+    """A target invocation that its caller's role must allow (`authorize_invocation`)."""
 
     def invoke_checked(event: Any) -> Any:
-        if enforcing():
-            authorize_role(role_arn, request)
+        authorize_invocation(role_arn, function_arn)
         return invoke(event)
 
     return invoke_checked
