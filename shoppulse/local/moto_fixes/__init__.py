@@ -58,6 +58,7 @@ def fix_embedded_aws() -> None:
     fix_dynamodb_transaction_snapshots()
     s3.apply()
     instances.apply()
+    server.apply_in_process()
 
 
 def install(ecs_runner: LocalEcsRunner, event_delivery: EventDelivery | None = None) -> None:
