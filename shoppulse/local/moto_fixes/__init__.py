@@ -13,9 +13,11 @@ else in the project patches or works around moto.
 - `events`: 7 (EventBridge delivery and the S3 events' shape).
 - `dynamodb`: 9 (stream records in the wire format), 10 (transactions without table copies),
   15 (atomic conditional writes), 17 (GetRecords encoded without the generic serializer).
-- `server`: 16 (request dispatch remembers each host's service), 19 (action lookup by name).
+- `server`: 16 (request dispatch remembers each host's service), 19 (action lookup by name),
+  25 (an in-process request's body not read back through werkzeug).
 - `asl_parsing`: 20 (a state machine definition parsed once, not once per execution).
-- `s3`: 21 (ListObjectVersions without a deep copy of the bucket).
+- `s3`: 21 (ListObjectVersions without a deep copy of the bucket), 23 (a body stored and hashed
+  once), 24 (CopyObject keeps the source's ETag).
 - `instances`: 22 (no reference kept to every model instance moto made).
 - `patching`: how a fix replaces a moto attribute, and moto's originals.
 """

@@ -1,5 +1,5 @@
-"""moto as released still needs fix 21 (shoppulse/local/moto_fixes/s3.py), and the fixed
-ListObjectVersions answers as moto's own does.
+"""moto as released still needs fixes 21, 23 and 24 (shoppulse/local/moto_fixes/s3.py), and the
+fixed ListObjectVersions, PutObject and CopyObject answer as moto's own do.
 
 The first test runs moto's own code (`patching.upstream`) and asserts the shortcoming the fix makes
 up for: when it fails, moto has caught up, and the fix can go.
@@ -8,7 +8,9 @@ up for: when it fails, moto has caught up, and the fix can go.
 from __future__ import annotations
 
 import gc
+import hashlib
 import itertools
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -18,6 +20,7 @@ import pytest
 from moto import mock_aws
 from moto.core.model_instances import model_data
 from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.s3 import models as s3_models
 from moto.s3.models import FakeKey, S3Backend, s3_backends
 
 from shoppulse.local.moto_fixes import s3 as s3_fixes
@@ -159,3 +162,95 @@ def test_fix_21_listing_leaves_stored_versions_as_they_were(s3: Any) -> None:
     assert s3.get_object(Bucket=BUCKET, Key="a/1")["Body"].read() == b"a1-v3"
     first = s3.list_object_versions(Bucket=BUCKET, Prefix="a/1")["Versions"][-1]["VersionId"]
     assert s3.get_object(Bucket=BUCKET, Key="a/1", VersionId=first)["Body"].read() == b"a1-v1"
+
+
+BUFFER = 1024  # MOTO_S3_DEFAULT_KEY_BUFFER_SIZE in these tests: a body of 4 KiB rolls over to a file
+BODY = bytes(range(256)) * 16
+
+
+def _stored(s3: Any, key: str) -> tuple[Any, ...]:
+    """What a client sees of a stored object, and how moto holds it (on disk or in memory)."""
+    head = s3.head_object(Bucket=BUCKET, Key=key)
+    stored = _backend().get_object(BUCKET, key)
+    assert stored is not None
+    return (
+        head["ETag"],
+        head["ContentLength"],
+        s3.get_object(Bucket=BUCKET, Key=key)["Body"].read(),
+        stored._value_buffer._rolled,
+    )
+
+
+def test_fix_23_moto_copies_a_large_body_in_memory_and_reads_it_back_for_its_etag(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(BUFFER))
+    rollover = tempfile.SpooledTemporaryFile.rollover
+    read = tempfile.SpooledTemporaryFile.read
+
+    def put(key: str) -> tuple[list[int], int, str]:
+        """Bytes in memory at each rollover, reads of the stored body, and the PutObject's ETag."""
+        held: list[int] = []
+
+        def rolling(buffer: Any) -> None:
+            held.append(buffer._file.tell())
+            rollover(buffer)
+
+        with (
+            mock.patch.object(tempfile.SpooledTemporaryFile, "rollover", autospec=True, side_effect=rolling),
+            mock.patch.object(tempfile.SpooledTemporaryFile, "read", autospec=True, side_effect=read) as reads,
+        ):
+            etag: str = s3.put_object(Bucket=BUCKET, Key=key, Body=BODY)["ETag"]
+        return held, reads.call_count, etag
+
+    with upstream():
+        moto_held, moto_reads, moto_etag = put("moto")
+        moto_stored = _stored(s3, "moto")
+    assert moto_held == [len(BODY)] and moto_reads >= 1  # the whole body in memory, then read back for the MD5
+    fixed_held, fixed_reads, fixed_etag = put("fixed")
+    assert fixed_held == [0] and fixed_reads == 0
+    assert fixed_etag == moto_etag == f'"{hashlib.md5(BODY).hexdigest()}"'
+    assert _stored(s3, "fixed") == moto_stored == (moto_etag, len(BODY), BODY, True)
+    s3.put_object(Bucket=BUCKET, Key="small", Body=b"small")  # under the buffer size: kept in memory, as by moto
+    assert _stored(s3, "small")[2:] == (b"small", False)
+
+
+def _copy(s3: Any, source: str, key: str) -> tuple[dict[str, Any], int]:
+    """The CopyObject's result and how many MD5s moto computed for it."""
+    with (
+        mock.patch.object(s3_models, "md5_hash", wraps=s3_models.md5_hash) as moto_md5,
+        mock.patch.object(s3_fixes, "md5_hash", wraps=s3_fixes.md5_hash) as fixed_md5,
+    ):
+        result: dict[str, Any] = s3.copy_object(
+            Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": source}, MetadataDirective="COPY"
+        )["CopyObjectResult"]
+    return {"ETag": result["ETag"]}, moto_md5.call_count + fixed_md5.call_count
+
+
+def test_fix_24_moto_hashes_a_copied_body_again(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="source", Body=BODY)
+    with upstream():
+        moto_result, moto_hashes = _copy(s3, "source", "moto-copy")
+        moto_stored = _stored(s3, "moto-copy")
+    assert moto_hashes == 1
+    fixed_result, fixed_hashes = _copy(s3, "source", "fixed-copy")
+    assert fixed_hashes == 0
+    assert fixed_result == moto_result == {"ETag": f'"{hashlib.md5(BODY).hexdigest()}"'}
+    assert _stored(s3, "fixed-copy") == moto_stored
+
+
+def test_fix_24_a_copy_of_a_multipart_object_keeps_moto_s_etag(s3: Any) -> None:
+    """moto's ETag of such a copy is the MD5 of the body, not the source's "-N" one: moto's path."""
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key="parts")["UploadId"]
+    part = s3.upload_part(Bucket=BUCKET, Key="parts", UploadId=upload, PartNumber=1, Body=BODY)
+    s3.complete_multipart_upload(
+        Bucket=BUCKET,
+        Key="parts",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+    )
+    with upstream():
+        moto_result, _ = _copy(s3, "parts", "moto-copy")
+    fixed_result, _ = _copy(s3, "parts", "fixed-copy")
+    assert fixed_result == moto_result == {"ETag": f'"{hashlib.md5(BODY).hexdigest()}"'}
+    assert s3.head_object(Bucket=BUCKET, Key="parts")["ETag"].endswith('-1"')
