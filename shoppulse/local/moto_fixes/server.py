@@ -84,7 +84,8 @@ def request_from_primitives(cls: Any, method: str, url: str, headers: Any, body:
 
 
 def apply_in_process() -> None:
-    """Fix 25, for moto's in-process requests (the embedded AWS; the local stack's server too)."""
+    """Fix 25, for botocore's requests that moto answers in process (`mock_aws`: the embedded AWS); the
+    HTTP server hands moto werkzeug requests, which never pass through `from_primitives`."""
     from moto.core.request import Request
 
     replace(Request, "from_primitives", classmethod(request_from_primitives))
