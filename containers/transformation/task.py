@@ -27,10 +27,11 @@ def _staged(store: CuratedStore, parts: list[str]) -> Iterator[pa.Table]:
     """The staged parts in order, the next one read (S3 and Parquet decoding off the main
     thread) while this one is merged: at most two parts in memory."""
     reading = [IO_POOL.submit(store.read, key) for key in parts[:1]]
-    for following in [*parts[1:], None]:
+    for following in parts[1:]:
         table = reading.pop().result()
-        reading += [IO_POOL.submit(store.read, following)] if following else []
+        reading.append(IO_POOL.submit(store.read, following))
         yield table
+    yield from (future.result() for future in reading)  # the last part; none for a file of only its header
 
 
 def transform_object(

@@ -231,3 +231,18 @@ def test_a_stray_quote_in_a_4437_row_orders_file_loses_nothing(tmp_path: Path) -
     assert (outcome["status"], outcome["valid_rows"], outcome["rejected_rows"]) == ("SUCCEEDED", 4436, 1)
     assert outcome["reasons"] == {"malformed_row:unclosed_quote": 1}
     assert sum(day["total_orders"] for day in kpis["orders"]) == 4436
+
+
+@pytest.mark.parametrize("header", [ORDERS, ITEMS, PRODUCTS], ids=["orders", "items", "products"])
+def test_a_file_of_only_its_header_loads_as_empty_and_changes_no_kpi(tmp_path: Path, header: str) -> None:
+    loaded = tmp_path / "loaded.csv"
+    loaded.write_bytes(text(ORDERS, good(ORDERS)))
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(text(header, []))
+    with embedded_aws() as clients:
+        flow = InProcessWorkflow(clients)
+        assert flow.ingest(loaded)["status"] == "SUCCEEDED"
+        before = flow.kpis()
+        outcome = flow.ingest(empty)
+        assert (outcome["status"], outcome["valid_rows"], outcome["rejected_rows"]) == ("SUCCEEDED", 0, 0), outcome
+        assert flow.kpis() == before

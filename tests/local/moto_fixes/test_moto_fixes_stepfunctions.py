@@ -162,17 +162,21 @@ def test_fix_5_moto_leaves_the_task_running_when_the_state_stops_waiting(fix_3_a
 
 
 def test_fix_6_moto_times_a_retried_sync_state_out_at_once(fix_3_alone: EcsWorkflow) -> None:
+    # The retry's wait ends with the first attempt's interrupted task-token listener, at once; what it
+    # takes is the retry's own overhead, over a second on a loaded machine (parallel tests). A timeout
+    # of 4 s keeps that overhead well inside it.
+    timeout = 4
     retried = {"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 1}
-    execution = fix_3_alone.run({"TimeoutSeconds": 1, "Retry": [retried]})
+    execution = fix_3_alone.run({"TimeoutSeconds": timeout, "Retry": [retried]})
     assert _finished(fix_3_alone.sfn, execution)["error"] == "States.Timeout"
     events = fix_3_alone.sfn.get_execution_history(executionArn=execution)["events"]
     started = [e["timestamp"] for e in events if e["type"] == "TaskStarted"]
     timed_out = [e["timestamp"] for e in events if e["type"] == "TaskTimedOut"]
     assert len(started) == len(timed_out) == 2
-    # The first attempt waits its second; the retry reports a timeout before it could have run
-    # out (AWS: it waits its second too).
-    assert timed_out[0] - started[0] >= timedelta(seconds=1)
-    assert timed_out[1] - started[1] < timedelta(seconds=1)
+    # The first attempt waits its timeout; the retry reports a timeout before it could have run
+    # out (AWS: it waits its timeout too).
+    assert timed_out[0] - started[0] >= timedelta(seconds=timeout)
+    assert timed_out[1] - started[1] < timedelta(seconds=timeout)
 
 
 def test_fix_12_moto_ignores_that_ecs_placed_no_task(fix_3_alone: EcsWorkflow) -> None:
