@@ -61,7 +61,7 @@ from shoppulse.local.pipes import PipePoller
 LOG = logging.getLogger(__name__)
 
 READY_SECONDS = 60.0
-STOP_SECONDS = 15.0  # a poller's join (10 s) and some
+STOP_SECONDS = PipePoller.join_timeout_seconds + 5.0  # the child stops its pollers, then exits
 WAKE_GAP_SECONDS = 0.02  # at most 50 wake messages a second, however many writes
 REPLY_MARGIN_SECONDS = 5.0
 
@@ -167,8 +167,8 @@ class RemotePipe:
 class PipesProcess:
     """Starts the child, answers it (authorizations), relays its output and logs, stops it."""
 
-    def __init__(self, writes: WriteSignal = DYNAMODB_WRITES) -> None:
-        self._writes = writes
+    def __init__(self) -> None:
+        self._writes = DYNAMODB_WRITES  # the stack's DynamoDB writes, which wake the child's pipes
         self.pipes: dict[str, RemotePipe] = {}
         self._authorize: Mapping[str, Callable[[], None]] = {}
         self._replies = _Replies()

@@ -106,7 +106,6 @@ class LocalStack(ServiceClients):
         self.settings = settings
         self.aws = EmbeddedAws(settings.host, settings.aws_port, settings.region)
         self.resources: LocalResources | None = None
-        self.pipes: dict[str, RemotePipe] = {}
         self.pipes_process: PipesProcess | None = None
         self.dead_letter_sources: dict[str, SqsEventSource] = {}
         self.ecs: LocalEcsRunner | None = None
@@ -202,7 +201,7 @@ class LocalStack(ServiceClients):
         if self.pipes_process is not None:
             self.pipes_process.stop()
             self.pipes_process = None
-        self.dead_letter_sources, self.pipes = {}, {}
+        self.dead_letter_sources = {}
         if self.ecs is not None:
             self.ecs.shutdown()
         if self.bus is not None:
@@ -222,6 +221,11 @@ class LocalStack(ServiceClients):
     @property
     def endpoint(self) -> str:
         return self.aws.endpoint
+
+    @property
+    def pipes(self) -> Mapping[str, RemotePipe]:
+        """The running pipes, by key (none before start or after stop)."""
+        return self.pipes_process.pipes if self.pipes_process is not None else {}
 
     @property
     def api_url(self) -> str | None:
@@ -386,7 +390,6 @@ class LocalStack(ServiceClients):
             authorize[key] = functools.partial(enforcement.authorize_invocation, pipe.role_arn, pipe.function_arn)
         assert self.pipes_process is not None
         self.pipes_process.run(setups, endpoint=self.endpoint, region=self.settings.region, authorize=authorize)
-        self.pipes = self.pipes_process.pipes
 
     def _start_dead_letter_sources(self, functions: ChaliceFunctions) -> None:
         assert self.resources is not None

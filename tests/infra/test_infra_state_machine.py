@@ -30,6 +30,7 @@ from shoppulse.local import moto_fixes
 from shoppulse.local.ecs_runner import PlacementFailed, StopCode, TaskLaunch, TaskOutcome
 from shoppulse.local.event_bus import LocalEventBus
 from shoppulse.local.provision import create_state_machine
+from tests.waiting import wait_for
 
 REGION = "us-east-1"
 BUCKET = "shoppulse-input"
@@ -563,13 +564,6 @@ def held(release: threading.Event) -> Behaviour:
     return run
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("ending", ["ABORTED", "TIMED_OUT"])
 def test_an_execution_that_times_out_or_is_aborted_still_records_its_run_failed_and_alerts(make_workflow, ending):
     release = threading.Event()
@@ -590,10 +584,10 @@ def test_an_execution_that_times_out_or_is_aborted_still_records_its_run_failed_
             "executionArn"
         ]
         run_id = RunIdentity(BUCKET, KEY, put["VersionId"]).run_id
-        _wait_until(lambda: (workflow.runs.get(run_id) or {}).get("status") == RunStatus.RUNNING.value)
+        wait_for(lambda: (workflow.runs.get(run_id) or {}).get("status") == RunStatus.RUNNING.value)
         if ending == "ABORTED":
             workflow.sfn.stop_execution(executionArn=arn)
-        _wait_until(lambda: workflow.runs.get(run_id)["status"] == RunStatus.FAILED.value)
+        wait_for(lambda: workflow.runs.get(run_id)["status"] == RunStatus.FAILED.value)
     finally:
         bus.stop()
         release.set()  # the task ends only after its execution did
@@ -606,7 +600,7 @@ def test_an_execution_that_times_out_or_is_aborted_still_records_its_run_failed_
         "(Step Functions execution status change).",
     }
     alerts: list[dict[str, Any]] = []
-    _wait_until(lambda: bool(alerts.extend(workflow.alerts()) or alerts))  # published right after the update
+    wait_for(lambda: bool(alerts.extend(workflow.alerts()) or alerts))  # published right after the update
     [alert] = alerts
     assert alert["event"] == "RUN_FAILED" and alert["run_id"] == run_id and alert["execution"] == arn
 
@@ -622,7 +616,7 @@ def test_a_failure_the_workflow_recorded_is_not_closed_again(make_workflow):
             executions = workflow.sfn.list_executions(stateMachineArn=closer["stateMachineArn"])["executions"]
             return [e for e in executions if e["status"] != "RUNNING"]
 
-        _wait_until(lambda: bool(closer_ended()))  # the status change is delivered and the closer has run
+        wait_for(lambda: bool(closer_ended()))  # the status change is delivered and the closer has run
     finally:
         bus.stop()
 

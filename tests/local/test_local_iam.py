@@ -10,7 +10,6 @@ tests/local/test_local_*.py modules run the whole pipeline under enforcement).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -29,6 +28,7 @@ from chalicelib.tables import ORDER_FAILURES, ORDER_PROCESSING
 from infra.state_machine import RetryPolicy
 from shoppulse.local.iam.roles import role_arn, role_name
 from shoppulse.local.provision import RULE_NAME, WORKFLOW_TRIGGER_DLQ, WorkflowTuning
+from tests.waiting import wait_for
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_files"
 ORDERS_FILE = SAMPLES / "2025-03-01T1000_orders.csv"
@@ -87,13 +87,6 @@ def processed(stack, order_id: str) -> list[dict]:
         for i in stack.client("dynamodb").scan(TableName=ORDER_PROCESSING.name())["Items"]
         if order_id in json.dumps(i)
     ]
-
-
-def wait_for(read: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := read()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return found
 
 
 def test_a_function_role_without_its_write_statement_is_denied_and_the_batch_dead_lettered(stack, orders):

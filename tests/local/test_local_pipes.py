@@ -20,6 +20,7 @@ from chalicelib.streaming.failures import FailureKind
 from chalicelib.tables import ORDER_FAILURES, ORDER_PROCESSING, ORDERS
 from shoppulse.cli import main as shoppulse
 from shoppulse.provision import create_tables
+from tests.waiting import wait_for
 
 
 def api(stack, path: str) -> dict:
@@ -128,10 +129,10 @@ def test_a_failing_handler_dead_letters_its_batch_and_redrive_recovers_it(stack,
 
     place(orders, "p-dead-lettered", "250.00", "z@example.com")
     stack.wait_for_pipes()
-    [batch] = _wait_for(lambda: dead_lettered_batches(dynamodb))
+    [batch] = wait_for(lambda: dead_lettered_batches(dynamodb))
     assert batch["pipe"]["S"] == "standard" and batch["status"]["S"] == "OPEN"
     assert batch["batch_size"]["N"] == "1"
-    alerts = _wait_for(lambda: sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=1).get("Messages", []))
+    alerts = wait_for(lambda: sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=1).get("Messages", []))
     assert "standard" in alerts[0]["Body"]
 
     create_tables(dynamodb, [ORDER_PROCESSING])
@@ -148,10 +149,3 @@ def dead_lettered_batches(dynamodb) -> list[dict]:
     return [
         f for f in dynamodb.scan(TableName=ORDER_FAILURES.name())["Items"] if f["kind"]["S"] == FailureKind.BATCH.value
     ]
-
-
-def _wait_for(read, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while not (found := read()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return found

@@ -27,6 +27,7 @@ from shoppulse.local import snapshot
 from shoppulse.local.provision import WorkflowTuning
 from shoppulse.local.stack import INTERRUPTED_ERROR, LocalStack, StackSettings
 from tests.local.process_support import ended, pipes_process_of
+from tests.waiting import wait_for
 
 REGION = "us-east-1"
 ORDERS_FILE = Path(__file__).resolve().parents[2] / "sample_files" / "2025-03-01T1000_orders.csv"
@@ -157,14 +158,6 @@ def _runs(stack: LocalStack) -> list[dict[str, Any]]:
     return stack.client("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]
 
 
-def _wait_for(condition: Any, timeout: float = 180.0) -> None:  # a bound for failures only
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.2)
-
-
 def test_a_stop_during_ingest_leaves_no_run_running_and_the_file_is_processed_after_restart(tmp_path):
     key = f"{INCOMING_PREFIX}{ORDERS_FILE.name}"
     # Cold-started tasks (they import pandas themselves): the stop lands while the first task
@@ -172,14 +165,14 @@ def test_a_stop_during_ingest_leaves_no_run_running_and_the_file_is_processed_af
     with LocalStack(_settings(tmp_path, warm_start=False)) as first:
         assert first.ecs is not None
         first.client("s3").put_object(Bucket=first.resources.input_bucket, Key=key, Body=ORDERS_FILE.read_bytes())
-        _wait_for(lambda: bool(first.ecs.running()))
+        wait_for(lambda: bool(first.ecs.running()))
     # Stopped mid-run: the snapshot holds the file in incoming/ and its run, RUNNING or FAILED.
 
     with LocalStack(_settings(tmp_path)) as second:
         bucket = second.resources.input_bucket
         s3 = second.client("s3")
-        _wait_for(lambda: any(r["status"]["S"] == RunStatus.SUCCEEDED.value for r in _runs(second)))
-        _wait_for(lambda: all(r["status"]["S"] != "RUNNING" for r in _runs(second)))
+        wait_for(lambda: any(r["status"]["S"] == RunStatus.SUCCEEDED.value for r in _runs(second)))
+        wait_for(lambda: all(r["status"]["S"] != "RUNNING" for r in _runs(second)))
         statuses = sorted(r["status"]["S"] for r in _runs(second))
         # The stop lands mid-run (the interrupted run FAILED, its file processed again under a new
         # run) unless the run finished first, which a stop must not undo: one SUCCEEDED run either way.
@@ -218,7 +211,7 @@ def test_a_run_left_running_by_a_stop_is_closed_failed_at_start_naming_its_re_ru
 
     with LocalStack(_settings(tmp_path, warm_start=False)) as second:
         assert second.closed_runs == [stale.run_id]
-        _wait_for(lambda: any(r["status"]["S"] == RunStatus.SUCCEEDED.value for r in _runs(second)))
+        wait_for(lambda: any(r["status"]["S"] == RunStatus.SUCCEEDED.value for r in _runs(second)))
         by_id = {r["run_id"]["S"]: r for r in _runs(second)}
         closed = by_id.pop(stale.run_id)
         [(rerun_id, rerun)] = by_id.items()
@@ -281,7 +274,7 @@ def test_kill_9_loses_at_most_the_snapshot_interval(tmp_path):
         s3.put_object(Bucket=bucket, Key="before-the-kill.txt", Body=b"saved by the periodic snapshot")
         saved = tmp_path / "state" / "s3" / bucket / "before-the-kill.txt"
         # A periodic save has run: soon with the 1 s interval (the default 30 s would not save it in time).
-        _wait_for(lambda: _saved_bytes(saved) == b"saved by the periodic snapshot", timeout=20)
+        wait_for(lambda: _saved_bytes(saved) == b"saved by the periodic snapshot", timeout=20)
         pipes = pipes_process_of(up.pid)
     finally:
         up.send_signal(signal.SIGKILL)
@@ -300,11 +293,11 @@ def test_a_task_killed_mid_run_is_retried_and_its_file_ends_archived_with_its_ru
         assert stack.ecs is not None
         bucket, key = stack.resources.input_bucket, f"{INCOMING_PREFIX}{ORDERS_FILE.name}"
         version = stack.client("s3").put_object(Bucket=bucket, Key=key, Body=ORDERS_FILE.read_bytes())["VersionId"]
-        _wait_for(lambda: bool(stack.ecs.running()), timeout=60)
+        wait_for(lambda: bool(stack.ecs.running()), timeout=60)
         [victim] = stack.ecs.running()
         stack.ecs.kill(victim)  # kill -9 of the task process
         run_id = RunIdentity(bucket, key, version).run_id
-        _wait_for(lambda: any(r["run_id"]["S"] == run_id and r["status"]["S"] != "RUNNING" for r in _runs(stack)))
+        wait_for(lambda: any(r["run_id"]["S"] == run_id and r["status"]["S"] != "RUNNING" for r in _runs(stack)))
         [run] = [r for r in _runs(stack) if r["run_id"]["S"] == run_id]
         assert run["status"]["S"] == RunStatus.SUCCEEDED.value, run.get("error")
         archived = run["validation"]["M"]["archive_key"]["S"]

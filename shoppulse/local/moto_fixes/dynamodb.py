@@ -40,7 +40,7 @@ from shoppulse.local.moto_fixes.patching import replace
 
 
 def apply() -> None:
-    fix_dynamodb_transaction_snapshots()
+    """The stack's DynamoDB fixes beyond `fix_dynamodb_transaction_snapshots` (`fix_embedded_aws`)."""
     _encode_records_directly()
     _size_items_once()
 
