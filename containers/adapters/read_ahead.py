@@ -4,7 +4,8 @@ The tasks alternate reading (CSV parsing, S3 and Parquet decoding: mostly Arrow,
 without the GIL) and working on what was read; pulling the next item on IO_POOL overlaps the
 two. At most one item is read ahead, so memory holds one extra item, and one pull is pending
 at a time, so the iterator (e.g. a generator, never safe to advance from two threads at once)
-is only ever advanced by one thread.
+is only ever advanced by one thread. The pull takes one of IO_POOL's threads: an iterator
+must not itself wait for work it puts on IO_POOL, or nested reads could take every thread.
 """
 
 from __future__ import annotations

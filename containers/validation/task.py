@@ -65,7 +65,8 @@ class _RejectedRows:
 class _Staging:
     """Valid rows as Parquet parts for the transformation. A part is encoded and stored in the
     background (Arrow encodes without the GIL) while the next batch is validated; one part at
-    a time, so memory holds at most two batches."""
+    a time, so memory holds at most three batches: this one, the one being stored and the next
+    one being parsed (read_ahead)."""
 
     def __init__(self, s3: S3Client, bucket: str, prefix: str) -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
