@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from chalicelib.runs import LINE_COUNTS, FirstLandings, Landing
 from chalicelib.storage_layout import RunIdentity
 from containers.adapters.curated_store import IO_POOL
+from containers.adapters.read_ahead import read_ahead
 from containers.engine.contract import SCHEMAS, FileKind, Schema
 from containers.engine.csv_source import CsvSource, open_source
 from containers.engine.input_format import UnreadableFile
@@ -64,7 +65,8 @@ class _RejectedRows:
 class _Staging:
     """Valid rows as Parquet parts for the transformation. A part is encoded and stored in the
     background (Arrow encodes without the GIL) while the next batch is validated; one part at
-    a time, so memory holds at most two batches."""
+    a time, so memory holds at most three batches: this one, the one being stored and the next
+    one being parsed (read_ahead)."""
 
     def __init__(self, s3: S3Client, bucket: str, prefix: str) -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
@@ -142,7 +144,9 @@ def validate_object(
     summary["kind"] = source.schema.kind.value
     origin = Origin(identity.source_key, landed_at)
     try:
-        for batch in source.batches():
+        # The next batch is parsed while this one is validated; the source's counts are final
+        # once the loop ends, and an unreadable part of the file raises at its batch, in order.
+        for batch in read_ahead(source.batches()):
             checked = validate(batch.text, source.schema, origin, now, bounds)
             checked.rejected["raw"] = batch.raw_text(checked.rejected["line"].tolist())
             staging.add(checked)

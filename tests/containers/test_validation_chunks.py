@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import pytest
@@ -16,8 +17,12 @@ from hypothesis import strategies as st
 from containers.engine import csv_source
 from containers.engine.csv_source import open_source
 from containers.engine.rules import Origin, validate
+from containers.validation import task as validation_task
+from shoppulse.embedded import embedded_aws
+from shoppulse.replay import InProcessWorkflow
 
 NOW = datetime(2025, 3, 10, tzinfo=UTC)
+ORDERS = "order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item"
 PRODUCTS = "id,sku,cost,category,name,brand,retail_price,department"
 LINES = st.sampled_from(
     [
@@ -97,3 +102,28 @@ def test_short_reads_of_the_body_change_no_outcome(compress: bool) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(csv_source, "CHUNK_BYTES", 10_000)
         assert read_all(data, cast("BinaryIO", _Trickle(body, 333))) == expected
+
+
+@pytest.mark.parametrize("unreadable", [False, True], ids=["valid", "not utf-8 in a later chunk"])
+def test_reading_the_next_batch_ahead_changes_no_outcome(tmp_path: Path, unreadable: bool) -> None:
+    """The validation task with and without read_ahead: same outcome, same KPIs. The first
+    batch is the header's read (1 MiB), then 20 kB chunks; rejected rows fall in several."""
+    rows = [f"{i},7,pending,2025-03-01 10:00:00,,,,1" for i in range(1, 40_001)]
+    for n in (10, 30_000, 39_000):
+        rows[n - 1] = f"x{n},7,pending,2025-03-01 10:00:00,,,,1"
+    if unreadable:
+        rows[35_000 - 1] = "35000,7,p\xe9nding,2025-03-01 10:00:00,,,,1"
+    path = tmp_path / "orders.csv"
+    path.write_bytes("\n".join([ORDERS, *rows, ""]).encode("latin-1"))
+    seen = []
+    for ahead in (True, False):
+        with pytest.MonkeyPatch.context() as patch, embedded_aws() as clients:
+            patch.setattr(csv_source, "CHUNK_BYTES", 20_000)
+            if not ahead:
+                patch.setattr(validation_task, "read_ahead", iter)
+            flow = InProcessWorkflow(clients)
+            seen.append((flow.ingest(path), flow.kpis()))
+    assert seen[0] == seen[1]
+    outcome, _ = seen[0]
+    expected = ("REJECTED", 2, "not_utf8") if unreadable else ("SUCCEEDED", 3, None)
+    assert (outcome["status"], outcome["rejected_rows"], outcome.get("reason")) == expected
