@@ -12,7 +12,8 @@ else in the project patches or works around moto.
 - `ecs`: 4 (tasks run as local processes; RunTask of Fargate definitions), 12 (RunTask failures).
 - `events`: 7 (EventBridge delivery and the S3 events' shape).
 - `dynamodb`: 9 (stream records in the wire format), 10 (transactions without table copies),
-  15 (atomic conditional writes), 17 (GetRecords encoded without the generic serializer).
+  15 (atomic conditional writes), 17 (GetRecords encoded without the generic serializer),
+  26 (Query and Scan likewise).
 - `server`: 16 (request dispatch remembers each host's service), 19 (action lookup by name),
   25 (an in-process request's body not read back through werkzeug).
 - `asl_parsing`: 20 (a state machine definition parsed once, not once per execution).
@@ -58,6 +59,7 @@ _INSTALL_LOCK = threading.Lock()
 def fix_embedded_aws() -> None:
     """The fixes the in-process embedded AWS (`shoppulse.embedded`) applies too: they need no stack."""
     fix_dynamodb_transaction_snapshots()
+    dynamodb.encode_item_reads_directly()
     s3.apply()
     instances.apply()
     server.apply_in_process()

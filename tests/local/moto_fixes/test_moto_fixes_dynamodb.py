@@ -192,3 +192,50 @@ def test_fix_18_moto_sizes_an_item_once_per_attribute_set(dynamodb: Any) -> None
     for moto_as in (upstream, contextlib.nullcontext):
         with moto_as(), pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
             dynamodb.put_item(TableName="t", Item=too_large)
+
+
+def _item_reads(dynamodb: Any) -> list[dict[str, Any]]:
+    """Query and Scan answers in each of their forms: every attribute type, pages, counts,
+    projections, consumed capacity."""
+    query = {"TableName": "t", "KeyConditionExpression": "k = :k", "ExpressionAttributeValues": {":k": {"S": "a"}}}
+    answers = [
+        dynamodb.scan(TableName="t"),
+        dynamodb.scan(TableName="t", Limit=1),
+        dynamodb.scan(TableName="t", Select="COUNT", ReturnConsumedCapacity="TOTAL"),
+        dynamodb.scan(TableName="t", ProjectionExpression="m.x, ss", ReturnConsumedCapacity="INDEXES"),
+        dynamodb.query(**query),
+        dynamodb.query(**query, ProjectionExpression="#b", ExpressionAttributeNames={"#b": "blob"}),
+        dynamodb.query(**{**query, "ExpressionAttributeValues": {":k": {"S": "none"}}}),
+    ]
+    for answer in answers:
+        answer.pop("ResponseMetadata")
+    return answers
+
+
+def test_fix_26_moto_serializes_query_and_scan_items_value_by_value(dynamodb: Any) -> None:
+    """The items answered without moto's generic serializer are the ones it answers."""
+    from moto.core.serialize import XFormedAttributePicker
+
+    dynamodb_fixes.encode_item_reads_directly()  # installed or not, upstream() below takes it away
+    every_type = {
+        "k": {"S": "a"},
+        "blob": {"B": b"\x00\xff"},
+        "n": {"N": "1.50"},
+        "m": {"M": {"x": {"L": [{"BOOL": True}, {"NULL": True}, {"BS": [b"ab"]}, {"NS": ["1", "2"]}]}}},
+        "ss": {"SS": ["é", "b"]},
+    }
+    dynamodb.put_item(TableName="t", Item=every_type)
+    dynamodb.put_item(TableName="t", Item={"k": {"S": "b"}, "n": {"N": "2"}})
+    picked = mock.patch.object(
+        XFormedAttributePicker, "__call__", autospec=True, side_effect=XFormedAttributePicker.__call__
+    )
+    with upstream(), picked as picker:
+        released = _item_reads(dynamodb)
+    assert picker.call_count > 50  # every attribute value of every item, one by one
+    with picked as picker:
+        fixed = _item_reads(dynamodb)
+    assert picker.call_count == 0
+    assert fixed == released
+    assert (
+        fixed[0]["Count"] == 2 and fixed[1]["LastEvaluatedKey"] and fixed[4]["Items"][0]["blob"] == {"B": b"\x00\xff"}
+    )
