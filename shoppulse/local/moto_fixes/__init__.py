@@ -60,6 +60,7 @@ def fix_embedded_aws() -> None:
     """The fixes the in-process embedded AWS (`shoppulse.embedded`) applies too: they need no stack."""
     fix_dynamodb_transaction_snapshots()
     dynamodb.encode_item_reads_directly()
+    dynamodb.size_items_once()
     s3.apply()
     instances.apply()
     server.apply_in_process()

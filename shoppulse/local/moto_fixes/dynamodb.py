@@ -46,7 +46,6 @@ from shoppulse.local.moto_fixes.patching import replace
 def apply() -> None:
     """The stack's DynamoDB fixes beyond `fix_dynamodb_transaction_snapshots` (`fix_embedded_aws`)."""
     _encode_records_directly()
-    _size_items_once()
 
 
 def wire_stream_record(record: Mapping[str, Any], stream_arn: str) -> StreamRecord:
@@ -259,7 +258,8 @@ def encode_item_reads_directly() -> None:
 ITEM_SIZE_LIMIT = 405000
 
 
-def _size_items_once() -> None:
+def size_items_once() -> None:
+    """Fix 18 (the in-process embedded AWS applies it too: `fix_embedded_aws`)."""
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
     from moto.dynamodb.models.utilities import bytesize

@@ -179,7 +179,7 @@ def test_fix_18_moto_sizes_an_item_once_per_attribute_set(dynamodb: Any) -> None
     """Quadratic in moto, linear with the fix; the 400 KB limit holds either way."""
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    dynamodb_fixes.apply()
+    dynamodb_fixes.size_items_once()
     item = {"k": {"S": "wide"}} | {f"a{i}": {"S": "x"} for i in range(40)}
     sized = mock.patch.object(DynamoType, "size", autospec=True, side_effect=DynamoType.size)
     with upstream(), sized as size:
