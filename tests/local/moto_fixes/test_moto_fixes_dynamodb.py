@@ -27,6 +27,24 @@ from shoppulse.local.moto_fixes.patching import upstream
 
 REGION = "us-east-1"
 
+# An item of every attribute type (fixes 17 and 26 encode them without moto's serializer).
+EVERY_TYPE = {
+    "k": {"S": "a"},
+    "blob": {"B": b"\x00\xff"},
+    "n": {"N": "1.50"},
+    "m": {"M": {"x": {"L": [{"BOOL": True}, {"NULL": True}, {"BS": [b"ab"]}, {"NS": ["1", "2"]}]}}},
+    "ss": {"SS": ["é", "b"]},
+}
+
+
+def _counting_picked_values() -> Any:
+    """A patch counting the attribute values moto's generic serializer picks one by one."""
+    from moto.core.serialize import XFormedAttributePicker
+
+    return mock.patch.object(
+        XFormedAttributePicker, "__call__", autospec=True, side_effect=XFormedAttributePicker.__call__
+    )
+
 
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
@@ -150,21 +168,10 @@ def _get_records(dynamodb: Any, picked: Any) -> tuple[list[dict[str, Any]], int]
 
 def test_fix_17_moto_serializes_stream_records_value_by_value(dynamodb: Any) -> None:
     """The records answered without moto's generic serializer are the ones it answers."""
-    from moto.core.serialize import XFormedAttributePicker
-
     dynamodb_fixes.apply()  # installed or not, upstream() below takes it away
-    every_type = {
-        "k": {"S": "a"},
-        "blob": {"B": b"\x00\xff"},
-        "n": {"N": "1.50"},
-        "m": {"M": {"x": {"L": [{"BOOL": True}, {"NULL": True}, {"BS": [b"ab"]}, {"NS": ["1", "2"]}]}}},
-        "ss": {"SS": ["é", "b"]},
-    }
-    dynamodb.put_item(TableName="t", Item=every_type)
+    dynamodb.put_item(TableName="t", Item=EVERY_TYPE)
     dynamodb.put_item(TableName="t", Item={"k": {"S": "a"}, "n": {"N": "2"}})  # a MODIFY: both images
-    picked = mock.patch.object(
-        XFormedAttributePicker, "__call__", autospec=True, side_effect=XFormedAttributePicker.__call__
-    )
+    picked = _counting_picked_values()
     with upstream():
         released, picked_values = _get_records(dynamodb, picked)
     assert picked_values > 50  # every attribute value of every image, one by one
@@ -214,21 +221,10 @@ def _item_reads(dynamodb: Any) -> list[dict[str, Any]]:
 
 def test_fix_26_moto_serializes_query_and_scan_items_value_by_value(dynamodb: Any) -> None:
     """The items answered without moto's generic serializer are the ones it answers."""
-    from moto.core.serialize import XFormedAttributePicker
-
     dynamodb_fixes.encode_item_reads_directly()  # installed or not, upstream() below takes it away
-    every_type = {
-        "k": {"S": "a"},
-        "blob": {"B": b"\x00\xff"},
-        "n": {"N": "1.50"},
-        "m": {"M": {"x": {"L": [{"BOOL": True}, {"NULL": True}, {"BS": [b"ab"]}, {"NS": ["1", "2"]}]}}},
-        "ss": {"SS": ["é", "b"]},
-    }
-    dynamodb.put_item(TableName="t", Item=every_type)
+    dynamodb.put_item(TableName="t", Item=EVERY_TYPE)
     dynamodb.put_item(TableName="t", Item={"k": {"S": "b"}, "n": {"N": "2"}})
-    picked = mock.patch.object(
-        XFormedAttributePicker, "__call__", autospec=True, side_effect=XFormedAttributePicker.__call__
-    )
+    picked = _counting_picked_values()
     with upstream(), picked as picker:
         released = _item_reads(dynamodb)
     assert picker.call_count > 50  # every attribute value of every item, one by one
