@@ -65,6 +65,7 @@ def apply() -> None:
     _fix_sfn_copy_source()
     _fix_sfn_executions()
     _fix_sfn_status_change_events()
+    _fix_sfn_stop_is_final()
 
 
 ECS_PLACEMENT_ERROR = "AmazonECS.Unknown"
@@ -357,3 +358,18 @@ def _fix_sfn_executions() -> None:
 
 def _iso_millis(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _fix_sfn_stop_is_final() -> None:
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
+
+    original_set_error = Environment.set_error
+
+    def set_error(self: Any, error: Any) -> None:
+        with self._state_mutex:  # re-entrant: moto's own takes it again
+            if isinstance(self._program_state, (ProgramStopped, ProgramTimedOut)):
+                return  # fix 27: the execution already ended ABORTED or TIMED_OUT
+            original_set_error(self, error)
+
+    replace(Environment, "set_error", set_error)

@@ -8,6 +8,7 @@ behaviour is exercised through the real definition in tests/infra/test_infra_sta
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -224,3 +225,41 @@ def test_fix_14_moto_sends_no_execution_status_change_events(sfn: Any) -> None:
     # The rule and its target work: an event of that shape put by hand arrives.
     events.put_events(Entries=[{"Source": "aws.states", "DetailType": STATUS_CHANGE, "Detail": "{}"}])
     assert len(sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages", [])) == 1
+
+
+# --- fix 27: a stop is final ----------------------------------------------------------------------
+
+
+def _stopped_as_its_task_fails(sfn: Any) -> dict[str, Any]:
+    """An execution stopped while its Task state runs, the state then failing: what moto's pruning
+    does to a Task state that starts as the stop lands (it pops a value no component pushed)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+
+    entered, stopped = threading.Event(), threading.Event()
+
+    def client_for(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        stopped.wait(PATIENCE_SECONDS)
+        raise AttributeError("'dict' object has no attribute 'region'")
+
+    task = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:listBuckets", "End": True}
+    machine = _machine(sfn, {"List": task})
+    with mock.patch.object(state_task_service_aws_sdk, "boto_client_for", client_for):
+        arn = sfn.start_execution(stateMachineArn=machine, name="e")["executionArn"]
+        assert entered.wait(PATIENCE_SECONDS)
+        sfn.stop_execution(executionArn=arn)
+        stopped.set()
+        return _finished(sfn, arn)
+
+
+def test_fix_27_moto_lets_an_error_after_a_stop_end_the_execution_failed(sfn: Any) -> None:
+    # AWS: a stopped execution is ABORTED (API_StopExecution.html).
+    assert _stopped_as_its_task_fails(sfn)["status"] == "FAILED"
+
+
+def test_fix_27_a_stopped_execution_stays_aborted_whatever_fails_after() -> None:
+    moto_fixes.install(None)  # type: ignore[arg-type]  # every fix applied (once a process), no stack's runner
+    moto_fixes.uninstall()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        finished = _stopped_as_its_task_fails(boto3.client("stepfunctions", region_name=REGION))
+    assert finished["status"] == "ABORTED"
