@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -96,13 +96,17 @@ class CuratedStore:
 
     def write(self, snapshot: Snapshot, tables: dict[str, pa.Table]) -> None:
         """Store the changed partitions' objects (encoding runs in parallel: Arrow releases
-        the GIL), then the snapshot's manifest."""
+        the GIL), then the snapshot's manifest. A failed upload fails the write only once no
+        other is in flight: the caller then releases the lease, and the next holder deletes
+        what the lease item names, which an upload still running could recreate after it."""
 
-        def put(item: tuple[str, pa.Table]) -> None:
-            self._s3.put_object(Bucket=self._bucket, Key=item[0], Body=table_to_parquet(item[1]))
+        def put(key: str, table: pa.Table) -> None:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=table_to_parquet(table))
 
-        keyed = {snapshot.objects[p]: t for p, t in tables.items()}
-        list(IO_POOL.map(put, keyed.items()))
+        uploads = [IO_POOL.submit(put, snapshot.objects[p], t) for p, t in tables.items()]
+        wait(uploads)
+        for upload in uploads:
+            upload.result()  # the first failure, if any
         body = json.dumps({"seq": snapshot.seq, "objects": snapshot.objects}, sort_keys=True).encode()
         self._s3.put_object(Bucket=self._bucket, Key=manifest_key(snapshot.seq), Body=body)
 

@@ -4,13 +4,18 @@ a copy of the curated bucket, gives every stored day's KPIs."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import duckdb
+import pyarrow as pa
 import pytest
+from moto import mock_aws
 
 from chalicelib.storage_layout import CURATED_BUCKET
+from containers.adapters.curated_store import CuratedStore, Snapshot
 from shoppulse.embedded import embedded_aws
 from shoppulse.replay import InProcessWorkflow
 from tests import reference_kpis as ref
@@ -79,3 +84,27 @@ def test_the_docs_duckdb_query_recomputes_each_stored_day(tmp_path: Path) -> Non
             stored["unique_customers"],
         )
         assert (revenue or 0) == pytest.approx(stored["revenue_micros"] / 1e6)
+
+
+def test_a_failed_upload_fails_the_write_only_once_no_other_upload_is_in_flight() -> None:
+    """Else the lease is released while an object it names is still being stored: the next
+    holder deletes it, and the late upload puts a stray object in a partition (two objects,
+    which any engine reading the prefixes counts twice)."""
+    slow, failing = "curated/b/part-0000000001.parquet", "curated/a/part-0000000001.parquet"
+
+    def upload(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] == failing:
+            raise ConnectionError("S3 connection lost")
+        if params["Key"] == slow:
+            time.sleep(0.5)
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="curated")
+        s3.meta.events.register("before-parameter-build.s3.PutObject", upload)
+        snapshot = Snapshot(1, {"curated/a/": failing, "curated/b/": slow})
+        table = pa.table({"x": [1]})
+        with pytest.raises(ConnectionError):
+            CuratedStore(s3, "curated").write(snapshot, {"curated/a/": table, "curated/b/": table})
+        stored = [o["Key"] for o in s3.list_objects_v2(Bucket="curated").get("Contents", [])]
+    assert stored == [slow]  # done before the write failed; no manifest
