@@ -12,9 +12,10 @@ How long a lease lasts, and who may take it over:
 - A holder that cannot renew (its lease was taken, or no renewal got through for
   `LEASE_SECONDS - RENEW_SECONDS`) exits at once as transient (75, retried by the workflow), before
   its lease can expire: a writer that lost its lease never writes again.
-- A dead holder (SIGKILL, OOM, a stop: ECS sends SIGTERM, on which Python exits at once; SIGKILL
-  after the container's stopTimeout, https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StopTask.html)
-  renews no more: another run takes the lease at most `LEASE_SECONDS` after its last renewal.
+- A stopped holder (ECS sends SIGTERM, then SIGKILL after the container's stopTimeout,
+  https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StopTask.html) releases it
+  before it exits (containers/tasks/stop_signal.py). A dead holder (SIGKILL, OOM) renews no
+  more: another run takes the lease at most `LEASE_SECONDS` after its last renewal.
 - A retry of the same run (the holder is the run id) takes its own lease back at once: `.sync`
   fails the state only once the task has stopped
   (https://docs.aws.amazon.com/step-functions/latest/dg/connect-to-resource.html#connect-sync),
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from chalicelib.runs import ExitCode
+from containers.tasks.stop_signal import checkpoint
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -167,6 +169,7 @@ class WriterLease:
                     "attribute_not_exists(lease_holder) OR lease_holder = :me OR lease_expires < :now",
                 )
             except LeaseLost:
+                checkpoint()
                 if now >= deadline:
                     raise LeaseBusy(self._holder) from None
                 self._sleep(pause)

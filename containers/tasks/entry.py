@@ -12,11 +12,13 @@ from chalicelib.runs import ExitCode, RunRepository, Task
 from chalicelib.storage_layout import RunIdentity
 from containers.tasks.config import AwsClients, ConfigurationError, TaskConfig
 from containers.tasks.outcome import configure_logging, run_task
+from containers.tasks.stop_signal import stop_on_sigterm
 
 TaskBody = Callable[[TaskConfig, AwsClients, RunIdentity], dict[str, Any]]
 
 
 def main(task: Task, body: TaskBody) -> int:
+    stop_on_sigterm()
     log = configure_logging()
     try:
         config = TaskConfig.from_env()

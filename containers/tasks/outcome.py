@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from chalicelib.runs import ExitCode, TaskFailure, TaskFailureStatus, TaskSummary
+from containers.tasks.stop_signal import TaskStopped
 
 TASK_LOGGER = "shoppulse.task"
 
@@ -70,7 +71,7 @@ def is_transient(err: BaseException) -> bool:
         code = err.response.get("Error", {}).get("Code", "")
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in TRANSIENT_CODES or status >= 500
-    return isinstance(err, (BotoConnectionError, BotoCoreError, ConnectionError, TimeoutError))
+    return isinstance(err, (BotoConnectionError, BotoCoreError, ConnectionError, TimeoutError, TaskStopped))
 
 
 def run_task(name: str, body: Callable[[], TaskSummary], record: Callable[[TaskSummary | TaskFailure], None]) -> int:

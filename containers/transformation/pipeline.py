@@ -29,6 +29,7 @@ from containers.engine import placement as pl
 from containers.engine.contract import ORDER_ITEMS, ORDERS, PRODUCTS, FileKind, Schema
 from containers.engine.kpis import DayTotals, components, day_label, day_number, ints, order_days, positions
 from containers.engine.versions import latest
+from containers.tasks.stop_signal import checkpoint
 
 FLUSH_ROWS = 1_000_000  # staged rows merged at once: bounds the file's share of memory
 DAYS_PER_FOLD = 16  # days aggregated in one vectorised pass
@@ -302,6 +303,7 @@ class Transformer:
         buffered: list[pa.Table] = []
         stored = pl.STORED[schema.kind]
         for chunk in chunks:
+            checkpoint()
             digest.update(row_hashes(chunk, schema))
             rows = pl.conform(chunk, stored)
             if schema.kind is ITEMS:
@@ -325,6 +327,7 @@ class Transformer:
         """Write the changed partitions as the next snapshot and move the pointer to it; while
         the objects are written (S3 round trips, Parquet encoding off the main thread), run
         `meanwhile` (the KPI recompute: it only reads the partitions). Its result."""
+        checkpoint()  # the last place a stop ends the attempt: past it, the file is finished
         before = work.snapshot.seq
         snapshot, tables, superseded = work.commit_plan(before + 1)
         self._lease.writing([*(snapshot.objects[p] for p in tables), manifest_key(snapshot.seq)])

@@ -27,6 +27,7 @@ from containers.engine.csv_source import CsvSource, open_source
 from containers.engine.input_format import UnreadableFile
 from containers.engine.rules import Origin, TimeBounds, Validated, malformed_frame, validate
 from containers.tasks.outcome import DataRejected
+from containers.tasks.stop_signal import checkpoint
 from containers.validation.original_landing import DigestingReader, manifest_landing
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ def validate_object(
         # The next batch is parsed while this one is validated; the source's counts are final
         # once the loop ends, and an unreadable part of the file raises at its batch, in order.
         for batch in read_ahead(source.batches()):
+            checkpoint()
             checked = validate(batch.text, source.schema, origin, now, bounds)
             checked.rejected["raw"] = batch.raw_text(checked.rejected["line"].tolist())
             staging.add(checked)

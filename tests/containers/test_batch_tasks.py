@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 import pytest
@@ -124,29 +124,76 @@ def test_missing_configuration_fails_without_retry() -> None:
     assert json.loads(done.stdout)["error"] == "ConfigurationError"
 
 
-def test_a_transformation_killed_mid_run_is_repaired_by_its_retry(endpoint: str) -> None:
-    """SIGKILL once the task holds the writer lease (wherever it then is), then the retry of
-    the same run: it exits 0 and the day holds every order, once."""
-    rows = b"".join(b"%d,7,complete,2025-04-%02d 10:00:00,,,,1\n" % (i, 1 + i % 28) for i in range(1, 3001))
-    identity, _ = land(endpoint, "incoming/killed.csv", ORDERS + rows)
+class Signalled(NamedTuple):
+    identity: RunIdentity
+    exit_code: int
+    summary_line: str
+
+
+def _signal_once_it_holds_the_lease(endpoint: str, name: str, month: int, sent: signal.Signals) -> Signalled:
+    """A validated file of 3 000 orders in `month` whose transformation gets `sent` once it holds
+    the writer lease (wherever it then is); the task's process has ended on return."""
+    ids = range(month * 10_000, month * 10_000 + 3000)  # each month its own orders
+    rows = b"".join(b"%d,7,complete,2025-%02d-%02d 10:00:00,,,,1\n" % (i, month, 1 + i % 28) for i in ids)
+    identity, _ = land(endpoint, f"incoming/{name}.csv", ORDERS + rows)
     assert run_task("containers.validation", endpoint, identity.key, identity.version)[0] == ExitCode.OK
-    session = _session()
-    db = session.client("dynamodb", endpoint_url=endpoint)
+    db = _session().client("dynamodb", endpoint_url=endpoint)
     env = {**os.environ, **EMBEDDED_ENV, "AWS_ENDPOINT_URL": endpoint, "INPUT_BUCKET": INPUT_BUCKET.name()}
     env |= {"INPUT_KEY": identity.key, "INPUT_VERSION": identity.version}
-    task = subprocess.Popen([sys.executable, "-m", "containers.transformation"], cwd=ROOT, env=env)
+    task = subprocess.Popen(
+        [sys.executable, "-m", "containers.transformation"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
         while task.poll() is None and "lease_holder" not in db.get_item(TableName=DAILY_KPIS.name(), Key=STATE_KEY).get(
             "Item", {}
         ):
             time.sleep(0.005)
-        task.send_signal(signal.SIGKILL)
+        task.send_signal(sent)
     finally:
-        task.wait(timeout=120)
-    assert task.returncode == -signal.SIGKILL  # killed while holding the lease, not finished
+        out, _ = task.communicate(timeout=120)
+    return Signalled(identity, task.returncode, (out.strip().splitlines() or [""])[-1])
+
+
+def _orders_in(endpoint: str, month: int) -> int:
+    days = _session().resource("dynamodb", endpoint_url=endpoint).Table(DAILY_KPIS.name())
+    found = days.query(
+        KeyConditionExpression=Key("year").eq("2025") & Key("order_date").begins_with(f"2025-{month:02d}")
+    )
+    return sum(int(i["total_orders"]) for i in found["Items"])
+
+
+def test_a_transformation_killed_mid_run_is_repaired_by_its_retry(endpoint: str) -> None:
+    """SIGKILL once the task holds the writer lease, then the retry of the same run: it exits 0
+    and the days hold every order, once."""
+    identity, code, _ = _signal_once_it_holds_the_lease(endpoint, "killed", 4, signal.SIGKILL)
+    assert code == -signal.SIGKILL  # killed while holding the lease, not finished
     code, summary = run_task("containers.transformation", endpoint, identity.key, identity.version)
     assert (code, summary["rows_loaded"]) == (ExitCode.OK, 3000)
-    days = session.resource("dynamodb", endpoint_url=endpoint).Table(DAILY_KPIS.name())
-    april = days.query(KeyConditionExpression=Key("year").eq("2025") & Key("order_date").begins_with("2025-04"))
-    assert sum(int(i["total_orders"]) for i in april["Items"]) == 3000
+    assert _orders_in(endpoint, 4) == 3000
+    db = _session().client("dynamodb", endpoint_url=endpoint)
     assert "lease_holder" not in db.get_item(TableName=DAILY_KPIS.name(), Key=STATE_KEY)["Item"]
+
+
+def test_a_stopped_transformation_releases_its_lease_and_exits_as_transient(endpoint: str) -> None:
+    """SIGTERM (ECS StopTask) once the task holds the writer lease: it records a transient
+    failure, exits 75 and frees the lease at once, so another run goes on without waiting for
+    the lease to expire; the stopped run's retry then loads its file, once."""
+    stopped, code, line = _signal_once_it_holds_the_lease(endpoint, "stopped", 5, signal.SIGTERM)
+    assert code == ExitCode.TRANSIENT
+    assert json.loads(line) == {
+        "status": "TRANSIENT_FAILURE",
+        "error": "TaskStopped",
+        "reason": "the task was stopped (SIGTERM, ECS StopTask)",
+    }
+    db = _session().client("dynamodb", endpoint_url=endpoint)
+    # Free now: held, it would block every other run until it expired (LEASE_SECONDS after its last renewal).
+    assert "lease_holder" not in db.get_item(TableName=DAILY_KPIS.name(), Key=STATE_KEY)["Item"]
+    runs = RunRepository(_session().resource("dynamodb", endpoint_url=endpoint).Table(RUNS.name()))
+    assert runs.get(stopped.run_id)["transformation"]["error"] == "TaskStopped"
+
+    other, _ = land(endpoint, "incoming/other.csv", ORDERS + b"1,7,complete,2025-06-01 10:00:00,,,,1\n")
+    assert run_task("containers.validation", endpoint, other.key, other.version)[0] == ExitCode.OK
+    assert run_task("containers.transformation", endpoint, other.key, other.version)[0] == ExitCode.OK
+    code, summary = run_task("containers.transformation", endpoint, stopped.key, stopped.version)
+    assert (code, summary["rows_loaded"]) == (ExitCode.OK, 3000)
+    assert (_orders_in(endpoint, 5), _orders_in(endpoint, 6)) == (3000, 1)
