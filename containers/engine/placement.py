@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from containers.engine.contract import SCHEMAS, FileKind, Role, Schema
+from containers.engine.contract import SCHEMAS, FileKind, Schema
 from containers.engine.kpis import day_label, ints, order_days, positions
-from containers.engine.rules import ROW, SOURCE, VERSION
+from containers.engine.rules import ROW, SOURCE, VERSION, holds_text
 
 HELD = -1  # the "day" of items whose order is unknown
 HELD_ITEMS = "curated/held_items/"
@@ -28,8 +28,7 @@ TEXT = pa.large_string()  # what the staged and curated Parquet hold for text (p
 
 
 def _stored(schema: Schema) -> pa.Schema:
-    text = {c.name for c in schema.columns if c.role in (Role.STATUS, Role.TEXT)}
-    fields = [pa.field(c.name, TEXT if c.name in text else pa.int64()) for c in schema.columns]
+    fields = [pa.field(c.name, TEXT if holds_text(c) else pa.int64()) for c in schema.columns]
     fields.append(pa.field(VERSION, pa.int64()))
     if schema.kind is FileKind.PRODUCTS:
         fields += [pa.field(SOURCE, TEXT), pa.field(ROW, pa.int64())]

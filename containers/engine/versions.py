@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -47,7 +46,7 @@ def in_original_place(rows: pa.Table, schema: Schema, landing: Mapping[str, Any]
         return rows
     for name, value in ((VERSION, landing["version"]), (SOURCE, landing["source_key"])):
         column = rows.schema.get_field_index(name)
-        constant = pa.array(np.full(rows.num_rows, value), type=rows.schema.field(column).type)
+        constant = pa.repeat(pa.scalar(value, type=rows.schema.field(column).type), rows.num_rows)
         rows = rows.set_column(column, name, constant)
     return rows
 
