@@ -1,8 +1,8 @@
 """A stop (ECS StopTask sends SIGTERM, then SIGKILL after the container's stopTimeout, 30 s:
 https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StopTask.html) ends a task like
-any transient failure: its summary recorded, exit 75, and a transformation's writer lease
-released at once (otherwise the next run waits until the lease expires,
-`writer_lease.LEASE_SECONDS`).
+any transient failure: its summary recorded, exit 75, a validation's staged parts deleted, and
+a transformation's writer lease released at once (otherwise the next run waits until the lease
+expires, `writer_lease.LEASE_SECONDS`).
 
 The signal only notes the stop; the task raises `TaskStopped` at its next checkpoint (each
 batch or chunk, each wait for the lease, before a commit). Raised from the signal handler, it

@@ -27,7 +27,7 @@ from containers.engine.csv_source import CsvSource, open_source
 from containers.engine.input_format import UnreadableFile
 from containers.engine.rules import Origin, TimeBounds, Validated, malformed_frame, validate
 from containers.tasks.outcome import DataRejected
-from containers.tasks.stop_signal import checkpoint
+from containers.tasks.stop_signal import TaskStopped, checkpoint
 from containers.validation.original_landing import DigestingReader, manifest_landing
 
 if TYPE_CHECKING:
@@ -154,6 +154,9 @@ def validate_object(
             staging.add(checked)
             rejected.add(checked.rejected)
             rejected.add(malformed_frame(batch.malformed, source.schema))
+    except TaskStopped:
+        staging.discard()  # a stopped attempt keeps nothing; its retry stages the file again
+        raise
     except UnreadableFile as err:
         staging.discard()
         summary.update(_line_counts(source))
