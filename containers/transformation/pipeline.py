@@ -282,8 +282,7 @@ class Transformer:
 
         kpi_days = kpis() if committed is None else self._commit(work, committed, kpis)
         written, superseded = self._tables.write_days(work.snapshot.seq, kpi_days)
-        self._lease.kpis_written(labels)
-        self._lease.release()
+        self._lease.release(kpis_written=labels)
         return {
             **summary,
             "days_written": written,
