@@ -240,8 +240,9 @@ class WriterLease:
         state between them to reason about (an update may hold each of SET, REMOVE, ADD and
         DELETE once: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.Modifying.html)."""
         self.stop_renewing()
+        expression = "REMOVE lease_holder, lease_expires"
+        values: dict[str, AttributeValueTypeDef] = {}
         if kpis_written:
-            days: AttributeValueTypeDef = {"SS": sorted(kpis_written)}
-            self._update("REMOVE lease_holder, lease_expires DELETE kpi_days :days", {":days": days})
-        else:
-            self._update("REMOVE lease_holder, lease_expires", {})
+            expression = f"{expression} DELETE kpi_days :days"
+            values[":days"] = {"SS": sorted(kpis_written)}
+        self._update(expression, values)
