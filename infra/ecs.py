@@ -7,8 +7,9 @@ privilege: what that task reads and writes, nothing else) and log group.
 
 Sizes: both tasks are single-threaded pandas/pyarrow work, so 1 vCPU is what they can use.
 Validation streams the file in 16 MiB blocks: 2 GB. Transformation holds a chunk of up to 1 M
-rows and recomputes the affected days from their day partitions, 16 days at a time, with a
-192 MiB cache (a 1 M-item file peaks under 1 GiB, docs/BENCHMARKS.md): 4 GB, the largest size
+rows and recomputes the affected days from their day partitions, 16 days at a time, holding
+two such folds at most (a 1 M-item file peaks under 1 GiB, docs/BENCHMARKS.md; the daily
+reconciliation runs on this size too): 4 GB, the largest size
 1 vCPU allows before the vCPU would sit idle. Both are cheap to raise: change `TASK_SIZES` below.
 """
 

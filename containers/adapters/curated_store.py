@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -91,8 +91,9 @@ class CuratedStore:
         table: pa.Table = pq.read_table(pa.BufferReader(body))
         return table
 
-    def read_many(self, keys: list[str]) -> list[pa.Table]:
-        return list(IO_POOL.map(self.read, keys))
+    def reading(self, key: str) -> Future[pa.Table]:
+        """An object read in the background (S3 round trip and Parquet decoding off the caller)."""
+        return IO_POOL.submit(self.read, key)
 
     def write(self, snapshot: Snapshot, tables: dict[str, pa.Table]) -> None:
         """Store the changed partitions' objects (encoding runs in parallel: Arrow releases

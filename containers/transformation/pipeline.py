@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -69,13 +69,29 @@ class Working:
     def __init__(self, store: CuratedStore, snapshot: Snapshot) -> None:
         self._store, self.snapshot = store, snapshot
         self._tables: dict[str, pa.Table] = {}
+        self._reading: dict[str, Future[pa.Table]] = {}
         self.changed: set[str] = set()
+
+    def prefetch(self, parts: Iterable[str]) -> None:
+        """Start reading these partitions in the background (those neither read nor being
+        read); `load` takes them when they are needed."""
+        for part in sorted(set(parts)):
+            if part not in self._tables and part not in self._reading and part in self.snapshot.objects:
+                self._reading[part] = self._store.reading(self.snapshot.objects[part])
 
     def load(self, parts: Iterable[str]) -> None:
         """Read these partitions at once (in parallel), those not read yet."""
         wanted = sorted({p for p in parts if p not in self._tables and p in self.snapshot.objects})
-        for part, table in zip(wanted, self._store.read_many([self.snapshot.objects[p] for p in wanted]), strict=True):
-            self._tables[part] = pl.conform(table, pl.partition_schema(part))
+        self.prefetch(wanted)
+        for part in wanted:
+            self._tables[part] = pl.conform(self._reading.pop(part).result(), pl.partition_schema(part))
+
+    def evict(self, parts: Iterable[str]) -> None:
+        """Forget these partitions unless changed (a later `get` reads them again): what a
+        recompute of many days holds stays bounded."""
+        for part in parts:
+            if part not in self.changed:
+                self._tables.pop(part, None)
 
     def get(self, part: str) -> pa.Table:
         """A partition's current rows (an empty table of its columns if it holds none)."""
@@ -277,8 +293,10 @@ class Transformer:
                 Merger(work, out).count_waiting()
                 summary = out.summary()
 
+        days = recompute(work, labels)  # its first reads start now, ahead of the commit's writes
+
         def kpis() -> list[DayKpis]:
-            return [DayKpis(*day) for day in recompute(work, labels)]
+            return [DayKpis(*day) for day in days]
 
         kpi_days = kpis() if committed is None else self._commit(work, committed, kpis)
         written, superseded = self._tables.write_days(work.snapshot.seq, kpi_days)
@@ -359,19 +377,36 @@ def row_hashes(chunk: pa.Table, schema: Schema) -> bytes:
     return hashes
 
 
-def recompute(work: Working, labels: set[str]) -> Iterable[tuple[str, dict[str, int] | None, dict[str, Any], int]]:
+def recompute(work: Working, labels: set[str]) -> Iterator[tuple[str, dict[str, int] | None, dict[str, Any], int]]:
     """Per day: its components (None: no orders), its categories' and its items waiting for
-    a reference, from its two partitions (and the catalogue and the held items)."""
+    a reference, from its two partitions (and the catalogue and the held items). Days are
+    aggregated DAYS_PER_FOLD at a time; the first fold's partitions are requested at once
+    (a commit that follows queues its writes behind them on the same I/O pool), each next
+    fold's while this one is aggregated, and a fold's partitions are let go once it is done."""
+    ordered = sorted(day_number(label) for label in labels)
+    folds = [ordered[start : start + DAYS_PER_FOLD] for start in range(0, len(ordered), DAYS_PER_FOLD)]
+    if folds:
+        work.prefetch(_fold_parts(folds[0]))
+    return _recomputed(work, folds)
+
+
+def _fold_parts(days: list[int]) -> list[str]:
+    return [pl.day_partition(k, d) for d in days for k in (ORDERS_KIND, ITEMS)]
+
+
+def _recomputed(
+    work: Working, folds: list[list[int]]
+) -> Iterator[tuple[str, dict[str, int] | None, dict[str, Any], int]]:
     merger = Merger(work, Outcome(""))
     categories = work.get(pl.PRODUCTS_PART).select(["id", "category"])
     known_products = _ids(categories, "id")
     held_by_day = pd.Series(order_days(ints(work.get(pl.HELD_ITEMS), "created_at"))).value_counts()
-    ordered = sorted(day_number(label) for label in labels)
     totals = DayTotals()
     waiting: dict[int, int] = {}
-    for start in range(0, len(ordered), DAYS_PER_FOLD):
-        batch = ordered[start : start + DAYS_PER_FOLD]
-        work.load([pl.day_partition(k, d) for d in batch for k in (ORDERS_KIND, ITEMS)])
+    for at, batch in enumerate(folds):
+        parts = _fold_parts(batch)
+        work.load(parts)
+        work.prefetch(_fold_parts(folds[at + 1]) if at + 1 < len(folds) else [])
         items = {d: merger.part(ITEMS, d) for d in batch}
         orders = pl.concat([merger.part(ORDERS_KIND, d) for d in batch], pl.STORED[ORDERS_KIND].empty_table())
         totals.add(
@@ -380,8 +415,10 @@ def recompute(work: Working, labels: set[str]) -> Iterable[tuple[str, dict[str, 
         for day, part in items.items():
             unknown = part.num_rows - (pc.sum(_isin(part, "product_id", known_products)).as_py() or 0)
             waiting[day] = unknown + int(held_by_day.get(day, 0))
+        del items, orders
+        work.evict(parts)
     daily, by_category = totals.result()
-    for day in ordered:
+    for day in (d for batch in folds for d in batch):
         row: dict[str, int] | None = None
         if day in daily.index:
             row = {str(k): int(v) for k, v in daily.loc[day].to_dict().items()}

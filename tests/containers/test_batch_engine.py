@@ -226,31 +226,62 @@ def test_one_more_file_for_a_day_reads_that_days_partitions_only(workflow: Any) 
     assert stored_components(workflow.clients.dynamodb_resource)[0]["2025-03-02"]["total_orders"] == 11
 
 
+def land_all(workflow: Any, files: list[tuple[str, list[dict[str, Any]]]]) -> Any:
+    """Land the files in order; the embedded AWS's clients."""
+    for kind, rows in files:
+        workflow.land(kind, rows)
+    return workflow.clients
+
+
+def set_stored(clients: Any, day: str, field: str, value: int) -> None:
+    """Corrupt a stored day's KPI field, as a reconciliation should find it."""
+    clients.dynamodb_resource.Table(DAILY_KPIS.name()).update_item(
+        Key={"year": day[:4], "order_date": day},
+        UpdateExpression=f"SET {field} = :n",
+        ExpressionAttributeValues={":n": value},
+    )
+
+
+def reconcile_days(clients: Any, first: str, last: str) -> dict[str, Any]:
+    return reconcile(
+        clients.s3, clients.dynamodb, CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name(), first, last
+    )
+
+
 def test_reconcile_reports_and_fixes_a_day_that_differs_from_the_curated_data(workflow: Any) -> None:
     files = [
         (ref.PRODUCTS, PRODUCTS),
         (ref.ORDERS, [order_row(1, "2025-03-01 10:00:00"), order_row(2, "2025-03-02 10:00:00", user=8)]),
         (ref.ITEMS, [item_row(1, 1, 1, "10", "2025-03-01 10:00:00"), item_row(2, 2, 2, "4", "2025-03-02 10:00:00")]),
     ]
-    for kind, rows in files:
-        workflow.land(kind, rows)
-    c = workflow.clients
-    c.dynamodb_resource.Table(DAILY_KPIS.name()).update_item(
-        Key={"year": "2025", "order_date": "2025-03-02"},
-        UpdateExpression="SET total_orders = :n",
-        ExpressionAttributeValues={":n": 5},
-    )
+    c = land_all(workflow, files)
+    set_stored(c, "2025-03-02", "total_orders", 5)
     c.dynamodb_resource.Table(CATEGORY_KPIS.name()).delete_item(Key={"order_date": "2025-03-01", "category": "Jeans"})
-    report = reconcile(
-        c.s3, c.dynamodb, CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name(), "2025-03-01", "2025-03-31"
-    )
+    report = reconcile_days(c, "2025-03-01", "2025-03-31")
     assert [d["date"] for d in report["differences"]] == ["2025-03-01", "2025-03-02"]
     assert report["fixed"] == ["2025-03-01", "2025-03-02"]
     assert stored_components(c.dynamodb_resource) == (expect(files).daily, expect(files).categories)
-    again = reconcile(
-        c.s3, c.dynamodb, CURATED_BUCKET.name(), DAILY_KPIS.name(), CATEGORY_KPIS.name(), "2025-03-01", "2025-03-31"
-    )
+    again = reconcile_days(c, "2025-03-01", "2025-03-31")
     assert (again["days_checked"], again["differences"]) == (2, [])
+
+
+def test_reconcile_over_many_folds_reads_each_day_once_and_fixes_a_day_in_the_last_fold(workflow: Any) -> None:
+    """40 days: three folds of DAYS_PER_FOLD, each next one read while this one is summed."""
+    days = [f"2025-{1 + d // 31:02d}-{1 + d % 31:02d} 10:00:00" for d in range(40)]
+    files = [
+        (ref.PRODUCTS, PRODUCTS),
+        (ref.ORDERS, [order_row(1 + d, day, user=d) for d, day in enumerate(days)]),
+        (ref.ITEMS, [item_row(1 + d, 1 + d, 1 + d % 2, f"{d + 1}", day) for d, day in enumerate(days)]),
+    ]
+    c = land_all(workflow, files)
+    set_stored(c, "2025-02-08", "revenue_micros", 1)
+    read: list[str] = []
+    c.s3.meta.events.register("provide-client-params.s3.GetObject", lambda params, **_: read.append(params["Key"]))
+    report = reconcile_days(c, "2025-01-01", "2025-12-31")
+    assert (report["days_checked"], report["fixed"]) == (40, ["2025-02-08"])
+    assert stored_components(c.dynamodb_resource) == (expect(files).daily, expect(files).categories)
+    partitions = [key.rsplit("/", 1)[0] for key in read if "/order_date=" in key]
+    assert len(partitions) == 80 and len(set(partitions)) == 80  # each day's orders and items, once
 
 
 def test_each_day_partition_holds_one_object_and_held_items_are_counted_on_their_day(workflow: Any) -> None:
